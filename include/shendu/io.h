@@ -1,0 +1,78 @@
+/* shendu/io.h — safetensors files and atomic writes.
+ *
+ * safetensors: 8-byte little-endian header length N, N bytes of JSON
+ *   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+ *    "__metadata__": {"key": "string value", ...}}
+ * then the raw little-endian data; offsets are relative to the end of the header.
+ * Every read is bounds-checked; a bad file is an error message, never a crash. */
+#ifndef SHENDU_IO_H
+#define SHENDU_IO_H
+
+#include "base.h"
+#include "nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Atomic file writes: write FILE.tmp.PID, fsync, rename over FILE, fsync dir. */
+typedef struct sd_chunk { const void *data; size_t size; } sd_chunk;
+int sd_write_atomic(const char *path, const sd_chunk *chunks, int nchunks);
+
+/* ---- Writing safetensors. */
+typedef enum sd_dtype { SD_F32, SD_F64, SD_I32, SD_I64, SD_U8, SD_U64 } sd_dtype;
+const char *sd_dtype_name(sd_dtype t);   /* "F32", ... */
+size_t      sd_dtype_size(sd_dtype t);
+
+#define SD_ST_MAX_DIMS 8
+typedef struct sd_st_tensor {
+    const char *name;
+    sd_dtype dtype;
+    int ndim;
+    int64_t shape[SD_ST_MAX_DIMS];
+    const void *data;      /* product(shape) * sd_dtype_size(dtype) bytes, little-endian */
+} sd_st_tensor;
+
+typedef struct sd_st_kv { const char *key, *value; } sd_st_kv;
+
+/* Write tensors (in the given order) and string metadata, atomically. Names
+ * must be unique and non-empty; keys and values are JSON-escaped as needed. */
+int sd_st_save(const char *path, const sd_st_tensor *tensors, int ntensors,
+               const sd_st_kv *meta, int nmeta);
+
+/* ---- Reading safetensors. The whole file is read and validated at open:
+ * header length within the file, JSON well-formed (bounded nesting), every
+ * dtype known, shapes non-negative and without overflow, data_offsets inside
+ * the data area and matching dtype×shape, no overlapping tensors. */
+typedef struct sd_st_file sd_st_file;
+sd_st_file *sd_st_open(const char *path);
+void        sd_st_close(sd_st_file *f);                  /* NULL-safe */
+int         sd_st_count(const sd_st_file *f);
+int         sd_st_find(const sd_st_file *f, const char *name);   /* index or -1 (no error set) */
+/* Fills *out (its data points into the file's buffer, valid until close). */
+void        sd_st_get(const sd_st_file *f, int i, sd_st_tensor *out);
+const char *sd_st_meta(const sd_st_file *f, const char *key);  /* NULL if absent */
+int         sd_st_meta_count(const sd_st_file *f);
+void        sd_st_meta_get(const sd_st_file *f, int i, sd_st_kv *out);
+/* Copy tensor `name` into dst, checking dtype and shape; errors name the file,
+ * the tensor and both shapes. */
+int sd_st_read_f32(const sd_st_file *f, const char *name, int ndim, const int64_t *shape,
+                   float *dst);
+
+/* ---- Model files: a safetensors file whose tensors are the model's parameters
+ * (PyTorch names: fc1.weight, fc1.bias, ...) and whose __metadata__ holds
+ *   "shendu.format": "model", "shendu.arch": the architecture string,
+ *   "shendu.input": "1,28,28", plus the model's own metadata (class names, ...).
+ * Loading rebuilds the network from the metadata and checks that every tensor
+ * is present with the shape the architecture implies, and nothing else is. */
+int       sd_model_save(const sd_model *m, const char *path);
+sd_model *sd_model_load(const char *path);
+/* Same, with extra tensors written after the parameters (checkpoints). */
+int       sd_model_save_with(const sd_model *m, const char *path,
+                             const sd_st_tensor *extra, int nextra,
+                             const sd_st_kv *extra_meta, int nextra_meta);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,69 @@
+/* shendu/nn.h — layers and models, built only from the engine's public ops.
+ *
+ * A layer is a small struct of handles into an sd_params set. A model is a
+ * sequence of layers described by a one-line architecture string, e.g.
+ *     "flatten fc1=linear(256) relu fc2=linear(128) relu fc3=linear(10)"
+ * Input sizes are inferred from the input shape, so the string plus the input
+ * shape is all a model file needs to rebuild the network. */
+#ifndef SHENDU_NN_H
+#define SHENDU_NN_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Initialisation */
+typedef enum sd_init {
+    SD_INIT_DEFAULT = 0,   /* PyTorch's default: W and b ~ U(±1/√fan_in) */
+    SD_INIT_HE,            /* W ~ N(0, 2/fan_in), b = 0 (for ReLU) */
+    SD_INIT_XAVIER         /* W ~ U(±√(6/(fan_in+fan_out))), b = 0 */
+} sd_init;
+/* Fill a weight (or, is_bias, its bias) of a layer with the given fans. */
+void sd_init_fill(float *w, size_t n, sd_init init, int fan_in, int fan_out, int is_bias, sd_rng *rng);
+int  sd_init_parse(const char *name, sd_init *out);   /* "default", "he", "xavier" */
+
+/* ---- Dense layer: y (N,out) = x (N,in) · Wᵀ + b, W (out,in), b (out) — PyTorch's layout. */
+typedef struct sd_linear { sd_params *P; int w, b; int in, out; } sd_linear;
+/* Adds NAME.weight and NAME.bias to P and initialises them. */
+int sd_linear_init(sd_linear *l, sd_params *P, const char *name, int in, int out,
+                   sd_init init, sd_rng *rng);
+sd_tensor *sd_linear_forward(sd_graph *g, const sd_linear *l, sd_tensor *x);
+
+/* ---- Sequential models */
+typedef struct sd_model sd_model;
+
+/* The architecture strings of the built-in models ("mlp", ...), NULL if unknown. */
+const char *sd_model_preset(const char *name);
+/* Build from an architecture string for inputs of shape `input` (one example,
+ * without the batch dimension, e.g. SD_SHAPE(1,28,28)). Errors name the token. */
+sd_model  *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *rng);
+void       sd_model_free(sd_model *m);                 /* NULL-safe */
+/* x (N, input...) -> (N, output...) */
+sd_tensor *sd_model_forward(sd_graph *g, sd_model *m, sd_tensor *x);
+sd_params *sd_model_params(sd_model *m);
+const char *sd_model_arch(const sd_model *m);          /* canonical: every layer named */
+sd_shape   sd_model_input_shape(const sd_model *m);
+sd_shape   sd_model_output_shape(const sd_model *m);   /* one example */
+
+typedef struct sd_layer_info {
+    const char *name;      /* "fc1", or "" for layers without parameters */
+    const char *kind;      /* "linear", "relu", ... */
+    sd_shape out;          /* output shape of one example */
+    size_t params;         /* parameter count */
+} sd_layer_info;
+int  sd_model_layer_count(const sd_model *m);
+void sd_model_layer_info(const sd_model *m, int i, sd_layer_info *out);
+
+/* String metadata carried with the model into its file (class names, training
+ * recipe, ...). Keys starting with "shendu." are reserved. */
+int         sd_model_meta_set(sd_model *m, const char *key, const char *value);
+const char *sd_model_meta_get(const sd_model *m, const char *key);   /* NULL if absent */
+int         sd_model_meta_count(const sd_model *m);
+void        sd_model_meta_at(const sd_model *m, int i, const char **key, const char **value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

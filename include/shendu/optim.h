@@ -1,0 +1,45 @@
+/* shendu/optim.h — SGD with momentum and Adam over one contiguous parameter
+ * buffer: a step is one pass over the values, the gradients and the state. */
+#ifndef SHENDU_OPTIM_H
+#define SHENDU_OPTIM_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sd_optim_kind { SD_OPTIM_SGD = 0, SD_OPTIM_ADAM } sd_optim_kind;
+
+typedef struct sd_optim_opts {
+    sd_optim_kind kind;
+    float lr;              /* 0 -> 0.01 (SGD) or 0.001 (Adam) */
+    float momentum;        /* SGD: v = μ v + g; w -= lr v (PyTorch's form). 0 = plain SGD */
+    float beta1, beta2;    /* Adam: 0 -> 0.9, 0.999 */
+    float eps;             /* Adam: 0 -> 1e-8 */
+    float weight_decay;    /* L2 added to the gradient (Adam: decoupled if `decoupled`, i.e. AdamW) */
+    int decoupled;
+} sd_optim_opts;
+
+typedef struct sd_optim sd_optim;
+/* Allocates the state (zeroed) for every value in P; P must be complete. */
+sd_optim *sd_optim_new(sd_params *P, const sd_optim_opts *opts);
+void      sd_optim_free(sd_optim *o);                  /* NULL-safe */
+void      sd_optim_step(sd_optim *o);                  /* one update from P's gradients */
+void      sd_optim_set_lr(sd_optim *o, float lr);
+float     sd_optim_lr(const sd_optim *o);
+const sd_optim_opts *sd_optim_options(const sd_optim *o);   /* with defaults filled in */
+int       sd_optim_kind_parse(const char *name, sd_optim_kind *out);  /* "sgd", "adam" */
+const char *sd_optim_kind_name(sd_optim_kind k);
+
+/* For checkpoints: steps taken, and the state buffers (SGD: velocity;
+ * Adam: m, v), each sd_params_size(P) floats. */
+int64_t   sd_optim_steps(const sd_optim *o);
+void      sd_optim_set_steps(sd_optim *o, int64_t t);
+int       sd_optim_state_count(const sd_optim *o);
+float    *sd_optim_state(sd_optim *o, int i, const char **name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

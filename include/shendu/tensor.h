@@ -1,0 +1,130 @@
+/* shendu/tensor.h — tensors, the define-by-run graph, parameters and ops.
+ *
+ * A graph is a tape plus an arena. Every op computes its result at once and,
+ * when any input needs a gradient, records itself on the tape; sd_backward
+ * walks the tape in reverse. sd_graph_reset rewinds the arena: tensors made
+ * on a graph live until the next reset. After the first step the arena and
+ * the tape have grown to size, so a training step makes no malloc.
+ *
+ * Errors propagate: an op given a NULL input returns NULL, so check once at
+ * the end (sd_last_error() says which op and which shapes). */
+#ifndef SHENDU_TENSOR_H
+#define SHENDU_TENSOR_H
+
+#include "base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SD_MAX_DIMS 4
+
+typedef struct sd_shape { int ndim; int d[SD_MAX_DIMS]; } sd_shape;
+sd_shape sd_shape_of(const int *d, int ndim);
+/* SD_SHAPE(64, 1, 28, 28) */
+#define SD_SHAPE(...) sd_shape_of((const int[]){__VA_ARGS__}, \
+                                  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)))
+size_t sd_shape_numel(sd_shape s);
+int    sd_shape_eq(sd_shape a, sd_shape b);
+/* "[64,1,28,28]" into buf (returns buf). */
+char  *sd_shape_str(sd_shape s, char *buf, size_t size);
+
+typedef struct sd_tensor sd_tensor;
+struct sd_tensor {
+    sd_shape shape;
+    size_t n;               /* number of elements */
+    float *data;            /* row-major values */
+    float *grad;            /* dL/d(data): NULL until backward needs it */
+    int op;                 /* what made it (internal op id; 0 = leaf) */
+    int requires_grad;
+    sd_tensor *src[3];      /* inputs */
+    int iarg[8];            /* op arguments (sizes, strides, flags) */
+    float farg[2];
+    const void *aux;        /* borrowed op input, e.g. class labels */
+    void *saved;            /* op scratch kept for backward (arena) */
+};
+
+/* ---- Graph */
+typedef struct sd_graph sd_graph;
+sd_graph *sd_graph_new(sd_ctx *ctx);
+void      sd_graph_free(sd_graph *g);                  /* NULL-safe */
+void      sd_graph_reset(sd_graph *g);                 /* drop all tensors of the last step */
+/* Gradient recording on (default) or off (inference: no tape, less memory). */
+void      sd_graph_set_grad(sd_graph *g, int enabled);
+sd_ctx   *sd_graph_ctx(const sd_graph *g);
+size_t    sd_graph_arena_bytes(const sd_graph *g);     /* high-water mark */
+/* Bytes the last reset had to malloc (0 once the graph has reached its size). */
+size_t    sd_graph_grow_count(const sd_graph *g);
+
+/* Backpropagate from a scalar (1-element) tensor: adds dloss/dx into every
+ * tensor's grad that requires one (parameters accumulate into sd_params). */
+int sd_backward(sd_graph *g, sd_tensor *loss);
+
+/* ---- Leaves */
+/* Wrap caller memory (borrowed, not copied; must live until reset). No gradient. */
+sd_tensor *sd_input(sd_graph *g, const float *data, sd_shape shape);
+/* A new zero-filled tensor in the arena. */
+sd_tensor *sd_zeros(sd_graph *g, sd_shape shape);
+
+/* ---- Parameters: every weight of a model in one contiguous buffer, every
+ * gradient in another, so zero-grad is a memset, a checkpoint is one write
+ * and a target-network sync is one memcpy. Each tensor starts 64-byte aligned. */
+typedef struct sd_params sd_params;
+sd_params *sd_params_new(void);
+void       sd_params_free(sd_params *P);               /* NULL-safe */
+/* Add a zero-filled tensor; returns its id (>= 0) or -1. Adding may move the
+ * buffers: take data pointers only after the last add. */
+int        sd_params_add(sd_params *P, const char *name, sd_shape shape);
+int        sd_params_count(const sd_params *P);        /* tensors */
+int        sd_params_find(const sd_params *P, const char *name);  /* id or -1 */
+const char *sd_params_name(const sd_params *P, int id);
+sd_shape   sd_params_shape(const sd_params *P, int id);
+float     *sd_params_data(sd_params *P, int id);
+float     *sd_params_grad(sd_params *P, int id);
+size_t     sd_params_size(const sd_params *P);         /* total floats, with alignment padding */
+size_t     sd_params_numel(const sd_params *P);        /* total elements, the figure users quote */
+float     *sd_params_values(sd_params *P);             /* the whole value buffer */
+float     *sd_params_grads(sd_params *P);              /* the whole gradient buffer */
+void       sd_params_zero_grad(sd_params *P);
+/* dst = src, value for value; both must have the same layout. */
+int        sd_params_copy(sd_params *dst, const sd_params *src);
+/* A frozen set gives leaves without gradients (e.g. D during the G step of a GAN). */
+void       sd_params_set_frozen(sd_params *P, int frozen);
+/* A graph leaf over tensor `id`: its grad accumulates into P's gradient buffer. */
+sd_tensor *sd_param(sd_graph *g, sd_params *P, int id);
+
+/* ---- Ops. Shapes: N batch, C channels/features. */
+enum { SD_TRANS_A = 1, SD_TRANS_B = 2 };
+/* a (M,K) · b (K,N) -> (M,N); flags transpose a (K,M) and/or b (N,K). */
+sd_tensor *sd_matmul(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags);
+/* x (N,C) or (N,C,H,W) + b (C) broadcast over N and H,W. */
+sd_tensor *sd_bias_add(sd_graph *g, sd_tensor *x, sd_tensor *b);
+sd_tensor *sd_add(sd_graph *g, sd_tensor *a, sd_tensor *b);          /* same shapes */
+sd_tensor *sd_sub(sd_graph *g, sd_tensor *a, sd_tensor *b);          /* same shapes */
+sd_tensor *sd_mul(sd_graph *g, sd_tensor *a, sd_tensor *b);          /* same shapes, elementwise */
+sd_tensor *sd_scale(sd_graph *g, sd_tensor *x, float s);
+sd_tensor *sd_relu(sd_graph *g, sd_tensor *x);
+sd_tensor *sd_leaky_relu(sd_graph *g, sd_tensor *x, float slope);
+sd_tensor *sd_sigmoid(sd_graph *g, sd_tensor *x);
+sd_tensor *sd_tanh(sd_graph *g, sd_tensor *x);
+sd_tensor *sd_softmax(sd_graph *g, sd_tensor *x);                    /* over the last dim */
+sd_tensor *sd_log_softmax(sd_graph *g, sd_tensor *x);                /* over the last dim */
+sd_tensor *sd_reshape(sd_graph *g, sd_tensor *x, sd_shape shape);    /* same numel, no copy */
+sd_tensor *sd_flatten(sd_graph *g, sd_tensor *x);                    /* (N,...) -> (N,rest) */
+sd_tensor *sd_sum(sd_graph *g, sd_tensor *x);                        /* -> (1) */
+sd_tensor *sd_mean(sd_graph *g, sd_tensor *x);                       /* -> (1) */
+
+/* Losses, each the mean over all elements / examples, -> (1). */
+sd_tensor *sd_mse(sd_graph *g, sd_tensor *pred, sd_tensor *target);
+/* logits (N,C), labels[N] in [0,C): mean of -log softmax(logits)[label]. */
+sd_tensor *sd_cross_entropy(sd_graph *g, sd_tensor *logits, const int32_t *labels);
+/* logits and target (0..1) of one shape: mean BCE(sigmoid(logits), target), stable. */
+sd_tensor *sd_bce_logits(sd_graph *g, sd_tensor *logits, sd_tensor *target);
+
+/* Name of an op id (for messages and --detect-anomaly). */
+const char *sd_op_name(int op);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* What the CLI subcommands run: whole programs built from nn, optim, data, io.
+ * Each reports progress on `log` (human lines) and fills a result struct; the
+ * CLI formats the JSON line. */
+#ifndef SHENDU_APPS_H
+#define SHENDU_APPS_H
+
+#include "shendu.h"
+
+#include <stdio.h>
+
+typedef struct sd_train_opts {
+    const char *model;       /* preset name ("mlp") or an architecture string */
+    const char *data_dir;    /* NULL: sd_data_default_dir() */
+    int epochs, batch;
+    float lr;                /* 0: the optimizer's default */
+    sd_optim_kind optim;
+    float momentum;          /* SGD only */
+    float weight_decay;
+    sd_init init;
+    int threads;             /* 0: all cores */
+    uint64_t seed;
+    const char *out;         /* model file to write, NULL: none */
+    int limit_train, limit_test;   /* use only the first N examples (0: all) */
+    int live_progress;       /* redraw a progress line on stderr (a terminal) */
+} sd_train_opts;
+
+typedef struct sd_train_result {
+    int epochs;
+    double train_loss;       /* mean over the last epoch */
+    double test_accuracy, test_loss;
+    double train_images_per_s;   /* training steps only, evaluation excluded */
+    double wall_s;
+    size_t params;
+} sd_train_result;
+
+int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log);
+
+typedef struct sd_eval_result { double test_accuracy, test_loss; int n; } sd_eval_result;
+int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
+                           sd_eval_result *r);
+
+/* Accuracy and mean cross-entropy of model m over data set d (batches of 1000,
+ * no gradients). x = pixel * scale + shift. */
+int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
+                    double *accuracy, double *loss);
+
+#endif

@@ -1,0 +1,219 @@
+/* Image classification: `shendu train` and `shendu eval`. */
+#include "apps.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *fashion_names =
+    "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot";
+static const char *digit_names = "0,1,2,3,4,5,6,7,8,9";
+
+static const char *class_names(const char *dir, int nclass)
+{
+    if (nclass != 10) return NULL;
+    return strstr(dir, "fashion") ? fashion_names : digit_names;
+}
+
+int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
+                    double *accuracy, double *loss)
+{
+    sd_graph *g = sd_graph_new(ctx);
+    sd_batcher *b = sd_batcher_new(d, &(sd_batcher_opts){ .batch = 1000, .scale = scale, .shift = shift }, NULL);
+    if (!g || !b) { sd_graph_free(g); sd_batcher_free(b); return -1; }
+    sd_graph_set_grad(g, 0);
+    sd_shape in = sd_model_input_shape(m);
+    long correct = 0;
+    double loss_sum = 0.0;
+    int rc = 0;
+    sd_batch batch;
+    while (sd_batcher_next(b, &batch)) {
+        sd_graph_reset(g);
+        int dims[SD_MAX_DIMS] = { batch.n };
+        for (int i = 0; i < in.ndim; i++) dims[i + 1] = in.d[i];
+        sd_tensor *x = sd_input(g, batch.x, sd_shape_of(dims, in.ndim + 1));
+        sd_tensor *logits = sd_model_forward(g, m, x);
+        sd_tensor *l = sd_cross_entropy(g, logits, batch.y);
+        if (!l) { rc = -1; break; }
+        loss_sum += (double)l->data[0] * batch.n;
+        int C = logits->shape.d[1];
+        for (int i = 0; i < batch.n; i++) {
+            const float *row = logits->data + (size_t)i * C;
+            int best = 0;
+            for (int j = 1; j < C; j++) if (row[j] > row[best]) best = j;
+            correct += best == batch.y[i];
+        }
+    }
+    sd_batcher_free(b);
+    sd_graph_free(g);
+    if (rc) return rc;
+    *accuracy = (double)correct / d->n;
+    *loss = loss_sum / d->n;
+    return 0;
+}
+
+static void progress_line(FILE *log, int epoch, int epochs, int step, int steps, double loss,
+                          double ips, double eta)
+{
+    fprintf(log, "\r\033[Kepoch %d/%d  batch %d/%d  loss %.4f  %.0f img/s  ETA %dm%02ds", epoch, epochs, step,
+            steps, loss, ips, (int)eta / 60, (int)eta % 60);
+    fflush(log);
+}
+
+int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log)
+{
+    double t_start = sd_time_now();
+    memset(r, 0, sizeof *r);
+    const char *dir = o->data_dir ? o->data_dir : sd_data_default_dir();
+    const char *arch = sd_model_preset(o->model);
+    if (!arch) arch = o->model;
+    if (o->epochs < 1 || o->batch < 1) return sd_error("epochs and batch must be at least 1");
+
+    sd_dataset train = { 0 }, test = { 0 };
+    sd_ctx *ctx = NULL;
+    sd_model *m = NULL;
+    sd_optim *opt = NULL;
+    sd_graph *g = NULL;
+    sd_batcher *bt = NULL;
+    int rc = -1;
+    if (sd_dataset_load_mnist(dir, "train", &train) || sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+    if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
+    if (o->limit_test > 0 && o->limit_test < test.n) sd_dataset_truncate(&test, o->limit_test);
+
+    sd_rng rng;
+    sd_rng_seed(&rng, o->seed);
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    if (!(m = sd_model_new(arch, SD_SHAPE(train.c, train.h, train.w), o->init, &rng))) {
+        sd_error_prefix("model '%s'", o->model);
+        goto done;
+    }
+    sd_shape out = sd_model_output_shape(m);
+    if (out.ndim != 1 || out.d[0] != train.nclass) {
+        sd_error("model '%s' has %d outputs but the data has %d classes", o->model,
+                 out.ndim == 1 ? out.d[0] : -1, train.nclass);
+        goto done;
+    }
+    sd_params *P = sd_model_params(m);
+    if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = o->optim, .lr = o->lr, .momentum = o->momentum,
+                                                  .weight_decay = o->weight_decay }))) goto done;
+    const float scale = 1.0f / 255.0f, shift = 0.0f;
+    if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = scale,
+                                                          .shift = shift }, &rng))) goto done;
+    if (!(g = sd_graph_new(ctx))) goto done;
+
+    r->params = sd_params_numel(P);
+    fprintf(log, "training %s (%zu parameters) on %s: %d train / %d test images, %s lr %g, batch %d, %d threads, kernel %s\n",
+            o->model, r->params, dir, train.n, test.n, sd_optim_kind_name(o->optim),
+            sd_optim_lr(opt), o->batch, sd_ctx_threads(ctx), sd_ctx_kernel_name(ctx));
+    const int steps = sd_batcher_batches_per_epoch(bt);
+    double train_time = 0.0;
+    long images = 0;
+    for (int epoch = 1; epoch <= o->epochs; epoch++) {
+        double t0 = sd_time_now(), loss_sum = 0.0, last_draw = 0.0;
+        int step = 0;
+        sd_batch b;
+        while (sd_batcher_next(bt, &b)) {
+            sd_graph_reset(g);
+            sd_tensor *x = sd_input(g, b.x, SD_SHAPE(b.n, train.c, train.h, train.w));
+            sd_tensor *loss = sd_cross_entropy(g, sd_model_forward(g, m, x), b.y);
+            sd_params_zero_grad(P);
+            if (sd_backward(g, loss)) goto done;
+            if (!isfinite(loss->data[0])) {
+                sd_error("training diverged: loss is %g at epoch %d step %d (try a smaller --lr)",
+                         loss->data[0], epoch, step + 1);
+                goto done;
+            }
+            sd_optim_step(opt);
+            loss_sum += loss->data[0];
+            step++;
+            images += b.n;
+            if (o->live_progress) {
+                double now = sd_time_now();
+                if (now - last_draw > 0.2 || step == steps) {
+                    double ips = (double)step * o->batch / (now - t0);
+                    double eta = ((double)(steps - step) + (double)(o->epochs - epoch) * steps) * o->batch / ips;
+                    progress_line(stderr, epoch, o->epochs, step, steps, loss_sum / step, ips, eta);
+                    last_draw = now;
+                }
+            }
+        }
+        double dt = sd_time_now() - t0;
+        train_time += dt;
+        if (o->live_progress) fprintf(stderr, "\r\033[K");
+        r->train_loss = loss_sum / steps;
+        if (sd_app_evaluate(ctx, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        r->epochs = epoch;
+        fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
+                epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy, train.n / dt, dt);
+        fflush(log);
+    }
+    r->train_images_per_s = images / train_time;
+
+    if (o->out) {
+        char buf[64];
+        const char *names = class_names(dir, train.nclass);
+        if (names) sd_model_meta_set(m, "classes", names);
+        snprintf(buf, sizeof buf, "%.9g", scale);
+        sd_model_meta_set(m, "input_scale", buf);
+        snprintf(buf, sizeof buf, "%.9g", shift);
+        sd_model_meta_set(m, "input_shift", buf);
+        snprintf(buf, sizeof buf, "%.4f", r->test_accuracy);
+        sd_model_meta_set(m, "test_accuracy", buf);
+        snprintf(buf, sizeof buf, "%d", r->epochs);
+        sd_model_meta_set(m, "epochs", buf);
+        sd_model_meta_set(m, "optimizer", sd_optim_kind_name(o->optim));
+        if (sd_model_save(m, o->out)) goto done;
+        fprintf(log, "saved %s\n", o->out);
+    }
+    rc = 0;
+done:
+    r->wall_s = sd_time_now() - t_start;
+    sd_graph_free(g);
+    sd_batcher_free(bt);
+    sd_optim_free(opt);
+    sd_model_free(m);
+    sd_ctx_free(ctx);
+    sd_dataset_free(&train);
+    sd_dataset_free(&test);
+    return rc;
+}
+
+static float meta_float(const sd_model *m, const char *key, float dflt)
+{
+    const char *v = sd_model_meta_get(m, key);
+    return v ? strtof(v, NULL) : dflt;
+}
+
+int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
+                           sd_eval_result *r)
+{
+    const char *dir = data_dir ? data_dir : sd_data_default_dir();
+    sd_dataset test = { 0 };
+    sd_ctx *ctx = NULL;
+    int rc = -1;
+    sd_model *m = sd_model_load(model_path);
+    if (!m) return -1;
+    if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+    if (limit > 0 && limit < test.n) sd_dataset_truncate(&test, limit);
+    sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
+    if (sd_shape_numel(in) != (size_t)test.c * test.h * test.w || in.ndim != 3 || in.d[1] != test.h) {
+        char s[64];
+        sd_error("%s expects inputs of shape %s but %s has %dx%dx%d images", model_path,
+                 sd_shape_str(in, s, sizeof s), dir, test.c, test.h, test.w);
+        goto done;
+    }
+    if (out.ndim != 1 || out.d[0] < test.nclass) {
+        sd_error("%s has %d outputs but the data has %d classes", model_path, out.d[0], test.nclass);
+        goto done;
+    }
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    if (sd_app_evaluate(ctx, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
+                        meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss)) goto done;
+    r->n = test.n;
+    rc = 0;
+done:
+    sd_ctx_free(ctx);
+    sd_model_free(m);
+    sd_dataset_free(&test);
+    return rc;
+}

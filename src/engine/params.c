@@ -1,0 +1,143 @@
+/* Parameters: named tensors carved out of one value buffer and one gradient
+ * buffer. Offsets, not pointers, are kept, so the buffers may grow while a
+ * model is being built. */
+#include "shendu/tensor.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 64
+
+typedef struct param_entry {
+    char name[NAME_MAX_LEN];
+    sd_shape shape;
+    size_t offset, numel;
+} param_entry;
+
+struct sd_params {
+    param_entry *entries;
+    int count, cap;
+    float *values, *grads;
+    size_t size, capacity;    /* floats used / allocated, per buffer */
+    int frozen;
+};
+
+sd_tensor *sd_leaf_external(sd_graph *g, float *data, float *grad, sd_shape shape);  /* graph.c */
+
+sd_params *sd_params_new(void)
+{
+    sd_params *P = calloc(1, sizeof *P);
+    if (!P) sd_error("out of memory allocating parameters");
+    return P;
+}
+
+void sd_params_free(sd_params *P)
+{
+    if (!P) return;
+    free(P->entries);
+    free(P->values);
+    free(P->grads);
+    free(P);
+}
+
+static float *grow(float *old, size_t used, size_t cap)
+{
+    float *p = aligned_alloc(64, cap * sizeof(float));
+    if (!p) return NULL;
+    if (used) memcpy(p, old, used * sizeof(float));
+    memset(p + used, 0, (cap - used) * sizeof(float));
+    free(old);
+    return p;
+}
+
+int sd_params_add(sd_params *P, const char *name, sd_shape shape)
+{
+    if (!name || !*name || strlen(name) >= NAME_MAX_LEN)
+        return sd_error("parameter name must be 1 to %d characters", NAME_MAX_LEN - 1);
+    if (sd_params_find(P, name) >= 0) return sd_error("duplicate parameter name '%s'", name);
+    if (shape.ndim < 1 || shape.ndim > SD_MAX_DIMS) return sd_error("parameter '%s': bad ndim %d", name, shape.ndim);
+    for (int i = 0; i < shape.ndim; i++)
+        if (shape.d[i] <= 0) return sd_error("parameter '%s': dimension %d is %d", name, i, shape.d[i]);
+    if (P->count == P->cap) {
+        int cap = P->cap ? 2 * P->cap : 16;
+        param_entry *e = realloc(P->entries, (size_t)cap * sizeof *e);
+        if (!e) return sd_error("out of memory adding parameter '%s'", name);
+        P->entries = e;
+        P->cap = cap;
+    }
+    size_t numel = sd_shape_numel(shape);
+    size_t offset = P->size;
+    size_t need = offset + ((numel + 15) & ~(size_t)15);   /* next tensor 64-byte aligned */
+    if (need > P->capacity) {
+        size_t cap = P->capacity ? P->capacity : 4096;
+        while (cap < need) cap *= 2;
+        float *v = grow(P->values, P->size, cap);
+        if (!v) return sd_error("out of memory: %zu parameters", need);
+        P->values = v;
+        float *gr = grow(P->grads, P->size, cap);
+        if (!gr) return sd_error("out of memory: %zu parameters", need);
+        P->grads = gr;
+        P->capacity = cap;
+    }
+    param_entry *e = &P->entries[P->count];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->shape = shape;
+    e->offset = offset;
+    e->numel = numel;
+    P->size = need;
+    return P->count++;
+}
+
+int sd_params_count(const sd_params *P) { return P->count; }
+
+int sd_params_find(const sd_params *P, const char *name)
+{
+    for (int i = 0; i < P->count; i++)
+        if (!strcmp(P->entries[i].name, name)) return i;
+    return -1;
+}
+
+const char *sd_params_name(const sd_params *P, int id) { return P->entries[id].name; }
+sd_shape sd_params_shape(const sd_params *P, int id) { return P->entries[id].shape; }
+float *sd_params_data(sd_params *P, int id) { return P->values + P->entries[id].offset; }
+float *sd_params_grad(sd_params *P, int id) { return P->grads + P->entries[id].offset; }
+size_t sd_params_size(const sd_params *P) { return P->size; }
+float *sd_params_values(sd_params *P) { return P->values; }
+float *sd_params_grads(sd_params *P) { return P->grads; }
+
+size_t sd_params_numel(const sd_params *P)
+{
+    size_t n = 0;
+    for (int i = 0; i < P->count; i++) n += P->entries[i].numel;
+    return n;
+}
+
+void sd_params_zero_grad(sd_params *P)
+{
+    if (P->size) memset(P->grads, 0, P->size * sizeof(float));
+}
+
+int sd_params_copy(sd_params *dst, const sd_params *src)
+{
+    if (dst->count != src->count || dst->size != src->size)
+        return sd_error("sd_params_copy: layouts differ (%d tensors/%zu floats vs %d/%zu)",
+                        dst->count, dst->size, src->count, src->size);
+    for (int i = 0; i < src->count; i++)
+        if (!sd_shape_eq(dst->entries[i].shape, src->entries[i].shape))
+            return sd_error("sd_params_copy: tensor %d ('%s') shapes differ", i, src->entries[i].name);
+    if (src->size) memcpy(dst->values, src->values, src->size * sizeof(float));
+    return 0;
+}
+
+void sd_params_set_frozen(sd_params *P, int frozen) { P->frozen = frozen != 0; }
+
+sd_tensor *sd_param(sd_graph *g, sd_params *P, int id)
+{
+    if (!P || id < 0 || id >= P->count) {
+        sd_error("sd_param: no parameter tensor %d", id);
+        return NULL;
+    }
+    param_entry *e = &P->entries[id];
+    return sd_leaf_external(g, P->values + e->offset, P->frozen ? NULL : P->grads + e->offset, e->shape);
+}

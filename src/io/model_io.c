@@ -1,0 +1,109 @@
+/* Model files: parameters as safetensors, architecture in __metadata__. */
+#include "shendu/io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TENSORS 512
+#define MAX_KV 128
+
+int sd_model_save_with(const sd_model *m, const char *path, const sd_st_tensor *extra, int nextra,
+                       const sd_st_kv *extra_meta, int nextra_meta)
+{
+    sd_params *P = sd_model_params((sd_model *)m);
+    int np = sd_params_count(P);
+    if (np + nextra > MAX_TENSORS) return sd_error("%s: too many tensors (%d)", path, np + nextra);
+    sd_st_tensor t[MAX_TENSORS];
+    for (int i = 0; i < np; i++) {
+        sd_shape s = sd_params_shape(P, i);
+        t[i] = (sd_st_tensor){ .name = sd_params_name(P, i), .dtype = SD_F32, .ndim = s.ndim,
+                               .data = sd_params_data(P, i) };
+        for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
+    }
+    for (int i = 0; i < nextra; i++) t[np + i] = extra[i];
+
+    char input[64];
+    sd_shape in = sd_model_input_shape(m);
+    size_t k = 0;
+    for (int d = 0; d < in.ndim; d++) k += (size_t)snprintf(input + k, sizeof input - k, d ? ",%d" : "%d", in.d[d]);
+    int nm = sd_model_meta_count(m);
+    if (3 + nm + nextra_meta > MAX_KV) return sd_error("%s: too much metadata", path);
+    sd_st_kv kv[MAX_KV];
+    int n = 0;
+    kv[n++] = (sd_st_kv){ "shendu.format", "model" };
+    kv[n++] = (sd_st_kv){ "shendu.arch", sd_model_arch(m) };
+    kv[n++] = (sd_st_kv){ "shendu.input", input };
+    for (int i = 0; i < nm; i++) {
+        sd_model_meta_at(m, i, &kv[n].key, &kv[n].value);
+        n++;
+    }
+    for (int i = 0; i < nextra_meta; i++) kv[n++] = extra_meta[i];
+    return sd_st_save(path, t, np + nextra, kv, n);
+}
+
+int sd_model_save(const sd_model *m, const char *path) { return sd_model_save_with(m, path, NULL, 0, NULL, 0); }
+
+static int parse_input(const char *s, sd_shape *out)
+{
+    int d[SD_MAX_DIMS], n = 0;
+    const char *p = s;
+    while (*p) {
+        if (n == 3) return -1;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 1 << 20) return -1;
+        d[n++] = (int)v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) return -1;
+    }
+    if (!n) return -1;
+    *out = sd_shape_of(d, n);
+    return 0;
+}
+
+sd_model *sd_model_load(const char *path)
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return NULL;
+    sd_model *m = NULL;
+    const char *fmt = sd_st_meta(f, "shendu.format"), *arch = sd_st_meta(f, "shendu.arch"),
+               *input = sd_st_meta(f, "shendu.input");
+    sd_shape in;
+    if (!fmt || !arch || !input) {
+        sd_error("%s: not a shendu model (its metadata has no shendu.format/arch/input)", path);
+        goto done;
+    }
+    if (strcmp(fmt, "model") && strcmp(fmt, "checkpoint")) {
+        sd_error("%s: shendu.format is '%s', not a model", path, fmt);
+        goto done;
+    }
+    if (parse_input(input, &in)) { sd_error("%s: bad shendu.input '%s'", path, input); goto done; }
+    sd_rng rng;
+    sd_rng_seed(&rng, 0);
+    m = sd_model_new(arch, in, SD_INIT_DEFAULT, &rng);
+    if (!m) { sd_error_prefix("%s: shendu.arch", path); goto done; }
+    sd_params *P = sd_model_params(m);
+    for (int i = 0; i < sd_params_count(P); i++) {
+        sd_shape s = sd_params_shape(P, i);
+        int64_t shape[SD_MAX_DIMS];
+        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
+        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) {
+            sd_error_prefix("tensors do not match the architecture in the metadata");
+            goto fail;
+        }
+    }
+    for (int i = 0; i < sd_st_meta_count(f); i++) {
+        sd_st_kv kv;
+        sd_st_meta_get(f, i, &kv);
+        if (strncmp(kv.key, "shendu.", 7) && sd_model_meta_set(m, kv.key, kv.value)) goto fail;
+    }
+    goto done;
+fail:
+    sd_model_free(m);
+    m = NULL;
+done:
+    sd_st_close(f);
+    return m;
+}

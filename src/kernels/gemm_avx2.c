@@ -1,0 +1,127 @@
+/* AVX2 + FMA GEMM kernels. Compiled with target attributes so that this file
+ * builds without -march flags; gemm.c only calls them after checking the CPU.
+ *
+ * Micro-kernel: a 6 x 16 tile of C in 12 ymm registers; per k step 2 loads of
+ * the packed B panel, 6 broadcasts of the packed A panel, 12 FMAs. */
+#include "gemm_internal.h"
+
+#include <stddef.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+#define MR 6
+#define NR 16
+
+/* Lanes of the 8-column vector v that fall inside the nr live columns. */
+AVX2 static inline __m256i col_mask(int nr, int v)
+{
+    int live = nr - 8 * v;
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(live), idx);
+}
+
+AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, long ldc,
+                              float alpha, float beta, int mr, int nr)
+{
+    __m256 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+
+    for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        for (int r = 0; r < MR; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+        a += MR;
+        b += NR;
+    }
+
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    if (mr == MR && nr == NR) {
+        for (int r = 0; r < MR; r++) {
+            float *cr = c + r * ldc;
+            for (int v = 0; v < 2; v++) {
+                __m256 x = _mm256_mul_ps(va, acc[r][v]);
+                if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8 * v), x);
+                _mm256_storeu_ps(cr + 8 * v, x);
+            }
+        }
+        return;
+    }
+    __m256i m[2] = { col_mask(nr, 0), col_mask(nr, 1) };
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + r * ldc;
+        for (int v = 0; v < 2 && 8 * v < nr; v++) {
+            __m256 x = _mm256_mul_ps(va, acc[r][v]);
+            if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8 * v, m[v]), x);
+            _mm256_maskstore_ps(cr + 8 * v, m[v], x);
+        }
+    }
+}
+
+/* Horizontal sum of 8 lanes in a fixed order. */
+AVX2 static inline float hsum8(__m256 x)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Dot-product kernel: 3 rows of A against 4 rows of B, 8 k per step, 12 ymm
+ * accumulators. Past the last row a tile repeats the last row. */
+AVX2 static void dot_avx2(int m, int n, int k, const float *a, long lda,
+                          const float *b, long ldb, float *c, long rsc, long csc,
+                          float alpha, float beta)
+{
+    const int kv = k & ~7;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(k & 7),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int i = 0; i < m; i += 3) {
+        const float *ar[3];
+        for (int q = 0; q < 3; q++) ar[q] = a + (size_t)(i + q < m ? i + q : m - 1) * lda;
+        for (int j = 0; j < n; j += 4) {
+            const float *br[4];
+            for (int w = 0; w < 4; w++) br[w] = b + (size_t)(j + w < n ? j + w : n - 1) * ldb;
+            __m256 acc[3][4];
+            for (int q = 0; q < 3; q++)
+                for (int w = 0; w < 4; w++) acc[q][w] = _mm256_setzero_ps();
+            for (int p = 0; p < kv; p += 8) {
+                __m256 x[3];
+                for (int q = 0; q < 3; q++) x[q] = _mm256_loadu_ps(ar[q] + p);
+                for (int w = 0; w < 4; w++) {
+                    __m256 y = _mm256_loadu_ps(br[w] + p);
+                    for (int q = 0; q < 3; q++) acc[q][w] = _mm256_fmadd_ps(x[q], y, acc[q][w]);
+                }
+            }
+            if (k & 7) {
+                __m256 x[3];
+                for (int q = 0; q < 3; q++) x[q] = _mm256_maskload_ps(ar[q] + kv, tail);
+                for (int w = 0; w < 4; w++) {
+                    __m256 y = _mm256_maskload_ps(br[w] + kv, tail);
+                    for (int q = 0; q < 3; q++) acc[q][w] = _mm256_fmadd_ps(x[q], y, acc[q][w]);
+                }
+            }
+            for (int q = 0; q < 3 && i + q < m; q++)
+                for (int w = 0; w < 4 && j + w < n; w++) {
+                    float s = alpha * hsum8(acc[q][w]);
+                    float *cij = c + (size_t)(i + q) * rsc + (size_t)(j + w) * csc;
+                    *cij = beta == 0.0f ? s : s + beta * *cij;
+                }
+        }
+    }
+}
+
+const struct sd_gemm_arch sd_gemm_arch_avx2 = {
+    "avx2", MR, NR, 192, 256, 512, ukernel_avx2, dot_avx2,
+};
+
+#else
+const struct sd_gemm_arch sd_gemm_arch_avx2 = { "avx2", 0, 0, 0, 0, 0, NULL, NULL };
+#endif

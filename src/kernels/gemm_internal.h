@@ -1,0 +1,41 @@
+/* Internal to the GEMM module (src/kernels/gemm*.c): the interface between the
+ * driver in gemm.c (blocking, packing, threads) and the per-ISA micro-kernels
+ * in gemm_avx512.c, gemm_avx2.c and gemm.c (portable C).
+ *
+ * Packed layouts, with MR x NR the register tile of a kernel:
+ *   A panel: MR rows of op(A) for kc steps of k, stored k-major:  a[k*MR + r]
+ *   B panel: NR cols of op(B) for kc steps of k, stored k-major:  b[k*NR + c]
+ * Panels are zero-padded to a full MR (NR), so a kernel always runs the full
+ * tile; only the store is trimmed to the live mr x nr corner. */
+#ifndef SHENDU_GEMM_INTERNAL_H
+#define SHENDU_GEMM_INTERNAL_H
+
+/* C[mr,nr] (row stride ldc) = alpha * Apanel·Bpanel + beta * C.
+ * beta == 0: C is written without being read. Summation over k is in order
+ * k = 0..kc-1, one fused multiply-add (or mul+add) per step and element. */
+typedef void (*sd_gemm_ukernel)(int kc, const float *a, const float *b,
+                                float *c, long ldc, float alpha, float beta,
+                                int mr, int nr);
+
+/* Dot-product kernel for the "both operands contiguous in k" case
+ * (transA = 0, transB = 1) with a small M or N: C[i,j] = alpha * <A row i,
+ * B row j> + beta * C[i,j] for i < m, j < n; C element (i,j) at c[i*rsc + j*csc].
+ * Each dot product is summed in a fixed order that depends only on k. */
+typedef void (*sd_gemm_dotkernel)(int m, int n, int k, const float *a, long lda,
+                                  const float *b, long ldb, float *c, long rsc,
+                                  long csc, float alpha, float beta);
+
+struct sd_gemm_arch {
+    const char *name;   /* "avx512", "avx2", "generic" */
+    int mr, nr;         /* register tile of the micro-kernel */
+    int mc, kc, nc;     /* cache blocks: A block mc x kc, B block kc x nc */
+    sd_gemm_ukernel kernel;
+    sd_gemm_dotkernel dot;
+};
+
+/* Defined in gemm_avx512.c / gemm_avx2.c (compiled with target attributes, so
+ * the whole module builds without -march flags; callers check the CPU). */
+extern const struct sd_gemm_arch sd_gemm_arch_avx512;
+extern const struct sd_gemm_arch sd_gemm_arch_avx2;
+
+#endif

@@ -1,0 +1,285 @@
+#define _POSIX_C_SOURCE 200809L
+/* Sequential models from a one-line architecture string.
+ *
+ *   arch   := layer { (' ' | ',') layer }
+ *   layer  := [name '='] kind ['(' number { ',' number } ')']
+ *
+ * Each kind below says how many arguments it takes, how it changes the shape
+ * of one example, which parameters it owns and how it runs forward. */
+#include "shendu/nn.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LAYERS 64
+#define MAX_ARGS 4
+#define MAX_META 64
+#define NAME_LEN 32
+
+typedef struct layer {
+    int kind;
+    char name[NAME_LEN];
+    float arg[MAX_ARGS];
+    int nargs;
+    sd_shape in, out;        /* one example */
+    sd_linear lin;
+    size_t nparams;
+} layer;
+
+struct sd_model {
+    sd_params *P;
+    layer layers[MAX_LAYERS];
+    int nlayers;
+    sd_shape input;
+    char *arch;              /* canonical string */
+    char *meta_k[MAX_META], *meta_v[MAX_META];
+    int nmeta;
+};
+
+/* ---- Layer kinds */
+
+enum { L_LINEAR, L_RELU, L_LEAKY_RELU, L_SIGMOID, L_TANH, L_FLATTEN, L_COUNT };
+
+typedef struct kind_def {
+    const char *name;
+    int min_args, max_args;
+    const char *prefix;      /* default name prefix for layers with parameters */
+} kind_def;
+
+static const kind_def kinds[L_COUNT] = {
+    [L_LINEAR]     = { "linear", 1, 1, "fc" },
+    [L_RELU]       = { "relu", 0, 0, NULL },
+    [L_LEAKY_RELU] = { "leaky_relu", 0, 1, NULL },
+    [L_SIGMOID]    = { "sigmoid", 0, 0, NULL },
+    [L_TANH]       = { "tanh", 0, 0, NULL },
+    [L_FLATTEN]    = { "flatten", 0, 0, NULL },
+};
+
+/* Work out the output shape and create the parameters of layer L. */
+static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
+{
+    char s[64];
+    switch (L->kind) {
+    case L_LINEAR: {
+        int out = (int)L->arg[0];
+        if (L->in.ndim != 1)
+            return sd_error("layer %s: linear needs a flat input, got %s (add 'flatten' before it)",
+                            L->name, sd_shape_str(L->in, s, sizeof s));
+        if (out < 1 || (float)out != L->arg[0]) return sd_error("layer %s: linear(%g): size must be a positive integer", L->name, L->arg[0]);
+        if (sd_linear_init(&L->lin, m->P, L->name, L->in.d[0], out, init, rng)) return -1;
+        L->out = SD_SHAPE(out);
+        L->nparams = (size_t)L->in.d[0] * out + out;
+        return 0;
+    }
+    case L_FLATTEN:
+        L->out = SD_SHAPE((int)sd_shape_numel(L->in));
+        return 0;
+    case L_LEAKY_RELU:
+        if (L->nargs == 0) { L->arg[0] = 0.01f; L->nargs = 1; }
+        L->out = L->in;
+        return 0;
+    default:
+        L->out = L->in;
+        return 0;
+    }
+}
+
+static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x)
+{
+    switch (L->kind) {
+    case L_LINEAR:     return sd_linear_forward(g, &L->lin, x);
+    case L_RELU:       return sd_relu(g, x);
+    case L_LEAKY_RELU: return sd_leaky_relu(g, x, L->arg[0]);
+    case L_SIGMOID:    return sd_sigmoid(g, x);
+    case L_TANH:       return sd_tanh(g, x);
+    case L_FLATTEN:    return sd_flatten(g, x);
+    }
+    return NULL;
+}
+
+/* ---- Presets */
+
+const char *sd_model_preset(const char *name)
+{
+    if (!strcmp(name, "mlp")) return "flatten fc1=linear(256) relu fc2=linear(128) relu fc3=linear(10)";
+    return NULL;
+}
+
+/* ---- Parsing */
+
+static int parse_layer(const char *tok, layer *L)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", tok);
+    char *kind = buf, *eq = strchr(buf, '='), *paren = strchr(buf, '(');
+    L->name[0] = 0;
+    if (eq && (!paren || eq < paren)) {
+        *eq = 0;
+        if (!*buf || strlen(buf) >= NAME_LEN) return sd_error("layer '%s': bad name", tok);
+        for (char *c = buf; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_') return sd_error("layer '%s': names use letters, digits and _", tok);
+        snprintf(L->name, sizeof L->name, "%s", buf);
+        kind = eq + 1;
+    }
+    L->nargs = 0;
+    if (paren) {
+        *paren = 0;
+        char *close = strchr(paren + 1, ')');
+        if (!close || close[1]) return sd_error("layer '%s': expected ')' at the end", tok);
+        *close = 0;
+        char *p = paren + 1;
+        while (*p) {
+            if (L->nargs == MAX_ARGS) return sd_error("layer '%s': too many arguments", tok);
+            char *end;
+            L->arg[L->nargs++] = strtof(p, &end);
+            if (end == p) return sd_error("layer '%s': '%s' is not a number", tok, p);
+            p = end;
+            if (*p == ',') p++;
+            else if (*p) return sd_error("layer '%s': unexpected '%c'", tok, *p);
+        }
+    }
+    L->kind = -1;
+    for (int k = 0; k < L_COUNT; k++)
+        if (!strcmp(kind, kinds[k].name)) L->kind = k;
+    if (L->kind < 0) return sd_error("unknown layer kind '%s' in '%s'", kind, tok);
+    const kind_def *d = &kinds[L->kind];
+    if (L->nargs < d->min_args || L->nargs > d->max_args)
+        return sd_error("layer '%s': %s takes %d to %d arguments, got %d", tok, d->name, d->min_args, d->max_args, L->nargs);
+    return 0;
+}
+
+/* Append "name=kind(args)" of L to the canonical string. */
+static void append_layer(char *s, size_t size, const layer *L)
+{
+    size_t k = strlen(s);
+    k += (size_t)snprintf(s + k, size - k, "%s%s%s%s", k ? " " : "", kinds[L->kind].prefix ? L->name : "",
+                          kinds[L->kind].prefix ? "=" : "", kinds[L->kind].name);
+    for (int i = 0; i < L->nargs && k < size; i++)
+        k += (size_t)snprintf(s + k, size - k, "%s%g%s", i ? "," : "(", L->arg[i], i == L->nargs - 1 ? ")" : "");
+}
+
+sd_model *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *rng)
+{
+    if (!arch) { sd_error("no architecture given"); return NULL; }
+    if (input.ndim < 1 || input.ndim > 3 || sd_shape_numel(input) == 0) {
+        sd_error("model input must be 1 to 3 positive dimensions (one example, no batch)");
+        return NULL;
+    }
+    sd_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->P = sd_params_new())) { free(m); sd_error("out of memory allocating a model"); return NULL; }
+    m->input = input;
+    int counters[L_COUNT] = { 0 };
+    const char *p = arch;
+    sd_shape cur = input;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        const char *start = p;
+        int depth = 0;
+        while (*p && (depth || (*p != ' ' && *p != ',' && *p != '\t' && *p != '\n'))) {
+            if (*p == '(') depth++;
+            else if (*p == ')') depth--;
+            p++;
+        }
+        char tok[128];
+        size_t len = (size_t)(p - start);
+        if (len >= sizeof tok) { sd_error("layer description too long: '%.40s...'", start); goto fail; }
+        memcpy(tok, start, len);
+        tok[len] = 0;
+        if (m->nlayers == MAX_LAYERS) { sd_error("too many layers (at most %d)", MAX_LAYERS); goto fail; }
+        layer *L = &m->layers[m->nlayers];
+        if (parse_layer(tok, L)) goto fail;
+        counters[L->kind]++;
+        if (!L->name[0] && kinds[L->kind].prefix)
+            snprintf(L->name, sizeof L->name, "%s%d", kinds[L->kind].prefix, counters[L->kind]);
+        L->in = cur;
+        if (layer_build(m, L, init, rng)) goto fail;
+        cur = L->out;
+        m->nlayers++;
+    }
+    if (m->nlayers == 0) { sd_error("the architecture has no layers"); goto fail; }
+    size_t size = 64 * (size_t)m->nlayers + 1;
+    m->arch = calloc(1, size);
+    if (!m->arch) { sd_error("out of memory"); goto fail; }
+    for (int i = 0; i < m->nlayers; i++) append_layer(m->arch, size, &m->layers[i]);
+    return m;
+fail:
+    sd_model_free(m);
+    return NULL;
+}
+
+void sd_model_free(sd_model *m)
+{
+    if (!m) return;
+    sd_params_free(m->P);
+    for (int i = 0; i < m->nmeta; i++) { free(m->meta_k[i]); free(m->meta_v[i]); }
+    free(m->arch);
+    free(m);
+}
+
+sd_tensor *sd_model_forward(sd_graph *g, sd_model *m, sd_tensor *x)
+{
+    if (!x) return NULL;
+    int ok = x->shape.ndim == m->input.ndim + 1;
+    for (int i = 0; ok && i < m->input.ndim; i++) ok = x->shape.d[i + 1] == m->input.d[i];
+    if (!ok) {
+        char a[64], b[64];
+        sd_error("model input: expected (N,%s...) = %s per example, got %s", "", sd_shape_str(m->input, a, sizeof a),
+                 sd_shape_str(x->shape, b, sizeof b));
+        return NULL;
+    }
+    for (int i = 0; i < m->nlayers && x; i++) x = layer_forward(g, &m->layers[i], x);
+    return x;
+}
+
+sd_params *sd_model_params(sd_model *m) { return m->P; }
+const char *sd_model_arch(const sd_model *m) { return m->arch; }
+sd_shape sd_model_input_shape(const sd_model *m) { return m->input; }
+sd_shape sd_model_output_shape(const sd_model *m) { return m->layers[m->nlayers - 1].out; }
+int sd_model_layer_count(const sd_model *m) { return m->nlayers; }
+
+void sd_model_layer_info(const sd_model *m, int i, sd_layer_info *out)
+{
+    const layer *L = &m->layers[i];
+    out->name = L->name;
+    out->kind = kinds[L->kind].name;
+    out->out = L->out;
+    out->params = L->nparams;
+}
+
+/* ---- Metadata */
+
+int sd_model_meta_set(sd_model *m, const char *key, const char *value)
+{
+    for (int i = 0; i < m->nmeta; i++)
+        if (!strcmp(m->meta_k[i], key)) {
+            char *v = strdup(value);
+            if (!v) return sd_error("out of memory");
+            free(m->meta_v[i]);
+            m->meta_v[i] = v;
+            return 0;
+        }
+    if (m->nmeta == MAX_META) return sd_error("too many metadata entries (at most %d)", MAX_META);
+    char *k = strdup(key), *v = strdup(value);
+    if (!k || !v) { free(k); free(v); return sd_error("out of memory"); }
+    m->meta_k[m->nmeta] = k;
+    m->meta_v[m->nmeta++] = v;
+    return 0;
+}
+
+const char *sd_model_meta_get(const sd_model *m, const char *key)
+{
+    for (int i = 0; i < m->nmeta; i++)
+        if (!strcmp(m->meta_k[i], key)) return m->meta_v[i];
+    return NULL;
+}
+
+int sd_model_meta_count(const sd_model *m) { return m->nmeta; }
+
+void sd_model_meta_at(const sd_model *m, int i, const char **key, const char **value)
+{
+    *key = m->meta_k[i];
+    *value = m->meta_v[i];
+}

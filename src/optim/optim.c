@@ -1,0 +1,119 @@
+/* SGD (momentum) and Adam (bias-corrected), one pass over the flat buffers. */
+#include "shendu/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sd_optim {
+    sd_params *P;
+    sd_optim_opts o;
+    int64_t t;             /* steps taken */
+    size_t n;              /* floats in each buffer */
+    float *m, *v;          /* SGD: m = velocity; Adam: first and second moments */
+};
+
+sd_optim *sd_optim_new(sd_params *P, const sd_optim_opts *opts)
+{
+    sd_optim_opts o = opts ? *opts : (sd_optim_opts){ 0 };
+    if (o.kind != SD_OPTIM_SGD && o.kind != SD_OPTIM_ADAM) { sd_error("unknown optimizer kind %d", (int)o.kind); return NULL; }
+    if (o.lr == 0.0f) o.lr = o.kind == SD_OPTIM_ADAM ? 1e-3f : 1e-2f;
+    if (o.beta1 == 0.0f) o.beta1 = 0.9f;
+    if (o.beta2 == 0.0f) o.beta2 = 0.999f;
+    if (o.eps == 0.0f) o.eps = 1e-8f;
+    if (!(o.lr > 0.0f) || o.momentum < 0.0f || o.momentum >= 1.0f || o.beta1 < 0.0f || o.beta1 >= 1.0f ||
+        o.beta2 < 0.0f || o.beta2 >= 1.0f || o.weight_decay < 0.0f) {
+        sd_error("optimizer: bad hyper-parameters (lr %g, momentum %g, betas %g %g, weight decay %g)",
+                 o.lr, o.momentum, o.beta1, o.beta2, o.weight_decay);
+        return NULL;
+    }
+    sd_optim *s = calloc(1, sizeof *s);
+    if (!s) { sd_error("out of memory allocating the optimizer"); return NULL; }
+    s->P = P;
+    s->o = o;
+    s->n = sd_params_size(P);
+    size_t bytes = (s->n ? s->n : 1) * sizeof(float);
+    s->m = calloc(1, bytes);
+    s->v = o.kind == SD_OPTIM_ADAM ? calloc(1, bytes) : NULL;
+    if (!s->m || (o.kind == SD_OPTIM_ADAM && !s->v)) {
+        sd_error("out of memory: optimizer state for %zu parameters", s->n);
+        sd_optim_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sd_optim_free(sd_optim *o)
+{
+    if (!o) return;
+    free(o->m);
+    free(o->v);
+    free(o);
+}
+
+static void sgd_step(sd_optim *s, float *w, const float *g)
+{
+    const float lr = s->o.lr, mu = s->o.momentum, wd = s->o.weight_decay;
+    float *vel = s->m;
+    for (size_t i = 0; i < s->n; i++) {
+        float d = g[i] + wd * w[i];
+        if (mu != 0.0f) d = vel[i] = mu * vel[i] + d;
+        w[i] -= lr * d;
+    }
+}
+
+/* m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;
+ * w -= lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)   (as torch.optim.Adam) */
+static void adam_step(sd_optim *s, float *w, const float *g)
+{
+    const float lr = s->o.lr, b1 = s->o.beta1, b2 = s->o.beta2, eps = s->o.eps, wd = s->o.weight_decay;
+    const float c1 = 1.0f - (float)pow(b1, (double)s->t), c2 = 1.0f - (float)pow(b2, (double)s->t);
+    const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
+    const int decoupled = s->o.decoupled;
+    float *m = s->m, *v = s->v;
+    for (size_t i = 0; i < s->n; i++) {
+        float gi = g[i];
+        if (wd != 0.0f) {
+            if (decoupled) w[i] -= lr * wd * w[i];
+            else gi += wd * w[i];
+        }
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        w[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps);
+    }
+}
+
+void sd_optim_step(sd_optim *o)
+{
+    float *w = sd_params_values(o->P);
+    const float *g = sd_params_grads(o->P);
+    o->t++;
+    if (o->o.kind == SD_OPTIM_ADAM) adam_step(o, w, g);
+    else sgd_step(o, w, g);
+}
+
+void sd_optim_set_lr(sd_optim *o, float lr) { o->o.lr = lr; }
+float sd_optim_lr(const sd_optim *o) { return o->o.lr; }
+const sd_optim_opts *sd_optim_options(const sd_optim *o) { return &o->o; }
+int64_t sd_optim_steps(const sd_optim *o) { return o->t; }
+void sd_optim_set_steps(sd_optim *o, int64_t t) { o->t = t; }
+int sd_optim_state_count(const sd_optim *o) { return o->o.kind == SD_OPTIM_ADAM ? 2 : 1; }
+
+float *sd_optim_state(sd_optim *o, int i, const char **name)
+{
+    if (o->o.kind == SD_OPTIM_ADAM) {
+        if (name) *name = i == 0 ? "adam.m" : "adam.v";
+        return i == 0 ? o->m : i == 1 ? o->v : NULL;
+    }
+    if (name) *name = "sgd.velocity";
+    return i == 0 ? o->m : NULL;
+}
+
+int sd_optim_kind_parse(const char *name, sd_optim_kind *out)
+{
+    if (!strcmp(name, "sgd")) { *out = SD_OPTIM_SGD; return 0; }
+    if (!strcmp(name, "adam")) { *out = SD_OPTIM_ADAM; return 0; }
+    return sd_error("unknown optimizer '%s' (expected sgd or adam)", name);
+}
+
+const char *sd_optim_kind_name(sd_optim_kind k) { return k == SD_OPTIM_ADAM ? "adam" : "sgd"; }

@@ -1,0 +1,22 @@
+# Each tests/test_*.c is one ctest executable. Tests find data through env vars
+# set below; the data directory defaults to the Debian package's.
+file(GLOB SHENDU_TESTS_SRC CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/test_*.c)
+foreach(src ${SHENDU_TESTS_SRC})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE shendu_static)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp;SHENDU_SOURCE=${PROJECT_SOURCE_DIR}"
+    TIMEOUT 600)
+endforeach()
+# Shell-level CLI tests: tests/cli_*.sh
+file(GLOB SHENDU_CLI_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/cli_*.sh)
+foreach(src ${SHENDU_CLI_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME ${name} COMMAND bash ${src})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp;SHENDU_SOURCE=${PROJECT_SOURCE_DIR}"
+    TIMEOUT 900)
+endforeach()
