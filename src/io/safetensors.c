@@ -131,7 +131,7 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Index of the first name that occurs twice in names[0..n) (sorted copy), or -1. */
+/* A name that occurs twice in names[0..n) (sorts the array), or NULL. */
 static const char *find_duplicate(const char **names, int n)
 {
     if (n < 2) return NULL;
@@ -612,9 +612,10 @@ int sd_st_find(const sd_st_file *f, const char *name)
     return -1;
 }
 
-/* Note: data points at the tensor's offset in the data area; it is aligned for
- * the element type when the file's offsets are multiples of the element size
- * (always so for files whose tensors are all the same size class). */
+/* data points at the tensor's offset in the data area, which starts 8-byte
+ * aligned; it is aligned for the element type only if the file's offset is a
+ * multiple of the element size (a U8 tensor of odd length shifts the ones after
+ * it). sd_st_read_f32 copies with memcpy and works either way. */
 void sd_st_get(const sd_st_file *f, int i, sd_st_tensor *out)
 {
     memset(out, 0, sizeof *out);

@@ -5,6 +5,7 @@
  * the packed B panel, 6 broadcasts of the packed A panel, 12 FMAs. */
 #include "gemm_internal.h"
 
+#include <math.h>
 #include <stddef.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -14,14 +15,6 @@
 
 #define MR 6
 #define NR 16
-
-/* Lanes of the 8-column vector v that fall inside the nr live columns. */
-AVX2 static inline __m256i col_mask(int nr, int v)
-{
-    int live = nr - 8 * v;
-    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(live), idx);
-}
 
 AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, long ldc,
                               float alpha, float beta, int mr, int nr)
@@ -54,14 +47,15 @@ AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, 
         }
         return;
     }
-    __m256i m[2] = { col_mask(nr, 0), col_mask(nr, 1) };
+    /* Edge tile: spill the accumulators (constant indices keep acc[][] in
+     * registers in the loop above), then merge the live corner. */
+    float tile[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int v = 0; v < 2; v++) _mm256_storeu_ps(&tile[r][8 * v], acc[r][v]);
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
-        for (int v = 0; v < 2 && 8 * v < nr; v++) {
-            __m256 x = _mm256_mul_ps(va, acc[r][v]);
-            if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8 * v, m[v]), x);
-            _mm256_maskstore_ps(cr + 8 * v, m[v], x);
-        }
+        for (int j = 0; j < nr; j++)
+            cr[j] = beta == 0.0f ? alpha * tile[r][j] : fmaf(beta, cr[j], alpha * tile[r][j]);
     }
 }
 
