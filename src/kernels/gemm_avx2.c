@@ -20,12 +20,15 @@ AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, 
                               float alpha, float beta, int mr, int nr)
 {
     __m256 acc[MR][2];
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
 
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 
     for (int k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             __m256 av = _mm256_broadcast_ss(a + r);
             acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
@@ -37,8 +40,10 @@ AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, 
 
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
     if (mr == MR && nr == NR) {
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             float *cr = c + r * ldc;
+            #pragma GCC unroll 16
             for (int v = 0; v < 2; v++) {
                 __m256 x = _mm256_mul_ps(va, acc[r][v]);
                 if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8 * v), x);
@@ -50,7 +55,9 @@ AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, 
     /* Edge tile: spill the accumulators (constant indices keep acc[][] in
      * registers in the loop above), then merge the live corner. */
     float tile[MR][NR];
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
+        #pragma GCC unroll 16
         for (int v = 0; v < 2; v++) _mm256_storeu_ps(&tile[r][8 * v], acc[r][v]);
     for (int r = 0; r < mr; r++) {
         float *cr = c + r * ldc;

@@ -32,17 +32,23 @@ AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, float 
                                   float alpha, float beta, int mr, int nr)
 {
     __m512 acc[MR][NV];
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
+        #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
 
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 
     for (int k = 0; k < kc; k++) {
         __m512 bv[NV];
+        #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
+            #pragma GCC unroll 16
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
         a += MR;
@@ -52,8 +58,10 @@ AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, float 
     /* C = alpha * acc + beta * C over the live mr x nr corner. */
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     if (mr == MR && nr == NR) {
+        #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             float *cr = c + r * ldc;
+            #pragma GCC unroll 16
             for (int v = 0; v < NV; v++) {
                 __m512 x = _mm512_mul_ps(va, acc[r][v]);
                 if (beta != 0.0f) x = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16 * v), x);
@@ -62,9 +70,11 @@ AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, float 
         }
         return;
     }
+    #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
         if (r >= mr) break;
         float *cr = c + r * ldc;
+        #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) {
             __mmask16 m = col_mask(nr, v);
             if (!m) break;
