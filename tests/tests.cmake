@@ -17,6 +17,10 @@ foreach(src ${SHENDU_CLI_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME ${name} COMMAND bash ${src})
   set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp;SHENDU_SOURCE=${PROJECT_SOURCE_DIR}"
+    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp;SHENDU_SOURCE=${PROJECT_SOURCE_DIR};SHENDU_BUILD=${PROJECT_BINARY_DIR}"
     TIMEOUT 900)
 endforeach()
+# The examples run as tests too: each must finish and print its result.
+add_test(NAME example_xor COMMAND example_xor)
+set_tests_properties(example_xor PROPERTIES PASS_REGULAR_EXPRESSION "1 xor 1 -> 0")
+file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/test-tmp)
