@@ -39,5 +39,6 @@
 #include "shendu/optim.h"
 #include "shendu/data.h"
 #include "shendu/io.h"
+#include "shendu/image.h"
 
 #endif

@@ -216,6 +216,32 @@ static int cmd_eval(int argc, char **argv)
     return 0;
 }
 
+/* ---- shendu explain */
+
+static int cmd_explain(int argc, char **argv)
+{
+    sd_explain_opts o = { 0 };
+    const char *model = "cnn";
+    const flag flags[] = {
+        { "delay", F_INT, &o.delay_ms, "pause this many milliseconds between steps (default 0)", 0, 60000 },
+        { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
+        { 0 }
+    };
+    const char *usage = "conv|pool|shapes [flags]";
+    char *pos[1];
+    int npos, rc = parse_flags("explain", usage,
+                               "Replay the lecture's worked examples step by step (conv, pool), or print\n"
+                               "each layer's output shape and parameter count (shapes).",
+                               argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1) return usage_error("explain", usage, flags, "%s", "expected what to explain: conv, pool or shapes");
+    if (!strcmp(pos[0], "conv")) rc = sd_app_explain_conv(stdout, &o);
+    else if (!strcmp(pos[0], "pool")) rc = sd_app_explain_pool(stdout, &o);
+    else if (!strcmp(pos[0], "shapes")) rc = sd_app_explain_shapes(stdout, model, SD_SHAPE(1, 28, 28));
+    else return usage_error("explain", usage, flags, "cannot explain '%s' (expected conv, pool or shapes)", pos[0]);
+    return rc ? fail("explain") : 0;
+}
+
 /* ---- the table */
 
 static int cmd_version(int argc, char **argv)
@@ -230,6 +256,7 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
     { "train", cmd_train, "train an image classifier (MLP) on Fashion-MNIST or MNIST" },
     { "eval", cmd_eval, "evaluate a saved classifier on a test set" },
+    { "explain", cmd_explain, "replay the lecture's convolution and pooling examples; layer shapes" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "list the commands" },
     { 0 }

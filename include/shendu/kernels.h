@@ -23,6 +23,55 @@ void sd_gemm_naive(int transA, int transB, int M, int N, int K,
                    float alpha, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);
 
+
+/* ---- Convolution and max-pooling, NCHW, float32.
+ * One set of sizes describes both: x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW)
+ * with OH = (H + 2 pad - KH) / stride + 1 and OW likewise (pooling: O = C,
+ * KH = KW = the window, pad = 0). Callers validate the sizes (the ops do);
+ * the kernels trust them. Element counts are size_t; C*KH*KW and N*OH*OW must
+ * fit in an int (they are GEMM dimensions). */
+typedef struct sd_conv_dims {
+    int n, c, h, w;        /* input x (N,C,H,W) */
+    int o, kh, kw;         /* weights w (O,C,KH,KW) */
+    int stride, pad;       /* the same along H and W */
+    int oh, ow;            /* output y (N,O,OH,OW) */
+} sd_conv_dims;
+
+/* Reference convolution (cross-correlation), direct loops, one thread:
+ * y[n,o,i,j] = b[o] + Σ_{c,p,q} x[n,c, i*stride-pad+p, j*stride-pad+q] · w[o,c,p,q]
+ * (taps outside x read 0; b may be NULL). */
+void sd_conv2d_naive(const sd_conv_dims *d, const float *x, const float *w, const float *b, float *y);
+/* Its gradients, ADDED into dx (N,C,H,W), dw (O,C,KH,KW), db (O); any may be NULL. */
+void sd_conv2d_naive_bwd(const sd_conv_dims *d, const float *x, const float *w, const float *dy,
+                         float *dx, float *dw, float *db);
+
+/* One image x (C,H,W) -> cols (C*KH*KW, OH*OW) with row stride ldc:
+ * cols[(c*KH + p)*KW + q][i*OW + j] = x[c, i*stride-pad+p, j*stride-pad+q], 0 outside x. */
+void sd_im2col(const sd_conv_dims *d, const float *x, float *cols, size_t ldc);
+/* The adjoint: x (C,H,W) += every entry of cols (C*KH*KW, OH*OW) at its tap. */
+void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x);
+
+/* Fast convolution: im2col of every image into cols (C*KH*KW, N*OH*OW) and
+ * sd_gemm. `scratch` holds sd_conv2d_gemm_scratch(d, grads) floats, grads =
+ * 0 for a forward only, 1 for a backward giving dw and db, 2 for dx as well;
+ * the backward reads the columns the forward left there, so keep it between. */
+size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads);
+void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
+                    const float *b, float *y, float *scratch);
+/* Gradients ADDED into dx, dw, db (any may be NULL; scratch sized for them). */
+void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
+                        float *dx, float *dw, float *db, float *scratch);
+
+/* Reference max-pool, one thread: y[n,c,i,j] = max of the KH x KW window at
+ * (i*stride, j*stride) of x; argmax (N,C,OH,OW) gets the index h*W + w of the
+ * first maximum within its (H,W) plane (NULL: not stored). A NaN wins its
+ * window (the first NaN), so NaNs propagate. */
+void sd_maxpool2d_naive(const sd_conv_dims *d, const float *x, float *y, int32_t *argmax);
+/* Fast max-pool: the same results, planes split across ctx's threads. */
+void sd_maxpool2d_fast(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *y, int32_t *argmax);
+/* dx (N,C,H,W) += dy routed to the arg-max of each window (one thread if ctx is NULL). */
+void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax, const float *dy, float *dx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,13 @@ int sd_linear_init(sd_linear *l, sd_params *P, const char *name, int in, int out
                    sd_init init, sd_rng *rng);
 sd_tensor *sd_linear_forward(sd_graph *g, const sd_linear *l, sd_tensor *x);
 
+/* ---- 2-D convolution layer: x (N,C,H,W) -> (N,O,OH,OW), W (O,C,K,K), b (O). */
+typedef struct sd_conv2d_layer { sd_params *P; int w, b; int in, out, k, stride, pad; } sd_conv2d_layer;
+/* Adds NAME.weight and NAME.bias; fan_in = in·k·k. */
+int sd_conv2d_layer_init(sd_conv2d_layer *l, sd_params *P, const char *name, int in, int out, int k,
+                         int stride, int pad, sd_init init, sd_rng *rng);
+sd_tensor *sd_conv2d_layer_forward(sd_graph *g, const sd_conv2d_layer *l, sd_tensor *x);
+
 /* ---- Sequential models */
 typedef struct sd_model sd_model;
 

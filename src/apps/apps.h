@@ -44,4 +44,15 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
 int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
                     double *accuracy, double *loss);
 
+/* ---- shendu explain */
+typedef struct sd_explain_opts { int delay_ms; } sd_explain_opts;
+int sd_app_explain_conv(FILE *f, const sd_explain_opts *o);
+int sd_app_explain_pool(FILE *f, const sd_explain_opts *o);
+/* Each layer's output shape and parameter count for a preset or architecture. */
+int sd_app_explain_shapes(FILE *f, const char *model, sd_shape input);
+/* The lecture's matrices: 5×5 picture, 3×3 kernel, 4×4 pooling input. */
+const float *sd_explain_lecture_image(void);
+const float *sd_explain_lecture_kernel(void);
+const float *sd_explain_lecture_pool(void);
+
 #endif

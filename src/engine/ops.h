@@ -25,7 +25,9 @@
     X(SUM, sum)                \
     X(MSE, mse)                \
     X(CROSS_ENTROPY, cross_entropy) \
-    X(BCE_LOGITS, bce_logits)
+    X(BCE_LOGITS, bce_logits) \
+    X(CONV2D, conv2d)          \
+    X(MAXPOOL2D, maxpool2d)
 
 enum {
     SD_OP_LEAF = 0,

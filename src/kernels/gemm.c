@@ -69,12 +69,12 @@ void sd_gemm_naive(int transA, int transB, int M, int N, int K,
 #define GEN_MR 4
 #define GEN_NR 8
 
-static void ukernel_generic(int kc, const float *a, const float *b, float *c, long ldc,
-                            float alpha, float beta, int mr, int nr)
+static void ukernel_generic(int kc, const float *a, const float *b, long ldb, float *c,
+                            long ldc, float alpha, float beta, int mr, int nr)
 {
     float acc[GEN_MR][GEN_NR] = {{0}};
     for (int k = 0; k < kc; k++) {
-        const float *ak = a + k * GEN_MR, *bk = b + k * GEN_NR;
+        const float *ak = a + k * GEN_MR, *bk = b + k * ldb;
         for (int r = 0; r < GEN_MR; r++)
             for (int j = 0; j < GEN_NR; j++)
                 acc[r][j] += ak[r] * bk[j];
@@ -112,6 +112,7 @@ static void dot_kernel_generic(int m, int n, int k, const float *a, long lda,
 
 static const struct sd_gemm_arch arch_generic = {
     "generic", GEN_MR, GEN_NR, 128, 256, 512, ukernel_generic, dot_kernel_generic,
+    sd_gemm_pack_ref,
 };
 
 /* ------------------------------------------------------------------------- */
@@ -120,8 +121,8 @@ static const struct sd_gemm_arch arch_generic = {
 struct sd_gemm_state {
     const struct sd_gemm_arch *arch;
     int threads;
-    float *apack[SD_MAX_THREADS];   /* mc x kc, 64-byte aligned */
-    float *bpack[SD_MAX_THREADS];   /* kc x nc */
+    float *apack[SD_MAX_THREADS];   /* mc x kc (+ slack), 64-byte aligned */
+    float *bpack[SD_MAX_THREADS];   /* kc x nc (+ slack) */
 };
 
 static int cpu_has_avx512(void)
@@ -156,7 +157,7 @@ static const struct sd_gemm_arch *choose_arch(void)
     else if (env && strcmp(env, "avx2") == 0) want = 1;
     else if (env && strcmp(env, "avx512") == 0) want = 2;
     if (want > best) want = best;
-    if (want == 2 && cpu_has_avx512()) return &sd_gemm_arch_avx512;
+    if (want == 2 && cpu_has_avx512() && cpu_has_avx2()) return &sd_gemm_arch_avx512;
     if (want >= 1 && cpu_has_avx2()) return &sd_gemm_arch_avx2;
     return &arch_generic;
 }
@@ -179,8 +180,8 @@ struct sd_gemm_state *sd_gemm_state_new(int threads)
     s->arch = choose_arch();
     s->threads = threads;
     const struct sd_gemm_arch *ar = s->arch;
-    size_t asize = round_up((size_t)ar->mc, (size_t)ar->mr) * (size_t)ar->kc;
-    size_t bsize = (size_t)ar->kc * round_up((size_t)ar->nc, (size_t)ar->nr);
+    size_t asize = round_up((size_t)ar->mc, (size_t)ar->mr) * (size_t)ar->kc + 16;
+    size_t bsize = (size_t)ar->kc * round_up((size_t)ar->nc, (size_t)ar->nr) + 16;
     for (int t = 0; t < threads; t++) {
         s->apack[t] = alloc_floats(asize);
         s->bpack[t] = alloc_floats(bsize);
@@ -205,59 +206,35 @@ const char *sd_gemm_kernel_name(const struct sd_gemm_state *s) { return s->arch-
 /* ------------------------------------------------------------------------- */
 /* Packing                                                                    */
 
-/* op(A)[i0:i0+mc, p0:p0+kc] -> panels of MR rows, a[k*MR + r], zero-padded. */
-static void pack_a(int transA, const float *A, long lda, int i0, int p0, int mc, int kc,
-                   int MR, float *dst)
+void sd_gemm_pack_ref(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst)
 {
-    for (int ir = 0; ir < mc; ir += MR) {
-        int mr = SD_MIN(MR, mc - ir);
-        float *d = dst + (size_t)ir * kc;
-        if (!transA) {
-            /* A is M x K row-major: row r of the panel is contiguous in k. */
-            for (int r = 0; r < mr; r++) {
-                const float *s = A + (size_t)(i0 + ir + r) * lda + p0;
-                for (int k = 0; k < kc; k++) d[k * MR + r] = s[k];
-            }
-            for (int r = mr; r < MR; r++)
-                for (int k = 0; k < kc; k++) d[k * MR + r] = 0.0f;
-        } else {
-            /* A is K x M row-major: each k step of the panel is contiguous. */
-            for (int k = 0; k < kc; k++) {
-                const float *s = A + (size_t)(p0 + k) * lda + i0 + ir;
-                float *dk = d + k * MR;
-                for (int r = 0; r < mr; r++) dk[r] = s[r];
-                for (int r = mr; r < MR; r++) dk[r] = 0.0f;
+    if (kmajor) {
+        /* Row k of x holds all n values for that k: walk it once, left to
+         * right, dealing runs of P to the panels (one long read stream). */
+        for (int k = 0; k < kc; k++) {
+            const float *s = x + (size_t)k * ldx;
+            for (int i0 = 0; i0 < n; i0 += P) {
+                int live = SD_MIN(P, n - i0);
+                float *dk = dst + (size_t)i0 * kc + (size_t)k * P;
+                for (int r = 0; r < live; r++) dk[r] = s[i0 + r];
+                for (int r = live; r < P; r++) dk[r] = 0.0f;
             }
         }
+        return;
     }
-}
-
-/* op(B)[p0:p0+kc, j0:j0+nc] -> panels of NR columns, b[k*NR + c], zero-padded. */
-static void pack_b(int transB, const float *B, long ldb, int p0, int j0, int kc, int nc,
-                   int NR, float *dst)
-{
-    for (int jr = 0; jr < nc; jr += NR) {
-        int nr = SD_MIN(NR, nc - jr);
-        float *d = dst + (size_t)jr * kc;
-        if (!transB) {
-            /* B is K x N row-major: each k step is a contiguous run of nr. */
-            for (int k = 0; k < kc; k++) {
-                const float *s = B + (size_t)(p0 + k) * ldb + j0 + jr;
-                float *dk = d + k * NR;
-                memcpy(dk, s, (size_t)nr * sizeof(float));
-                for (int c = nr; c < NR; c++) dk[c] = 0.0f;
+    /* Each of the n rows is contiguous in k: transpose, in k chunks that
+     * stay in L1. */
+    for (int i0 = 0; i0 < n; i0 += P) {
+        int live = SD_MIN(P, n - i0);
+        float *d = dst + (size_t)i0 * kc;
+        for (int k0 = 0; k0 < kc; k0 += 64) {
+            int k1 = SD_MIN(kc, k0 + 64);
+            for (int r = 0; r < live; r++) {
+                const float *s = x + (size_t)(i0 + r) * ldx;
+                for (int k = k0; k < k1; k++) d[(size_t)k * P + r] = s[k];
             }
-        } else {
-            /* B is N x K row-major: transpose, in k chunks that stay in L1. */
-            for (int k0 = 0; k0 < kc; k0 += 64) {
-                int k1 = SD_MIN(kc, k0 + 64);
-                for (int c = 0; c < nr; c++) {
-                    const float *s = B + (size_t)(j0 + jr + c) * ldb + p0;
-                    for (int k = k0; k < k1; k++) d[k * NR + c] = s[k];
-                }
-                for (int c = nr; c < NR; c++)
-                    for (int k = k0; k < k1; k++) d[k * NR + c] = 0.0f;
-            }
+            for (int r = live; r < P; r++)
+                for (int k = k0; k < k1; k++) d[(size_t)k * P + r] = 0.0f;
         }
     }
 }
@@ -283,28 +260,46 @@ static int balanced_block(int n, int block, int unit)
     return SD_MIN(b, block);
 }
 
+#define DIRECT_B_MAX_ROWS 128
+
 static void gemm_rect(const struct sd_gemm_arch *ar, const struct gemm_args *g,
                       int m0, int m1, int n0, int n1, float *apack, float *bpack)
 {
     const int MR = ar->mr, NR = ar->nr;
     const int NC = balanced_block(n1 - n0, ar->nc, NR);
     const int MC = balanced_block(m1 - m0, ar->mc, MR);
+    /* A row-major B is read in place when few A panels share each B panel
+     * (packing would cost about as much as it saves); a tall C amortises the
+     * packing and gains from the contiguous, TLB-friendly panels. The kernel
+     * does the same arithmetic either way. */
+    const int direct = !g->transB && m1 - m0 <= DIRECT_B_MAX_ROWS;
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = SD_MIN(NC, n1 - jc);
         for (int pc = 0; pc < g->K; pc += g->kc) {
             int kc = SD_MIN(g->kc, g->K - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            pack_b(g->transB, g->B, g->ldb, pc, jc, kc, nc, NR, bpack);
+            /* op(B)[pc:pc+kc, jc:jc+nc]: B is K x N (k-major) unless transB.
+             * In direct mode the kernel reads B in place; only a last, partial
+             * panel is packed (zero-padded, so the kernel never reads past N). */
+            int nfull = direct ? nc / NR * NR : 0;
+            const float *bsrc = g->B + (size_t)pc * g->ldb + jc;
+            if (g->transB) ar->pack(g->B + (size_t)jc * g->ldb + pc, g->ldb, 0, nc, kc, NR, bpack);
+            else if (nfull < nc) ar->pack(bsrc + nfull, g->ldb, 1, nc - nfull, kc, NR, bpack + (size_t)nfull * kc);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = SD_MIN(MC, m1 - ic);
-                pack_a(g->transA, g->A, g->lda, ic, pc, mc, kc, MR, apack);
+                /* op(A)[ic:ic+mc, pc:pc+kc]: A is M x K (rows contiguous in k) unless transA. */
+                if (g->transA) ar->pack(g->A + (size_t)pc * g->lda + ic, g->lda, 1, mc, kc, MR, apack);
+                else ar->pack(g->A + (size_t)ic * g->lda + pc, g->lda, 0, mc, kc, MR, apack);
                 for (int ir = 0; ir < mc; ir += MR) {
                     const float *ap = apack + (size_t)ir * kc;
                     float *crow = g->C + (size_t)(ic + ir) * g->ldc + jc;
                     int mr = SD_MIN(MR, mc - ir);
-                    for (int jr = 0; jr < nc; jr += NR)
-                        ar->kernel(kc, ap, bpack + (size_t)jr * kc, crow + jr, g->ldc,
-                                   g->alpha, beta, mr, SD_MIN(NR, nc - jr));
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        const float *bp = jr < nfull ? bsrc + jr : bpack + (size_t)jr * kc;
+                        long ldb = jr < nfull ? g->ldb : NR;
+                        ar->kernel(kc, ap, bp, ldb, crow + jr, g->ldc, g->alpha, beta, mr,
+                                   SD_MIN(NR, nc - jr));
+                    }
                 }
             }
         }
@@ -315,7 +310,7 @@ static void gemm_rect(const struct sd_gemm_arch *ar, const struct gemm_args *g,
 /* Work split                                                                 */
 
 /* Below this many flops per thread, extra threads cost more than they save. */
-#define MIN_FLOPS_PER_THREAD (2.0 * 48 * 48 * 48)
+#define MIN_FLOPS_PER_THREAD (2.0 * 64 * 64 * 64)
 
 /* A tm x tn grid of rectangles over the MR x NR tiles of C, chosen to minimise
  * the largest rectangle's cost: padded multiply-adds plus packing (A is
@@ -353,6 +348,10 @@ static void split_range(int n, int unit, int parts, int p, int *lo, int *hi)
 
 /* ------------------------------------------------------------------------- */
 /* The dot-product path (transA = 0, transB = 1, small M or N).              */
+
+#define DOT_MAX_M 4
+#define DOT_MAX_N 16
+#define DOT_MIN_K 16
 
 static void gemm_dot(const struct sd_gemm_arch *ar, const struct gemm_args *g, int threads)
 {
@@ -423,7 +422,12 @@ void sd_gemm(sd_ctx *ctx, int transA, int transB, int M, int N, int K,
         }
     }
 
-    if (!g.transA && g.transB && (M <= 4 || N <= 16)) {
+    /* A single row or column that is contiguous reads the same either way. */
+    if (M == 1 && g.transA && lda == 1) { g.transA = 0; g.lda = K; }
+    if (N == 1 && !g.transB && ldb == 1) { g.transB = 1; g.ldb = K; }
+
+    /* Thin products of k-contiguous operands: dot products, no packing. */
+    if (!g.transA && g.transB && (M <= DOT_MAX_M || N <= DOT_MAX_N) && K >= DOT_MIN_K) {
         gemm_dot(ar, &g, threads);
         return;
     }

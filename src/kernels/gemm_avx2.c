@@ -16,7 +16,7 @@
 #define MR 6
 #define NR 16
 
-AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, long ldc,
+AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, long ldb, float *c, long ldc,
                               float alpha, float beta, int mr, int nr)
 {
     __m256 acc[MR][2];
@@ -27,7 +27,8 @@ AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, 
     for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 
     for (int k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
         #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             __m256 av = _mm256_broadcast_ss(a + r);
@@ -35,7 +36,7 @@ AVX2 static void ukernel_avx2(int kc, const float *a, const float *b, float *c, 
             acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
         }
         a += MR;
-        b += NR;
+        b += ldb;
     }
 
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -119,10 +120,168 @@ AVX2 static void dot_avx2(int m, int n, int k, const float *a, long lda,
     }
 }
 
+/* ---- Packing (see gemm_internal.h). The transposing case is the costly one:
+ * 8 x 8 blocks go through registers (the classic unpack/shuffle/permute
+ * transpose) instead of 64 scalar loads and strided stores. */
+
+/* In: r[i] = row i (8 floats). Out: r[j] = column j = (row0[j], ..., row7[j]). */
+AVX2 static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* One panel, rows contiguous in k: d[k*P + r] = x[r*ldx + k] for r < live. */
+AVX2 static void pack_panel_rows(const float *x, long ldx, int live, int kc, int P, float *d)
+{
+    int kv = kc & ~7;
+    for (int g = 0; g < P; g += 8) {               /* 8 rows of the panel at a time */
+        const float *row[8];
+        int nrow = live - g < 8 ? (live - g > 0 ? live - g : 0) : 8;
+        for (int i = 0; i < 8; i++) row[i] = x + (size_t)(g + (i < nrow ? i : 0)) * ldx;
+        int width = P - g < 8 ? P - g : 8;         /* 8, or 6 for the A panel */
+        for (int k = 0; k < kv; k += 8) {
+            __m256 r[8];
+            #pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = i < nrow ? _mm256_loadu_ps(row[i] + k) : _mm256_setzero_ps();
+            transpose8(r);
+            /* width < 8: each 8-wide store spills 2 floats into the next k
+             * step, which the next store (or the next panel) overwrites. */
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (size_t)(k + j) * P + g, r[j]);
+        }
+        for (int k = kv; k < kc; k++)
+            for (int i = 0; i < width; i++) d[(size_t)k * P + g + i] = i < nrow ? row[i][k] : 0.0f;
+    }
+}
+
+void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst)
+    __attribute__((target("avx2,fma")));
+void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst)
+{
+    if (kmajor && P % 8 == 0) {
+        /* Row k holds all n values for that k: one long read stream, dealt
+         * to the panels in 8-float pieces. */
+        int full = n / P * P;
+        for (int k = 0; k < kc; k++) {
+            const float *s = x + (size_t)k * ldx;
+            float *dk = dst + (size_t)k * P;
+            for (int i0 = 0; i0 < full; i0 += P)
+                for (int r = 0; r < P; r += 8)
+                    _mm256_storeu_ps(dk + (size_t)i0 * kc + r, _mm256_loadu_ps(s + i0 + r));
+            if (full < n) {
+                float *d = dk + (size_t)full * kc;
+                for (int r = 0; r < P; r++) d[r] = full + r < n ? s[full + r] : 0.0f;
+            }
+        }
+        return;
+    }
+    if (kmajor || (P % 8 != 0 && P != 6)) {
+        sd_gemm_pack_ref(x, ldx, kmajor, n, kc, P, dst);
+        return;
+    }
+    for (int i0 = 0; i0 < n; i0 += P)
+        pack_panel_rows(x + (size_t)i0 * ldx, ldx, n - i0 < P ? n - i0 : P, kc, P,
+                        dst + (size_t)i0 * kc);
+}
+
 const struct sd_gemm_arch sd_gemm_arch_avx2 = {
-    "avx2", MR, NR, 192, 256, 512, ukernel_avx2, dot_avx2,
+    "avx2", MR, NR, 192, 256, 512, ukernel_avx2, dot_avx2, sd_gemm_pack_avx2,
 };
 
 #else
-const struct sd_gemm_arch sd_gemm_arch_avx2 = { "avx2", 0, 0, 0, 0, 0, NULL, NULL };
+/* ---- Packing (see gemm_internal.h). The transposing case is the costly one:
+ * 8 x 8 blocks go through registers (the classic unpack/shuffle/permute
+ * transpose) instead of 64 scalar loads and strided stores. */
+
+/* In: r[i] = row i (8 floats). Out: r[j] = column j = (row0[j], ..., row7[j]). */
+AVX2 static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* One panel, rows contiguous in k: d[k*P + r] = x[r*ldx + k] for r < live. */
+AVX2 static void pack_panel_rows(const float *x, long ldx, int live, int kc, int P, float *d)
+{
+    int kv = kc & ~7;
+    for (int g = 0; g < P; g += 8) {               /* 8 rows of the panel at a time */
+        const float *row[8];
+        int nrow = live - g < 8 ? (live - g > 0 ? live - g : 0) : 8;
+        for (int i = 0; i < 8; i++) row[i] = x + (size_t)(g + (i < nrow ? i : 0)) * ldx;
+        int width = P - g < 8 ? P - g : 8;         /* 8, or 6 for the A panel */
+        for (int k = 0; k < kv; k += 8) {
+            __m256 r[8];
+            #pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                r[i] = i < nrow ? _mm256_loadu_ps(row[i] + k) : _mm256_setzero_ps();
+            transpose8(r);
+            /* width < 8: each 8-wide store spills 2 floats into the next k
+             * step, which the next store (or the next panel) overwrites. */
+            #pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (size_t)(k + j) * P + g, r[j]);
+        }
+        for (int k = kv; k < kc; k++)
+            for (int i = 0; i < width; i++) d[(size_t)k * P + g + i] = i < nrow ? row[i][k] : 0.0f;
+    }
+}
+
+void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst)
+    __attribute__((target("avx2,fma")));
+void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst)
+{
+    if (kmajor && P % 8 == 0) {
+        /* Row k holds all n values for that k: one long read stream, dealt
+         * to the panels in 8-float pieces. */
+        int full = n / P * P;
+        for (int k = 0; k < kc; k++) {
+            const float *s = x + (size_t)k * ldx;
+            float *dk = dst + (size_t)k * P;
+            for (int i0 = 0; i0 < full; i0 += P)
+                for (int r = 0; r < P; r += 8)
+                    _mm256_storeu_ps(dk + (size_t)i0 * kc + r, _mm256_loadu_ps(s + i0 + r));
+            if (full < n) {
+                float *d = dk + (size_t)full * kc;
+                for (int r = 0; r < P; r++) d[r] = full + r < n ? s[full + r] : 0.0f;
+            }
+        }
+        return;
+    }
+    if (kmajor || (P % 8 != 0 && P != 6)) {
+        sd_gemm_pack_ref(x, ldx, kmajor, n, kc, P, dst);
+        return;
+    }
+    for (int i0 = 0; i0 < n; i0 += P)
+        pack_panel_rows(x + (size_t)i0 * ldx, ldx, n - i0 < P ? n - i0 : P, kc, P,
+                        dst + (size_t)i0 * kc);
+}
+
+const struct sd_gemm_arch sd_gemm_arch_avx2 = { "avx2", 0, 0, 0, 0, 0, NULL, NULL, NULL };
 #endif

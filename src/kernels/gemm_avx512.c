@@ -18,6 +18,7 @@
 #define MR 6
 #define NV 4            /* zmm vectors per row of the tile */
 #define NR (16 * NV)
+#define PF 8            /* prefetch distance in k steps */
 
 /* Lanes of column-vector v (16 columns) that fall inside the nr live columns. */
 AVX512 static inline __mmask16 col_mask(int nr, int v)
@@ -28,7 +29,7 @@ AVX512 static inline __mmask16 col_mask(int nr, int v)
     return (__mmask16)((1u << live) - 1);
 }
 
-AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, float *c, long ldc,
+AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, long ldb, float *c, long ldc,
                                   float alpha, float beta, int mr, int nr)
 {
     __m512 acc[MR][NV];
@@ -43,8 +44,9 @@ AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, float 
     for (int k = 0; k < kc; k++) {
         __m512 bv[NV];
         #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
+        #pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(b + PF * ldb + 16 * v), _MM_HINT_T0);
         #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
@@ -52,7 +54,7 @@ AVX512 static void ukernel_avx512(int kc, const float *a, const float *b, float 
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
         a += MR;
-        b += NR;
+        b += ldb;
     }
 
     /* C = alpha * acc + beta * C over the live mr x nr corner. */
@@ -128,10 +130,10 @@ AVX512 static void dot_avx512(int m, int n, int k, const float *a, long lda,
 }
 
 const struct sd_gemm_arch sd_gemm_arch_avx512 = {
-    "avx512", MR, NR, 192, 256, 512, ukernel_avx512, dot_avx512,
+    "avx512", MR, NR, 192, 256, 512, ukernel_avx512, dot_avx512, sd_gemm_pack_avx2,
 };
 
 #else
 /* Not x86: never selected (the CPU check fails), but the symbol must exist. */
-const struct sd_gemm_arch sd_gemm_arch_avx512 = { "avx512", 0, 0, 0, 0, 0, NULL, NULL };
+const struct sd_gemm_arch sd_gemm_arch_avx512 = { "avx512", 0, 0, 0, 0, 0, NULL, NULL, NULL };
 #endif

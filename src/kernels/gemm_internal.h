@@ -11,9 +11,11 @@
 #define SHENDU_GEMM_INTERNAL_H
 
 /* C[mr,nr] (row stride ldc) = alpha * Apanel·Bpanel + beta * C.
+ * The B panel's k steps are ldb floats apart: NR when packed, or the row
+ * stride of B itself when a row-major B (transB = 0) is used in place.
  * beta == 0: C is written without being read. Summation over k is in order
  * k = 0..kc-1, one fused multiply-add (or mul+add) per step and element. */
-typedef void (*sd_gemm_ukernel)(int kc, const float *a, const float *b,
+typedef void (*sd_gemm_ukernel)(int kc, const float *a, const float *b, long ldb,
                                 float *c, long ldc, float alpha, float beta,
                                 int mr, int nr);
 
@@ -25,12 +27,27 @@ typedef void (*sd_gemm_dotkernel)(int m, int n, int k, const float *a, long lda,
                                   const float *b, long ldb, float *c, long rsc,
                                   long csc, float alpha, float beta);
 
+/* Packing. The logical matrix X is n x kc (n = rows of op(A), or columns of
+ * op(B)); element (i, k) is at x[i*ldx + k] when kmajor == 0 (rows contiguous
+ * in k: op(A) with transA = 0, op(B) with transB = 1) and at x[k*ldx + i] when
+ * kmajor == 1. Writes ceil(n/P) panels dst[p*P*kc + k*P + r] = X(p*P + r, k),
+ * zero for rows past n. May write up to 8 floats past the last panel (the
+ * buffers have that much slack). */
+typedef void (*sd_gemm_pack_fn)(const float *x, long ldx, int kmajor, int n, int kc,
+                                int P, float *dst);
+
+/* Portable packing (gemm.c) and the AVX2 one (gemm_avx2.c, used by the AVX2
+ * and AVX-512 kernels). */
+void sd_gemm_pack_ref(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst);
+void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst);
+
 struct sd_gemm_arch {
     const char *name;   /* "avx512", "avx2", "generic" */
     int mr, nr;         /* register tile of the micro-kernel */
     int mc, kc, nc;     /* cache blocks: A block mc x kc, B block kc x nc */
     sd_gemm_ukernel kernel;
     sd_gemm_dotkernel dot;
+    sd_gemm_pack_fn pack;
 };
 
 /* Defined in gemm_avx512.c / gemm_avx2.c (compiled with target attributes, so

@@ -1,4 +1,4 @@
-/* Initialisation schemes and the dense layer. */
+/* Initialisation schemes, the dense layer and the convolution layer. */
 #include "shendu/nn.h"
 
 #include <math.h>
@@ -58,4 +58,28 @@ sd_tensor *sd_linear_forward(sd_graph *g, const sd_linear *l, sd_tensor *x)
 {
     sd_tensor *w = sd_param(g, l->P, l->w), *b = sd_param(g, l->P, l->b);
     return sd_bias_add(g, sd_matmul(g, x, w, SD_TRANS_B), b);
+}
+
+int sd_conv2d_layer_init(sd_conv2d_layer *l, sd_params *P, const char *name, int in, int out, int k,
+                         int stride, int pad, sd_init init, sd_rng *rng)
+{
+    char wn[80], bn[80];
+    if (in < 1 || out < 1 || k < 1 || stride < 1 || pad < 0)
+        return sd_error("conv '%s': bad sizes (in %d, out %d, kernel %d, stride %d, pad %d)", name, in, out, k,
+                        stride, pad);
+    snprintf(wn, sizeof wn, "%s.weight", name);
+    snprintf(bn, sizeof bn, "%s.bias", name);
+    *l = (sd_conv2d_layer){ .P = P, .in = in, .out = out, .k = k, .stride = stride, .pad = pad };
+    if ((l->w = sd_params_add(P, wn, SD_SHAPE(out, in, k, k))) < 0) return -1;
+    if ((l->b = sd_params_add(P, bn, SD_SHAPE(out))) < 0) return -1;
+    int fan_in = in * k * k, fan_out = out * k * k;
+    sd_init_fill(sd_params_data(P, l->w), (size_t)out * fan_in, init, fan_in, fan_out, 0, rng);
+    sd_init_fill(sd_params_data(P, l->b), (size_t)out, init, fan_in, fan_out, 1, rng);
+    return 0;
+}
+
+/* x (N,C,H,W) ⊛ W (O,C,K,K) + b (O) -> (N,O,OH,OW) */
+sd_tensor *sd_conv2d_layer_forward(sd_graph *g, const sd_conv2d_layer *l, sd_tensor *x)
+{
+    return sd_conv2d(g, x, sd_param(g, l->P, l->w), sd_param(g, l->P, l->b), l->stride, l->pad);
 }

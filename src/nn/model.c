@@ -25,6 +25,7 @@ typedef struct layer {
     int nargs;
     sd_shape in, out;        /* one example */
     sd_linear lin;
+    sd_conv2d_layer conv;
     size_t nparams;
 } layer;
 
@@ -40,7 +41,7 @@ struct sd_model {
 
 /* ---- Layer kinds */
 
-enum { L_LINEAR, L_RELU, L_LEAKY_RELU, L_SIGMOID, L_TANH, L_FLATTEN, L_COUNT };
+enum { L_LINEAR, L_CONV, L_MAXPOOL, L_RELU, L_LEAKY_RELU, L_SIGMOID, L_TANH, L_FLATTEN, L_COUNT };
 
 typedef struct kind_def {
     const char *name;
@@ -50,6 +51,8 @@ typedef struct kind_def {
 
 static const kind_def kinds[L_COUNT] = {
     [L_LINEAR]     = { "linear", 1, 1, "fc" },
+    [L_CONV]       = { "conv", 2, 4, "conv" },      /* conv(out, k [, stride [, pad]]) */
+    [L_MAXPOOL]    = { "maxpool", 1, 2, NULL },     /* maxpool(k [, stride]); stride defaults to k */
     [L_RELU]       = { "relu", 0, 0, NULL },
     [L_LEAKY_RELU] = { "leaky_relu", 0, 1, NULL },
     [L_SIGMOID]    = { "sigmoid", 0, 0, NULL },
@@ -73,6 +76,34 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
         L->nparams = (size_t)L->in.d[0] * out + out;
         return 0;
     }
+    case L_CONV: {
+        int out = (int)L->arg[0], k = (int)L->arg[1];
+        int stride = L->nargs > 2 ? (int)L->arg[2] : 1, pad = L->nargs > 3 ? (int)L->arg[3] : 0;
+        if (L->in.ndim != 3)
+            return sd_error("layer %s: conv needs (C,H,W) inputs, got %s", L->name, sd_shape_str(L->in, s, sizeof s));
+        for (int i = 0; i < L->nargs; i++)
+            if (L->arg[i] != (float)(int)L->arg[i]) return sd_error("layer %s: conv arguments must be integers", L->name);
+        if (sd_conv2d_layer_init(&L->conv, m->P, L->name, L->in.d[0], out, k, stride, pad, init, rng)) return -1;
+        int oh = (L->in.d[1] + 2 * pad - k) / stride + 1, ow = (L->in.d[2] + 2 * pad - k) / stride + 1;
+        if (L->in.d[1] + 2 * pad < k || L->in.d[2] + 2 * pad < k)
+            return sd_error("layer %s: a %dx%d kernel does not fit a %s input", L->name, k, k,
+                            sd_shape_str(L->in, s, sizeof s));
+        L->out = SD_SHAPE(out, oh, ow);
+        L->nparams = (size_t)out * L->in.d[0] * k * k + out;
+        return 0;
+    }
+    case L_MAXPOOL: {
+        int k = (int)L->arg[0], stride = L->nargs > 1 ? (int)L->arg[1] : k;
+        if (L->in.ndim != 3)
+            return sd_error("layer %s: maxpool needs (C,H,W) inputs, got %s", L->name[0] ? L->name : "maxpool",
+                            sd_shape_str(L->in, s, sizeof s));
+        if (k < 1 || stride < 1 || k > L->in.d[1] || k > L->in.d[2])
+            return sd_error("maxpool(%d,%d) does not fit a %s input", k, stride, sd_shape_str(L->in, s, sizeof s));
+        L->arg[1] = (float)stride;
+        L->nargs = 2;
+        L->out = SD_SHAPE(L->in.d[0], (L->in.d[1] - k) / stride + 1, (L->in.d[2] - k) / stride + 1);
+        return 0;
+    }
     case L_FLATTEN:
         L->out = SD_SHAPE((int)sd_shape_numel(L->in));
         return 0;
@@ -90,6 +121,8 @@ static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x)
 {
     switch (L->kind) {
     case L_LINEAR:     return sd_linear_forward(g, &L->lin, x);
+    case L_CONV:       return sd_conv2d_layer_forward(g, &L->conv, x);
+    case L_MAXPOOL:    return sd_maxpool2d(g, x, (int)L->arg[0], (int)L->arg[1]);
     case L_RELU:       return sd_relu(g, x);
     case L_LEAKY_RELU: return sd_leaky_relu(g, x, L->arg[0]);
     case L_SIGMOID:    return sd_sigmoid(g, x);
@@ -104,6 +137,8 @@ static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x)
 const char *sd_model_preset(const char *name)
 {
     if (!strcmp(name, "mlp")) return "flatten fc1=linear(256) relu fc2=linear(128) relu fc3=linear(10)";
+    if (!strcmp(name, "cnn"))
+        return "conv1=conv(32,3) relu maxpool(2) conv2=conv(64,3) relu maxpool(2) flatten fc1=linear(128) relu fc2=linear(10)";
     return NULL;
 }
 

@@ -1,0 +1,297 @@
+/* Convolution and max-pooling kernels, NCHW, float32.
+ *
+ * The reference loops (sd_conv2d_naive*, sd_maxpool2d_naive) are the oracles.
+ * The fast convolution lowers to matrix products, with CKK = C*KH*KW rows
+ * of columns and P = OH*OW output pixels per image:
+ *
+ *   cols  (CKK, N*P)  = im2col of every image; image n fills columns n*P .. n*P+P-1
+ *   y_n   (O, P)      = w (O, CKK) · cols[:, n*P : n*P+P] + b  one sd_gemm per image
+ * backward, over the whole batch at once:
+ *   dyt   (O, N*P)    = dy rearranged;  db += the rows' sums
+ *   dw    (O, CKK)   += dyt · colsᵀ                           one sd_gemm, K = N*P
+ *   dcols (CKK, N*P)  = wᵀ · dyt                              one sd_gemm
+ *   dx    (N,C,H,W)  += col2im(dcols), image by image
+ *
+ * The forward goes image by image so that each image's columns and output
+ * stay in cache (measured: faster than one batched product followed by an
+ * (O, N*P) -> (N, O, P) rearrangement); the backward's products are batched so
+ * that dw is one sum over N*P in a fixed order. The loops run on ctx's threads
+ * with every element written by one thread in a fixed order, and sd_gemm is
+ * deterministic, so the same inputs and thread count give bit-identical results. */
+#include "engine/internal.h"
+#include "shendu/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Loops over less work than this stay on one thread. */
+#define PAR_MIN 32768
+
+static int nthreads(sd_ctx *ctx, size_t work)
+{
+    return ctx && work > PAR_MIN ? sd_ctx_threads(ctx) : 1;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Reference convolution                                                     */
+
+/* x (N,C,H,W), w (O,C,KH,KW), b (O) or NULL -> y (N,O,OH,OW); sums in double. */
+void sd_conv2d_naive(const sd_conv_dims *d, const float *x, const float *w, const float *b, float *y)
+{
+    const int C = d->c, H = d->h, W = d->w, O = d->o, KH = d->kh, KW = d->kw;
+    for (int n = 0; n < d->n; n++)
+        for (int o = 0; o < O; o++)
+            for (int i = 0; i < d->oh; i++)
+                for (int j = 0; j < d->ow; j++) {
+                    double s = b ? b[o] : 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int p = 0; p < KH; p++)
+                            for (int q = 0; q < KW; q++) {
+                                int hi = i * d->stride - d->pad + p, wi = j * d->stride - d->pad + q;
+                                if (hi < 0 || hi >= H || wi < 0 || wi >= W) continue;
+                                s += (double)x[(((size_t)n * C + c) * H + hi) * W + wi] *
+                                     w[(((size_t)o * C + c) * KH + p) * KW + q];
+                            }
+                    y[(((size_t)n * O + o) * d->oh + i) * d->ow + j] = (float)s;
+                }
+}
+
+/* dy (N,O,OH,OW) -> dx (N,C,H,W) +=, dw (O,C,KH,KW) +=, db (O) +=.
+ * dw and db are gathered in double; dx is scattered tap by tap. */
+void sd_conv2d_naive_bwd(const sd_conv_dims *d, const float *x, const float *w, const float *dy,
+                         float *dx, float *dw, float *db)
+{
+    const int C = d->c, H = d->h, W = d->w, O = d->o, KH = d->kh, KW = d->kw, OH = d->oh, OW = d->ow;
+    for (int o = 0; o < O; o++) {
+        const float *dyo = dy + (size_t)o * OH * OW;          /* image n at + n*O*OH*OW */
+        const size_t img = (size_t)O * OH * OW;
+        if (db) {
+            double s = 0.0;
+            for (int n = 0; n < d->n; n++)
+                for (size_t k = 0; k < (size_t)OH * OW; k++) s += dyo[n * img + k];
+            db[o] += (float)s;
+        }
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < KH; p++)
+                for (int q = 0; q < KW; q++) {
+                    size_t wi_ = (((size_t)o * C + c) * KH + p) * KW + q;
+                    double s = 0.0;
+                    for (int n = 0; n < d->n; n++)
+                        for (int i = 0; i < OH; i++)
+                            for (int j = 0; j < OW; j++) {
+                                int hi = i * d->stride - d->pad + p, wi = j * d->stride - d->pad + q;
+                                if (hi < 0 || hi >= H || wi < 0 || wi >= W) continue;
+                                size_t xi = (((size_t)n * C + c) * H + hi) * W + wi;
+                                float g = dyo[n * img + (size_t)i * OW + j];
+                                s += (double)g * x[xi];
+                                if (dx) dx[xi] += g * w[wi_];
+                            }
+                    if (dw) dw[wi_] += (float)s;
+                }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* im2col / col2im                                                           */
+
+/* Output positions [*lo, *hi) of `out` whose tap j*stride + off lies in [0, n). */
+static void tap_range(int n, int off, int stride, int out, int *lo, int *hi)
+{
+    long long a = off >= 0 ? 0 : (-(long long)off + stride - 1) / stride;
+    long long b = (long long)n - off <= 0 ? 0 : ((long long)n - 1 - off) / stride + 1;
+    if (b > out) b = out;
+    if (a > b) a = b;
+    *lo = (int)a;
+    *hi = (int)b;
+}
+
+/* x (C,H,W) -> cols (C*KH*KW, OH*OW), row stride ldc; taps outside x give 0. */
+void sd_im2col(const sd_conv_dims *d, const float *x, float *cols, size_t ldc)
+{
+    const int H = d->h, W = d->w, OH = d->oh, OW = d->ow, s = d->stride;
+    for (int c = 0; c < d->c; c++)
+        for (int p = 0; p < d->kh; p++)
+            for (int q = 0; q < d->kw; q++) {
+                float *row = cols + ((size_t)(c * d->kh + p) * d->kw + q) * ldc;
+                const int off = q - d->pad;                  /* x column of output column j: j*s + off */
+                int j0, j1;
+                tap_range(W, off, s, OW, &j0, &j1);
+                for (int i = 0; i < OH; i++) {
+                    float *r = row + (size_t)i * OW;
+                    const int hi = i * s - d->pad + p;
+                    if (hi < 0 || hi >= H) { memset(r, 0, (size_t)OW * sizeof(float)); continue; }
+                    const float *xr = x + ((size_t)c * H + hi) * W;
+                    for (int j = 0; j < j0; j++) r[j] = 0.0f;
+                    if (s == 1)
+                        memcpy(r + j0, xr + j0 + off, (size_t)(j1 - j0) * sizeof(float));
+                    else
+                        for (int j = j0; j < j1; j++) r[j] = xr[j * s + off];
+                    for (int j = j1; j < OW; j++) r[j] = 0.0f;
+                }
+            }
+}
+
+/* cols (C*KH*KW, OH*OW), row stride ldc -> x (C,H,W) += each entry at its tap. */
+void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x)
+{
+    const int H = d->h, W = d->w, OH = d->oh, OW = d->ow, s = d->stride;
+    for (int c = 0; c < d->c; c++)
+        for (int p = 0; p < d->kh; p++)
+            for (int q = 0; q < d->kw; q++) {
+                const float *row = cols + ((size_t)(c * d->kh + p) * d->kw + q) * ldc;
+                const int off = q - d->pad;
+                int j0, j1;
+                tap_range(W, off, s, OW, &j0, &j1);
+                for (int i = 0; i < OH; i++) {
+                    const int hi = i * s - d->pad + p;
+                    if (hi < 0 || hi >= H) continue;
+                    const float *r = row + (size_t)i * OW;
+                    float *xr = x + ((size_t)c * H + hi) * W;
+                    if (s == 1)
+                        for (int j = j0; j < j1; j++) xr[j + off] += r[j];
+                    else
+                        for (int j = j0; j < j1; j++) xr[j * s + off] += r[j];
+                }
+            }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Fast convolution                                                          */
+
+/* Floats of scratch: cols (CKK, N*P); with grads >= 1 also dyt (O, N*P); with
+ * grads == 2 also dcols (CKK, N*P). */
+size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads)
+{
+    size_t np = (size_t)d->n * d->oh * d->ow, ckk = (size_t)d->c * d->kh * d->kw;
+    return ckk * np + (grads >= 1 ? (size_t)d->o * np : 0) + (grads >= 2 ? ckk * np : 0);
+}
+
+/* x (N,C,H,W), w (O,C*KH*KW), b (O) or NULL -> y (N,O,OH,OW); leaves cols in scratch.
+ * Image by image: cols[:, n*P : n*P+P] = im2col(x_n), y_n (O,P) = w · those columns + b.
+ * With at least as many images as threads, each thread takes whole images (and
+ * runs its GEMMs serially); otherwise the images go in turn, each GEMM threaded. */
+void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
+                    const float *b, float *y, float *scratch)
+{
+    const int N = d->n, O = d->o, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
+    const size_t chw = (size_t)d->c * d->h * d->w;
+    float *cols = scratch;
+    int t = nthreads(ctx, (size_t)CKK * NP + (size_t)O * NP);
+    #pragma omp parallel for num_threads(t) if (t > 1 && N >= t) schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *cn = cols + (size_t)n * P, *yn = y + (size_t)n * O * P;
+        sd_im2col(d, x + n * chw, cn, (size_t)NP);
+        /* y_n (O, P) = w (O, CKK) · cols_n (CKK, P) */
+        sd_gemm(ctx, 0, 0, O, P, CKK, 1.0f, w, CKK, cn, NP, 0.0f, yn, P);
+        if (b)
+            for (int o = 0; o < O; o++) {
+                float *r = yn + (size_t)o * P, bo = b[o];
+                for (int k = 0; k < P; k++) r[k] += bo;
+            }
+    }
+}
+
+/* dy (N,O,OH,OW) -> dx (N,C,H,W) +=, dw (O,C*KH*KW) +=, db (O) +=; reads cols from scratch.
+ * The weight gradient is one GEMM over the whole batch (K = N*P), so its sum
+ * has a fixed order whatever the thread count. */
+void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
+                        float *dx, float *dw, float *db, float *scratch)
+{
+    const int N = d->n, O = d->o, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
+    const size_t chw = (size_t)d->c * d->h * d->w;
+    float *cols = scratch, *dyt = cols + (size_t)CKK * NP, *dcols = dyt + (size_t)O * NP;
+
+    int t = nthreads(ctx, (size_t)O * NP);
+    #pragma omp parallel for num_threads(t) schedule(static)
+    for (int o = 0; o < O; o++) {             /* dyt[o, n*P : n*P+P] = dy[n, o, :]; db[o] += Σ */
+        double s = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *src = dy + ((size_t)n * O + o) * P;
+            if (dw || dx) memcpy(dyt + (size_t)o * NP + (size_t)n * P, src, (size_t)P * sizeof(float));
+            if (db) for (int k = 0; k < P; k++) s += src[k];
+        }
+        if (db) db[o] += (float)s;
+    }
+
+    /* dw (O, CKK) += dyt (O, N*P) · colsᵀ (N*P, CKK) */
+    if (dw) sd_gemm(ctx, 0, 1, O, CKK, NP, 1.0f, dyt, NP, cols, NP, 1.0f, dw, CKK);
+    if (!dx) return;
+    /* dcols (CKK, N*P) = wᵀ (CKK, O) · dyt (O, N*P) */
+    sd_gemm(ctx, 1, 0, CKK, NP, O, 1.0f, w, CKK, dyt, NP, 0.0f, dcols, NP);
+    t = nthreads(ctx, (size_t)CKK * NP);
+    #pragma omp parallel for num_threads(t) schedule(static)
+    for (int n = 0; n < N; n++)               /* dx_n += col2im(dcols[:, n*P : n*P+P]) */
+        sd_col2im(d, dcols + (size_t)n * P, (size_t)NP, dx + n * chw);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Max-pooling                                                               */
+
+/* v replaces the current maximum m: larger, or the first NaN. */
+static inline int pool_wins(float v, float m) { return v > m || (isnan(v) && !isnan(m)); }
+
+/* x (N,C,H,W) -> y (N,C,OH,OW), argmax (N,C,OH,OW) = h*W + w in the plane, or NULL. */
+void sd_maxpool2d_naive(const sd_conv_dims *d, const float *x, float *y, int32_t *argmax)
+{
+    const size_t planes = (size_t)d->n * d->c;
+    for (size_t pl = 0; pl < planes; pl++)
+        for (int i = 0; i < d->oh; i++)
+            for (int j = 0; j < d->ow; j++) {
+                float m = 0.0f;
+                int arg = -1;
+                for (int p = 0; p < d->kh; p++)
+                    for (int q = 0; q < d->kw; q++) {
+                        int idx = (i * d->stride + p) * d->w + j * d->stride + q;
+                        float v = x[pl * d->h * d->w + (size_t)idx];
+                        if (arg < 0 || pool_wins(v, m)) { m = v; arg = idx; }
+                    }
+                size_t k = (pl * d->oh + i) * d->ow + j;
+                y[k] = m;
+                if (argmax) argmax[k] = arg;
+            }
+}
+
+/* One plane: x (H,W) -> y (OH,OW), argmax (OH,OW) or NULL. */
+static void pool_plane(const sd_conv_dims *d, const float *x, float *y, int32_t *argmax)
+{
+    const int W = d->w, s = d->stride;
+    for (int i = 0; i < d->oh; i++)
+        for (int j = 0; j < d->ow; j++) {
+            const int first = i * s * W + j * s;
+            const float *win = x + first;
+            float m = win[0];
+            int arg = 0;                              /* offset from `first` */
+            for (int p = 0; p < d->kh; p++) {
+                const float *r = win + (size_t)p * W;
+                for (int q = 0; q < d->kw; q++)
+                    if (pool_wins(r[q], m)) { m = r[q]; arg = p * W + q; }
+            }
+            y[i * d->ow + j] = m;
+            if (argmax) argmax[i * d->ow + j] = first + arg;
+        }
+}
+
+void sd_maxpool2d_fast(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *y, int32_t *argmax)
+{
+    const long long planes = (long long)d->n * d->c;
+    const size_t pi = (size_t)d->h * d->w, po = (size_t)d->oh * d->ow;
+    int t = nthreads(ctx, (size_t)planes * po * (size_t)d->kh * d->kw);
+    #pragma omp parallel for num_threads(t) schedule(static)
+    for (long long pl = 0; pl < planes; pl++)
+        pool_plane(d, x + (size_t)pl * pi, y + (size_t)pl * po, argmax ? argmax + (size_t)pl * po : NULL);
+}
+
+/* dy (N,C,OH,OW) -> dx (N,C,H,W) += at each window's argmax. */
+void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax, const float *dy, float *dx)
+{
+    const long long planes = (long long)d->n * d->c;
+    const size_t pi = (size_t)d->h * d->w, po = (size_t)d->oh * d->ow;
+    int t = nthreads(ctx, (size_t)planes * po);
+    #pragma omp parallel for num_threads(t) schedule(static)
+    for (long long pl = 0; pl < planes; pl++) {       /* planes are disjoint: no races */
+        const int32_t *a = argmax + (size_t)pl * po;
+        const float *g = dy + (size_t)pl * po;
+        float *dxp = dx + (size_t)pl * pi;
+        for (size_t k = 0; k < po; k++) dxp[a[k]] += g[k];
+    }
+}
