@@ -112,7 +112,7 @@ static void test_context(sd_ctx *ctx, sd_rng *r, int threads)
     static const int fixed[][3] = {
         {1, 1, 1}, {1, 256, 784}, {64, 256, 784}, {256, 784, 64}, {64, 784, 256},
         {32, 676, 9}, {32, 9, 676}, {9, 676, 32}, {64, 121, 288}, {64, 288, 121},
-        {288, 121, 64}, {64, 128, 1600}, {7, 1, 300}, {1, 7, 300}, {300, 600, 700},
+        {288, 121, 64}, {64, 128, 1600}, {7, 1, 300}, {1, 7, 300}, {200, 520, 300},
         {5, 1000, 3}, {1000, 5, 3}, {2, 2, 1000}, {193, 513, 257}, {17, 33, 5},
     };
     int nfixed = (int)(sizeof fixed / sizeof fixed[0]);
@@ -126,7 +126,7 @@ static void test_context(sd_ctx *ctx, sd_rng *r, int threads)
             cases++;
         }
     }
-    for (int n = 0; n < 250; n++) {
+    for (int n = 0; n < 200; n++) {
         struct shape s = { (int)sd_rng_below(r, 2), (int)sd_rng_below(r, 2),
                            rand_dim(r), rand_dim(r), rand_dim(r),
                            sd_rng_below(r, 2) ? 0 : (int)sd_rng_below(r, 9),
@@ -139,7 +139,7 @@ static void test_context(sd_ctx *ctx, sd_rng *r, int threads)
     /* beta == 0 must not read C: NaN there must not leak (every path). */
     static const int nan_shapes[][5] = {
         {0, 0, 70, 130, 40}, {0, 1, 70, 130, 40}, {1, 0, 70, 130, 40}, {1, 1, 70, 130, 40},
-        {0, 1, 1, 130, 40}, {0, 1, 70, 3, 40}, {0, 0, 3, 5, 0}, {0, 0, 300, 600, 300},
+        {0, 1, 1, 130, 40}, {0, 1, 70, 3, 40}, {0, 0, 3, 5, 0}, {0, 0, 200, 520, 300},
     };
     for (int n = 0; n < (int)(sizeof nan_shapes / sizeof nan_shapes[0]); n++) {
         const int *v = nan_shapes[n];

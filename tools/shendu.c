@@ -216,14 +216,61 @@ static int cmd_eval(int argc, char **argv)
     return 0;
 }
 
+/* ---- shendu predict */
+
+static int cmd_predict(int argc, char **argv)
+{
+    int json = 0, top = 3;
+    const flag flags[] = {
+        { "top", F_INT, &top, "how many classes to show (default 3)", 1, 256 },
+        { "json", F_BOOL, &json, "one JSON object per image" },
+        { 0 }
+    };
+    const char *usage = "FILE.safetensors IMAGE.png... [flags]";
+    char *pos[1024];
+    int npos, rc = parse_flags("predict", usage,
+                               "Classify PNG pictures (any size, gray or colour: converted to 28x28 gray like\n"
+                               "the training data, inverted when the background is light).",
+                               argc, argv, flags, pos, 1024, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos < 2) return usage_error("predict", usage, flags, "%s", "expected a model file and at least one image");
+    return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout) ? fail("predict") : 0;
+}
+
+/* ---- shendu show */
+
+static int cmd_show(int argc, char **argv)
+{
+    const char *out = NULL, *data = NULL;
+    int index = 0;
+    const flag flags[] = {
+        { "out", F_STR, &out, "directory for the PNG files (created if missing)" },
+        { "data", F_STR, &data, "data set whose test image is shown (default as for train)" },
+        { "index", F_INT, &index, "which test image (default 0)", 0, 1 << 30 },
+        { 0 }
+    };
+    const char *usage = "FILE.safetensors --out DIR [flags]";
+    char *pos[1];
+    int npos, rc = parse_flags("show", usage,
+                               "Write pictures of a model: the first conv layer's kernels and the feature maps\n"
+                               "of every conv layer for one test image.",
+                               argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1 || !out) return usage_error("show", usage, flags, "%s", "expected a model file and --out DIR");
+    return sd_app_show(pos[0], data, index, out, stdout) ? fail("show") : 0;
+}
+
 /* ---- shendu explain */
 
 static int cmd_explain(int argc, char **argv)
 {
     sd_explain_opts o = { 0 };
-    const char *model = "cnn";
+    const char *model = "cnn", *image = NULL, *kernel = "sobel-x", *out = NULL;
     const flag flags[] = {
         { "delay", F_INT, &o.delay_ms, "pause this many milliseconds between steps (default 0)", 0, 60000 },
+        { "image", F_STR, &image, "conv: apply a kernel to this PNG instead of replaying the lecture" },
+        { "kernel", F_STR, &kernel, "conv --image: sobel-x, sobel-y, blur, sharpen or lecture (default sobel-x)" },
+        { "out", F_STR, &out, "conv --image: where to write the feature map (PNG)" },
         { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
         { 0 }
     };
@@ -235,7 +282,10 @@ static int cmd_explain(int argc, char **argv)
                                argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) return usage_error("explain", usage, flags, "%s", "expected what to explain: conv, pool or shapes");
-    if (!strcmp(pos[0], "conv")) rc = sd_app_explain_conv(stdout, &o);
+    if (!strcmp(pos[0], "conv") && image) {
+        if (!out) return usage_error("explain", usage, flags, "%s", "--image needs --out OUT.png");
+        rc = sd_app_explain_image(image, kernel, out, stdout);
+    } else if (!strcmp(pos[0], "conv")) rc = sd_app_explain_conv(stdout, &o);
     else if (!strcmp(pos[0], "pool")) rc = sd_app_explain_pool(stdout, &o);
     else if (!strcmp(pos[0], "shapes")) rc = sd_app_explain_shapes(stdout, model, SD_SHAPE(1, 28, 28));
     else return usage_error("explain", usage, flags, "cannot explain '%s' (expected conv, pool or shapes)", pos[0]);
@@ -254,8 +304,10 @@ static int cmd_version(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
-    { "train", cmd_train, "train an image classifier (MLP) on Fashion-MNIST or MNIST" },
+    { "train", cmd_train, "train an image classifier (MLP or CNN) on Fashion-MNIST or MNIST" },
     { "eval", cmd_eval, "evaluate a saved classifier on a test set" },
+    { "predict", cmd_predict, "classify PNG pictures with a saved model (top-3 classes)" },
+    { "show", cmd_show, "write PNGs of a model's kernels and feature maps" },
     { "explain", cmd_explain, "replay the lecture's convolution and pooling examples; layer shapes" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "list the commands" },

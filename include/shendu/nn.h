@@ -49,6 +49,9 @@ sd_model  *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *
 void       sd_model_free(sd_model *m);                 /* NULL-safe */
 /* x (N, input...) -> (N, output...) */
 sd_tensor *sd_model_forward(sd_graph *g, sd_model *m, sd_tensor *x);
+/* Same, also storing every layer's output in outs[0 .. sd_model_layer_count(m)-1]
+ * (feature maps for pictures, activations for inspection). */
+sd_tensor *sd_model_forward_trace(sd_graph *g, sd_model *m, sd_tensor *x, sd_tensor **outs);
 sd_params *sd_model_params(sd_model *m);
 const char *sd_model_arch(const sd_model *m);          /* canonical: every layer named */
 sd_shape   sd_model_input_shape(const sd_model *m);

@@ -50,6 +50,15 @@ int sd_app_explain_conv(FILE *f, const sd_explain_opts *o);
 int sd_app_explain_pool(FILE *f, const sd_explain_opts *o);
 /* Each layer's output shape and parameter count for a preset or architecture. */
 int sd_app_explain_shapes(FILE *f, const char *model, sd_shape input);
+/* Apply a named 3x3 kernel (sobel-x, sobel-y, blur, sharpen, lecture) to a PNG. */
+int sd_app_explain_image(const char *image, const char *kernel, const char *out, FILE *f);
+
+/* ---- shendu predict / show */
+/* Top-k classes of each PNG (any size, gray or colour; prepared like the training data). */
+int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f);
+/* PNGs of the first conv layer's kernels and each conv layer's feature maps for test image `index`. */
+int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f);
+
 /* The lecture's matrices: 5×5 picture, 3×3 kernel, 4×4 pooling input. */
 const float *sd_explain_lecture_image(void);
 const float *sd_explain_lecture_kernel(void);

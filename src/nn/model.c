@@ -256,16 +256,24 @@ void sd_model_free(sd_model *m)
 
 sd_tensor *sd_model_forward(sd_graph *g, sd_model *m, sd_tensor *x)
 {
+    return sd_model_forward_trace(g, m, x, NULL);
+}
+
+sd_tensor *sd_model_forward_trace(sd_graph *g, sd_model *m, sd_tensor *x, sd_tensor **outs)
+{
     if (!x) return NULL;
     int ok = x->shape.ndim == m->input.ndim + 1;
     for (int i = 0; ok && i < m->input.ndim; i++) ok = x->shape.d[i + 1] == m->input.d[i];
     if (!ok) {
         char a[64], b[64];
-        sd_error("model input: expected (N,%s...) = %s per example, got %s", "", sd_shape_str(m->input, a, sizeof a),
-                 sd_shape_str(x->shape, b, sizeof b));
+        sd_error("model input: expected %s per example (plus a batch dimension), got %s",
+                 sd_shape_str(m->input, a, sizeof a), sd_shape_str(x->shape, b, sizeof b));
         return NULL;
     }
-    for (int i = 0; i < m->nlayers && x; i++) x = layer_forward(g, &m->layers[i], x);
+    for (int i = 0; i < m->nlayers && x; i++) {
+        x = layer_forward(g, &m->layers[i], x);
+        if (outs) outs[i] = x;
+    }
     return x;
 }
 
