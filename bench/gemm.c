@@ -16,22 +16,25 @@
 struct shape {
     const char *name;
     int ta, tb, M, N, K;
+    int ldb;   /* 0: packed (N or K); else B's row stride, as in a slice of a wider matrix */
 };
 
 static const struct shape shapes[] = {
-    {"square 1024",           0, 0, 1024, 1024, 1024},
-    {"mlp fwd  x·Wt",         0, 1,   64,  256,  784},   /* [64,784]·[256,784]ᵀ */
-    {"mlp dW   dYt·x",        1, 0,  256,  784,   64},   /* [64,256]ᵀ·[64,784] */
-    {"mlp dX   dY·W",         0, 0,   64,  784,  256},   /* [64,256]·[256,784] */
-    {"mlp gemv 1x784·Wt",     0, 1,    1,  256,  784},   /* batch 1 inference */
-    {"conv1 fwd W·col",       0, 0,   32, 43264,   9},   /* 32 filters, 3x3x1, 26x26x64 */
-    {"conv1 dW  dY·colt",     0, 1,   32,    9, 43264},
-    {"conv2 fwd W·col",       0, 0,   64,  7744,  288},  /* 64 filters, 3x3x32, 11x11x64 */
-    {"conv2 dW  dY·colt",     0, 1,   64,   288, 7744},
-    {"conv2 dcol Wt·dY",      1, 0,  288,  7744,   64},
-    {"fc fwd   x·Wt",         0, 1,   64,   128, 1600},  /* [64,1600]·[128,1600]ᵀ */
-    {"fc dW    dYt·x",        1, 0,  128,  1600,   64},
-    {"fc dX    dY·W",         0, 0,   64,  1600,  128},
+    {"square 1024",           0, 0, 1024, 1024, 1024, 0},
+    {"mlp fwd  x·Wt",         0, 1,   64,  256,  784, 0},   /* [64,784]·[256,784]ᵀ */
+    {"mlp dW   dYt·x",        1, 0,  256,  784,   64, 0},   /* [64,256]ᵀ·[64,784] */
+    {"mlp dX   dY·W",         0, 0,   64,  784,  256, 0},   /* [64,256]·[256,784] */
+    {"mlp gemv 1x784·Wt",     0, 1,    1,  256,  784, 0},   /* batch 1 inference */
+    {"conv1 fwd W·col",       0, 0,   32, 43264,   9, 0},   /* 32 filters, 3x3x1, 26x26x64 */
+    {"conv1 fwd per image",   0, 0,   32,   676,    9, 43264}, /* one image's columns */
+    {"conv1 dW  dY·colt",     0, 1,   32,     9, 43264, 0},
+    {"conv2 fwd W·col",       0, 0,   64,  7744,  288, 0},  /* 64 filters, 3x3x32, 11x11x64 */
+    {"conv2 fwd per image",   0, 0,   64,   121,  288, 7744},
+    {"conv2 dW  dY·colt",     0, 1,   64,   288, 7744, 0},
+    {"conv2 dcol Wt·dY",      1, 0,  288,  7744,   64, 0},
+    {"fc fwd   x·Wt",         0, 1,   64,   128, 1600, 0},  /* [64,1600]·[128,1600]ᵀ */
+    {"fc dW    dYt·x",        1, 0,  128,  1600,   64, 0},
+    {"fc dX    dY·W",         0, 0,   64,  1600,  128, 0},
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -63,8 +66,10 @@ int main(int argc, char **argv)
     int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
     for (int s = 0; s < nshapes; s++) {
         const struct shape *sh = &shapes[s];
-        int lda = sh->ta ? sh->M : sh->K, ldb = sh->tb ? sh->K : sh->N, ldc = sh->N;
-        size_t na = (size_t)sh->M * sh->K, nb = (size_t)sh->K * sh->N, nc = (size_t)sh->M * sh->N;
+        int lda = sh->ta ? sh->M : sh->K, ldb = sh->ldb ? sh->ldb : sh->tb ? sh->K : sh->N;
+        int ldc = sh->N;
+        size_t na = (size_t)sh->M * sh->K, nb = (size_t)(sh->tb ? sh->N : sh->K) * ldb;
+        size_t nc = (size_t)sh->M * sh->N;
         float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
         if (!A || !B || !C) { fprintf(stderr, "bench_gemm: out of memory\n"); return 1; }
         for (size_t i = 0; i < na; i++) A[i] = sd_rng_uniform(&rng) - 0.5f;

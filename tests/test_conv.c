@@ -64,7 +64,8 @@ static void check_rows_in_lecture(void)
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = '\0';
-    const char *const *groups[] = { lecture_image, lecture_kernel, lecture_conv, lecture_pool_in, lecture_pool };
+    const char *const *groups[] = { lecture_image, lecture_kernel, lecture_conv, lecture_pool_in,
+                                    lecture_pool };
     const int counts[] = { 5, 3, 3, 4, 2 };
     for (int gi = 0; gi < 5; gi++)
         for (int r = 0; r < counts[gi]; r++) {
@@ -114,13 +115,15 @@ static void lecture_examples(sd_ctx *ctx)
     CHECK(sd_backward(g, sd_sum(g, y)) == 0);
     const float *dx = sd_params_grad(P, 0);
     for (int i = 0; i < 16; i++)   /* 0.5 at (1,1), 0.2 at (1,3), -0.25 at (3,0), 1.0 at (3,3) */
-        CHECK_MSG(dx[i] == (i == 5 || i == 7 || i == 12 || i == 15 ? 1.0f : 0.0f), "pool grad [%d] = %g", i, dx[i]);
+        CHECK_MSG(dx[i] == (i == 5 || i == 7 || i == 12 || i == 15 ? 1.0f : 0.0f),
+                  "pool grad [%d] = %g", i, dx[i]);
     sd_params_free(P);
 
     /* 28x28 through a layer of three 3x3 kernels -> 26x26x3; a 2x2 pool halves it */
     sd_graph_reset(g);
     static float big[2 * 28 * 28], k3[3 * 9];
-    y = sd_conv2d(g, sd_input(g, big, SD_SHAPE(2, 1, 28, 28)), sd_input(g, k3, SD_SHAPE(3, 1, 3, 3)), NULL, 1, 0);
+    y = sd_conv2d(g, sd_input(g, big, SD_SHAPE(2, 1, 28, 28)), sd_input(g, k3, SD_SHAPE(3, 1, 3, 3)),
+                  NULL, 1, 0);
     CHECK(y && sd_shape_eq(y->shape, SD_SHAPE(2, 3, 26, 26)));
     y = sd_maxpool2d(g, y, 2, 2);
     CHECK(y && sd_shape_eq(y->shape, SD_SHAPE(2, 3, 13, 13)));
@@ -154,7 +157,8 @@ static int close_to(const float *a, const float *b, size_t n, double tol, double
 }
 
 #define CHECK_CLOSE(a, b, n, what) do { double w_; \
-    CHECK_MSG(close_to(a, b, n, 1e-4, &w_), "%s: %s differs from the reference by %.3g (relative)", name, what, w_); \
+    CHECK_MSG(close_to(a, b, n, 1e-4, &w_), "%s: %s differs from the reference by %.3g (relative)", \
+              name, what, w_); \
 } while (0)
 
 /* The op (im2col + GEMM) against sd_conv2d_naive*, on x, w, b as parameters
@@ -183,25 +187,30 @@ static void compare_conv(sd_ctx *ctx, conv_case k, sd_rng *rng)
     sd_conv2d_naive_bwd(&d, x, w, r, dx, dw, db);
 
     sd_graph *g = sd_graph_new(ctx);
-    for (int rep = 0; rep < 3; rep++) {
-        int with_dx = rep < 2;
+    /* rep 0, 1: everything needs a gradient (twice: bit-identical reruns);
+     * rep 2: x is a plain input (a first layer); rep 3: w and b are frozen (a GAN's D). */
+    for (int rep = 0; rep < 4; rep++) {
         sd_graph_reset(g);
         sd_params_zero_grad(P);
-        sd_tensor *xt = with_dx ? sd_param(g, P, 0) : sd_input(g, x, SD_SHAPE(k.n, k.c, k.h, k.w));
-        sd_tensor *y = sd_conv2d(g, xt, sd_param(g, P, 1), sd_param(g, P, 2), k.stride, k.pad);
+        sd_tensor *xt = rep == 2 ? sd_input(g, x, SD_SHAPE(k.n, k.c, k.h, k.w)) : sd_param(g, P, 0);
+        sd_tensor *wt = rep == 3 ? sd_input(g, w, SD_SHAPE(k.o, k.c, k.kh, k.kw)) : sd_param(g, P, 1);
+        sd_tensor *bt = rep == 3 ? sd_input(g, b, SD_SHAPE(k.o)) : sd_param(g, P, 2);
+        sd_tensor *y = sd_conv2d(g, xt, wt, bt, k.stride, k.pad);
         CHECK_MSG(y && y->n == ny, "%s: %s", name, sd_last_error());
         if (!y || y->n != ny) break;
         memcpy(y1, y->data, ny * sizeof *y1);
         CHECK(sd_backward(g, sd_sum(g, sd_mul(g, y, sd_input(g, r, y->shape)))) == 0);
         CHECK_CLOSE(y1, y0, ny, "y");
-        if (with_dx) CHECK_CLOSE(sd_params_grad(P, 0), dx, nx, "dx");
-        else {
-            int zero = 1;
-            for (size_t i = 0; i < nx; i++) zero &= sd_params_grad(P, 0)[i] == 0.0f;
-            CHECK_MSG(zero, "%s: dx written for an input without a gradient", name);
+        float *gx = sd_params_grad(P, 0), *gw = sd_params_grad(P, 1), *gb = sd_params_grad(P, 2);
+        if (rep != 2) CHECK_CLOSE(gx, dx, nx, "dx");
+        if (rep != 3) {
+            CHECK_CLOSE(gw, dw, nw, "dw");
+            CHECK_CLOSE(gb, db, (size_t)k.o, "db");
         }
-        CHECK_CLOSE(sd_params_grad(P, 1), dw, nw, "dw");
-        CHECK_CLOSE(sd_params_grad(P, 2), db, (size_t)k.o, "db");
+        int untouched = 1;   /* no gradient written for what does not need one */
+        for (size_t i = 0; rep == 2 && i < nx; i++) untouched &= gx[i] == 0.0f;
+        for (size_t i = 0; rep == 3 && i < nw; i++) untouched &= gw[i] == 0.0f;
+        CHECK_MSG(untouched, "%s: a gradient written for a tensor without one", name);
         if (rep == 0) memcpy(first, sd_params_grads(P), sd_params_size(P) * sizeof *first);
         if (rep == 1)
             CHECK_MSG(!memcmp(first, sd_params_grads(P), sd_params_size(P) * sizeof *first),
@@ -238,7 +247,8 @@ static void compare_pool(sd_ctx *ctx, int n, int c, int h, int w, int k, int s, 
     if (y && y->n == ny) {
         CHECK_MSG(!memcmp(y->data, y0, ny * sizeof *y0), "%s: y differs from the reference", name);
         CHECK(sd_backward(g, sd_sum(g, sd_mul(g, y, sd_input(g, r, y->shape)))) == 0);
-        CHECK_MSG(!memcmp(sd_params_grad(P, 0), dx, nx * sizeof *dx), "%s: dx differs from the reference", name);
+        CHECK_MSG(!memcmp(sd_params_grad(P, 0), dx, nx * sizeof *dx), "%s: dx differs from the reference",
+                  name);
     }
     sd_graph_free(g);
     free(r); free(y0); free(dx); free(am);
@@ -260,6 +270,7 @@ static void fast_vs_naive(sd_ctx *ctx, sd_rng *rng)
         { 1, 2, 3, 3, 2, 3, 3, 1, 3 },     /* padding wider than the kernel */
         { 8, 3, 20, 20, 8, 3, 3, 1, 1 },   /* big enough for the parallel loops */
         { 16, 4, 13, 11, 6, 3, 3, 2, 0 },
+        { 1, 8, 40, 40, 16, 3, 3, 1, 1 },  /* one image, big: the GEMM itself threaded */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_conv(ctx, cases[i], rng);
     compare_pool(ctx, 2, 3, 4, 4, 2, 2, rng);
@@ -286,8 +297,8 @@ typedef struct { conv_case k; int bias; int pool_k, pool_s; } gc_case;
 static sd_tensor *build_conv(sd_graph *g, sd_params *P, void *user)
 {
     const gc_case *c = user;
-    return weighted_sum(g, sd_conv2d(g, sd_param(g, P, 0), sd_param(g, P, 1), c->bias ? sd_param(g, P, 2) : NULL,
-                                     c->k.stride, c->k.pad));
+    sd_tensor *b = c->bias ? sd_param(g, P, 2) : NULL;
+    return weighted_sum(g, sd_conv2d(g, sd_param(g, P, 0), sd_param(g, P, 1), b, c->k.stride, c->k.pad));
 }
 
 static sd_tensor *build_pool(sd_graph *g, sd_params *P, void *user)
@@ -366,6 +377,18 @@ static void ties_and_nans(sd_ctx *ctx)
     x[6] = NAN;
     sd_tensor *y = sd_maxpool2d(g, sd_param(g, P, 0), 2, 2);
     CHECK(y && isnan(y->data[1]) && y->data[0] == 1.0f);
+    sd_graph_reset(g);
+    y = sd_maxpool2d(g, sd_param(g, P, 0), 3, 1);              /* the general (not 2x2) loop */
+    CHECK(y && isnan(y->data[0]) && isnan(y->data[1]) && isnan(y->data[2]) && isnan(y->data[3]));
+    /* +inf and -inf in one window (their sum is NaN, but the max is +inf) */
+    x[6] = INFINITY;
+    x[7] = -INFINITY;
+    x[0] = 2.0f;
+    sd_graph_reset(g);
+    sd_params_zero_grad(P);
+    y = sd_maxpool2d(g, sd_param(g, P, 0), 2, 2);
+    CHECK(y && y->data[0] == 2.0f && y->data[1] == INFINITY && y->data[2] == 1.0f);
+    CHECK(sd_backward(g, sd_sum(g, y)) == 0 && sd_params_grad(P, 0)[6] == 1.0f && sd_params_grad(P, 0)[0] == 1.0f);
     sd_params_free(P);
     sd_graph_free(g);
 }
@@ -382,12 +405,14 @@ static void steady_state(sd_ctx *ctx, sd_rng *rng)
     sd_graph *g = sd_graph_new(ctx);
     for (int step = 0; step < 4; step++) {
         sd_graph_reset(g);
-        sd_tensor *y = sd_conv2d(g, sd_input(g, x, SD_SHAPE(4, 2, 10, 10)), sd_param(g, P, 0), sd_param(g, P, 1), 1, 1);
+        sd_tensor *xt = sd_input(g, x, SD_SHAPE(4, 2, 10, 10));
+        sd_tensor *y = sd_conv2d(g, xt, sd_param(g, P, 0), sd_param(g, P, 1), 1, 1);
         y = sd_maxpool2d(g, sd_relu(g, y), 2, 2);
         sd_params_zero_grad(P);
         CHECK(sd_backward(g, sd_mean(g, y)) == 0);
         if (step == 3)   /* what the reset and the step had to malloc */
-            CHECK_MSG(sd_graph_grow_count(g) == 0, "step 3 grew the arena by %zu bytes", sd_graph_grow_count(g));
+            CHECK_MSG(sd_graph_grow_count(g) == 0, "step 3 grew the arena by %zu bytes",
+                      sd_graph_grow_count(g));
     }
     sd_graph_free(g);
     sd_params_free(P);
@@ -417,7 +442,8 @@ static void errors(sd_ctx *ctx)
     expect_error(sd_conv2d(g, x, w, NULL, 0, 0), "conv2d", "[2,3,8,8]", "stride");
     expect_error(sd_conv2d(g, x, w, NULL, 1, -1), "conv2d", "[4,3,3,3]", "pad");
     expect_error(sd_conv2d(g, x, w, sd_input(g, buf, SD_SHAPE(3)), 1, 0), "conv2d", "[3]", "bias");
-    expect_error(sd_conv2d(g, sd_input(g, buf, SD_SHAPE(3, 8, 8)), w, NULL, 1, 0), "conv2d", "[3,8,8]", "(N,C,H,W)");
+    expect_error(sd_conv2d(g, sd_input(g, buf, SD_SHAPE(3, 8, 8)), w, NULL, 1, 0), "conv2d", "[3,8,8]",
+                 "(N,C,H,W)");
     CHECK(sd_conv2d(g, NULL, w, NULL, 1, 0) == NULL);
     /* Huge claims (no data behind them) are refused before anything is touched. */
     expect_error(sd_conv2d(g, sd_input(g, NULL, SD_SHAPE(100000, 3, 50000, 50000)), w, NULL, 1, 1), "conv2d",
@@ -434,6 +460,12 @@ static void errors(sd_ctx *ctx)
     expect_error(sd_maxpool2d(g, sd_input(g, NULL, SD_SHAPE(1, 1, 50000, 50000)), 2, 2), "maxpool2d",
                  "[1,1,50000,50000]", "too large");
     CHECK(sd_maxpool2d(g, NULL, 2, 2) == NULL);
+
+    /* An empty batch is not an error. */
+    sd_tensor *y = sd_conv2d(g, sd_input(g, NULL, SD_SHAPE(0, 3, 8, 8)), w, NULL, 1, 0);
+    CHECK(y && sd_shape_eq(y->shape, SD_SHAPE(0, 4, 6, 6)));
+    y = sd_maxpool2d(g, y, 2, 2);
+    CHECK(y && sd_shape_eq(y->shape, SD_SHAPE(0, 4, 3, 3)));
     sd_graph_free(g);
 }
 
@@ -441,7 +473,7 @@ int main(void)
 {
     sd_rng rng;
     sd_rng_seed(&rng, 2024);
-    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) weights[i] = 2.0f * sd_rng_uniform(&rng) - 1.0f;
+    fill(weights, sizeof weights / sizeof weights[0], &rng);
     for (int threads = 1; threads <= 2; threads++) {
         sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });
         if (!ctx) { fprintf(stderr, "%s\n", sd_last_error()); return 1; }

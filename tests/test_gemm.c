@@ -167,14 +167,15 @@ static void test_degenerate(sd_ctx *ctx)
     CHECK(C[0] == 0.0f);
 }
 
-/* Several OpenMP threads, each calling sd_gemm on its own output. */
+/* Several OpenMP threads, each calling sd_gemm on its own output; one more
+ * than the context has buffers for (that one falls back to the plain loop). */
 static void test_nested(sd_ctx *ctx, sd_rng *r)
 {
     enum { M = 50, N = 70, K = 90 };
     float *A = rand_matrix(r, M * K), *B = rand_matrix(r, K * N);
     float *C = calloc(4 * M * N, sizeof *C), *R = calloc(M * N, sizeof *R);
     sd_gemm_naive(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
-    int team = sd_ctx_threads(ctx);
+    int team = sd_ctx_threads(ctx) + 1;
     #pragma omp parallel num_threads(team)
     {
         int t = omp_get_thread_num();
@@ -188,20 +189,27 @@ static void test_nested(sd_ctx *ctx, sd_rng *r)
 }
 
 /* 1 and 2 threads may split C differently but must give the same bits (the
- * summation order depends on K and the kernel only). */
+ * summation order depends on K and the kernel only), on every path. */
 static void test_thread_invariance(const char *kernel, sd_rng *r)
 {
-    enum { M = 131, N = 517, K = 300 };
-    float *A = rand_matrix(r, M * K), *B = rand_matrix(r, K * N);
-    float *C1 = calloc(M * N, sizeof *C1), *C2 = calloc(M * N, sizeof *C2);
+    static const int shapes[][5] = {   /* transA, transB, M, N, K */
+        {0, 1, 131, 517, 300}, {0, 0, 131, 517, 300}, {1, 0, 40, 200, 77},
+        {0, 1, 3, 517, 300}, {0, 1, 131, 9, 300},
+    };
     sd_ctx *c1 = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
     sd_ctx *c2 = sd_ctx_new(&(sd_ctx_opts){ .threads = 2 });
-    sd_gemm(c1, 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
-    sd_gemm(c2, 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
-    CHECK_MSG(memcmp(C1, C2, sizeof(float) * M * N) == 0, "%s: 1 vs 2 threads differ", kernel);
+    for (int n = 0; n < (int)(sizeof shapes / sizeof shapes[0]); n++) {
+        int ta = shapes[n][0], tb = shapes[n][1], M = shapes[n][2], N = shapes[n][3], K = shapes[n][4];
+        float *A = rand_matrix(r, (size_t)M * K), *B = rand_matrix(r, (size_t)K * N);
+        float *C1 = calloc((size_t)M * N, sizeof *C1), *C2 = calloc((size_t)M * N, sizeof *C2);
+        sd_gemm(c1, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C1, N);
+        sd_gemm(c2, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C2, N);
+        CHECK_MSG(memcmp(C1, C2, sizeof(float) * M * N) == 0, "%s: 1 vs 2 threads differ (%dx%dx%d)",
+                  kernel, M, N, K);
+        free(A); free(B); free(C1); free(C2);
+    }
     sd_ctx_free(c1);
     sd_ctx_free(c2);
-    free(A); free(B); free(C1); free(C2);
 }
 
 int main(void)

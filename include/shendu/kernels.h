@@ -54,7 +54,8 @@ void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x);
 /* Fast convolution: im2col of every image into cols (C*KH*KW, N*OH*OW) and
  * sd_gemm. `scratch` holds sd_conv2d_gemm_scratch(d, grads) floats, grads =
  * 0 for a forward only, 1 for a backward giving dw and db, 2 for dx as well;
- * the backward reads the columns the forward left there, so keep it between. */
+ * the backward reads the columns the forward left there, so keep it between.
+ * ctx (threads, GEMM buffers) is required. */
 size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads);
 void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
                     const float *b, float *y, float *scratch);
@@ -67,7 +68,8 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
  * first maximum within its (H,W) plane (NULL: not stored). A NaN wins its
  * window (the first NaN), so NaNs propagate. */
 void sd_maxpool2d_naive(const sd_conv_dims *d, const float *x, float *y, int32_t *argmax);
-/* Fast max-pool: the same results, planes split across ctx's threads. */
+/* Fast max-pool: the same results (NaNs included), planes split across ctx's
+ * threads (one thread if ctx is NULL). */
 void sd_maxpool2d_fast(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *y, int32_t *argmax);
 /* dx (N,C,H,W) += dy routed to the arg-max of each window (one thread if ctx is NULL). */
 void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax, const float *dy, float *dx);

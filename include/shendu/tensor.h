@@ -114,9 +114,11 @@ sd_tensor *sd_flatten(sd_graph *g, sd_tensor *x);                    /* (N,...) 
 sd_tensor *sd_sum(sd_graph *g, sd_tensor *x);                        /* -> (1) */
 sd_tensor *sd_mean(sd_graph *g, sd_tensor *x);                       /* -> (1) */
 
-/* x (N,C,H,W), w (O,C,KH,KW), b (O) or NULL -> (N,O,OH,OW), OH = (H + 2 pad - KH) / stride + 1: cross-correlation as in the lecture */
+/* x (N,C,H,W), w (O,C,KH,KW), b (O) or NULL -> (N,O,OH,OW), OH = (H + 2 pad - KH) / stride + 1:
+ * cross-correlation as in the lecture */
 sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int stride, int pad);
-/* x (N,C,H,W) -> (N,C,OH,OW), OH = (H - k) / stride + 1 (floor); gradient goes to the arg-max (first max on ties) */
+/* x (N,C,H,W) -> (N,C,OH,OW), OH = (H - k) / stride + 1 (floor);
+ * gradient goes to the arg-max (first max on ties) */
 sd_tensor *sd_maxpool2d(sd_graph *g, sd_tensor *x, int k, int stride);
 
 /* Losses, each the mean over all elements / examples, -> (1). */

@@ -4,6 +4,7 @@
 #include "shendu/kernels.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,11 +14,17 @@ typedef struct conv_saved {
     float *scratch;        /* im2col columns, then the backward's buffers */
 } conv_saved;
 
-/* An op error naming both shapes and the op's own arguments. */
-static sd_tensor *arg_error(const char *op, sd_tensor *a, sd_tensor *b, const char *fmt, int u, int v)
+/* sd_op_error (the op's name and both shapes) with a printf-style detail. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static sd_tensor *op_errorf(const char *op, sd_tensor *a, sd_tensor *b, const char *fmt, ...)
 {
-    char what[160];
-    snprintf(what, sizeof what, fmt, u, v);
+    char what[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     return sd_op_error(op, a, b, what);
 }
 
@@ -39,20 +46,21 @@ sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int 
         return sd_op_error("conv2d", x, w, "expected x (N,C,H,W) and w (O,C,KH,KW)");
     const int *xs = x->shape.d, *ws = w->shape.d;
     if (ws[1] != xs[1])
-        return arg_error("conv2d", x, w, "w has %d input channels, x has %d", ws[1], xs[1]);
+        return op_errorf("conv2d", x, w, "w has %d input channels, x has %d", ws[1], xs[1]);
     if (b && (b->shape.ndim != 1 || b->shape.d[0] != ws[0]))
         return sd_op_error("conv2d", w, b, "the bias must be (O) for w (O,C,KH,KW)");
     if (stride < 1 || pad < 0)
-        return arg_error("conv2d", x, w, "stride must be >= 1 and pad >= 0 (stride %d, pad %d)", stride, pad);
-    for (int i = 0; i < 4; i++)
-        if (xs[i] < 1 || ws[i] < 1) return sd_op_error("conv2d", x, w, "every size must be at least 1");
+        return op_errorf("conv2d", x, w, "stride must be >= 1 and pad >= 0 (stride %d, pad %d)", stride, pad);
+    for (int i = 0; i < 4; i++)   /* an empty batch (N = 0) is fine */
+        if ((i > 0 && xs[i] < 1) || ws[i] < 1)
+            return sd_op_error("conv2d", x, w, "every size but N must be at least 1");
     long long oh = out_size(xs[2], ws[2], stride, pad), ow = out_size(xs[3], ws[3], stride, pad);
     if (oh == -1 || ow == -1)
-        return arg_error("conv2d", x, w, "the kernel is larger than the padded input (stride %d, pad %d)",
+        return op_errorf("conv2d", x, w, "the kernel is larger than the padded input (stride %d, pad %d)",
                          stride, pad);
     /* Products in double: exact near 2^31, and they cannot overflow. */
     if (oh < 0 || ow < 0 || (double)ws[1] * ws[2] * ws[3] > INT_MAX || (double)xs[0] * oh * ow > INT_MAX)
-        return arg_error("conv2d", x, w, "too large: H + 2 pad, C*KH*KW and N*OH*OW must stay below 2^31"
+        return op_errorf("conv2d", x, w, "too large: H + 2 pad, C*KH*KW and N*OH*OW must stay below 2^31"
                          " (stride %d, pad %d)", stride, pad);
 
     sd_tensor *y = sd_node(g, SD_OP_CONV2D, SD_SHAPE(xs[0], ws[0], (int)oh, (int)ow), x, w, b);
@@ -103,9 +111,9 @@ sd_tensor *sd_maxpool2d(sd_graph *g, sd_tensor *x, int k, int stride)
     if (x->shape.ndim != 4) return sd_op_error("maxpool2d", x, NULL, "expected x (N,C,H,W)");
     const int *xs = x->shape.d;
     if (k < 1 || stride < 1)
-        return arg_error("maxpool2d", x, NULL, "window %d and stride %d must both be >= 1", k, stride);
+        return op_errorf("maxpool2d", x, NULL, "window %d and stride %d must both be >= 1", k, stride);
     if (k > xs[2] || k > xs[3])
-        return arg_error("maxpool2d", x, NULL, "the %dx%d window is larger than the input", k, k);
+        return op_errorf("maxpool2d", x, NULL, "the %dx%d window is larger than the input", k, k);
     if ((long long)xs[2] * xs[3] > INT_MAX)
         return sd_op_error("maxpool2d", x, NULL, "too large: H*W must stay below 2^31");
     int oh = (xs[2] - k) / stride + 1, ow = (xs[3] - k) / stride + 1;

@@ -228,7 +228,7 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
 /* Max-pooling                                                               */
 
 /* v replaces the current maximum m: larger, or the first NaN. */
-static inline int pool_wins(float v, float m) { return v > m || (isnan(v) && !isnan(m)); }
+static inline int pool_wins(float v, float m) { return (v > m) | (isnan(v) & !isnan(m)); }
 
 /* x (N,C,H,W) -> y (N,C,OH,OW), argmax (N,C,OH,OW) = h*W + w in the plane, or NULL. */
 void sd_maxpool2d_naive(const sd_conv_dims *d, const float *x, float *y, int32_t *argmax)
@@ -251,24 +251,65 @@ void sd_maxpool2d_naive(const sd_conv_dims *d, const float *x, float *y, int32_t
             }
 }
 
-/* One plane: x (H,W) -> y (OH,OW), argmax (OH,OW) or NULL. */
-static void pool_plane(const sd_conv_dims *d, const float *x, float *y, int32_t *argmax)
+/* If the window at x[first] (KH x KW, row stride W) holds a NaN, its first
+ * NaN becomes the window's maximum. */
+static void nan_fixup(const float *x, int first, int W, int KH, int KW, float *m, int *arg)
 {
-    const int W = d->w, s = d->stride;
-    for (int i = 0; i < d->oh; i++)
-        for (int j = 0; j < d->ow; j++) {
-            const int first = i * s * W + j * s;
-            const float *win = x + first;
-            float m = win[0];
-            int arg = 0;                              /* offset from `first` */
-            for (int p = 0; p < d->kh; p++) {
-                const float *r = win + (size_t)p * W;
-                for (int q = 0; q < d->kw; q++)
-                    if (pool_wins(r[q], m)) { m = r[q]; arg = p * W + q; }
+    for (int p = 0; p < KH; p++)
+        for (int q = 0; q < KW; q++)
+            if (isnan(x[first + p * W + q])) { *m = x[first + p * W + q]; *arg = first + p * W + q; return; }
+}
+
+/* One plane: x (H,W) -> y (OH,OW), argmax (OH,OW) or NULL. Written without
+ * data-dependent branches (on random data they mispredict half the time;
+ * measured 10x slower): m = max by a select, the index by an integer mask
+ * (a `?:` on the index compiles to a branch); a window with a NaN (rare) is
+ * looked at again for its first NaN. 2x2 windows, the common case, have their
+ * own loop. Sizes in locals: the stores could alias *d. */
+static void pool_plane(const sd_conv_dims *d, const float *restrict x, float *restrict y,
+                       int32_t *restrict argmax)
+{
+    const int W = d->w, s = d->stride, KH = d->kh, KW = d->kw, OH = d->oh, OW = d->ow;
+    for (int i = 0; i < OH; i++) {
+        float *yr = y + (size_t)i * OW;
+        int32_t *ar = argmax ? argmax + (size_t)i * OW : NULL;
+        if (KH == 2 && KW == 2) {
+            const float *r0 = x + (size_t)i * s * W, *r1 = r0 + W;
+            for (int j = 0; j < OW; j++) {
+                const int cx = j * s;
+                const float a = r0[cx], b = r0[cx + 1], e = r1[cx], f = r1[cx + 1];
+                float m = a;
+                int k = 0, c;                            /* 0 1 / 2 3 within the window */
+                c = b > m; k ^= (k ^ 1) & -c; m = b > m ? b : m;
+                c = e > m; k ^= (k ^ 2) & -c; m = e > m ? e : m;
+                c = f > m; k ^= (k ^ 3) & -c; m = f > m ? f : m;
+                const int first = i * s * W + cx;
+                int arg = first + (k >> 1) * W + (k & 1);
+                const float sum = a + b + e + f;       /* NaN if any is (or if inf - inf) */
+                if (sum != sum) nan_fixup(x, first, W, 2, 2, &m, &arg);
+                yr[j] = m;
+                if (ar) ar[j] = arg;
             }
-            y[i * d->ow + j] = m;
-            if (argmax) argmax[i * d->ow + j] = first + arg;
+            continue;
         }
+        for (int j = 0; j < OW; j++) {
+            const int first = i * s * W + j * s;
+            float m = x[first];
+            int arg = first, nan = 0;
+            for (int p = 0; p < KH; p++)
+                for (int q = 0; q < KW; q++) {
+                    const int idx = first + p * W + q;
+                    const float v = x[idx];
+                    const int wins = v > m;
+                    m = v > m ? v : m;
+                    arg += (idx - arg) & -wins;
+                    nan |= v != v;
+                }
+            if (nan) nan_fixup(x, first, W, KH, KW, &m, &arg);
+            yr[j] = m;
+            if (ar) ar[j] = arg;
+        }
+    }
 }
 
 void sd_maxpool2d_fast(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *y, int32_t *argmax)

@@ -13,13 +13,15 @@
  * The micro-kernel (gemm_avx512.c, gemm_avx2.c, or the portable one below)
  * keeps an MR x NR tile of C in registers and streams the two packed panels.
  * Which kernel runs is decided once per context (CPU check + the environment
- * variable SHENDU_GEMM_KERNEL=generic|avx2|avx512).
+ * variable SHENDU_GEMM_KERNEL=generic|avx2|avx512). When C has few rows and B
+ * is row-major (transB = 0), the kernel reads B in place instead of a packed
+ * copy: with few A panels per B panel, packing costs more than it saves.
  *
  * Threads: C is cut into a grid of disjoint rectangles, one per thread, each
  * computed with that thread's own packing buffers (allocated once, in
- * sd_gemm_state_new). Every element of C is summed by one thread in an order
- * fixed by K and the kernel's KC alone, so the result does not depend on the
- * thread count at all (stronger than the documented promise).
+ * sd_gemm_state_new; sd_gemm never allocates). Every element of C is summed
+ * by one thread in an order fixed by K and the kernel's KC alone, so the
+ * result does not even depend on the thread count.
  *
  * A second path covers transA = 0, transB = 1 with a tiny M or N (GEMV-like
  * calls, and weight gradients of convolutions where N = channels*kh*kw is
@@ -111,8 +113,8 @@ static void dot_kernel_generic(int m, int n, int k, const float *a, long lda,
 }
 
 static const struct sd_gemm_arch arch_generic = {
-    "generic", GEN_MR, GEN_NR, 128, 256, 512, ukernel_generic, dot_kernel_generic,
-    sd_gemm_pack_ref,
+    .name = "generic", .mr = GEN_MR, .nr = GEN_NR, .mc = 128, .kc = 256, .nc = 512,
+    .kernel = ukernel_generic, .dot = dot_kernel_generic, .pack = sd_gemm_pack_ref,
 };
 
 /* ------------------------------------------------------------------------- */

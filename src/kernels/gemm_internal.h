@@ -5,8 +5,9 @@
  * Packed layouts, with MR x NR the register tile of a kernel:
  *   A panel: MR rows of op(A) for kc steps of k, stored k-major:  a[k*MR + r]
  *   B panel: NR cols of op(B) for kc steps of k, stored k-major:  b[k*NR + c]
- * Panels are zero-padded to a full MR (NR), so a kernel always runs the full
- * tile; only the store is trimmed to the live mr x nr corner. */
+ * Panels are zero-padded to a full MR (NR), so a kernel may run the full tile
+ * and trim only the store to the live mr x nr corner (the SIMD kernels skip
+ * padded rows or column vectors; the arithmetic on live elements is the same). */
 #ifndef SHENDU_GEMM_INTERNAL_H
 #define SHENDU_GEMM_INTERNAL_H
 
