@@ -148,13 +148,20 @@ static int fail(const char *cmd)
 
 static int cmd_train(int argc, char **argv)
 {
-    sd_train_opts o = { .model = "mlp", .epochs = 5, .batch = 64, .optim = SD_OPTIM_ADAM, .seed = 1 };
-    const char *optim = "adam", *init = "default";
-    int json = 0;
+    sd_train_opts o = { .model = "mlp", .epochs = 0, .batch = 64, .optim = SD_OPTIM_ADAM, .seed = 1 };
+    const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL;
+    int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0;
     const flag flags[] = {
         { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
-        { "epochs", F_INT, &o.epochs, "passes over the training set (default 5)", 1, 1000000 },
+        { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, shifted/mirrored, cosine lr); default: plain for mlp, best for cnn" },
+        { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best)", 1, 1000000 },
+        { "schedule", F_STR, &schedule, "learning rate: const or cosine (default: from the recipe)" },
+        { "shift", F_INT, &shift, "augment with random shifts of up to N pixels (default: from the recipe)", 0, 8 },
+        { "flip", F_BOOL, &flip, "augment with random left-right mirrors" },
+        { "no-flip", F_BOOL, &no_flip, "no mirrors even if the recipe has them" },
+        { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
+        { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
         { "batch", F_INT, &o.batch, "mini-batch size (default 64)", 1, 1 << 20 },
         { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.01 for sgd)", 1e-12, 100 },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
@@ -177,6 +184,22 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 2;
     }
+    if (!recipe) recipe = strcmp(o.model, "cnn") ? "plain" : "best";
+    if (sd_train_recipe(&o, recipe, o.data_dir)) {
+        fprintf(stderr, "shendu train: %s\n", sd_last_error());
+        return 2;
+    }
+    if (!o.epochs) o.epochs = strcmp(recipe, "best") ? 5 : 10;
+    if (schedule) {
+        if (strcmp(schedule, "const") && strcmp(schedule, "cosine"))
+            return usage_error("train", "[flags]", flags, "unknown schedule '%s' (expected const or cosine)", schedule);
+        o.cosine = !strcmp(schedule, "cosine");
+    }
+    if (shift >= 0) o.shift = shift;
+    if (flip) o.flip = 1;
+    if (no_flip) o.flip = 0;
+    if (normalize) o.normalize = 1;
+    if (no_normalize) o.normalize = 0;
     o.live_progress = isatty(STDERR_FILENO);
     sd_train_result r;
     if (sd_app_train_classifier(&o, &r, stdout)) return fail("train");

@@ -81,6 +81,15 @@ const int32_t *sd_batcher_order(const sd_batcher *b);
 /* Restore a position and permutation saved from an identical batcher. */
 int  sd_batcher_restore(sd_batcher *b, int position, const int32_t *order);
 
+/* ---- Augmentation of a batch in place: x (n, c, h, w) floats.
+ * shift: translate each image by a random (dy, dx) in [-shift, shift],
+ * filling uncovered pixels with `fill` (the value a black pixel has after
+ * normalisation); flip: mirror left-right with probability 1/2.
+ * `scratch` holds c*h*w floats, so nothing is allocated. */
+typedef struct sd_augment_opts { int shift; int flip; float fill; } sd_augment_opts;
+void sd_augment_batch(float *x, int n, int c, int h, int w, const sd_augment_opts *o, sd_rng *rng,
+                      float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,7 +22,17 @@ typedef struct sd_train_opts {
     const char *out;         /* model file to write, NULL: none */
     int limit_train, limit_test;   /* use only the first N examples (0: all) */
     int live_progress;       /* redraw a progress line on stderr (a terminal) */
+    /* The recipe: what sd_train_recipe() fills in for "plain" and "best". */
+    int normalize;           /* inputs to zero mean, unit variance (train-set statistics) */
+    int shift;               /* augmentation: random translation by up to this many pixels */
+    int flip;                /* augmentation: random left-right mirror */
+    int cosine;              /* learning rate follows a cosine from lr to 0 over the run */
 } sd_train_opts;
+
+/* Fill the recipe fields of o: "plain" = pixels/255, constant lr, no
+ * augmentation (the PyTorch reference's recipe); "best" = normalised inputs,
+ * shifts (and flips for Fashion-MNIST), a cosine learning rate. */
+int sd_train_recipe(sd_train_opts *o, const char *recipe, const char *data_dir);
 
 typedef struct sd_train_result {
     int epochs;

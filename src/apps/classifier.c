@@ -15,6 +15,38 @@ static const char *class_names(const char *dir, int nclass)
     return strstr(dir, "fashion") ? fashion_names : digit_names;
 }
 
+int sd_train_recipe(sd_train_opts *o, const char *recipe, const char *data_dir)
+{
+    const char *dir = data_dir ? data_dir : sd_data_default_dir();
+    if (!strcmp(recipe, "plain")) {
+        o->normalize = o->shift = o->flip = o->cosine = 0;
+        return 0;
+    }
+    if (!strcmp(recipe, "best")) {
+        o->normalize = 1;
+        o->shift = 2;
+        o->flip = strstr(dir, "fashion") != NULL;   /* mirrored garments are garments; mirrored digits are not */
+        o->cosine = 1;
+        return 0;
+    }
+    return sd_error("unknown recipe '%s' (expected plain or best)", recipe);
+}
+
+/* Mean and standard deviation of all training pixels, on the 0..1 scale. */
+static void pixel_stats(const sd_dataset *d, double *mean, double *sd)
+{
+    size_t n = (size_t)d->n * d->c * d->h * d->w;
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = d->images[i] / 255.0;
+        s += v;
+        s2 += v * v;
+    }
+    *mean = s / n;
+    *sd = sqrt(s2 / n - *mean * *mean);
+    if (!(*sd > 1e-6)) *sd = 1.0;
+}
+
 int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
                     double *accuracy, double *loss)
 {
@@ -75,6 +107,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_optim *opt = NULL;
     sd_graph *g = NULL;
     sd_batcher *bt = NULL;
+    float *xbuf = NULL;
     int rc = -1;
     if (sd_dataset_load_mnist(dir, "train", &train) || sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
     if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
@@ -96,16 +129,31 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_params *P = sd_model_params(m);
     if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = o->optim, .lr = o->lr, .momentum = o->momentum,
                                                   .weight_decay = o->weight_decay }))) goto done;
-    const float scale = 1.0f / 255.0f, shift = 0.0f;
+    float scale = 1.0f / 255.0f, shift = 0.0f;
+    if (o->normalize) {
+        double mean, sd;
+        pixel_stats(&train, &mean, &sd);
+        scale = (float)(1.0 / (255.0 * sd));
+        shift = (float)(-mean / sd);
+    }
+    const int img = train.c * train.h * train.w;
+    xbuf = malloc((size_t)(o->batch + 1) * img * sizeof(float));   /* augmented batch + scratch */
+    if (!xbuf) { sd_error("out of memory"); goto done; }
+    const sd_augment_opts aug = { .shift = o->shift, .flip = o->flip, .fill = shift };
+    const float lr0 = sd_optim_lr(opt);
     if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = scale,
                                                           .shift = shift }, &rng))) goto done;
     if (!(g = sd_graph_new(ctx))) goto done;
 
     r->params = sd_params_numel(P);
-    fprintf(log, "training %s (%zu parameters) on %s: %d train / %d test images, %s lr %g, batch %d, %d threads, kernel %s\n",
+    fprintf(log, "training %s (%zu parameters) on %s: %d train / %d test images, %s lr %g%s, batch %d, %d threads, kernel %s\n",
             o->model, r->params, dir, train.n, test.n, sd_optim_kind_name(o->optim),
-            sd_optim_lr(opt), o->batch, sd_ctx_threads(ctx), sd_ctx_kernel_name(ctx));
+            lr0, o->cosine ? " cosine" : "", o->batch, sd_ctx_threads(ctx), sd_ctx_kernel_name(ctx));
+    if (o->normalize || o->shift || o->flip)
+        fprintf(log, "inputs: %s%s%s\n", o->normalize ? "normalised to mean 0, sd 1" : "pixels/255",
+                o->shift ? ", random shifts" : "", o->flip ? ", random mirror" : "");
     const int steps = sd_batcher_batches_per_epoch(bt);
+    const long total_steps = (long)steps * o->epochs;
     double train_time = 0.0;
     long images = 0;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
@@ -113,8 +161,18 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         int step = 0;
         sd_batch b;
         while (sd_batcher_next(bt, &b)) {
+            const float *bx = b.x;
+            if (o->shift || o->flip) {
+                memcpy(xbuf, b.x, (size_t)b.n * img * sizeof(float));
+                sd_augment_batch(xbuf, b.n, train.c, train.h, train.w, &aug, &rng, xbuf + (size_t)o->batch * img);
+                bx = xbuf;
+            }
+            if (o->cosine) {
+                long t = (long)(epoch - 1) * steps + step;
+                sd_optim_set_lr(opt, (float)(0.5 * lr0 * (1.0 + cos(3.14159265358979 * (double)t / total_steps))));
+            }
             sd_graph_reset(g);
-            sd_tensor *x = sd_input(g, b.x, SD_SHAPE(b.n, train.c, train.h, train.w));
+            sd_tensor *x = sd_input(g, bx, SD_SHAPE(b.n, train.c, train.h, train.w));
             sd_tensor *loss = sd_cross_entropy(g, sd_model_forward(g, m, x), b.y);
             sd_params_zero_grad(P);
             if (sd_backward(g, loss)) goto done;
@@ -162,12 +220,16 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         snprintf(buf, sizeof buf, "%d", r->epochs);
         sd_model_meta_set(m, "epochs", buf);
         sd_model_meta_set(m, "optimizer", sd_optim_kind_name(o->optim));
+        snprintf(buf, sizeof buf, "%s%s%s%s", o->normalize ? "normalize " : "", o->shift ? "shift " : "",
+                 o->flip ? "flip " : "", o->cosine ? "cosine" : "");
+        sd_model_meta_set(m, "recipe", buf[0] ? buf : "plain");
         if (sd_model_save(m, o->out)) goto done;
         fprintf(log, "saved %s\n", o->out);
     }
     rc = 0;
 done:
     r->wall_s = sd_time_now() - t_start;
+    free(xbuf);
     sd_graph_free(g);
     sd_batcher_free(bt);
     sd_optim_free(opt);
