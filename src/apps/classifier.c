@@ -128,7 +128,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     }
     sd_params *P = sd_model_params(m);
     if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = o->optim, .lr = o->lr, .momentum = o->momentum,
-                                                  .weight_decay = o->weight_decay }))) goto done;
+                                                  .weight_decay = o->weight_decay,
+                                                  .threads = sd_ctx_threads(ctx) }))) goto done;
     float scale = 1.0f / 255.0f, shift = 0.0f;
     if (o->normalize) {
         double mean, sd;

@@ -11,6 +11,7 @@ struct sd_optim {
     int64_t t;             /* steps taken */
     size_t n;              /* floats in each buffer */
     float *m, *v;          /* SGD: m = velocity; Adam: first and second moments */
+    int threads;
 };
 
 sd_optim *sd_optim_new(sd_params *P, const sd_optim_opts *opts)
@@ -32,6 +33,7 @@ sd_optim *sd_optim_new(sd_params *P, const sd_optim_opts *opts)
     s->P = P;
     s->o = o;
     s->n = sd_params_size(P);
+    s->threads = opts && opts->threads > 0 ? opts->threads : 1;
     size_t bytes = (s->n ? s->n : 1) * sizeof(float);
     s->m = calloc(1, bytes);
     s->v = o.kind == SD_OPTIM_ADAM ? calloc(1, bytes) : NULL;
@@ -51,35 +53,46 @@ void sd_optim_free(sd_optim *o)
     free(o);
 }
 
-static void sgd_step(sd_optim *s, float *w, const float *g)
+/* SGD: d = g + wd·w;  v = μ v + d;  w -= lr·v   (PyTorch's form; μ = 0: w -= lr·d).
+ * Vectorised and split across threads: each element is independent. */
+static void sgd_step(sd_optim *s, float *restrict w, const float *restrict g, int threads)
 {
     const float lr = s->o.lr, mu = s->o.momentum, wd = s->o.weight_decay;
-    float *vel = s->m;
-    for (size_t i = 0; i < s->n; i++) {
-        float d = g[i] + wd * w[i];
-        if (mu != 0.0f) d = vel[i] = mu * vel[i] + d;
-        w[i] -= lr * d;
+    float *restrict vel = s->m;
+    const long n = (long)s->n;
+    if (mu != 0.0f) {
+        #pragma omp parallel for simd num_threads(threads) if (n > 65536) schedule(static)
+        for (long i = 0; i < n; i++) {
+            float v = mu * vel[i] + g[i] + wd * w[i];
+            vel[i] = v;
+            w[i] -= lr * v;
+        }
+    } else {
+        #pragma omp parallel for simd num_threads(threads) if (n > 65536) schedule(static)
+        for (long i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
     }
 }
 
 /* m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;
- * w -= lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)   (as torch.optim.Adam) */
-static void adam_step(sd_optim *s, float *w, const float *g)
+ * w -= lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)   (as torch.optim.Adam)
+ * Weight decay adds wd·w to g, or with `decoupled` (AdamW) shrinks w by lr·wd first. */
+static void adam_step(sd_optim *s, float *restrict w, const float *restrict g, int threads)
 {
-    const float lr = s->o.lr, b1 = s->o.beta1, b2 = s->o.beta2, eps = s->o.eps, wd = s->o.weight_decay;
+    const float lr = s->o.lr, b1 = s->o.beta1, b2 = s->o.beta2, eps = s->o.eps;
     const float c1 = 1.0f - (float)pow(b1, (double)s->t), c2 = 1.0f - (float)pow(b2, (double)s->t);
     const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
-    const int decoupled = s->o.decoupled;
-    float *m = s->m, *v = s->v;
-    for (size_t i = 0; i < s->n; i++) {
-        float gi = g[i];
-        if (wd != 0.0f) {
-            if (decoupled) w[i] -= lr * wd * w[i];
-            else gi += wd * w[i];
-        }
-        m[i] = b1 * m[i] + (1.0f - b1) * gi;
-        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-        w[i] -= step * m[i] / (sqrtf(v[i]) * rc2 + eps);
+    const float l2 = s->o.decoupled ? 0.0f : s->o.weight_decay;
+    const float shrink = s->o.decoupled ? 1.0f - lr * s->o.weight_decay : 1.0f;
+    float *restrict m = s->m, *restrict v = s->v;
+    const long n = (long)s->n;
+    #pragma omp parallel for simd num_threads(threads) if (n > 65536) schedule(static)
+    for (long i = 0; i < n; i++) {
+        float gi = g[i] + l2 * w[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i] * shrink - step * mi / (sqrtf(vi) * rc2 + eps);
     }
 }
 
@@ -88,8 +101,8 @@ void sd_optim_step(sd_optim *o)
     float *w = sd_params_values(o->P);
     const float *g = sd_params_grads(o->P);
     o->t++;
-    if (o->o.kind == SD_OPTIM_ADAM) adam_step(o, w, g);
-    else sgd_step(o, w, g);
+    if (o->o.kind == SD_OPTIM_ADAM) adam_step(o, w, g, o->threads);
+    else sgd_step(o, w, g, o->threads);
 }
 
 void sd_optim_set_lr(sd_optim *o, float lr) { o->o.lr = lr; }
