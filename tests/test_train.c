@@ -147,6 +147,38 @@ static void test_save_load(sd_ctx *ctx)
     sd_model_free(m2);
 }
 
+/* The model runs "relu maxpool" as "maxpool relu" (cheaper); a traced forward
+ * keeps the written order. Both must give the same logits and gradients. */
+static void test_relu_pool_swap(sd_ctx *ctx)
+{
+    sd_rng rng;
+    sd_rng_seed(&rng, 21);
+    sd_model *m = sd_model_new(sd_model_preset("cnn"), SD_SHAPE(1, 28, 28), SD_INIT_DEFAULT, &rng);
+    sd_params *P = sd_model_params(m);
+    size_t n = sd_params_size(P);
+    static float x[4 * 784], g1[300000];
+    static const int32_t y[4] = { 1, 5, 7, 9 };
+    for (int i = 0; i < 4 * 784; i++) x[i] = sd_rng_uniform(&rng);
+    sd_graph *g = sd_graph_new(ctx);
+    sd_tensor *outs[16];
+    float l[2];
+    for (int pass = 0; pass < 2; pass++) {
+        sd_graph_reset(g);
+        sd_tensor *in = sd_input(g, x, SD_SHAPE(4, 1, 28, 28));
+        sd_tensor *logits = pass ? sd_model_forward_trace(g, m, in, outs) : sd_model_forward(g, m, in);
+        sd_tensor *loss = sd_cross_entropy(g, logits, y);
+        sd_params_zero_grad(P);
+        CHECK(sd_backward(g, loss) == 0);
+        l[pass] = loss->data[0];
+        if (pass == 0) memcpy(g1, sd_params_grads(P), n * sizeof(float));
+    }
+    CHECK(n <= 300000);
+    CHECK(l[0] == l[1]);
+    CHECK(memcmp(g1, sd_params_grads(P), n * sizeof(float)) == 0);
+    sd_graph_free(g);
+    sd_model_free(m);
+}
+
 int main(void)
 {
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
@@ -154,6 +186,7 @@ int main(void)
     test_overfit(ctx);
     test_optim_steps();
     test_save_load(ctx);
+    test_relu_pool_swap(ctx);
     sd_ctx_free(ctx);
     return check_done("test_train");
 }

@@ -216,12 +216,21 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
     /* dw (O, CKK) += dyt (O, N*P) · colsᵀ (N*P, CKK) */
     if (dw) sd_gemm(ctx, 0, 1, O, CKK, NP, 1.0f, dyt, NP, cols, NP, 1.0f, dw, CKK);
     if (!dx) return;
-    /* dcols (CKK, N*P) = wᵀ (CKK, O) · dyt (O, N*P) */
-    sd_gemm(ctx, 1, 0, CKK, NP, O, 1.0f, w, CKK, dyt, NP, 0.0f, dcols, NP);
+    /* In chunks of images small enough to stay in cache, one chunk per thread:
+     * dcols[:, chunk] (CKK, n*P) = wᵀ (CKK, O) · dyt[:, chunk] (O, n*P),
+     * then dx_n += col2im(dcols[:, n*P : n*P+P]) for each image n of the chunk. */
+    int chunk = (int)((1024 * 1024 / sizeof(float)) / ((size_t)CKK * P));
+    if (chunk < 1) chunk = 1;
+    const int nchunks = (N + chunk - 1) / chunk;
     t = nthreads(ctx, (size_t)CKK * NP);
+    if (nchunks < t) t = 1;
     #pragma omp parallel for num_threads(t) schedule(static)
-    for (int n = 0; n < N; n++)               /* dx_n += col2im(dcols[:, n*P : n*P+P]) */
-        sd_col2im(d, dcols + (size_t)n * P, (size_t)NP, dx + n * chw);
+    for (int c = 0; c < nchunks; c++) {
+        const int n0 = c * chunk, n1 = n0 + chunk < N ? n0 + chunk : N;
+        float *dc = dcols + (size_t)n0 * P;
+        sd_gemm(ctx, 1, 0, CKK, (n1 - n0) * P, O, 1.0f, w, CKK, dyt + (size_t)n0 * P, NP, 0.0f, dc, NP);
+        for (int n = n0; n < n1; n++) sd_col2im(d, dcols + (size_t)n * P, (size_t)NP, dx + n * chw);
+    }
 }
 
 /* ------------------------------------------------------------------------- */

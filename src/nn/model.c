@@ -271,6 +271,14 @@ sd_tensor *sd_model_forward_trace(sd_graph *g, sd_model *m, sd_tensor *x, sd_ten
         return NULL;
     }
     for (int i = 0; i < m->nlayers && x; i++) {
+        /* relu then maxpool = maxpool then relu (max commutes with a monotone
+         * function, and the gradient reaches the same element): running the
+         * pool first makes the ReLU 4x cheaper. Traces keep the written order. */
+        if (!outs && i + 1 < m->nlayers && m->layers[i].kind == L_RELU && m->layers[i + 1].kind == L_MAXPOOL) {
+            x = sd_relu(g, layer_forward(g, &m->layers[i + 1], x));
+            i++;
+            continue;
+        }
         x = layer_forward(g, &m->layers[i], x);
         if (outs) outs[i] = x;
     }
