@@ -1,0 +1,123 @@
+/* tools/cli.c — flag parsing and error conventions shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_flags(FILE *f, const flag *flags)
+{
+    for (const flag *fl = flags; fl->name; fl++) {
+        char lhs[48];
+        const char *arg = fl->type == F_BOOL ? "" : fl->type == F_STR ? " S" : fl->type == F_FLOAT ? " X" : " N";
+        snprintf(lhs, sizeof lhs, "--%s%s", fl->name, arg);
+        fprintf(f, "  %-22s %s\n", lhs, fl->help);
+    }
+    fprintf(f, "  %-22s %s\n", "--help", "show this help");
+}
+
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, const char *what)
+{
+    fprintf(stderr, "shendu %s: ", cmd);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\nusage: shendu %s %s\n", cmd, usage);
+    fprintf(stderr, "run 'shendu %s --help' for the flags\n", cmd);
+    return 2;
+}
+
+/* Parse argv[1..] into flags and positional arguments (returned in pos, npos).
+ * Returns 0, 1 if --help was printed, or 2 on a usage error. */
+int cli_parse(const char *cmd, const char *usage, const char *about, int argc, char **argv,
+                       const flag *flags, char **pos, int maxpos, int *npos)
+{
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: shendu %s %s\n\n%s\n\nflags:\n", cmd, usage, about);
+            print_flags(stdout, flags);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) || !a[2]) {
+            if (*npos == maxpos) return cli_usage_error(cmd, usage, "unexpected argument '%s'", a);
+            pos[(*npos)++] = a;
+            continue;
+        }
+        char name[64];
+        const char *val = NULL, *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name) return cli_usage_error(cmd, usage, "unknown flag '%s'", a);
+        memcpy(name, a + 2, len);
+        name[len] = 0;
+        const flag *fl = flags;
+        while (fl->name && strcmp(fl->name, name)) fl++;
+        if (!fl->name) return cli_usage_error(cmd, usage, "unknown flag '%s'", a);
+        if (fl->type == F_BOOL) {
+            if (eq) return cli_usage_error(cmd, usage, "flag '--%s' takes no value", fl->name);
+            *(int *)fl->ptr = 1;
+            continue;
+        }
+        if (eq) val = eq + 1;
+        else if (i + 1 < argc) val = argv[++i];
+        else return cli_usage_error(cmd, usage, "flag '--%s' needs a value", fl->name);
+        char *end = NULL;
+        errno = 0;
+        switch (fl->type) {
+        case F_INT: {
+            long v = strtol(val, &end, 10);
+            if (!*val || *end || errno || v < INT_MIN || v > INT_MAX ||
+                (fl->min != fl->max && (v < fl->min || v > fl->max))) {
+                fprintf(stderr, "shendu %s: --%s: '%s' is not an integer in [%g, %g]\n", cmd, fl->name, val,
+                        fl->min, fl->max);
+                return 2;
+            }
+            *(int *)fl->ptr = (int)v;
+            break;
+        }
+        case F_U64: {
+            unsigned long long v = strtoull(val, &end, 10);
+            if (!*val || *end || errno || val[0] == '-') {
+                fprintf(stderr, "shendu %s: --%s: '%s' is not a non-negative integer\n", cmd, fl->name, val);
+                return 2;
+            }
+            *(uint64_t *)fl->ptr = v;
+            break;
+        }
+        case F_FLOAT: {
+            double v = strtod(val, &end);
+            if (!*val || *end || errno || v != v || (fl->min != fl->max && (v < fl->min || v > fl->max))) {
+                fprintf(stderr, "shendu %s: --%s: '%s' is not a number in [%g, %g]\n", cmd, fl->name, val,
+                        fl->min, fl->max);
+                return 2;
+            }
+            *(float *)fl->ptr = (float)v;
+            break;
+        }
+        case F_STR:
+            *(const char **)fl->ptr = val;
+            break;
+        case F_BOOL:
+            break;
+        }
+    }
+    return 0;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int cli_fail(const char *cmd)
+{
+    fprintf(stderr, "shendu %s: %s\n", cmd, sd_last_error());
+    return 1;
+}

@@ -1,0 +1,42 @@
+/* tools/cli.h — what every subcommand of the shendu binary shares: a flag
+ * table, its parser (which also prints --help) and the error conventions
+ * (usage errors exit 2, failures exit 1). Each tools/cmd_*.c file holds the
+ * subcommands of one area and is listed in the table in tools/shendu.c. */
+#ifndef SHENDU_CLI_H
+#define SHENDU_CLI_H
+
+#include "apps/apps.h"
+
+#include <stdio.h>
+
+typedef enum { F_INT, F_FLOAT, F_STR, F_BOOL, F_U64 } flag_type;
+typedef struct flag {
+    const char *name;        /* without the leading -- */
+    flag_type type;
+    void *ptr;               /* int*, float*, const char**, int* (bool), uint64_t* */
+    const char *help;
+    double min, max;         /* range for numbers (min == max: unchecked) */
+} flag;
+
+/* Parse argv[1..] into flags and up to maxpos positional arguments (returned
+ * in pos, npos). Returns 0, 1 if --help was printed, or 2 on a usage error
+ * (already reported on stderr). */
+int cli_parse(const char *cmd, const char *usage, const char *about, int argc, char **argv,
+              const flag *flags, char **pos, int maxpos, int *npos);
+/* Print "shendu CMD: <fmt with what>", the usage line, and return 2. */
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, const char *what);
+/* Print "shendu CMD: <sd_last_error()>" and return 1. */
+int cli_fail(const char *cmd);
+/* Write s as a JSON string literal. */
+void cli_json_str(FILE *f, const char *s);
+
+/* The subcommands (tools/cmd_*.c). */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_lm(int argc, char **argv);        /* tools/cmd_lm.c: lm train | lm sample */
+int cmd_rl(int argc, char **argv);        /* tools/cmd_rl.c: rl solve | qlearn | dqn | play */
+
+#endif

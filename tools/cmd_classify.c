@@ -1,0 +1,177 @@
+/* tools/cmd_classify.c — image classification: train, eval, predict, show, explain. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- shendu train */
+
+int cmd_train(int argc, char **argv)
+{
+    sd_train_opts o = { .model = "mlp", .epochs = 0, .batch = 64, .optim = SD_OPTIM_ADAM, .seed = 1 };
+    const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL;
+    int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0;
+    const flag flags[] = {
+        { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
+        { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
+        { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, shifted/mirrored, cosine lr); default: plain for mlp, best for cnn" },
+        { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best)", 1, 1000000 },
+        { "schedule", F_STR, &schedule, "learning rate: const or cosine (default: from the recipe)" },
+        { "shift", F_INT, &shift, "augment with random shifts of up to N pixels (default: from the recipe)", 0, 8 },
+        { "flip", F_BOOL, &flip, "augment with random left-right mirrors" },
+        { "no-flip", F_BOOL, &no_flip, "no mirrors even if the recipe has them" },
+        { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
+        { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
+        { "batch", F_INT, &o.batch, "mini-batch size (default 64)", 1, 1 << 20 },
+        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.01 for sgd)", 1e-12, 100 },
+        { "optim", F_STR, &optim, "sgd or adam (default adam)" },
+        { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
+        { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
+        { "init", F_STR, &init, "weight initialisation: default (PyTorch's), he, xavier" },
+        { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { "seed", F_U64, &o.seed, "random seed (default 1)" },
+        { "out", F_STR, &o.out, "write the trained model to this safetensors file" },
+        { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
+        { "limit-test", F_INT, &o.limit_test, "use only the first N test images", 0, 1 << 30 },
+        { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        { 0 }
+    };
+    char *pos[1];
+    int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
+                               argc, argv, flags, pos, 0, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (sd_optim_kind_parse(optim, &o.optim) || sd_init_parse(init, &o.init)) {
+        fprintf(stderr, "shendu train: %s\n", sd_last_error());
+        return 2;
+    }
+    if (!recipe) recipe = strcmp(o.model, "cnn") ? "plain" : "best";
+    if (sd_train_recipe(&o, recipe, o.data_dir)) {
+        fprintf(stderr, "shendu train: %s\n", sd_last_error());
+        return 2;
+    }
+    if (!o.epochs) o.epochs = strcmp(recipe, "best") ? 5 : 10;
+    if (schedule) {
+        if (strcmp(schedule, "const") && strcmp(schedule, "cosine"))
+            return cli_usage_error("train", "[flags]", "unknown schedule '%s' (expected const or cosine)", schedule);
+        o.cosine = !strcmp(schedule, "cosine");
+    }
+    if (shift >= 0) o.shift = shift;
+    if (flip) o.flip = 1;
+    if (no_flip) o.flip = 0;
+    if (normalize) o.normalize = 1;
+    if (no_normalize) o.normalize = 0;
+    o.live_progress = isatty(STDERR_FILENO);
+    sd_train_result r;
+    if (sd_app_train_classifier(&o, &r, stdout)) return cli_fail("train");
+    if (json) {
+        printf("{\"model\":");
+        cli_json_str(stdout, o.model);
+        printf(",\"epochs\":%d,\"test_accuracy\":%.4f,\"train_images_per_s\":%.1f,\"wall_s\":%.3f,\"params\":%zu}\n",
+               r.epochs, r.test_accuracy, r.train_images_per_s, r.wall_s, r.params);
+    }
+    return 0;
+}
+
+/* ---- shendu eval */
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *data = NULL;
+    int json = 0, threads = 0, limit = 0;
+    const flag flags[] = {
+        { "data", F_STR, &data, "MNIST-layout data directory (its t10k split is used)" },
+        { "threads", F_INT, &threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { "limit", F_INT, &limit, "use only the first N test images", 0, 1 << 30 },
+        { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        { 0 }
+    };
+    char *pos[1];
+    int npos, rc = cli_parse("eval", "FILE.safetensors [flags]",
+                               "Evaluate a saved classifier on the test split of a data set.", argc, argv, flags,
+                               pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1) return cli_usage_error("eval", "FILE.safetensors [flags]", "%s", "expected one model file");
+    sd_eval_result r;
+    if (sd_app_eval_classifier(pos[0], data, limit, threads, &r)) return cli_fail("eval");
+    printf("%s: test accuracy %.2f%%, test loss %.4f on %d images\n", pos[0], 100.0 * r.test_accuracy,
+           r.test_loss, r.n);
+    if (json) printf("{\"test_accuracy\":%.4f,\"test_loss\":%.4f,\"n\":%d}\n", r.test_accuracy, r.test_loss, r.n);
+    return 0;
+}
+
+/* ---- shendu predict */
+
+int cmd_predict(int argc, char **argv)
+{
+    int json = 0, top = 3;
+    const flag flags[] = {
+        { "top", F_INT, &top, "how many classes to show (default 3)", 1, 256 },
+        { "json", F_BOOL, &json, "one JSON object per image" },
+        { 0 }
+    };
+    const char *usage = "FILE.safetensors IMAGE.png... [flags]";
+    char *pos[1024];
+    int npos, rc = cli_parse("predict", usage,
+                               "Classify PNG pictures (any size, gray or colour: converted to 28x28 gray like\n"
+                               "the training data, inverted when the background is light).",
+                               argc, argv, flags, pos, 1024, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one image");
+    return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout) ? cli_fail("predict") : 0;
+}
+
+/* ---- shendu show */
+
+int cmd_show(int argc, char **argv)
+{
+    const char *out = NULL, *data = NULL;
+    int index = 0;
+    const flag flags[] = {
+        { "out", F_STR, &out, "directory for the PNG files (created if missing)" },
+        { "data", F_STR, &data, "data set whose test image is shown (default as for train)" },
+        { "index", F_INT, &index, "which test image (default 0)", 0, 1 << 30 },
+        { 0 }
+    };
+    const char *usage = "FILE.safetensors --out DIR [flags]";
+    char *pos[1];
+    int npos, rc = cli_parse("show", usage,
+                               "Write pictures of a model: the first conv layer's kernels and the feature maps\n"
+                               "of every conv layer for one test image.",
+                               argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1 || !out) return cli_usage_error("show", usage, "%s", "expected a model file and --out DIR");
+    return sd_app_show(pos[0], data, index, out, stdout) ? cli_fail("show") : 0;
+}
+
+/* ---- shendu explain */
+
+int cmd_explain(int argc, char **argv)
+{
+    sd_explain_opts o = { 0 };
+    const char *model = "cnn", *image = NULL, *kernel = "sobel-x", *out = NULL;
+    const flag flags[] = {
+        { "delay", F_INT, &o.delay_ms, "pause this many milliseconds between steps (default 0)", 0, 60000 },
+        { "image", F_STR, &image, "conv: apply a kernel to this PNG instead of replaying the lecture" },
+        { "kernel", F_STR, &kernel, "conv --image: sobel-x, sobel-y, blur, sharpen or lecture (default sobel-x)" },
+        { "out", F_STR, &out, "conv --image: where to write the feature map (PNG)" },
+        { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
+        { 0 }
+    };
+    const char *usage = "conv|pool|shapes [flags]";
+    char *pos[1];
+    int npos, rc = cli_parse("explain", usage,
+                               "Replay the lecture's worked examples step by step (conv, pool), or print\n"
+                               "each layer's output shape and parameter count (shapes).",
+                               argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool or shapes");
+    if (!strcmp(pos[0], "conv") && image) {
+        if (!out) return cli_usage_error("explain", usage, "%s", "--image needs --out OUT.png");
+        rc = sd_app_explain_image(image, kernel, out, stdout);
+    } else if (!strcmp(pos[0], "conv")) rc = sd_app_explain_conv(stdout, &o);
+    else if (!strcmp(pos[0], "pool")) rc = sd_app_explain_pool(stdout, &o);
+    else if (!strcmp(pos[0], "shapes")) rc = sd_app_explain_shapes(stdout, model, SD_SHAPE(1, 28, 28));
+    else return cli_usage_error("explain", usage, "cannot explain '%s' (expected conv, pool or shapes)", pos[0]);
+    return rc ? cli_fail("explain") : 0;
+}
