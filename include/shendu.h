@@ -36,9 +36,11 @@
 #include "shendu/tensor.h"
 #include "shendu/kernels.h"
 #include "shendu/nn.h"
+#include "shendu/rnn.h"
 #include "shendu/optim.h"
 #include "shendu/data.h"
 #include "shendu/io.h"
 #include "shendu/image.h"
+#include "shendu/rl.h"
 
 #endif

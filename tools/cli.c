@@ -121,3 +121,12 @@ int cli_fail(const char *cmd)
     fprintf(stderr, "shendu %s: %s\n", cmd, sd_last_error());
     return 1;
 }
+
+int cli_flag_given(int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, n) && (!argv[i][2 + n] || argv[i][2 + n] == '='))
+            return 1;
+    return 0;
+}

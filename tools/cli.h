@@ -27,6 +27,8 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, const char *what);
 /* Print "shendu CMD: <sd_last_error()>" and return 1. */
 int cli_fail(const char *cmd);
+/* 1 if --name (or --name=...) appears in argv. */
+int cli_flag_given(int argc, char **argv, const char *name);
 /* Write s as a JSON string literal. */
 void cli_json_str(FILE *f, const char *s);
 
@@ -38,5 +40,6 @@ int cmd_show(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_lm(int argc, char **argv);        /* tools/cmd_lm.c: lm train | lm sample */
 int cmd_rl(int argc, char **argv);        /* tools/cmd_rl.c: rl solve | qlearn | dqn | play */
+int cmd_gan(int argc, char **argv);       /* tools/cmd_gan.c: gan (train) | gan sample | gan score */
 
 #endif

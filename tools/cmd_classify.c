@@ -1,11 +1,60 @@
 /* tools/cmd_classify.c — image classification: train, eval, predict, show, explain. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ---- shendu train */
+
+/* Set by SIGINT/SIGTERM; the trainer polls it after every step, writes its
+ * checkpoint and returns. A second signal ends the process at once. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
+    stop_requested = 1;
+}
+
+/* Which configuration keys each flag sets (a resume refuses flags that disagree). */
+static const struct { const char *flag, *key; } flag_keys[] = {
+    { "model", "model" }, { "data", "data" }, { "epochs", "epochs" }, { "batch", "batch" }, { "lr", "lr" },
+    { "optim", "optim" }, { "momentum", "momentum" }, { "weight-decay", "weight-decay" }, { "init", "init" },
+    { "threads", "threads" }, { "seed", "seed" }, { "limit", "limit" }, { "limit-test", "limit-test" },
+    { "recipe", "normalize" }, { "recipe", "shift" }, { "recipe", "flip" }, { "recipe", "cosine" },
+    { "normalize", "normalize" }, { "no-normalize", "normalize" }, { "shift", "shift" }, { "flip", "flip" },
+    { "no-flip", "flip" }, { "schedule", "cosine" },
+};
+
+/* Resume: the configuration comes from the checkpoint; every flag given again
+ * must agree with it. Returns 0, or 2 after printing the disagreement. */
+static int resume_config(int argc, char **argv, sd_train_opts *o)
+{
+    sd_train_opts c = *o;
+    if (sd_train_config_load(o->resume, &c)) {
+        fprintf(stderr, "shendu train: %s\n", sd_last_error());
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof flag_keys / sizeof *flag_keys; i++) {
+        if (!cli_flag_given(argc, argv, flag_keys[i].flag)) continue;
+        char given[256], stored[256];
+        sd_train_config_get(o, flag_keys[i].key, given, sizeof given);
+        sd_train_config_get(&c, flag_keys[i].key, stored, sizeof stored);
+        if (strcmp(given, stored)) {
+            fprintf(stderr, "shendu train: --%s gives %s = %s, but %s was made with %s = %s; "
+                            "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
+                    flag_keys[i].flag, flag_keys[i].key, given, o->resume, flag_keys[i].key, stored);
+            return 2;
+        }
+    }
+    c.out = o->out;
+    c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
+    c.checkpoint_every = o->checkpoint_every;
+    *o = c;
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -34,6 +83,9 @@ int cmd_train(int argc, char **argv)
         { "out", F_STR, &o.out, "write the trained model to this safetensors file" },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
         { "limit-test", F_INT, &o.limit_test, "use only the first N test images", 0, 1 << 30 },
+        { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (model + optimizer + data position) to this file" },
+        { "checkpoint-every", F_INT, &o.checkpoint_every, "... every N steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
+        { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -61,9 +113,15 @@ int cmd_train(int argc, char **argv)
     if (no_flip) o.flip = 0;
     if (normalize) o.normalize = 1;
     if (no_normalize) o.normalize = 0;
+    if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
     o.live_progress = isatty(STDERR_FILENO);
+    o.stop = &stop_requested;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     sd_train_result r;
-    if (sd_app_train_classifier(&o, &r, stdout)) return cli_fail("train");
+    rc = sd_app_train_classifier(&o, &r, stdout);
+    if (rc == SD_STOPPED) return 130;
+    if (rc) return cli_fail("train");
     if (json) {
         printf("{\"model\":");
         cli_json_str(stdout, o.model);
@@ -158,20 +216,22 @@ int cmd_explain(int argc, char **argv)
         { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
         { 0 }
     };
-    const char *usage = "conv|pool|shapes [flags]";
+    const char *usage = "conv|pool|shapes|lstm [flags]";
     char *pos[1];
     int npos, rc = cli_parse("explain", usage,
-                               "Replay the lecture's worked examples step by step (conv, pool), or print\n"
-                               "each layer's output shape and parameter count (shapes).",
+                               "Replay the lecture's worked examples step by step (conv, pool), print\n"
+                               "each layer's output shape and parameter count (shapes), or walk through\n"
+                               "one LSTM step gate by gate (lstm).",
                                argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
-    if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool or shapes");
+    if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool, shapes or lstm");
     if (!strcmp(pos[0], "conv") && image) {
         if (!out) return cli_usage_error("explain", usage, "%s", "--image needs --out OUT.png");
         rc = sd_app_explain_image(image, kernel, out, stdout);
     } else if (!strcmp(pos[0], "conv")) rc = sd_app_explain_conv(stdout, &o);
     else if (!strcmp(pos[0], "pool")) rc = sd_app_explain_pool(stdout, &o);
     else if (!strcmp(pos[0], "shapes")) rc = sd_app_explain_shapes(stdout, model, SD_SHAPE(1, 28, 28));
-    else return cli_usage_error("explain", usage, "cannot explain '%s' (expected conv, pool or shapes)", pos[0]);
+    else if (!strcmp(pos[0], "lstm")) rc = sd_app_explain_lstm(stdout);
+    else return cli_usage_error("explain", usage, "cannot explain '%s' (expected conv, pool, shapes or lstm)", pos[0]);
     return rc ? cli_fail("explain") : 0;
 }

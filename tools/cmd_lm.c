@@ -1,9 +1,116 @@
-/* tools/cmd_lm.c — placeholder: the 'lm' subcommands are being written (see the issue). */
+/* tools/cmd_lm.c — character-level language models: lm train, lm sample. */
 #include "cli.h"
+
+#include <string.h>
+#include <unistd.h>
+
+/* ---- shendu lm train */
+
+static int lm_train(int argc, char **argv)
+{
+    sd_lm_opts o = { .layers = 1, .hidden = 256, .emb = 64, .seq = 64, .batch = 32, .steps = 2000, .lr = 2e-3f,
+                     .seed = 1, .eval_every = 500, .sample_len = 160 };
+    const char *cell = "lstm";
+    int json = 0, sample_every = -1;
+    const flag flags[] = {
+        { "text", F_STR, &o.text, "text file, or a directory of them (default /usr/share/games/fortunes)" },
+        { "cell", F_STR, &cell, "rnn or lstm (default lstm)" },
+        { "layers", F_INT, &o.layers, "stacked recurrent layers (default 1)", 1, 16 },
+        { "hidden", F_INT, &o.hidden, "hidden units per layer (default 256)", 1, 8192 },
+        { "emb", F_INT, &o.emb, "embedding size (default 64)", 1, 8192 },
+        { "seq", F_INT, &o.seq, "characters per training window (default 64)", 1, 1 << 20 },
+        { "batch", F_INT, &o.batch, "windows per step (default 32)", 1, 1 << 16 },
+        { "steps", F_INT, &o.steps, "training steps (default 2000)", 1, 1 << 30 },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002)", 1e-12, 100 },
+        { "eval-every", F_INT, &o.eval_every, "validation every N steps (default 500; 0: only at the end)", 0, 1 << 30 },
+        { "sample-every", F_INT, &sample_every, "print a sample every N steps (default: with validation)", 0, 1 << 30 },
+        { "sample-len", F_INT, &o.sample_len, "characters per sample (default 160; 0: none)", 0, 1 << 20 },
+        { "log-every", F_INT, &o.log_every, "a progress line every N steps (default 100)", 1, 1 << 30 },
+        { "torch-init", F_BOOL, &o.torch_init, "PyTorch's initialisation exactly (forget-gate bias uniform, not 1)" },
+        { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { "seed", F_U64, &o.seed, "random seed (default 1)" },
+        { "out", F_STR, &o.out, "write the trained model to this safetensors file" },
+        { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        { 0 }
+    };
+    const char *usage = "train [--text FILE] [flags]";
+    char *pos[1];
+    int npos, rc = cli_parse("lm", usage,
+                             "Train a character-level language model (embedding, RNN or LSTM layers, softmax\n"
+                             "over the next byte) on a text; the last 5% is held out for validation in bits\n"
+                             "per character.",
+                             argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1) return cli_usage_error("lm", usage, "%s", "unexpected argument");
+    if (sd_cell_parse(cell, &o.cell)) return cli_usage_error("lm", usage, "unknown cell '%s' (expected rnn or lstm)", cell);
+    o.sample_every = sample_every >= 0 ? sample_every : o.eval_every;
+    o.live_progress = isatty(STDERR_FILENO);
+    sd_lm_result r;
+    if (sd_app_lm_train(&o, &r, stdout)) return cli_fail("lm train");
+    if (json) {
+        printf("{\"cell\":\"%s\",\"val_bpc\":%.4f,\"train_tokens_per_s\":%.1f,\"steps\":%d,\"wall_s\":%.3f,"
+               "\"params\":%zu}\n", sd_cell_name(o.cell), r.val_bpc, r.train_tokens_per_s, r.steps, r.wall_s,
+               r.params);
+    }
+    return 0;
+}
+
+/* "\n", "\t" and "\\" in a --prime argument (typed in a shell) become the bytes. */
+static void unescape_prime(char *s)
+{
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '\\' && (p[1] == 'n' || p[1] == 't' || p[1] == '\\')) {
+            *w++ = p[1] == 'n' ? '\n' : p[1] == 't' ? '\t' : '\\';
+            p++;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = 0;
+}
+
+/* ---- shendu lm sample */
+
+static int lm_sample(int argc, char **argv)
+{
+    sd_lm_sample_opts o = { .len = 200, .temperature = 0.8f, .seed = 1 };
+    char *prime = NULL;
+    const flag flags[] = {
+        { "len", F_INT, &o.len, "characters to write (default 200)", 0, 1 << 24 },
+        { "temperature", F_FLOAT, &o.temperature, "softmax temperature (default 0.8; 0: always the likeliest)", 0, 100 },
+        { "prime", F_STR, &prime, "text to start from (\\n, \\t, \\\\ understood; default a newline)" },
+        { "seed", F_U64, &o.seed, "random seed (default 1)" },
+        { "threads", F_INT, &o.threads, "worker threads (default 1)", 0, 256 },
+        { 0 }
+    };
+    const char *usage = "sample FILE.safetensors [flags]";
+    char *pos[2];
+    int npos, rc = cli_parse("lm", usage, "Write text with a language model trained by 'shendu lm train'.", argc,
+                             argv, flags, pos, 2, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 2) return cli_usage_error("lm", usage, "%s", "expected one model file");
+    if (prime) {
+        unescape_prime(prime);
+        if (!*prime) return cli_usage_error("lm", usage, "%s", "--prime is empty");
+        o.prime = prime;
+    }
+    return sd_app_lm_sample(pos[1], &o, stdout) ? cli_fail("lm sample") : 0;
+}
 
 int cmd_lm(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "shendu lm: not implemented yet\n");
-    return 1;
+    const char *usage = "train|sample [flags]";
+    if (argc < 2) return cli_usage_error("lm", usage, "%s", "expected a subcommand: train or sample");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: shendu lm %s\n\n"
+               "  shendu lm train [--text FILE] [--cell rnn|lstm] [--layers N] [--hidden N] [--seq N]\n"
+               "                  [--batch N] [--steps N] [--lr X] [--out FILE] [--json]\n"
+               "  shendu lm sample FILE.safetensors [--len N] [--temperature T] [--prime TEXT] [--seed N]\n\n"
+               "run 'shendu lm train --help' or 'shendu lm sample --help' for all flags\n", usage);
+        return 0;
+    }
+    if (!strcmp(argv[1], "train")) return lm_train(argc, argv);
+    if (!strcmp(argv[1], "sample")) return lm_sample(argc, argv);
+    return cli_usage_error("lm", usage, "unknown subcommand '%s' (expected train or sample)", argv[1]);
 }

@@ -31,6 +31,7 @@ static const command commands[] = {
     { "explain", cmd_explain, "replay the lecture's convolution and pooling examples; layer shapes" },
     { "lm", cmd_lm, "character-level language models: lm train, lm sample (RNN, LSTM)" },
     { "rl", cmd_rl, "reinforcement learning: rl solve, rl qlearn, rl dqn, rl play" },
+    { "gan", cmd_gan, "generative adversarial networks: gan (train), gan sample, gan score" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "list the commands" },
     { 0 }

@@ -90,6 +90,33 @@ typedef struct sd_augment_opts { int shift; int flip; float fill; } sd_augment_o
 void sd_augment_batch(float *x, int n, int c, int h, int w, const sd_augment_opts *o, sd_rng *rng,
                       float *scratch);
 
+/* ---- Text corpora for character-level language models (src/data/text.c). */
+typedef struct sd_text {
+    uint8_t *data;         /* n bytes */
+    size_t n;
+    int nfiles;            /* files read: 1 for a plain file */
+} sd_text;
+/* Read a text file, or every regular file of a directory concatenated in sorted
+ * name order, skipping *.dat, *.u8 and symbolic links (how the Debian `fortunes`
+ * directory /usr/share/games/fortunes is read by the PyTorch reference).
+ * Empty and binary files (a NUL byte, or more than 1% control bytes other than
+ * \t \n \v \f \r, backspace and escape) are errors naming the file. */
+int  sd_text_load(const char *path, sd_text *out);
+void sd_text_free(sd_text *t);                 /* NULL-safe, leaves *t zeroed */
+
+/* Byte vocabulary: symbol i is the byte sym[i]; index[byte] is its index or -1. */
+typedef struct sd_vocab { int n; uint8_t sym[256]; int16_t index[256]; } sd_vocab;
+/* The distinct bytes of data[n] in increasing order. */
+void sd_vocab_build(sd_vocab *v, const uint8_t *data, size_t n);
+/* out[i] = index of s[i]; an error names the first byte outside the vocabulary. */
+int  sd_vocab_encode(const sd_vocab *v, const uint8_t *s, size_t n, int32_t *out);
+/* The symbols as one printable string: bytes 0x20..0x7e as themselves (a
+ * backslash doubled), every other byte as a backslash, 'x' and two hex digits.
+ * buf needs 4*256+1 bytes. */
+void sd_vocab_escape(const sd_vocab *v, char *buf, size_t size);
+/* The inverse; errors for a malformed escape, a repeated symbol or no symbols. */
+int  sd_vocab_unescape(const char *s, sd_vocab *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 
 #include "base.h"
 #include "nn.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,22 @@ sd_model *sd_model_load(const char *path);
 int       sd_model_save_with(const sd_model *m, const char *path,
                              const sd_st_tensor *extra, int nextra,
                              const sd_st_kv *extra_meta, int nextra_meta);
+
+/* ---- Checkpoints: a model file (so sd_model_load and `shendu eval` accept it)
+ * with "shendu.format": "checkpoint", plus the optimizer's state and step count
+ * (tensors "shendu.optim.*", metadata "shendu.optim.*"), and whatever the
+ * trainer adds: its RNG (sd_checkpoint_rng_tensor), data order, counters and
+ * configuration. Keys and tensor names starting with "shendu." are not copied
+ * into a model loaded from the file. Written atomically. */
+int sd_checkpoint_save(const char *path, const sd_model *m, sd_optim *opt,
+                       const sd_st_tensor *extra, int nextra, const sd_st_kv *meta, int nmeta);
+/* Put the optimizer's state back; its kind and size must match the file's. */
+int sd_checkpoint_restore_optim(const sd_st_file *f, sd_optim *opt);
+/* An RNG as a U64 [4] tensor (rng must outlive the save), and back. */
+sd_st_tensor sd_checkpoint_rng_tensor(const char *name, const sd_rng *rng);
+int sd_checkpoint_read_rng(const sd_st_file *f, const char *name, sd_rng *out);
+/* Copy an integer tensor of exactly n elements (I32) into dst. */
+int sd_checkpoint_read_i32(const sd_st_file *f, const char *name, int32_t *dst, size_t n);
 
 #ifdef __cplusplus
 }

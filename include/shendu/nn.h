@@ -38,6 +38,25 @@ int sd_conv2d_layer_init(sd_conv2d_layer *l, sd_params *P, const char *name, int
                          int stride, int pad, sd_init init, sd_rng *rng);
 sd_tensor *sd_conv2d_layer_forward(sd_graph *g, const sd_conv2d_layer *l, sd_tensor *x);
 
+/* ---- Transposed convolution layer (src/nn/layers_gen.c), PyTorch's ConvTranspose2d:
+ * x (N,C,H,W) -> (N,O,OH,OW), OH = (H - 1) stride - 2 pad + K + out_pad; W (C,O,K,K), b (O). */
+typedef struct sd_convt_layer { sd_params *P; int w, b; int in, out, k, stride, pad, out_pad; } sd_convt_layer;
+/* Adds NAME.weight and NAME.bias; fans as PyTorch takes them: fan_in = out·k·k. */
+int sd_convt_layer_init(sd_convt_layer *l, sd_params *P, const char *name, int in, int out, int k, int stride,
+                        int pad, int out_pad, sd_init init, sd_rng *rng);
+sd_tensor *sd_convt_layer_forward(sd_graph *g, const sd_convt_layer *l, sd_tensor *x);
+
+/* ---- Batch normalisation layer over C channels, PyTorch's BatchNorm1d/2d: NAME.weight
+ * (gamma, 1) and NAME.bias (beta, 0) are trained parameters in P; NAME.running_mean (0)
+ * and NAME.running_var (1) are state in S, a second set that no optimizer sees. */
+typedef struct sd_batchnorm_layer {
+    sd_params *P, *S; int w, b, mean, var; int c; float momentum, eps;
+} sd_batchnorm_layer;
+int sd_batchnorm_layer_init(sd_batchnorm_layer *l, sd_params *P, sd_params *S, const char *name, int c,
+                            float momentum, float eps);
+/* training: batch statistics, running averages updated; else the running averages. */
+sd_tensor *sd_batchnorm_layer_forward(sd_graph *g, const sd_batchnorm_layer *l, sd_tensor *x, int training);
+
 /* ---- Sequential models */
 typedef struct sd_model sd_model;
 
@@ -53,6 +72,15 @@ sd_tensor *sd_model_forward(sd_graph *g, sd_model *m, sd_tensor *x);
  * (feature maps for pictures, activations for inspection). */
 sd_tensor *sd_model_forward_trace(sd_graph *g, sd_model *m, sd_tensor *x, sd_tensor **outs);
 sd_params *sd_model_params(sd_model *m);
+/* State that is saved but not trained: batchnorm running averages (empty for
+ * most models). Model files hold it next to the parameters. */
+sd_params *sd_model_state(sd_model *m);
+/* Training mode (batchnorm: batch statistics, running averages updated) or
+ * evaluation mode (batchnorm: the running averages). sd_model_new gives a model
+ * in training mode; sd_model_load gives a model file in evaluation mode and a
+ * checkpoint in training mode (it is there to resume training). */
+void       sd_model_set_training(sd_model *m, int training);
+int        sd_model_training(const sd_model *m);
 const char *sd_model_arch(const sd_model *m);          /* canonical: every layer named */
 sd_shape   sd_model_input_shape(const sd_model *m);
 sd_shape   sd_model_output_shape(const sd_model *m);   /* one example */

@@ -38,6 +38,7 @@ const char *sd_optim_kind_name(sd_optim_kind k);
 int64_t   sd_optim_steps(const sd_optim *o);
 void      sd_optim_set_steps(sd_optim *o, int64_t t);
 int       sd_optim_state_count(const sd_optim *o);
+size_t    sd_optim_state_size(const sd_optim *o);     /* floats in each state buffer */
 float    *sd_optim_state(sd_optim *o, int i, const char **name);
 
 #ifdef __cplusplus

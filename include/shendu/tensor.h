@@ -114,12 +114,52 @@ sd_tensor *sd_flatten(sd_graph *g, sd_tensor *x);                    /* (N,...) 
 sd_tensor *sd_sum(sd_graph *g, sd_tensor *x);                        /* -> (1) */
 sd_tensor *sd_mean(sd_graph *g, sd_tensor *x);                       /* -> (1) */
 
+/* ---- Sequences (time-major: step t of sequence b is row t*B + b). */
+/* x (N,C), idx[n] in [0,N) -> (n,C), row i = x[idx[i]] (an embedding lookup when x
+ * is the table); idx is copied. Gradients of repeated rows add up. */
+sd_tensor *sd_gather_rows(sd_graph *g, sd_tensor *x, const int32_t *idx, int n);
+/* x (N,C) -> rows [start, start+len) (dim 0: (len,C)) or columns (dim 1: (N,len)); a copy. */
+sd_tensor *sd_slice(sd_graph *g, sd_tensor *x, int dim, int start, int len);
+/* a (N,Ca), b (N,Cb) -> (N,Ca+Cb) (dim 1), or a (Na,C), b (Nb,C) -> (Na+Nb,C) (dim 0). */
+sd_tensor *sd_concat(sd_graph *g, sd_tensor *a, sd_tensor *b, int dim);
+/* Fused recurrent layers over T steps (B = rows / T sequences), gradients through time:
+ *   rnn_seq:  xp (T*B,H),  w_hh (H,H),   b (H) or NULL:  h_t = tanh(xp_t + b + h_{t-1} w_hhᵀ)
+ *   lstm_seq: xp (T*B,4H), w_hh (4H,H),  b (4H) or NULL: [i f g o] = xp_t + b + h_{t-1} w_hhᵀ,
+ *             i,f,o = σ, g = tanh;  c_t = f∘c_{t-1} + i∘g;  h_t = o∘tanh(c_t)
+ * -> (T*B, H), every h_t. xp is x w_ihᵀ for all steps (one sd_matmul). lengths[B] (or NULL:
+ * all T, copied): past its length a sequence's h and c stay unchanged, so the last B rows
+ * hold each final h. state_in (or NULL: zeros) is h0 (B,H) then, for the LSTM, c0 (B,H):
+ * data, no gradient flows into it; state_out (may be NULL, may equal state_in) receives
+ * the final state in that layout when the op runs. */
+sd_tensor *sd_rnn_seq(sd_graph *g, sd_tensor *xp, sd_tensor *w_hh, sd_tensor *b, int T,
+                      const int32_t *lengths, const float *state_in, float *state_out);
+sd_tensor *sd_lstm_seq(sd_graph *g, sd_tensor *xp, sd_tensor *w_hh, sd_tensor *b, int T,
+                       const int32_t *lengths, const float *state_in, float *state_out);
+
 /* x (N,C,H,W), w (O,C,KH,KW), b (O) or NULL -> (N,O,OH,OW), OH = (H + 2 pad - KH) / stride + 1:
  * cross-correlation as in the lecture */
 sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int stride, int pad);
 /* x (N,C,H,W) -> (N,C,OH,OW), OH = (H - k) / stride + 1 (floor);
  * gradient goes to the arg-max (first max on ties) */
 sd_tensor *sd_maxpool2d(sd_graph *g, sd_tensor *x, int k, int stride);
+/* Transposed convolution, the adjoint of sd_conv2d (a generator's upsampling):
+ * x (N,C,H,W), w (C,O,KH,KW) (PyTorch's ConvTranspose2d layout), b (O) or NULL
+ * -> (N,O,OH,OW), OH = (H - 1) stride - 2 pad + KH + out_pad, 0 <= out_pad < stride */
+sd_tensor *sd_conv_transpose2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int stride, int pad,
+                               int out_pad);
+/* Batch normalisation per channel c of x (N,C) or (N,C,H,W), statistics over N (and H,W):
+ * y = gamma (x - mean) / sqrt(var + eps) + beta; gamma, beta (C) or NULL (1, 0).
+ * training: the batch's mean and biased var; running_mean/var (C floats, borrowed,
+ *   may be NULL) become (1 - momentum) r + momentum stat, var unbiased (PyTorch's rule).
+ * evaluation: mean and var are running_mean/var (required); nothing is updated. */
+typedef struct sd_batch_norm_opts {
+    int training;
+    float momentum;                    /* 0 -> 0.1 */
+    float eps;                         /* 0 -> 1e-5 */
+    float *running_mean, *running_var;
+} sd_batch_norm_opts;
+sd_tensor *sd_batch_norm(sd_graph *g, sd_tensor *x, sd_tensor *gamma, sd_tensor *beta,
+                         const sd_batch_norm_opts *o);
 
 /* Losses, each the mean over all elements / examples, -> (1). */
 sd_tensor *sd_mse(sd_graph *g, sd_tensor *pred, sd_tensor *target);
@@ -127,6 +167,12 @@ sd_tensor *sd_mse(sd_graph *g, sd_tensor *pred, sd_tensor *target);
 sd_tensor *sd_cross_entropy(sd_graph *g, sd_tensor *logits, const int32_t *labels);
 /* logits and target (0..1) of one shape: mean BCE(sigmoid(logits), target), stable. */
 sd_tensor *sd_bce_logits(sd_graph *g, sd_tensor *logits, sd_tensor *target);
+/* pred and target of one shape: mean Huber loss, d²/2 where |d| <= delta, else
+ * delta (|d| − delta/2), d = pred − target (PyTorch's smooth_l1_loss when delta = 1). */
+sd_tensor *sd_huber(sd_graph *g, sd_tensor *pred, sd_tensor *target, float delta);
+/* For DQN: x (N,C), idx[N] in [0,C) -> (N), y_i = x[i, idx_i] (Q(s,a) of the action
+ * taken; PyTorch's x.gather(1, idx)). idx is borrowed: keep it until the graph resets. */
+sd_tensor *sd_pick(sd_graph *g, sd_tensor *x, const int32_t *idx);
 
 /* Name of an op id (for messages and --detect-anomaly). */
 const char *sd_op_name(int op);

@@ -6,6 +6,7 @@
 
 #include "shendu.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 typedef struct sd_train_opts {
@@ -27,7 +28,26 @@ typedef struct sd_train_opts {
     int shift;               /* augmentation: random translation by up to this many pixels */
     int flip;                /* augmentation: random left-right mirror */
     int cosine;              /* learning rate follows a cosine from lr to 0 over the run */
+    /* Checkpoints (issue 8): every `checkpoint_every` steps (0: only at the
+     * end and when stopped) write `checkpoint`; `resume` continues one. */
+    const char *checkpoint;
+    int checkpoint_every;
+    const char *resume;
+    /* Polled after every step; when it becomes non-zero the trainer writes its
+     * checkpoint and returns SD_STOPPED (set from a SIGINT/SIGTERM handler). */
+    volatile sig_atomic_t *stop;
 } sd_train_opts;
+
+#define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
+
+/* The run's configuration as text, as checkpoints store it ("shendu.train.KEY").
+ * Keys: model data epochs batch lr optim momentum weight-decay init threads seed
+ * limit limit-test normalize shift flip cosine. */
+extern const char *const sd_train_config_keys[];
+void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, size_t size);
+/* Fill the configuration fields of o from checkpoint `path` (strings are
+ * allocated and live until exit). */
+int  sd_train_config_load(const char *path, sd_train_opts *o);
 
 /* Fill the recipe fields of o: "plain" = pixels/255, constant lr, no
  * augmentation (the PyTorch reference's recipe); "best" = normalised inputs,
@@ -41,6 +61,7 @@ typedef struct sd_train_result {
     double train_images_per_s;   /* training steps only, evaluation excluded */
     double wall_s;
     size_t params;
+    int64_t steps;           /* optimizer steps taken in all (a resumed run counts the earlier ones) */
 } sd_train_result;
 
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log);
@@ -73,5 +94,199 @@ int sd_app_show(const char *model_path, const char *data_dir, int index, const c
 const float *sd_explain_lecture_image(void);
 const float *sd_explain_lecture_kernel(void);
 const float *sd_explain_lecture_pool(void);
+
+/* ==== Reinforcement learning: shendu rl solve | qlearn | dqn | play (src/apps/rl.c) ==== */
+#define SD_RL_MAX_STATES 64      /* the largest grid world: FrozenLake 8x8 */
+#define SD_RL_MAX_PLAY 64
+
+typedef struct sd_rl_solve_opts { const char *env; int slippery; double gamma; } sd_rl_solve_opts;
+typedef struct sd_rl_solve_result {
+    const char *env;
+    double gamma;
+    int n_states, sweeps;
+    double values[SD_RL_MAX_STATES];   /* v* */
+    int policy[SD_RL_MAX_STATES];
+    char policy_str[SD_RL_MAX_STATES + 1];   /* first letters of the action names */
+    double start_value, random_start_value;  /* v* and v_random at the start */
+    int success_metric;                /* FrozenLake: the exact figures are success probabilities */
+    double policy_exact, optimum_exact; /* within the step limit: this policy, the best possible */
+} sd_rl_solve_result;
+/* Policy evaluation (uniform random policy) and value iteration; prints both. */
+int sd_app_rl_solve(const sd_rl_solve_opts *o, sd_rl_solve_result *r, FILE *f);
+
+typedef struct sd_rl_qlearn_opts {
+    const char *env;
+    int slippery;
+    sd_qlearn_opts q;
+    int eval_episodes;
+} sd_rl_qlearn_opts;
+typedef struct sd_rl_qlearn_result {
+    const char *env;
+    int episodes, eval_episodes;
+    long env_steps;
+    double train_s, wall_s;
+    double success_rate, mean_return;  /* greedy policy, eval_episodes episodes */
+    int success_metric;
+    double policy_exact, optimum_exact;
+    char policy_str[SD_RL_MAX_STATES + 1];
+} sd_rl_qlearn_result;
+/* shendu's Q-learning settings for a tabular environment (keeps q->seed). */
+int sd_rl_qlearn_defaults(const char *env, sd_qlearn_opts *q);
+int sd_app_rl_qlearn(const sd_rl_qlearn_opts *o, sd_rl_qlearn_result *r, FILE *f);
+
+typedef struct sd_rl_dqn_opts {
+    const char *env, *recipe;
+    sd_dqn_opts dqn;
+    int threads;
+    const char *out;
+    int eval_episodes;
+    long log_steps;                    /* a progress line every N env steps */
+    int live_progress;                 /* redraw a line on stderr (a terminal) */
+} sd_rl_dqn_opts;
+typedef struct sd_rl_dqn_result { sd_dqn_result train; double eval_return; } sd_rl_dqn_result;
+int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f);
+
+typedef struct sd_rl_play_opts {
+    const char *path, *env;
+    int episodes, max_steps;           /* max_steps 0: play each episode to its end */
+    uint64_t seed;
+    int render, clear, delay_ms;       /* clear: redraw in place (a terminal) */
+} sd_rl_play_opts;
+typedef struct sd_rl_play_result { int episodes; long steps; double mean_return, returns[SD_RL_MAX_PLAY]; } sd_rl_play_result;
+int sd_app_rl_play(const sd_rl_play_opts *o, sd_rl_play_result *r, FILE *f);
+
+/* ==== Character-level language models (issue 5: src/apps/lm.c, lm_explain.c) ==== */
+
+/* An embedding -> stacked RNN/LSTM -> linear model over a byte vocabulary.
+ * Parameters: emb.weight, lstm.* (or rnn.*) in torch.nn.LSTM's names, out.weight,
+ * out.bias: the file loads into the reference's CharLSTM unchanged. */
+typedef struct sd_lm sd_lm;
+sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, int torch_init,
+                 sd_rng *rng);
+void   sd_lm_free(sd_lm *m);                                /* NULL-safe */
+sd_params *sd_lm_params(sd_lm *m);
+const sd_vocab *sd_lm_vocab(const sd_lm *m);
+sd_rnn *sd_lm_rnn(sd_lm *m);
+/* idx (T·B) time-major -> logits (T·B, V); state NULL: zeros (else carried). */
+sd_tensor *sd_lm_forward(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B, sd_rnn_state *state);
+/* A safetensors file with "shendu.format": "lm", cell, layers, hidden, embedding,
+ * vocab (sd_vocab_escape) and the extra metadata. */
+int    sd_lm_save(const sd_lm *m, const char *path, const sd_st_kv *extra, int nextra);
+/* Errors say what is wrong: not a shendu file, another kind of model, bad metadata. */
+sd_lm *sd_lm_load(const char *path);
+/* Read prime[nprime], then write len bytes drawn from softmax(logits / temperature)
+ * (temperature 0: the most likely byte) into out. */
+int    sd_lm_generate(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime, int len, float temperature,
+                      sd_rng *rng, uint8_t *out);
+
+typedef struct sd_lm_opts {
+    const char *text;        /* file or directory; NULL: /usr/share/games/fortunes */
+    sd_cell cell;
+    int layers, hidden, emb, seq, batch, steps;
+    float lr;                /* 0: Adam's default */
+    int threads;             /* 0: all cores */
+    uint64_t seed;
+    int torch_init;          /* PyTorch's init for the forget-gate biases (else 1) */
+    const char *out;         /* model file, or NULL */
+    int log_every;           /* progress line every N steps (0: 100) */
+    int eval_every;          /* validation every N steps (0: only at the end) */
+    int sample_every;        /* sample every N steps (0: only at the end) */
+    int sample_len;          /* bytes per sample (0: no samples) */
+    int live_progress;       /* redraw a progress line on stderr (a terminal) */
+} sd_lm_opts;
+
+typedef struct sd_lm_result {
+    double val_bpc;              /* validation bits per character at the end */
+    double train_bpc;            /* mean training loss of the last 100 steps, in bits */
+    double train_tokens_per_s;   /* training steps only */
+    double wall_s;
+    int steps, vocab;
+    size_t params;
+} sd_lm_result;
+
+int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log);
+
+typedef struct sd_lm_sample_opts {
+    int len;
+    float temperature;
+    const char *prime;       /* NULL: a newline */
+    uint64_t seed;
+    int threads;             /* 0: 1 */
+} sd_lm_sample_opts;
+/* Writes the prime and len generated bytes to out. */
+int sd_app_lm_sample(const char *model_path, const sd_lm_sample_opts *o, FILE *out);
+
+/* shendu explain lstm: one LSTM step of a tiny example, gate by gate. */
+int sd_app_explain_lstm(FILE *f);
+
+/* ---- GAN (issue 6): shendu gan, gan sample, gan score (src/apps/gan.c) ---- */
+typedef enum sd_gan_loss {
+    SD_GAN_NS = 0,          /* non-saturating: G minimises -E[log D(G(z))] (the default) */
+    SD_GAN_MINIMAX          /* the lecture's min_G max_D V: G minimises E[log(1 - D(G(z)))] */
+} sd_gan_loss;
+int         sd_gan_loss_parse(const char *name, sd_gan_loss *out);   /* "ns", "minimax" */
+const char *sd_gan_loss_name(sd_gan_loss l);
+
+/* On D's logits (N,1): L_D = bce(real, 1) + bce(fake, 0); L_G = bce(fake, 1)
+ * (ns) or -bce(fake, 0) = mean log(1 - sigmoid(fake)) (minimax). */
+sd_tensor *sd_gan_d_loss(sd_graph *g, sd_tensor *real_logits, sd_tensor *fake_logits);
+sd_tensor *sd_gan_g_loss(sd_graph *g, sd_tensor *fake_logits, sd_gan_loss kind);
+
+/* A GAN trainer over two models it borrows: G (noise (nz) -> an image) and D
+ * (an image -> one logit), each with its own Adam and graph. */
+typedef struct sd_gan sd_gan;
+typedef struct sd_gan_opts {
+    int batch;               /* real images per step (>= 2) */
+    sd_gan_loss loss;
+    float lr, beta1;         /* Adam for both; 0 -> 2e-4 and 0.5 (DCGAN's, gan.py's) */
+} sd_gan_opts;
+typedef struct sd_gan_stats { float d_loss, g_loss, d_real, d_fake; } sd_gan_stats;   /* d_*: mean D(x), D(G(z)) */
+sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o);
+void    sd_gan_free(sd_gan *s);                  /* NULL-safe */
+/* z ~ N(0,1) from rng, fake = G(z); one D step on real (batch × D's input) -> 1, fake -> 0. */
+int     sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
+/* One G step on that fake batch through D, D's parameters frozen (untouched). */
+int     sd_gan_g_step(sd_gan *s, sd_gan_stats *st);
+/* Both. A non-finite loss stops a step before any update: -1, "the D loss is nan". */
+int     sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
+size_t  sd_gan_grow_count(const sd_gan *s);      /* bytes the graphs malloc'd at the last step */
+
+/* exp(mean_x KL(p(y|x) || p(y))) of p (n,k), rows summing to 1: from 1 to k. */
+double sd_inception_score(const float *p, int n, int k);
+/* -1 with a clear message if m's metadata says it is a GAN generator (role=generator). */
+int sd_app_check_not_generator(const sd_model *m, const char *path);
+
+typedef struct sd_gan_train_opts {
+    const char *arch;        /* "mlp" (../shared/bench-ref/gan.py) or "dcgan" */
+    const char *data_dir;    /* NULL: sd_data_default_dir() */
+    const char *out_dir;     /* NULL: "gan-out": epoch_NNN.png grids, generator.safetensors */
+    const char *classifier;  /* a classifier file: score the generator at the end (NULL: no score) */
+    int epochs, batch;
+    sd_gan_loss loss;
+    float lr;                /* 0: 2e-4 */
+    int threads;             /* 0: all cores */
+    uint64_t seed;
+    int limit_train;         /* use only the first N training images (0: all) */
+    int score_n;             /* samples (and real test images) for the score (0: 10000) */
+    int live_progress;
+} sd_gan_train_opts;
+
+typedef struct sd_gan_result {
+    int epochs;
+    double d_loss, g_loss, d_real, d_fake;   /* means over the last epoch */
+    double train_images_per_s;               /* real images per second of D+G steps */
+    double score, real_score;                /* NaN without a classifier */
+    double wall_s;
+    char generator[4096];                    /* the file written */
+} sd_gan_result;
+
+int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log);
+/* n samples of a generator file as a grid PNG, `cols` per row (0: square). */
+int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, const char *out_png, int threads,
+                      FILE *log);
+/* The score of n samples and of the first n real test images (data_dir NULL: the
+ * generator's data set), with a classifier file trained on that data. */
+int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *data_dir, int n, uint64_t seed,
+                     int threads, double *score, double *real_score);
 
 #endif

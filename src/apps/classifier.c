@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Image classification: `shendu train` and `shendu eval`. */
 #include "apps.h"
 
@@ -54,6 +55,8 @@ int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, 
     sd_batcher *b = sd_batcher_new(d, &(sd_batcher_opts){ .batch = 1000, .scale = scale, .shift = shift }, NULL);
     if (!g || !b) { sd_graph_free(g); sd_batcher_free(b); return -1; }
     sd_graph_set_grad(g, 0);
+    const int was_training = sd_model_training(m);
+    sd_model_set_training(m, 0);   /* batchnorm: the running averages, not this batch's statistics */
     sd_shape in = sd_model_input_shape(m);
     long correct = 0;
     double loss_sum = 0.0;
@@ -76,6 +79,7 @@ int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, 
             correct += best == batch.y[i];
         }
     }
+    sd_model_set_training(m, was_training);
     sd_batcher_free(b);
     sd_graph_free(g);
     if (rc) return rc;
@@ -90,6 +94,169 @@ static void progress_line(FILE *log, int epoch, int epochs, int step, int steps,
     fprintf(log, "\r\033[Kepoch %d/%d  batch %d/%d  loss %.4f  %.0f img/s  ETA %dm%02ds", epoch, epochs, step,
             steps, loss, ips, (int)eta / 60, (int)eta % 60);
     fflush(log);
+}
+
+/* ---- The run's configuration, as text: what a checkpoint stores and a resume
+ * restores and compares against the flags given again. */
+const char *const sd_train_config_keys[] = {
+    "model", "data", "epochs", "batch", "lr", "optim", "momentum", "weight-decay", "init", "threads", "seed",
+    "limit", "limit-test", "normalize", "shift", "flip", "cosine", NULL
+};
+
+static const char *init_name(sd_init i) { return i == SD_INIT_HE ? "he" : i == SD_INIT_XAVIER ? "xavier" : "default"; }
+
+void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, size_t size)
+{
+    const char *dir = o->data_dir ? o->data_dir : sd_data_default_dir();
+    if (!strcmp(key, "model")) snprintf(buf, size, "%s", o->model);
+    else if (!strcmp(key, "data")) snprintf(buf, size, "%s", dir);
+    else if (!strcmp(key, "epochs")) snprintf(buf, size, "%d", o->epochs);
+    else if (!strcmp(key, "batch")) snprintf(buf, size, "%d", o->batch);
+    else if (!strcmp(key, "lr")) snprintf(buf, size, "%.9g", o->lr);
+    else if (!strcmp(key, "optim")) snprintf(buf, size, "%s", sd_optim_kind_name(o->optim));
+    else if (!strcmp(key, "momentum")) snprintf(buf, size, "%.9g", o->momentum);
+    else if (!strcmp(key, "weight-decay")) snprintf(buf, size, "%.9g", o->weight_decay);
+    else if (!strcmp(key, "init")) snprintf(buf, size, "%s", init_name(o->init));
+    else if (!strcmp(key, "threads")) snprintf(buf, size, "%d", o->threads);
+    else if (!strcmp(key, "seed")) snprintf(buf, size, "%llu", (unsigned long long)o->seed);
+    else if (!strcmp(key, "limit")) snprintf(buf, size, "%d", o->limit_train);
+    else if (!strcmp(key, "limit-test")) snprintf(buf, size, "%d", o->limit_test);
+    else if (!strcmp(key, "normalize")) snprintf(buf, size, "%d", o->normalize);
+    else if (!strcmp(key, "shift")) snprintf(buf, size, "%d", o->shift);
+    else if (!strcmp(key, "flip")) snprintf(buf, size, "%d", o->flip);
+    else if (!strcmp(key, "cosine")) snprintf(buf, size, "%d", o->cosine);
+    else snprintf(buf, size, "?");
+}
+
+static int parse_int(const char *v, int *out)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < -2147483647L || x > 2147483647L) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int config_set(sd_train_opts *o, const char *key, const char *v)
+{
+    char *end;
+    int bad = 0;
+    if (!strcmp(key, "model") || !strcmp(key, "data")) {
+        char *copy = strdup(v);
+        if (!copy) return sd_error("out of memory");
+        if (!strcmp(key, "model")) o->model = copy;
+        else o->data_dir = copy;
+    } else if (!strcmp(key, "epochs")) bad = parse_int(v, &o->epochs);
+    else if (!strcmp(key, "batch")) bad = parse_int(v, &o->batch);
+    else if (!strcmp(key, "lr")) { o->lr = strtof(v, &end); bad = *end != 0; }
+    else if (!strcmp(key, "optim")) bad = sd_optim_kind_parse(v, &o->optim);
+    else if (!strcmp(key, "momentum")) { o->momentum = strtof(v, &end); bad = *end != 0; }
+    else if (!strcmp(key, "weight-decay")) { o->weight_decay = strtof(v, &end); bad = *end != 0; }
+    else if (!strcmp(key, "init")) bad = sd_init_parse(v, &o->init);
+    else if (!strcmp(key, "threads")) bad = parse_int(v, &o->threads);
+    else if (!strcmp(key, "seed")) { o->seed = strtoull(v, &end, 10); bad = *end != 0; }
+    else if (!strcmp(key, "limit")) bad = parse_int(v, &o->limit_train);
+    else if (!strcmp(key, "limit-test")) bad = parse_int(v, &o->limit_test);
+    else if (!strcmp(key, "normalize")) bad = parse_int(v, &o->normalize);
+    else if (!strcmp(key, "shift")) bad = parse_int(v, &o->shift);
+    else if (!strcmp(key, "flip")) bad = parse_int(v, &o->flip);
+    else if (!strcmp(key, "cosine")) bad = parse_int(v, &o->cosine);
+    return bad ? sd_error("bad value '%s' for '%s'", v, key) : 0;
+}
+
+int sd_train_config_load(const char *path, sd_train_opts *o)
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return -1;
+    int rc = 0;
+    const char *fmt = sd_st_meta(f, "shendu.format");
+    if (!fmt || strcmp(fmt, "checkpoint") || !sd_st_meta(f, "shendu.train.epoch")) {
+        rc = sd_error("%s: not a checkpoint of `shendu train` (write one with --checkpoint FILE)", path);
+        goto done;
+    }
+    for (int i = 0; sd_train_config_keys[i] && !rc; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "shendu.train.%s", sd_train_config_keys[i]);
+        const char *v = sd_st_meta(f, key);
+        if (!v) rc = sd_error("%s: checkpoint lacks '%s'", path, key);
+        else if (config_set(o, sd_train_config_keys[i], v)) rc = sd_error_prefix("%s", path);
+    }
+done:
+    sd_st_close(f);
+    return rc;
+}
+
+/* The trainer's state between two steps: everything a resume needs. */
+typedef struct train_state {
+    int epoch;              /* epoch in progress, 1-based */
+    int step;               /* steps done in this epoch */
+    double loss_sum;        /* their summed losses */
+} train_state;
+
+#define N_CONFIG 17
+
+static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m, sd_optim *opt,
+                           const sd_rng *rng, const sd_batcher *bt, int ntrain, const train_state *st)
+{
+    char cfg[N_CONFIG][256], keys[N_CONFIG][64], epoch[16], step[16], pos[16], loss[40];
+    sd_st_kv kv[N_CONFIG + 4];
+    int n = 0;
+    for (int i = 0; sd_train_config_keys[i]; i++, n++) {
+        snprintf(keys[i], sizeof keys[i], "shendu.train.%s", sd_train_config_keys[i]);
+        sd_train_config_get(o, sd_train_config_keys[i], cfg[i], sizeof cfg[i]);
+        kv[n] = (sd_st_kv){ keys[i], cfg[i] };
+    }
+    snprintf(epoch, sizeof epoch, "%d", st->epoch);
+    snprintf(step, sizeof step, "%d", st->step);
+    snprintf(pos, sizeof pos, "%d", sd_batcher_position(bt));
+    snprintf(loss, sizeof loss, "%.17g", st->loss_sum);
+    kv[n++] = (sd_st_kv){ "shendu.train.epoch", epoch };
+    kv[n++] = (sd_st_kv){ "shendu.train.step", step };
+    kv[n++] = (sd_st_kv){ "shendu.train.position", pos };
+    kv[n++] = (sd_st_kv){ "shendu.train.loss_sum", loss };
+    sd_st_tensor t[2] = {
+        sd_checkpoint_rng_tensor("shendu.train.rng", rng),
+        { .name = "shendu.train.order", .dtype = SD_I32, .ndim = 1, .data = sd_batcher_order(bt) },
+    };
+    t[1].shape[0] = ntrain;
+    return sd_checkpoint_save(path, m, opt, t, 2, kv, n);
+}
+
+static int restore_checkpoint(const char *path, sd_model *m, sd_optim *opt, sd_rng *rng, sd_batcher *bt,
+                              int ntrain, train_state *st)
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return -1;
+    int rc = -1;
+    int32_t *order = malloc((size_t)ntrain * sizeof *order);
+    sd_params *P = sd_model_params(m);
+    if (!order) { sd_error("out of memory"); goto done; }
+    for (int i = 0; i < sd_params_count(P); i++) {
+        sd_shape s = sd_params_shape(P, i);
+        int64_t shape[SD_MAX_DIMS];
+        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
+        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) goto done;
+    }
+    const char *e = sd_st_meta(f, "shendu.train.epoch"), *sp = sd_st_meta(f, "shendu.train.step"),
+               *pos = sd_st_meta(f, "shendu.train.position"), *ls = sd_st_meta(f, "shendu.train.loss_sum");
+    int position;
+    if (!e || !sp || !pos || !ls || parse_int(e, &st->epoch) || parse_int(sp, &st->step) ||
+        parse_int(pos, &position)) {
+        sd_error("%s: bad or missing training state", path);
+        goto done;
+    }
+    st->loss_sum = strtod(ls, NULL);
+    if (sd_checkpoint_restore_optim(f, opt) || sd_checkpoint_read_rng(f, "shendu.train.rng", rng) ||
+        sd_checkpoint_read_i32(f, "shendu.train.order", order, (size_t)ntrain) ||
+        sd_batcher_restore(bt, position, order)) {
+        sd_error_prefix("%s", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(order);
+    sd_st_close(f);
+    return rc;
 }
 
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log)
@@ -146,6 +313,12 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                                                           .shift = shift }, &rng))) goto done;
     if (!(g = sd_graph_new(ctx))) goto done;
 
+    train_state st = { .epoch = 1 };
+    if (o->resume) {
+        if (restore_checkpoint(o->resume, m, opt, &rng, bt, train.n, &st)) goto done;
+        fprintf(log, "resuming %s at epoch %d, step %d (%lld steps done)\n", o->resume, st.epoch, st.step,
+                (long long)sd_optim_steps(opt));
+    }
     r->params = sd_params_numel(P);
     fprintf(log, "training %s (%zu parameters) on %s: %d train / %d test images, %s lr %g%s, batch %d, %d threads, kernel %s\n",
             o->model, r->params, dir, train.n, test.n, sd_optim_kind_name(o->optim),
@@ -157,9 +330,9 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     const long total_steps = (long)steps * o->epochs;
     double train_time = 0.0;
     long images = 0;
-    for (int epoch = 1; epoch <= o->epochs; epoch++) {
-        double t0 = sd_time_now(), loss_sum = 0.0, last_draw = 0.0;
-        int step = 0;
+    for (; st.epoch <= o->epochs; st.epoch++, st.step = 0, st.loss_sum = 0.0) {
+        const int epoch = st.epoch, first_step = st.step;
+        double t0 = sd_time_now(), last_draw = 0.0;
         sd_batch b;
         while (sd_batcher_next(bt, &b)) {
             const float *bx = b.x;
@@ -169,7 +342,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                 bx = xbuf;
             }
             if (o->cosine) {
-                long t = (long)(epoch - 1) * steps + step;
+                long t = (long)(epoch - 1) * steps + st.step;
                 sd_optim_set_lr(opt, (float)(0.5 * lr0 * (1.0 + cos(3.14159265358979 * (double)t / total_steps))));
             }
             sd_graph_reset(g);
@@ -178,20 +351,36 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             sd_params_zero_grad(P);
             if (sd_backward(g, loss)) goto done;
             if (!isfinite(loss->data[0])) {
-                sd_error("training diverged: loss is %g at epoch %d step %d (try a smaller --lr)",
-                         loss->data[0], epoch, step + 1);
+                sd_error("training diverged: the loss is %g at epoch %d step %d (global step %lld); "
+                         "nothing was written (try a smaller --lr)",
+                         loss->data[0], epoch, st.step + 1, (long long)sd_optim_steps(opt) + 1);
                 goto done;
             }
             sd_optim_step(opt);
-            loss_sum += loss->data[0];
-            step++;
+            st.loss_sum += loss->data[0];
+            st.step++;
             images += b.n;
+            int stopping = o->stop && *o->stop;
+            if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
+                if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st)) goto done;
+            }
+            if (stopping) {
+                if (o->live_progress) fprintf(stderr, "\r\033[K");
+                r->steps = sd_optim_steps(opt);
+                if (o->checkpoint)
+                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n"
+                                 "resume with: shendu train --resume %s\n", epoch, st.step, o->checkpoint, o->checkpoint);
+                else
+                    fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, st.step);
+                rc = SD_STOPPED;
+                goto done;
+            }
             if (o->live_progress) {
                 double now = sd_time_now();
-                if (now - last_draw > 0.2 || step == steps) {
-                    double ips = (double)step * o->batch / (now - t0);
-                    double eta = ((double)(steps - step) + (double)(o->epochs - epoch) * steps) * o->batch / ips;
-                    progress_line(stderr, epoch, o->epochs, step, steps, loss_sum / step, ips, eta);
+                if (now - last_draw > 0.2 || st.step == steps) {
+                    double ips = (double)(st.step - first_step) * o->batch / (now - t0);
+                    double eta = ((double)(steps - st.step) + (double)(o->epochs - epoch) * steps) * o->batch / ips;
+                    progress_line(stderr, epoch, o->epochs, st.step, steps, st.loss_sum / st.step, ips, eta);
                     last_draw = now;
                 }
             }
@@ -199,14 +388,20 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         double dt = sd_time_now() - t0;
         train_time += dt;
         if (o->live_progress) fprintf(stderr, "\r\033[K");
-        r->train_loss = loss_sum / steps;
+        r->train_loss = st.loss_sum / steps;
         if (sd_app_evaluate(ctx, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
         r->epochs = epoch;
         fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
-                epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy, train.n / dt, dt);
+                epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy,
+                (double)(st.step - first_step) * o->batch / dt, dt);
         fflush(log);
     }
     r->train_images_per_s = images / train_time;
+    r->steps = sd_optim_steps(opt);
+    if (o->checkpoint) {   /* the final state: a finished run's checkpoint resumes to nothing more */
+        st.step = 0;
+        if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st)) goto done;
+    }
 
     if (o->out) {
         char buf[64];
@@ -256,6 +451,7 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     int rc = -1;
     sd_model *m = sd_model_load(model_path);
     if (!m) return -1;
+    if (sd_app_check_not_generator(m, model_path)) goto done;   /* role=generator: a GAN's, not a classifier */
     if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
     if (limit > 0 && limit < test.n) sd_dataset_truncate(&test, limit);
     sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);

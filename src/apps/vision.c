@@ -35,6 +35,7 @@ static int check_image_model(const sd_model *m, const char *path)
 {
     sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
     char s[64];
+    if (sd_app_check_not_generator(m, path)) return -1;   /* a GAN's generator (src/apps/gan.c) */
     if (in.ndim != 3 || in.d[0] != 1 || in.d[1] != 28 || in.d[2] != 28)
         return sd_error("%s: the model takes inputs of shape %s, not 28x28 gray pictures (1,28,28)", path,
                         sd_shape_str(in, s, sizeof s));

@@ -26,8 +26,17 @@
     X(MSE, mse)                \
     X(CROSS_ENTROPY, cross_entropy) \
     X(BCE_LOGITS, bce_logits) \
+    X(PICK, pick)              \
+    X(HUBER, huber)            \
     X(CONV2D, conv2d)          \
-    X(MAXPOOL2D, maxpool2d)
+    X(MAXPOOL2D, maxpool2d)    \
+    X(GATHER_ROWS, gather_rows) \
+    X(SLICE, slice)            \
+    X(CONCAT, concat)          \
+    X(RNN_SEQ, rnn_seq)        \
+    X(LSTM_SEQ, lstm_seq)      \
+    X(CONV_TRANSPOSE2D, conv_transpose2d) \
+    X(BATCH_NORM, batch_norm)
 
 enum {
     SD_OP_LEAF = 0,

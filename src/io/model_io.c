@@ -21,6 +21,16 @@ int sd_model_save_with(const sd_model *m, const char *path, const sd_st_tensor *
                                .data = sd_params_data(P, i) };
         for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
     }
+    sd_params *S = sd_model_state((sd_model *)m);   /* then untrained state: batchnorm running averages */
+    int ns = sd_params_count(S);
+    if (np + ns + nextra > MAX_TENSORS) return sd_error("%s: too many tensors (%d)", path, np + ns + nextra);
+    for (int i = 0; i < ns; i++) {
+        sd_shape s = sd_params_shape(S, i);
+        t[np + i] = (sd_st_tensor){ .name = sd_params_name(S, i), .dtype = SD_F32, .ndim = s.ndim,
+                                    .data = sd_params_data(S, i) };
+        for (int d = 0; d < s.ndim; d++) t[np + i].shape[d] = s.d[d];
+    }
+    np += ns;
     for (int i = 0; i < nextra; i++) t[np + i] = extra[i];
 
     char input[64];
@@ -31,7 +41,9 @@ int sd_model_save_with(const sd_model *m, const char *path, const sd_st_tensor *
     if (3 + nm + nextra_meta > MAX_KV) return sd_error("%s: too much metadata", path);
     sd_st_kv kv[MAX_KV];
     int n = 0;
-    kv[n++] = (sd_st_kv){ "shendu.format", "model" };
+    int has_format = 0;   /* a checkpoint passes its own "shendu.format" */
+    for (int i = 0; i < nextra_meta; i++) has_format |= !strcmp(extra_meta[i].key, "shendu.format");
+    if (!has_format) kv[n++] = (sd_st_kv){ "shendu.format", "model" };
     kv[n++] = (sd_st_kv){ "shendu.arch", sd_model_arch(m) };
     kv[n++] = (sd_st_kv){ "shendu.input", input };
     for (int i = 0; i < nm; i++) {
@@ -91,6 +103,25 @@ sd_model *sd_model_load(const char *path)
         for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
         if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) {
             sd_error_prefix("tensors do not match the architecture in the metadata");
+            goto fail;
+        }
+    }
+    sd_params *S = sd_model_state(m);   /* batchnorm running averages */
+    for (int i = 0; i < sd_params_count(S); i++) {
+        sd_shape s = sd_params_shape(S, i);
+        int64_t shape[SD_MAX_DIMS];
+        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
+        if (sd_st_read_f32(f, sd_params_name(S, i), s.ndim, shape, sd_params_data(S, i))) {
+            sd_error_prefix("tensors do not match the architecture in the metadata");
+            goto fail;
+        }
+    }
+    sd_model_set_training(m, !strcmp(fmt, "checkpoint"));   /* a model file is for inference, a checkpoint resumes training */
+    for (int i = 0; i < sd_st_count(f); i++) {   /* nothing but the parameters (and shendu.* state) */
+        sd_st_tensor t;
+        sd_st_get(f, i, &t);
+        if (strncmp(t.name, "shendu.", 7) && sd_params_find(P, t.name) < 0 && sd_params_find(S, t.name) < 0) {
+            sd_error("%s: tensor '%s' is not part of the architecture in the metadata (%s)", path, t.name, arch);
             goto fail;
         }
     }

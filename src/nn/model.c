@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define MAX_LAYERS 64
-#define MAX_ARGS 4
+#define MAX_ARGS 5
 #define MAX_META 64
 #define NAME_LEN 32
 
@@ -26,6 +26,8 @@ typedef struct layer {
     sd_shape in, out;        /* one example */
     sd_linear lin;
     sd_conv2d_layer conv;
+    sd_convt_layer convt;
+    sd_batchnorm_layer bn;
     size_t nparams;
 } layer;
 
@@ -37,11 +39,14 @@ struct sd_model {
     char *arch;              /* canonical string */
     char *meta_k[MAX_META], *meta_v[MAX_META];
     int nmeta;
+    sd_params *S;            /* untrained state: batchnorm running averages */
+    int training;            /* batchnorm: batch statistics (1) or running averages (0) */
 };
 
 /* ---- Layer kinds */
 
-enum { L_LINEAR, L_CONV, L_MAXPOOL, L_RELU, L_LEAKY_RELU, L_SIGMOID, L_TANH, L_FLATTEN, L_COUNT };
+enum { L_LINEAR, L_CONV, L_MAXPOOL, L_RELU, L_LEAKY_RELU, L_SIGMOID, L_TANH, L_FLATTEN,
+       L_CONVT, L_BATCHNORM, L_RESHAPE, L_COUNT };
 
 typedef struct kind_def {
     const char *name;
@@ -58,6 +63,9 @@ static const kind_def kinds[L_COUNT] = {
     [L_SIGMOID]    = { "sigmoid", 0, 0, NULL },
     [L_TANH]       = { "tanh", 0, 0, NULL },
     [L_FLATTEN]    = { "flatten", 0, 0, NULL },
+    [L_CONVT]      = { "convt", 2, 5, "convt" },    /* convt(out, k [, stride [, pad [, out_pad]]]) */
+    [L_BATCHNORM]  = { "batchnorm", 0, 2, "bn" },   /* batchnorm([momentum [, eps]]), default 0.1, 1e-5 */
+    [L_RESHAPE]    = { "reshape", 1, 3, NULL },     /* reshape(C [, H [, W]]): one example's new shape */
 };
 
 /* Work out the output shape and create the parameters of layer L. */
@@ -107,6 +115,48 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
     case L_FLATTEN:
         L->out = SD_SHAPE((int)sd_shape_numel(L->in));
         return 0;
+    case L_CONVT: {
+        int out = (int)L->arg[0], k = (int)L->arg[1], stride = L->nargs > 2 ? (int)L->arg[2] : 1;
+        int pad = L->nargs > 3 ? (int)L->arg[3] : 0, out_pad = L->nargs > 4 ? (int)L->arg[4] : 0;
+        if (L->in.ndim != 3)
+            return sd_error("layer %s: convt needs (C,H,W) inputs, got %s", L->name, sd_shape_str(L->in, s, sizeof s));
+        for (int i = 0; i < L->nargs; i++)
+            if (L->arg[i] != (float)(int)L->arg[i]) return sd_error("layer %s: convt arguments must be integers", L->name);
+        if (sd_convt_layer_init(&L->convt, m->P, L->name, L->in.d[0], out, k, stride, pad, out_pad, init, rng))
+            return -1;
+        int oh = (L->in.d[1] - 1) * stride - 2 * pad + k + out_pad, ow = (L->in.d[2] - 1) * stride - 2 * pad + k + out_pad;
+        if (oh < 1 || ow < 1)
+            return sd_error("layer %s: the padding leaves no output for a %s input", L->name,
+                            sd_shape_str(L->in, s, sizeof s));
+        L->out = SD_SHAPE(out, oh, ow);
+        L->nparams = (size_t)L->in.d[0] * out * k * k + out;
+        return 0;
+    }
+    case L_BATCHNORM:   /* over dimension 0 of (C) or (C,H,W) */
+        if (L->nargs < 1) L->arg[0] = 0.1f;
+        if (L->nargs < 2) L->arg[1] = 1e-5f;
+        L->nargs = 2;
+        if (L->in.ndim != 1 && L->in.ndim != 3)
+            return sd_error("layer %s: batchnorm needs (C) or (C,H,W) inputs, got %s", L->name,
+                            sd_shape_str(L->in, s, sizeof s));
+        if (sd_batchnorm_layer_init(&L->bn, m->P, m->S, L->name, L->in.d[0], L->arg[0], L->arg[1])) return -1;
+        L->out = L->in;
+        L->nparams = 2 * (size_t)L->in.d[0];
+        return 0;
+    case L_RESHAPE: {
+        int d[3];
+        for (int i = 0; i < L->nargs; i++) {
+            d[i] = (int)L->arg[i];
+            if (d[i] < 1 || L->arg[i] != (float)d[i]) return sd_error("reshape: sizes must be positive integers");
+        }
+        L->out = sd_shape_of(d, L->nargs);
+        if (sd_shape_numel(L->out) != sd_shape_numel(L->in)) {
+            char t[64];
+            return sd_error("reshape to %s: the input %s has %zu values, not %zu", sd_shape_str(L->out, t, sizeof t),
+                            sd_shape_str(L->in, s, sizeof s), sd_shape_numel(L->in), sd_shape_numel(L->out));
+        }
+        return 0;
+    }
     case L_LEAKY_RELU:
         if (L->nargs == 0) { L->arg[0] = 0.01f; L->nargs = 1; }
         L->out = L->in;
@@ -117,9 +167,16 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
     }
 }
 
-static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x)
+static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x, int training)
 {
     switch (L->kind) {
+    case L_CONVT:      return sd_convt_layer_forward(g, &L->convt, x);
+    case L_BATCHNORM:  return sd_batchnorm_layer_forward(g, &L->bn, x, training);
+    case L_RESHAPE: {
+        int d[SD_MAX_DIMS] = { x->shape.d[0] };
+        for (int i = 0; i < L->out.ndim; i++) d[i + 1] = L->out.d[i];
+        return sd_reshape(g, x, sd_shape_of(d, L->out.ndim + 1));
+    }
     case L_LINEAR:     return sd_linear_forward(g, &L->lin, x);
     case L_CONV:       return sd_conv2d_layer_forward(g, &L->conv, x);
     case L_MAXPOOL:    return sd_maxpool2d(g, x, (int)L->arg[0], (int)L->arg[1]);
@@ -203,8 +260,14 @@ sd_model *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *r
         return NULL;
     }
     sd_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->P = sd_params_new())) { free(m); sd_error("out of memory allocating a model"); return NULL; }
+    if (!m || !(m->P = sd_params_new()) || !(m->S = sd_params_new())) {
+        if (m) sd_params_free(m->P);
+        free(m);
+        sd_error("out of memory allocating a model");
+        return NULL;
+    }
     m->input = input;
+    m->training = 1;
     int counters[L_COUNT] = { 0 };
     const char *p = arch;
     sd_shape cur = input;
@@ -249,6 +312,7 @@ void sd_model_free(sd_model *m)
 {
     if (!m) return;
     sd_params_free(m->P);
+    sd_params_free(m->S);
     for (int i = 0; i < m->nmeta; i++) { free(m->meta_k[i]); free(m->meta_v[i]); }
     free(m->arch);
     free(m);
@@ -275,17 +339,20 @@ sd_tensor *sd_model_forward_trace(sd_graph *g, sd_model *m, sd_tensor *x, sd_ten
          * function, and the gradient reaches the same element): running the
          * pool first makes the ReLU 4x cheaper. Traces keep the written order. */
         if (!outs && i + 1 < m->nlayers && m->layers[i].kind == L_RELU && m->layers[i + 1].kind == L_MAXPOOL) {
-            x = sd_relu(g, layer_forward(g, &m->layers[i + 1], x));
+            x = sd_relu(g, layer_forward(g, &m->layers[i + 1], x, m->training));
             i++;
             continue;
         }
-        x = layer_forward(g, &m->layers[i], x);
+        x = layer_forward(g, &m->layers[i], x, m->training);
         if (outs) outs[i] = x;
     }
     return x;
 }
 
 sd_params *sd_model_params(sd_model *m) { return m->P; }
+sd_params *sd_model_state(sd_model *m) { return m->S; }
+void sd_model_set_training(sd_model *m, int training) { m->training = training != 0; }
+int sd_model_training(const sd_model *m) { return m->training; }
 const char *sd_model_arch(const sd_model *m) { return m->arch; }
 sd_shape sd_model_input_shape(const sd_model *m) { return m->input; }
 sd_shape sd_model_output_shape(const sd_model *m) { return m->layers[m->nlayers - 1].out; }

@@ -110,6 +110,7 @@ float sd_optim_lr(const sd_optim *o) { return o->o.lr; }
 const sd_optim_opts *sd_optim_options(const sd_optim *o) { return &o->o; }
 int64_t sd_optim_steps(const sd_optim *o) { return o->t; }
 void sd_optim_set_steps(sd_optim *o, int64_t t) { o->t = t; }
+size_t sd_optim_state_size(const sd_optim *o) { return o->n; }
 int sd_optim_state_count(const sd_optim *o) { return o->o.kind == SD_OPTIM_ADAM ? 2 : 1; }
 
 float *sd_optim_state(sd_optim *o, int i, const char **name)

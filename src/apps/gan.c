@@ -1,0 +1,636 @@
+/* Generative adversarial networks: `shendu gan`, `gan sample`, `gan score`.
+ *
+ * A generator G turns noise z ~ N(0,1) into images, a discriminator D gives
+ * one logit per image, and they are trained against each other on the
+ * lecture's value function
+ *     V(D,G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))],   min_G max_D V,
+ * with binary cross-entropy on D's logits (sigmoid folded into the loss):
+ *     D step:  L_D = bce(D(x), 1) + bce(D(G(z)), 0)     (= -V, G held fixed)
+ *     G step:  minimax          L_G = E[log(1 - D(G(z)))] = -bce(D(G(z)), 0)
+ *              non-saturating   L_G = bce(D(G(z)), 1) = -E[log D(G(z))]
+ * (Goodfellow et al. 2014: the non-saturating form gives G strong gradients
+ * early on, when D rejects its samples easily; it is the default.)
+ *
+ * A step is two ordinary training blocks over two parameter sets, like the
+ * reference ../shared/bench-ref/gan.py: G's forward is recorded on graph gG;
+ * D trains on graph gD with the fake images as plain inputs (detached); then,
+ * with D's parameters frozen (leaves without gradients), the G step continues
+ * on gG through the updated D, so backward reaches G's parameters only.
+ *
+ * The quality score is the Inception Score computed with a shendu classifier
+ * trained on the same data: exp(E_x KL(p(y|x) || p(y))), from 1 (every sample
+ * looks alike, or nothing is recognisable) to the number of classes (every
+ * sample confidently one class, classes equally often). */
+#define _POSIX_C_SOURCE 200809L
+#include "apps.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- The architectures, for 28x28 gray images in [-1, 1] */
+
+typedef struct gan_arch { const char *name, *G, *D; int nz; } gan_arch;
+
+static const gan_arch archs[] = {
+    /* ../shared/bench-ref/gan.py, layer for layer (and parameter names) */
+    { "mlp",
+      "fc1=linear(256) relu fc2=linear(512) relu fc3=linear(784) tanh",
+      "fc1=linear(512) leaky_relu(0.2) fc2=linear(256) leaky_relu(0.2) fc3=linear(1)", 64 },
+    /* DCGAN-style (Radford et al. 2015): G upsamples 7x7 -> 14x14 -> 28x28 with
+     * transposed convolutions, D downsamples with strided convolutions. */
+    { "dcgan",
+      "fc1=linear(6272) bn1=batchnorm relu reshape(128,7,7) convt1=convt(64,4,2,1) bn2=batchnorm relu "
+      "convt2=convt(1,4,2,1) tanh",
+      "conv1=conv(64,4,2,1) leaky_relu(0.2) conv2=conv(128,4,2,1) bn1=batchnorm leaky_relu(0.2) flatten "
+      "fc1=linear(1)", 64 },
+};
+static sd_shape image_shape(void) { return SD_SHAPE(1, 28, 28); }
+
+static const gan_arch *find_arch(const char *name)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(archs[i].name, name)) return &archs[i];
+    sd_error("unknown GAN architecture '%s' (expected mlp or dcgan)", name);
+    return NULL;
+}
+
+int sd_gan_loss_parse(const char *name, sd_gan_loss *out)
+{
+    if (!strcmp(name, "ns")) { *out = SD_GAN_NS; return 0; }
+    if (!strcmp(name, "minimax")) { *out = SD_GAN_MINIMAX; return 0; }
+    return sd_error("unknown GAN loss '%s' (expected ns or minimax)", name);
+}
+
+const char *sd_gan_loss_name(sd_gan_loss l) { return l == SD_GAN_MINIMAX ? "minimax" : "ns"; }
+
+/* ---- Losses */
+
+/* A (n, 1) tensor filled with v, in the arena. */
+static sd_tensor *constant(sd_graph *g, int n, float v)
+{
+    sd_tensor *t = sd_zeros(g, SD_SHAPE(n, 1));
+    for (int i = 0; t && i < n; i++) t->data[i] = v;
+    return t;
+}
+
+sd_tensor *sd_gan_d_loss(sd_graph *g, sd_tensor *real_logits, sd_tensor *fake_logits)
+{
+    if (!real_logits || !fake_logits) return NULL;
+    return sd_add(g, sd_bce_logits(g, real_logits, constant(g, real_logits->shape.d[0], 1.0f)),
+                  sd_bce_logits(g, fake_logits, constant(g, fake_logits->shape.d[0], 0.0f)));
+}
+
+sd_tensor *sd_gan_g_loss(sd_graph *g, sd_tensor *fake_logits, sd_gan_loss kind)
+{
+    if (!fake_logits) return NULL;
+    int n = fake_logits->shape.d[0];
+    if (kind == SD_GAN_MINIMAX)   /* E[log(1 - D(G(z)))] = -bce(logit, 0) */
+        return sd_scale(g, sd_bce_logits(g, fake_logits, constant(g, n, 0.0f)), -1.0f);
+    return sd_bce_logits(g, fake_logits, constant(g, n, 1.0f));   /* -E[log D(G(z))] */
+}
+
+/* ---- The trainer: two models, two optimizers, two graphs */
+
+struct sd_gan {
+    sd_ctx *ctx;
+    sd_model *G, *D;               /* borrowed */
+    sd_optim *optG, *optD;
+    sd_graph *gG, *gD;
+    int batch, nz;
+    sd_gan_loss loss;
+    float *z;                      /* (batch, nz) */
+    sd_tensor *fake;               /* G(z) of the last D step, on gG */
+};
+
+/* (n, one example's dims...) */
+static sd_shape batch_of(sd_shape one, int n)
+{
+    int d[SD_MAX_DIMS] = { n };
+    for (int i = 0; i < one.ndim; i++) d[i + 1] = one.d[i];
+    return sd_shape_of(d, one.ndim + 1);
+}
+
+sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o)
+{
+    sd_shape zin = sd_model_input_shape(G), gout = sd_model_output_shape(G);
+    sd_shape din = sd_model_input_shape(D), dout = sd_model_output_shape(D);
+    char a[64], b[64];
+    if (zin.ndim != 1) { sd_error("the generator's input must be a noise vector, not %s", sd_shape_str(zin, a, 64)); return NULL; }
+    if (sd_shape_numel(gout) != sd_shape_numel(din)) {
+        sd_error("the generator makes %s but the discriminator takes %s", sd_shape_str(gout, a, 64), sd_shape_str(din, b, 64));
+        return NULL;
+    }
+    if (dout.ndim != 1 || dout.d[0] != 1) {
+        sd_error("the discriminator must give one logit per image, not %s", sd_shape_str(dout, a, 64));
+        return NULL;
+    }
+    if (o->batch < 2) { sd_error("a GAN batch needs at least 2 images (got %d)", o->batch); return NULL; }
+    sd_gan *s = calloc(1, sizeof *s);
+    if (!s) { sd_error("out of memory"); return NULL; }
+    *s = (sd_gan){ .ctx = ctx, .G = G, .D = D, .batch = o->batch, .nz = zin.d[0], .loss = o->loss };
+    const sd_optim_opts adam = { .kind = SD_OPTIM_ADAM, .lr = o->lr > 0 ? o->lr : 2e-4f,
+                                 .beta1 = o->beta1 > 0 ? o->beta1 : 0.5f, .beta2 = 0.999f,
+                                 .threads = sd_ctx_threads(ctx) };
+    s->z = malloc((size_t)o->batch * s->nz * sizeof *s->z);
+    if (!s->z || !(s->optG = sd_optim_new(sd_model_params(G), &adam)) ||
+        !(s->optD = sd_optim_new(sd_model_params(D), &adam)) || !(s->gG = sd_graph_new(ctx)) ||
+        !(s->gD = sd_graph_new(ctx))) {
+        sd_gan_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sd_gan_free(sd_gan *s)
+{
+    if (!s) return;
+    sd_graph_free(s->gG);
+    sd_graph_free(s->gD);
+    sd_optim_free(s->optG);
+    sd_optim_free(s->optD);
+    free(s->z);
+    free(s);
+}
+
+static float mean_sigmoid(const sd_tensor *logits)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < logits->n; i++) s += 1.0 / (1.0 + exp(-(double)logits->data[i]));
+    return (float)(s / (double)logits->n);
+}
+
+/* z ~ N(0,1); fake = G(z) on gG (kept for the G step); then one Adam step of D
+ * on real -> 1 and fake (detached) -> 0. Nothing is updated if L_D is not finite. */
+int sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
+{
+    const int B = s->batch;
+    for (int i = 0; i < B * s->nz; i++) s->z[i] = sd_rng_normal(rng);
+    sd_graph_reset(s->gG);
+    sd_graph_reset(s->gD);
+    s->fake = sd_model_forward(s->gG, s->G, sd_input(s->gG, s->z, SD_SHAPE(B, s->nz)));
+    if (!s->fake) return sd_error_prefix("generator");
+    const sd_shape xs = batch_of(sd_model_input_shape(s->D), B);
+    sd_tensor *lr = sd_model_forward(s->gD, s->D, sd_input(s->gD, real, xs));
+    sd_tensor *lf = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->fake->data, xs));
+    sd_tensor *loss = sd_gan_d_loss(s->gD, lr, lf);
+    if (!loss) return sd_error_prefix("discriminator");
+    st->d_loss = loss->data[0];
+    st->d_real = mean_sigmoid(lr);
+    st->d_fake = mean_sigmoid(lf);
+    if (!isfinite(st->d_loss)) return sd_error("the D loss is %g", st->d_loss);
+    sd_params_zero_grad(sd_model_params(s->D));
+    if (sd_backward(s->gD, loss)) return -1;
+    sd_optim_step(s->optD);
+    return 0;
+}
+
+/* One Adam step of G through D, D's parameters frozen: D's weights and
+ * gradients are left exactly as they were. Nothing is updated if L_G is not finite. */
+int sd_gan_g_step(sd_gan *s, sd_gan_stats *st)
+{
+    if (!s->fake) return sd_error("sd_gan_g_step: no generated batch (run sd_gan_d_step first)");
+    sd_params *PD = sd_model_params(s->D);
+    sd_params_set_frozen(PD, 1);
+    sd_tensor *x = sd_reshape(s->gG, s->fake, batch_of(sd_model_input_shape(s->D), s->batch));
+    sd_tensor *loss = sd_gan_g_loss(s->gG, sd_model_forward(s->gG, s->D, x), s->loss);
+    sd_params_set_frozen(PD, 0);
+    s->fake = NULL;
+    if (!loss) return -1;
+    st->g_loss = loss->data[0];
+    if (!isfinite(st->g_loss)) return sd_error("the G loss is %g", st->g_loss);
+    sd_params_zero_grad(sd_model_params(s->G));
+    if (sd_backward(s->gG, loss)) return -1;
+    sd_optim_step(s->optG);
+    return 0;
+}
+
+int sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
+{
+    return sd_gan_d_step(s, real, rng, st) || sd_gan_g_step(s, st) ? -1 : 0;
+}
+
+size_t sd_gan_grow_count(const sd_gan *s) { return sd_graph_grow_count(s->gG) + sd_graph_grow_count(s->gD); }
+
+/* ---- Sampling and scoring */
+
+/* out (n, image) = G(z) for z (n, nz), in evaluation mode, batches of up to 500. */
+static int generate(sd_ctx *ctx, sd_model *G, const float *z, int n, float *out)
+{
+    const int nz = sd_model_input_shape(G).d[0];
+    const size_t img = sd_shape_numel(sd_model_output_shape(G));
+    sd_graph *g = sd_graph_new(ctx);
+    if (!g) return -1;
+    sd_graph_set_grad(g, 0);
+    int was = sd_model_training(G), rc = 0;
+    sd_model_set_training(G, 0);
+    for (int i = 0; i < n && !rc; i += 500) {
+        int b = n - i < 500 ? n - i : 500;
+        sd_graph_reset(g);
+        sd_tensor *y = sd_model_forward(g, G, sd_input(g, z + (size_t)i * nz, SD_SHAPE(b, nz)));
+        if (!y) { rc = -1; break; }
+        memcpy(out + (size_t)i * img, y->data, (size_t)b * img * sizeof(float));
+    }
+    sd_model_set_training(G, was);
+    sd_graph_free(g);
+    return rc;
+}
+
+double sd_inception_score(const float *p, int n, int k)
+{
+    if (n < 1 || k < 1) return NAN;
+    double *py = calloc((size_t)k, sizeof *py), kl = 0.0;
+    if (!py) return NAN;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < k; j++) py[j] += p[(size_t)i * k + j];
+    for (int j = 0; j < k; j++) py[j] /= n;
+    for (int i = 0; i < n; i++)   /* KL(p(y|x) || p(y)), with 0 log 0 = 0 */
+        for (int j = 0; j < k; j++) {
+            double q = p[(size_t)i * k + j];
+            if (q > 0.0) kl += q * (log(q) - log(py[j]));
+        }
+    free(py);
+    return exp(kl / n);
+}
+
+/* A classifier for images of shape `img`: not a generator, right input, class scores out. */
+static int check_classifier(const sd_model *cls, const char *path, sd_shape img)
+{
+    const char *role = sd_model_meta_get(cls, "role");
+    sd_shape in = sd_model_input_shape(cls), out = sd_model_output_shape(cls);
+    char a[64], b[64];
+    if (role && !strcmp(role, "generator"))
+        return sd_error("%s is a GAN generator, not a classifier (train one with: shendu train --model cnn "
+                        "--out CLS.safetensors)", path);
+    if (!sd_shape_eq(in, img))
+        return sd_error("%s takes inputs of shape %s, but the images are %s", path, sd_shape_str(in, a, 64),
+                        sd_shape_str(img, b, 64));
+    if (out.ndim != 1 || out.d[0] < 2)
+        return sd_error("%s is not a classifier (its output has shape %s)", path, sd_shape_str(out, a, 64));
+    return 0;
+}
+
+static float meta_float(const sd_model *m, const char *key, float dflt)
+{
+    const char *v = sd_model_meta_get(m, key);
+    return v ? strtof(v, NULL) : dflt;
+}
+
+/* Inception score of n images given as 8-bit pixels (n, image), with the
+ * classifier's own input scaling; evaluation mode, batches of 500. */
+static int score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
+{
+    const sd_shape in = sd_model_input_shape(cls);
+    const size_t img = sd_shape_numel(in);
+    const int k = sd_model_output_shape(cls).d[0];
+    const float scale = meta_float(cls, "input_scale", 1.0f / 255.0f), shift = meta_float(cls, "input_shift", 0.0f);
+    float *x = malloc(500 * img * sizeof *x), *p = malloc((size_t)n * k * sizeof *p);
+    sd_graph *g = sd_graph_new(ctx);
+    int rc = -1, was = sd_model_training(cls);
+    if (!x || !p || !g) { sd_error("out of memory scoring %d images", n); goto done; }
+    sd_graph_set_grad(g, 0);
+    sd_model_set_training(cls, 0);
+    for (int i = 0; i < n; i += 500) {
+        int b = n - i < 500 ? n - i : 500;
+        for (size_t j = 0; j < (size_t)b * img; j++) x[j] = px[(size_t)i * img + j] * scale + shift;
+        sd_graph_reset(g);
+        sd_tensor *y = sd_softmax(g, sd_model_forward(g, cls, sd_input(g, x, batch_of(in, b))));
+        if (!y) goto done;
+        memcpy(p + (size_t)i * k, y->data, (size_t)b * k * sizeof *p);
+    }
+    *score = sd_inception_score(p, n, k);
+    rc = 0;
+done:
+    sd_model_set_training(cls, was);
+    sd_graph_free(g);
+    free(x);
+    free(p);
+    return rc;
+}
+
+/* Generator outputs in [-1, 1] -> the 8-bit pixels a PNG of them shows. */
+static void to_pixels(const float *x, size_t n, uint8_t *px)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = (x[i] + 1.0f) * 127.5f;
+        px[i] = (uint8_t)(v > 0.0f ? (v < 255.0f ? lrintf(v) : 255) : 0);   /* NaN -> 0 */
+    }
+}
+
+/* Score of n samples of G (noise from rng), in chunks of 500. */
+static int score_generator(sd_ctx *ctx, sd_model *G, sd_model *cls, int n, sd_rng *rng, double *score)
+{
+    const int nz = sd_model_input_shape(G).d[0];
+    const size_t img = sd_shape_numel(sd_model_output_shape(G));
+    float *z = malloc((size_t)500 * nz * sizeof *z), *x = malloc(500 * img * sizeof *x);
+    uint8_t *px = malloc((size_t)n * img);
+    int rc = -1;
+    if (!z || !x || !px) { sd_error("out of memory generating %d samples", n); goto done; }
+    for (int i = 0; i < n; i += 500) {
+        int b = n - i < 500 ? n - i : 500;
+        for (int j = 0; j < b * nz; j++) z[j] = sd_rng_normal(rng);
+        if (generate(ctx, G, z, b, x)) goto done;
+        to_pixels(x, (size_t)b * img, px + (size_t)i * img);
+    }
+    rc = score_pixels(ctx, cls, px, n, score);
+done:
+    free(z);
+    free(x);
+    free(px);
+    return rc;
+}
+
+/* ---- Files */
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) && errno != EEXIST) return sd_error("%s: cannot create directory: %s", dir, strerror(errno));
+    return 0;
+}
+
+/* n images (n, 1, h, w) in [-1, 1] as a grid PNG, `cols` per row, each pixel doubled. */
+static int save_samples(const char *path, const float *x, int n, sd_shape img, int cols)
+{
+    sd_image grid = { 0 }, big = { 0 };
+    int rc = sd_image_grid(x, n, img.d[0], img.d[1], img.d[2], cols, 2, -1.0f, 1.0f, &grid);
+    if (!rc) rc = sd_image_scale_nearest(&grid, 2, &big);
+    if (!rc) rc = sd_image_save_png(path, &big);
+    sd_image_free(&grid);
+    sd_image_free(&big);
+    return rc;
+}
+
+/* A generator file: role "generator", its image shape and noise size. */
+static sd_model *load_generator(const char *path, sd_shape *img)
+{
+    sd_model *G = sd_model_load(path);
+    if (!G) return NULL;
+    const char *role = sd_model_meta_get(G, "role"), *shape = sd_model_meta_get(G, "image_shape");
+    int d[3], k = shape ? sscanf(shape, "%d,%d,%d", &d[0], &d[1], &d[2]) : 0;
+    if (!role || strcmp(role, "generator")) {
+        sd_error("%s is not a GAN generator (its metadata has no role=generator%s): make one with shendu gan",
+                 path, sd_model_meta_get(G, "classes") || sd_model_input_shape(G).ndim == 3 ? "; it is a classifier" : "");
+        goto fail;
+    }
+    if (k != 3 || d[0] != 1 || d[1] < 1 || d[2] < 1 || (size_t)d[1] * d[2] != sd_shape_numel(sd_model_output_shape(G)) ||
+        sd_model_input_shape(G).ndim != 1) {
+        sd_error("%s: bad generator metadata (image_shape '%s')", path, shape ? shape : "");
+        goto fail;
+    }
+    *img = sd_shape_of(d, 3);
+    return G;
+fail:
+    sd_model_free(G);
+    return NULL;
+}
+
+int sd_app_check_not_generator(const sd_model *m, const char *path)
+{
+    const char *role = sd_model_meta_get(m, "role");
+    if (role && !strcmp(role, "generator"))
+        return sd_error("%s is a GAN generator, not a classifier: draw pictures with it using "
+                        "shendu gan sample %s --out grid.png", path, path);
+    return 0;
+}
+
+/* ---- shendu gan: train */
+
+static void progress(FILE *f, int epoch, int epochs, int step, int steps, const sd_gan_stats *m, double ips,
+                     double eta)
+{
+    fprintf(f, "\r\033[Kepoch %d/%d  step %d/%d  D loss %.3f  G loss %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  "
+            "ETA %dm%02ds", epoch, epochs, step, steps, m->d_loss, m->g_loss, m->d_real, m->d_fake, ips,
+            (int)eta / 60, (int)eta % 60);
+    fflush(f);
+}
+
+/* DCGAN's initialisation: weights N(0, 0.02), batchnorm scales N(1, 0.02), biases 0. */
+static void dcgan_init(sd_params *P, sd_rng *rng)
+{
+    for (int i = 0; i < sd_params_count(P); i++) {
+        float *w = sd_params_data(P, i);
+        sd_shape s = sd_params_shape(P, i);
+        size_t n = sd_shape_numel(s);
+        int bias = strstr(sd_params_name(P, i), ".bias") != NULL, scale = !bias && s.ndim == 1;
+        for (size_t k = 0; k < n; k++) w[k] = bias ? 0.0f : (scale ? 1.0f : 0.0f) + 0.02f * sd_rng_normal(rng);
+    }
+}
+
+int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
+{
+    double t_start = sd_time_now();
+    memset(r, 0, sizeof *r);
+    r->score = r->real_score = NAN;
+    const char *dir = o->data_dir ? o->data_dir : sd_data_default_dir(), *out = o->out_dir ? o->out_dir : "gan-out";
+    const gan_arch *A = find_arch(o->arch ? o->arch : "mlp");
+    if (!A) return -1;
+    if (o->epochs < 1 || o->batch < 2) return sd_error("epochs must be at least 1 and batch at least 2");
+    sd_dataset train = { 0 }, test = { 0 };
+    sd_ctx *ctx = NULL;
+    sd_model *G = NULL, *D = NULL, *cls = NULL;
+    sd_gan *gan = NULL;
+    sd_batcher *bt = NULL;
+    float *zfix = NULL, *samples = NULL;
+    int rc = -1;
+    char path[4096], buf[64], s1[64];
+    const sd_shape img = image_shape();
+
+    if (o->classifier) {   /* refuse a wrong classifier before hours of training */
+        if (!(cls = sd_model_load(o->classifier)) || check_classifier(cls, o->classifier, img)) goto done;
+    }
+    if (sd_dataset_load_mnist(dir, "train", &train)) goto done;
+    if (train.c != img.d[0] || train.h != img.d[1] || train.w != img.d[2]) {
+        sd_error("the %s GAN draws %dx%d gray images, but %s has %dx%dx%d images (channels x height x width)",
+                 A->name, img.d[1], img.d[2], dir, train.c, train.h, train.w);
+        goto done;
+    }
+    if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
+    if (train.n < o->batch) {
+        sd_error("%s: %d training images, fewer than one batch of %d", dir, train.n, o->batch);
+        goto done;
+    }
+    if (make_dir(out)) goto done;
+
+    sd_rng rng, fixed;
+    sd_rng_seed(&rng, o->seed);
+    sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);   /* the grid's noise: the same every epoch */
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    if (!(G = sd_model_new(A->G, SD_SHAPE(A->nz), SD_INIT_DEFAULT, &rng)) ||
+        !(D = sd_model_new(A->D, !strcmp(A->name, "mlp") ? SD_SHAPE((int)sd_shape_numel(img)) : img,
+                           SD_INIT_DEFAULT, &rng))) {
+        sd_error_prefix("%s GAN", A->name);
+        goto done;
+    }
+    if (!strcmp(A->name, "dcgan")) {
+        dcgan_init(sd_model_params(G), &rng);
+        dcgan_init(sd_model_params(D), &rng);
+    }
+    if (!(gan = sd_gan_new(ctx, G, D, &(sd_gan_opts){ .batch = o->batch, .loss = o->loss, .lr = o->lr })))
+        goto done;
+    /* x = pixel / 127.5 - 1, in tanh's range */
+    if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = 1.0f / 127.5f,
+                                                          .shift = -1.0f }, &rng))) goto done;
+    const int nfix = 64;
+    zfix = malloc((size_t)nfix * A->nz * sizeof *zfix);
+    samples = malloc((size_t)nfix * sd_shape_numel(img) * sizeof *samples);
+    if (!zfix || !samples) { sd_error("out of memory"); goto done; }
+    for (int i = 0; i < nfix * A->nz; i++) zfix[i] = sd_rng_normal(&fixed);
+
+    /* what `gan sample` and `gan score` need to know about the generator */
+    snprintf(buf, sizeof buf, "%d", A->nz);
+    snprintf(s1, sizeof s1, "%d,%d,%d", img.d[0], img.d[1], img.d[2]);
+    if (sd_model_meta_set(G, "role", "generator") || sd_model_meta_set(G, "gan_arch", A->name) ||
+        sd_model_meta_set(G, "noise_dim", buf) || sd_model_meta_set(G, "image_shape", s1) ||
+        sd_model_meta_set(G, "output_range", "-1,1") || sd_model_meta_set(G, "dataset", dir) ||
+        sd_model_meta_set(G, "loss", sd_gan_loss_name(o->loss))) goto done;
+    snprintf(r->generator, sizeof r->generator, "%s/generator.safetensors", out);
+
+    const int steps = train.n / o->batch;   /* the last partial batch is dropped, as in gan.py */
+    fprintf(log, "training the %s GAN (G %zu, D %zu parameters) on %s: %d images, %d steps of %d per epoch, "
+            "Adam lr %g beta1 0.5, %s G loss, %d threads\n", A->name, sd_params_numel(sd_model_params(G)),
+            sd_params_numel(sd_model_params(D)), dir, train.n, steps, o->batch, o->lr > 0 ? o->lr : 2e-4,
+            o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", sd_ctx_threads(ctx));
+    double train_time = 0.0;
+    long images = 0;
+    for (int epoch = 1; epoch <= o->epochs; epoch++) {
+        double t0 = sd_time_now(), last_draw = 0.0;
+        sd_gan_stats st, sum = { 0 };
+        sd_batch b;
+        int step = 0;
+        while (sd_batcher_next(bt, &b)) {
+            if (b.n < o->batch) continue;
+            if (sd_gan_step(gan, b.x, &rng, &st)) {
+                sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
+                                "writing this epoch's samples", epoch, step + 1, (long)(epoch - 1) * steps + step + 1);
+                goto done;
+            }
+            sum.d_loss += st.d_loss; sum.g_loss += st.g_loss; sum.d_real += st.d_real; sum.d_fake += st.d_fake;
+            step++;
+            images += b.n;
+            if (o->live_progress) {
+                double now = sd_time_now();
+                if (now - last_draw > 0.25 || step == steps) {
+                    double ips = (double)step * o->batch / (now - t0);
+                    progress(stderr, epoch, o->epochs, step, steps, &st, ips,
+                             ((double)(steps - step) + (double)(o->epochs - epoch) * steps) * o->batch / ips);
+                    last_draw = now;
+                }
+            }
+        }
+        double dt = sd_time_now() - t0;
+        train_time += dt;
+        if (o->live_progress) fprintf(stderr, "\r\033[K");
+        r->epochs = epoch;
+        r->d_loss = sum.d_loss / step;
+        r->g_loss = sum.g_loss / step;
+        r->d_real = sum.d_real / step;
+        r->d_fake = sum.d_fake / step;
+
+        /* the fixed noise's samples, and the generator so far */
+        if (generate(ctx, G, zfix, nfix, samples)) goto done;
+        snprintf(path, sizeof path, "%s/epoch_%03d.png", out, epoch);
+        if (save_samples(path, samples, nfix, img, 8)) goto done;
+        snprintf(buf, sizeof buf, "%d", epoch);
+        if (sd_model_meta_set(G, "epochs", buf) || sd_model_save(G, r->generator)) goto done;
+        fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs  -> %s\n",
+                epoch, o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, steps * o->batch / dt, dt, path);
+        fflush(log);
+    }
+    r->train_images_per_s = images / train_time;
+    fprintf(log, "saved %s\n", r->generator);
+
+    if (cls) {
+        int n = o->score_n > 0 ? o->score_n : 10000;
+        if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+        if (n > test.n) n = test.n;
+        sd_rng srng;
+        sd_rng_seed(&srng, o->seed + 1);
+        if (score_generator(ctx, G, cls, n, &srng, &r->score) ||
+            score_pixels(ctx, cls, test.images, n, &r->real_score)) goto done;
+        fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.0f%%)\n",
+                o->classifier, n, r->score, r->real_score, 100.0 * r->score / r->real_score);
+    }
+    rc = 0;
+done:
+    r->wall_s = sd_time_now() - t_start;
+    free(zfix);
+    free(samples);
+    sd_batcher_free(bt);
+    sd_gan_free(gan);
+    sd_model_free(G);
+    sd_model_free(D);
+    sd_model_free(cls);
+    sd_ctx_free(ctx);
+    sd_dataset_free(&train);
+    sd_dataset_free(&test);
+    return rc;
+}
+
+/* ---- shendu gan sample */
+
+int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, const char *out_png, int threads,
+                      FILE *log)
+{
+    sd_shape img;
+    sd_model *G = load_generator(gen_path, &img);
+    if (!G) return -1;
+    const int nz = sd_model_input_shape(G).d[0];
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });
+    float *z = malloc((size_t)n * nz * sizeof *z), *x = malloc((size_t)n * sd_shape_numel(img) * sizeof *x);
+    int rc = -1;
+    if (!ctx || !z || !x) { if (ctx) sd_error("out of memory for %d samples", n); goto done; }
+    sd_rng rng;
+    sd_rng_seed(&rng, seed);
+    for (int i = 0; i < n * nz; i++) z[i] = sd_rng_normal(&rng);
+    if (generate(ctx, G, z, n, x)) goto done;
+    for (size_t i = 0; i < (size_t)n * sd_shape_numel(img); i++)
+        if (!isfinite(x[i])) { sd_error("%s produced a non-finite pixel (a diverged generator?)", gen_path); goto done; }
+    if (save_samples(out_png, x, n, img, cols)) goto done;
+    fprintf(log, "%s: %d samples of %s (%s GAN, %s epochs)\n", out_png, n, gen_path,
+            sd_model_meta_get(G, "gan_arch") ? sd_model_meta_get(G, "gan_arch") : "?",
+            sd_model_meta_get(G, "epochs") ? sd_model_meta_get(G, "epochs") : "?");
+    rc = 0;
+done:
+    free(z);
+    free(x);
+    sd_ctx_free(ctx);
+    sd_model_free(G);
+    return rc;
+}
+
+/* ---- shendu gan score */
+
+int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *data_dir, int n, uint64_t seed,
+                     int threads, double *score, double *real_score)
+{
+    sd_shape img;
+    sd_model *G = load_generator(gen_path, &img), *cls = NULL;
+    sd_dataset test = { 0 };
+    sd_ctx *ctx = NULL;
+    int rc = -1;
+    if (!G) return -1;
+    if (!(cls = sd_model_load(cls_path)) || check_classifier(cls, cls_path, img)) goto done;
+    const char *dir = data_dir ? data_dir : sd_model_meta_get(G, "dataset") ? sd_model_meta_get(G, "dataset")
+                                                                          : sd_data_default_dir();
+    if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+    if (test.c != img.d[0] || test.h != img.d[1] || test.w != img.d[2]) {
+        sd_error("%s has %dx%dx%d test images, the generator draws %dx%dx%d", dir, test.c, test.h, test.w,
+                 img.d[0], img.d[1], img.d[2]);
+        goto done;
+    }
+    if (n < 1) n = 10000;
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    sd_rng rng;
+    sd_rng_seed(&rng, seed);
+    if (score_generator(ctx, G, cls, n, &rng, score)) goto done;
+    if (score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
+    rc = 0;
+done:
+    sd_ctx_free(ctx);
+    sd_dataset_free(&test);
+    sd_model_free(cls);
+    sd_model_free(G);
+    return rc;
+}

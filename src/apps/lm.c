@@ -1,0 +1,425 @@
+/* Character-level language models: `shendu lm train` and `shendu lm sample`.
+ *
+ * The model mirrors ../shared/bench-ref/lstm.py: bytes -> embedding (V, E)
+ * -> L stacked LSTM (or tanh RNN) layers of H units -> linear (V, H) ->
+ * softmax over the next byte. Training samples B random windows of T + 1
+ * bytes from the first 95 % of the text, each starting from a zero state;
+ * validation cuts the last 5 % into windows of T + 1 (stride T) and reports
+ * bits per character (mean cross-entropy / ln 2). */
+#include "apps.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LM_DEFAULT_TEXT "/usr/share/games/fortunes"
+#define VAL_BATCH 256
+#define LN2 0.69314718055994531
+
+/* ---- The model */
+
+struct sd_lm {
+    sd_params *P;
+    sd_embedding emb;
+    sd_rnn *rnn;
+    sd_linear out;
+    sd_vocab vocab;
+    sd_cell cell;
+    int layers, hidden, embdim;
+};
+
+void sd_lm_free(sd_lm *m)
+{
+    if (!m) return;
+    sd_rnn_free(m->rnn);
+    sd_params_free(m->P);
+    free(m);
+}
+
+sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, int torch_init, sd_rng *rng)
+{
+    sd_lm *m = calloc(1, sizeof *m);
+    if (!m || !(m->P = sd_params_new())) { free(m); sd_error("out of memory"); return NULL; }
+    m->vocab = *v;
+    m->cell = cell;
+    m->layers = layers;
+    m->hidden = hidden;
+    m->embdim = embdim;
+    if (sd_embedding_init(&m->emb, m->P, "emb", v->n, embdim, rng)) goto fail;
+    m->rnn = sd_rnn_new(m->P, sd_cell_name(cell),
+                        &(sd_rnn_opts){ .cell = cell, .input = embdim, .hidden = hidden, .layers = layers,
+                                        .torch_init = torch_init }, rng);
+    if (!m->rnn) goto fail;
+    if (sd_linear_init(&m->out, m->P, "out", hidden, v->n, SD_INIT_DEFAULT, rng)) goto fail;
+    return m;
+fail:
+    sd_lm_free(m);
+    return NULL;
+}
+
+sd_params *sd_lm_params(sd_lm *m) { return m->P; }
+const sd_vocab *sd_lm_vocab(const sd_lm *m) { return &m->vocab; }
+sd_rnn *sd_lm_rnn(sd_lm *m) { return m->rnn; }
+
+/* idx (T·B) time-major -> logits (T·B, V). */
+sd_tensor *sd_lm_forward(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B, sd_rnn_state *state)
+{
+    sd_tensor *x = sd_embedding_forward(g, &m->emb, idx, T * B);
+    return sd_linear_forward(g, &m->out, sd_rnn_forward(g, m->rnn, x, T, NULL, state));
+}
+
+int sd_lm_save(const sd_lm *m, const char *path, const sd_st_kv *extra, int nextra)
+{
+    sd_params *P = m->P;
+    int np = sd_params_count(P);
+    sd_st_tensor t[64];
+    if (np > 64 || nextra > 16) return sd_error("%s: too many tensors", path);
+    for (int i = 0; i < np; i++) {
+        sd_shape s = sd_params_shape(P, i);
+        t[i] = (sd_st_tensor){ .name = sd_params_name(P, i), .dtype = SD_F32, .ndim = s.ndim,
+                               .data = sd_params_data(P, i) };
+        for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
+    }
+    char layers[16], hidden[16], emb[16], vocab[4 * 256 + 1];
+    snprintf(layers, sizeof layers, "%d", m->layers);
+    snprintf(hidden, sizeof hidden, "%d", m->hidden);
+    snprintf(emb, sizeof emb, "%d", m->embdim);
+    sd_vocab_escape(&m->vocab, vocab, sizeof vocab);
+    sd_st_kv kv[24] = {
+        { "shendu.format", "lm" }, { "cell", sd_cell_name(m->cell) }, { "layers", layers },
+        { "hidden", hidden }, { "embedding", emb }, { "vocab", vocab },
+    };
+    int n = 6;
+    for (int i = 0; i < nextra; i++) kv[n++] = extra[i];
+    return sd_st_save(path, t, np, kv, n);
+}
+
+static int meta_int(sd_st_file *f, const char *path, const char *key, int lo, int hi, int *out)
+{
+    const char *v = sd_st_meta(f, key);
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < lo || x > hi)
+        return sd_error("%s: metadata '%s' is %s%s%s (expected an integer in [%d, %d])", path, key, v ? "'" : "missing",
+                        v ? v : "", v ? "'" : "", lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+sd_lm *sd_lm_load(const char *path)
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return NULL;
+    sd_lm *m = NULL;
+    const char *fmt = sd_st_meta(f, "shendu.format");
+    if (!fmt) {
+        sd_error("%s: not a shendu language model (its metadata has no shendu.format)", path);
+        goto done;
+    }
+    if (strcmp(fmt, "lm")) {
+        sd_error("%s: shendu.format is '%s', not 'lm': this is not a language model%s", path, fmt,
+                 !strcmp(fmt, "model") || !strcmp(fmt, "checkpoint") ? " (an image classifier: use shendu eval)" : "");
+        goto done;
+    }
+    sd_cell cell;
+    sd_vocab v;
+    int layers = 0, hidden = 0, emb = 0;
+    const char *cs = sd_st_meta(f, "cell"), *vs = sd_st_meta(f, "vocab");
+    if (!cs || sd_cell_parse(cs, &cell)) { sd_error("%s: metadata 'cell' is missing or unknown", path); goto done; }
+    if (!vs || sd_vocab_unescape(vs, &v)) { sd_error_prefix("%s: metadata 'vocab'", path); goto done; }
+    if (meta_int(f, path, "layers", 1, 16, &layers) || meta_int(f, path, "hidden", 1, 1 << 16, &hidden) ||
+        meta_int(f, path, "embedding", 1, 1 << 16, &emb)) goto done;
+    sd_rng rng;
+    sd_rng_seed(&rng, 0);
+    if (!(m = sd_lm_new(&v, cell, layers, hidden, emb, 1, &rng))) goto done;
+    sd_params *P = m->P;
+    if (sd_st_count(f) != sd_params_count(P)) {
+        sd_error("%s: %d tensors, but a %d-layer %s language model has %d", path, sd_st_count(f), layers, cs,
+                 sd_params_count(P));
+        goto fail;
+    }
+    for (int i = 0; i < sd_params_count(P); i++) {
+        sd_shape s = sd_params_shape(P, i);
+        int64_t shape[SD_MAX_DIMS];
+        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
+        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) {
+            sd_error_prefix("tensors do not match the model in the metadata");
+            goto fail;
+        }
+    }
+    goto done;
+fail:
+    sd_lm_free(m);
+    m = NULL;
+done:
+    sd_st_close(f);
+    return m;
+}
+
+/* ---- Generation */
+
+/* Index of a draw from softmax(logits / temperature); temperature 0: arg-max. */
+static int draw(const float *logits, int V, float temperature, sd_rng *rng)
+{
+    int best = 0;
+    for (int j = 1; j < V; j++) if (logits[j] > logits[best]) best = j;
+    if (temperature <= 0.0f) return best;
+    double p[256], sum = 0.0;
+    for (int j = 0; j < V; j++) sum += p[j] = exp((double)(logits[j] - logits[best]) / temperature);
+    double u = sd_rng_uniform(rng) * sum;
+    for (int j = 0; j < V; j++) {
+        if (u < p[j]) return j;
+        u -= p[j];
+    }
+    return best;   /* rounding at the very end */
+}
+
+int sd_lm_generate(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime, int len, float temperature,
+                   sd_rng *rng, uint8_t *out)
+{
+    if (nprime < 1) return sd_error("the prime text is empty");
+    int32_t *idx = malloc(nprime * sizeof *idx);
+    sd_graph *g = sd_graph_new(ctx);
+    sd_rnn_state *st = sd_rnn_state_new(m->rnn, 1);
+    int rc = -1;
+    if (!idx || !g || !st) { if (!idx) sd_error("out of memory"); goto done; }
+    if (sd_vocab_encode(&m->vocab, prime, nprime, idx)) { sd_error_prefix("prime"); goto done; }
+    sd_graph_set_grad(g, 0);
+    /* Read the prime as one sequence; then one byte at a time, carrying the state. */
+    sd_tensor *logits = sd_lm_forward(g, m, idx, (int)nprime, 1, st);
+    const int V = m->vocab.n;
+    for (int i = 0; i < len && logits; i++) {
+        int32_t next = draw(logits->data + (size_t)(logits->shape.d[0] - 1) * V, V, temperature, rng);
+        out[i] = m->vocab.sym[next];
+        sd_graph_reset(g);
+        logits = sd_lm_forward(g, m, &next, 1, 1, st);
+    }
+    if (!logits) goto done;
+    rc = 0;
+done:
+    free(idx);
+    sd_rnn_state_free(st);
+    sd_graph_free(g);
+    return rc;
+}
+
+/* The prime used when none is given: a newline if the vocabulary has one. */
+static void default_prime(const sd_vocab *v, uint8_t *p)
+{
+    p[0] = v->index['\n'] >= 0 ? '\n' : v->sym[0];
+}
+
+/* Print text with non-printable bytes (other than newline and tab) as '?', indented. */
+static void print_sample(FILE *f, const uint8_t *s, int n, const char *indent)
+{
+    fputs(indent, f);
+    for (int i = 0; i < n; i++) {
+        int c = s[i];
+        if (c == '\n') { fputc('\n', f); fputs(indent, f); }
+        else fputc(c == '\t' || (c >= 32 && c != 127) ? c : '?', f);
+    }
+    fputc('\n', f);
+}
+
+/* ---- Validation: mean cross-entropy over windows of T + 1 (stride T) in bits. */
+static int validate(sd_graph *g, sd_lm *m, const int32_t *val, size_t nval, int T, int32_t *in,
+                    int32_t *tgt, double *bpc)
+{
+    const size_t nwin = (nval - 1) / (size_t)T;
+    double tot = 0.0;
+    size_t cnt = 0;
+    sd_graph_set_grad(g, 0);
+    for (size_t w0 = 0; w0 < nwin; w0 += VAL_BATCH) {
+        int B = (int)(nwin - w0 < VAL_BATCH ? nwin - w0 : VAL_BATCH);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                const int32_t *s = val + (w0 + (size_t)b) * T + t;
+                in[t * B + b] = s[0];
+                tgt[t * B + b] = s[1];
+            }
+        sd_graph_reset(g);
+        sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
+        if (!loss) return -1;
+        tot += (double)loss->data[0] * T * B;
+        cnt += (size_t)T * B;
+    }
+    *bpc = tot / (double)cnt / LN2;
+    return 0;
+}
+
+/* ---- Training */
+
+int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
+{
+    double t_start = sd_time_now();
+    memset(r, 0, sizeof *r);
+    const char *path = o->text ? o->text : LM_DEFAULT_TEXT;
+    const int T = o->seq, B = o->batch;
+    if (T < 1 || B < 1 || o->steps < 1 || o->hidden < 1 || o->layers < 1 || o->emb < 1)
+        return sd_error("seq, batch, steps, hidden, layers and emb must be at least 1");
+    sd_text text = { 0 };
+    sd_lm *m = NULL;
+    sd_ctx *ctx = NULL;
+    sd_optim *opt = NULL;
+    sd_graph *g = NULL, *gv = NULL;
+    int32_t *tok = NULL, *in = NULL, *tgt = NULL;
+    uint8_t *sample = NULL;
+    int rc = -1;
+    if (sd_text_load(path, &text)) goto done;
+    sd_vocab vocab;
+    sd_vocab_build(&vocab, text.data, text.n);
+    const size_t n_train = (size_t)((double)text.n * 0.95), n_val = text.n - n_train;
+    if (n_train < (size_t)T + 1) {
+        sd_error("--seq %d is longer than the text: %s has %zu bytes, %zu for training, and a window needs %d",
+                 T, path, text.n, n_train, T + 1);
+        goto done;
+    }
+    if (n_val < (size_t)T + 1) {
+        sd_error("--seq %d is longer than the held-out text: the last 5%% of %s is %zu bytes and a validation "
+                 "window needs %d (use a longer text or a smaller --seq)", T, path, n_val, T + 1);
+        goto done;
+    }
+    const int val_batch = (int)((n_val - 1) / T < VAL_BATCH ? (n_val - 1) / T : VAL_BATCH);
+    const int maxB = B > val_batch ? B : val_batch;
+    tok = malloc(text.n * sizeof *tok);
+    in = malloc((size_t)T * maxB * sizeof *in);
+    tgt = malloc((size_t)T * maxB * sizeof *tgt);
+    sample = malloc((size_t)(o->sample_len > 0 ? o->sample_len : 1));
+    if (!tok || !in || !tgt || !sample) { sd_error("out of memory"); goto done; }
+    sd_vocab_encode(&vocab, text.data, text.n, tok);
+
+    sd_rng rng, srng;
+    sd_rng_seed(&rng, o->seed);
+    sd_rng_seed(&srng, o->seed ^ 0x5eed5eedULL);
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    if (!(m = sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->torch_init, &rng))) goto done;
+    sd_params *P = m->P;
+    if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = o->lr,
+                                                  .threads = sd_ctx_threads(ctx) }))) goto done;
+    if (!(g = sd_graph_new(ctx)) || !(gv = sd_graph_new(ctx))) goto done;
+    r->params = sd_params_numel(P);
+    r->vocab = vocab.n;
+    fprintf(log, "training a %d-layer %s language model (%zu parameters: embedding %d, hidden %d, vocabulary %d) on %s\n",
+            o->layers, sd_cell_name(o->cell), r->params, o->emb, o->hidden, vocab.n, path);
+    fprintf(log, "text: %zu bytes from %d file%s; %zu for training, %zu held out; seq %d, batch %d, adam lr %g, "
+            "%d steps, %d threads\n", text.n, text.nfiles, text.nfiles == 1 ? "" : "s", n_train, n_val, T, B,
+            sd_optim_lr(opt), o->steps, sd_ctx_threads(ctx));
+    fflush(log);
+
+    const int log_every = o->log_every > 0 ? o->log_every : 100;
+    double train_time = 0.0, loss_window = 0.0, last_draw = 0.0;
+    int window = 0;
+    double tail[100];
+    for (int step = 1; step <= o->steps; step++) {
+        double t0 = sd_time_now();
+        for (int b = 0; b < B; b++) {
+            size_t off = sd_rng_below(&rng, (uint32_t)(n_train - (size_t)T));   /* off + T < n_train */
+            for (int t = 0; t < T; t++) {
+                in[t * B + b] = tok[off + t];
+                tgt[t * B + b] = tok[off + t + 1];
+            }
+        }
+        sd_graph_reset(g);
+        sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
+        sd_params_zero_grad(P);
+        if (sd_backward(g, loss)) goto done;
+        if (!isfinite(loss->data[0])) {
+            sd_error("training diverged: loss is %g at step %d (try a smaller --lr)", loss->data[0], step);
+            goto done;
+        }
+        sd_optim_step(opt);
+        double now = sd_time_now();
+        train_time += now - t0;
+        loss_window += loss->data[0];
+        window++;
+        tail[(step - 1) % 100] = loss->data[0];
+        r->steps = step;
+        if (o->live_progress && (now - last_draw > 0.2 || step == o->steps)) {
+            double tps = (double)step * T * B / train_time;
+            double eta = (double)(o->steps - step) * T * B / tps;
+            fprintf(stderr, "\r\033[Kstep %d/%d  loss %.4f  %.0f tok/s  ETA %dm%02ds", step, o->steps,
+                    loss->data[0], tps, (int)eta / 60, (int)eta % 60);
+            fflush(stderr);
+            last_draw = now;
+        }
+        int last = step == o->steps;
+        if (step % log_every == 0 || last) {
+            if (o->live_progress) fprintf(stderr, "\r\033[K");
+            double l = loss_window / window;
+            fprintf(log, "step %d/%d  loss %.4f (%.3f bpc)  %.0f tokens/s\n", step, o->steps, l, l / LN2,
+                    (double)step * T * B / train_time);
+            loss_window = 0.0;
+            window = 0;
+        }
+        if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
+            if (validate(gv, m, tok + n_train, n_val, T, in, tgt, &r->val_bpc)) goto done;
+            fprintf(log, "step %d: validation %.4f bits per character\n", step, r->val_bpc);
+        }
+        if (o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
+            uint8_t p;
+            default_prime(&vocab, &p);
+            if (sd_lm_generate(m, ctx, &p, 1, o->sample_len, 0.8f, &srng, sample)) goto done;
+            fprintf(log, "sample at step %d:\n", step);
+            print_sample(log, sample, o->sample_len, "  | ");
+        }
+        fflush(log);
+    }
+    int nt = o->steps < 100 ? o->steps : 100;
+    for (int i = 0; i < nt; i++) r->train_bpc += tail[i] / nt / LN2;
+    r->train_tokens_per_s = (double)o->steps * T * B / train_time;
+
+    if (o->out) {
+        char bpc[32], steps[32], seq[32];
+        snprintf(bpc, sizeof bpc, "%.4f", r->val_bpc);
+        snprintf(steps, sizeof steps, "%d", o->steps);
+        snprintf(seq, sizeof seq, "%d", T);
+        const sd_st_kv extra[] = { { "val_bpc", bpc }, { "steps", steps }, { "seq", seq }, { "text", path } };
+        if (sd_lm_save(m, o->out, extra, 4)) goto done;
+        fprintf(log, "saved %s\n", o->out);
+    }
+    rc = 0;
+done:
+    r->wall_s = sd_time_now() - t_start;
+    free(tok);
+    free(in);
+    free(tgt);
+    free(sample);
+    sd_graph_free(g);
+    sd_graph_free(gv);
+    sd_optim_free(opt);
+    sd_lm_free(m);
+    sd_ctx_free(ctx);
+    sd_text_free(&text);
+    return rc;
+}
+
+/* ---- Sampling from a saved model */
+
+int sd_app_lm_sample(const char *model_path, const sd_lm_sample_opts *o, FILE *out)
+{
+    sd_lm *m = sd_lm_load(model_path);
+    if (!m) return -1;
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads > 0 ? o->threads : 1 });
+    uint8_t *text = malloc((size_t)o->len + 1);
+    int rc = -1;
+    if (!ctx || !text) { if (!text) sd_error("out of memory"); goto done; }
+    uint8_t p[1];
+    const uint8_t *prime = (const uint8_t *)o->prime;
+    size_t nprime = prime ? strlen(o->prime) : 0;
+    if (!prime) { default_prime(&m->vocab, p); prime = p; nprime = 1; }
+    sd_rng rng;
+    sd_rng_seed(&rng, o->seed);
+    if (sd_lm_generate(m, ctx, prime, nprime, o->len, o->temperature, &rng, text)) {
+        sd_error_prefix("%s", model_path);
+        goto done;
+    }
+    fwrite(prime, 1, nprime, out);
+    fwrite(text, 1, (size_t)o->len, out);
+    if (o->len > 0 && text[o->len - 1] != '\n') fputc('\n', out);
+    rc = 0;
+done:
+    free(text);
+    sd_ctx_free(ctx);
+    sd_lm_free(m);
+    return rc;
+}

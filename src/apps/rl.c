@@ -1,0 +1,351 @@
+#define _POSIX_C_SOURCE 200809L
+/* Reinforcement learning: what `shendu rl solve | qlearn | dqn | play` run. */
+#include "apps.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- Showing grid worlds */
+
+static int is_frozenlake(const sd_env_info *in) { return !strncmp(in->name, "frozenlake", 10); }
+
+/* "Left" -> ←, and so on. */
+static const char *arrow(const char *action)
+{
+    if (!strcmp(action, "Left")) return "\u2190";
+    if (!strcmp(action, "Up")) return "\u2191";
+    if (!strcmp(action, "Right")) return "\u2192";
+    if (!strcmp(action, "Down")) return "\u2193";
+    return "?";
+}
+
+/* Tiles where nothing is decided: holes, cliffs, the goal. */
+static int is_end_tile(char t) { return t == 'H' || t == 'G' || t == 'C'; }
+
+static void print_policy(FILE *f, const sd_env_info *in, const int *policy, const char *indent)
+{
+    for (int r = 0; r < in->grid_rows; r++) {
+        fputs(indent, f);
+        for (int c = 0; c < in->grid_cols; c++) {
+            char t = in->grid[r][c];
+            if (is_end_tile(t)) fprintf(f, " %c", t);
+            else fprintf(f, " %s", arrow(in->action_names[policy[r * in->grid_cols + c]]));
+        }
+        fputc('\n', f);
+    }
+}
+
+static void print_values(FILE *f, const sd_env_info *in, const double *v, const char *indent)
+{
+    const char *fmt = is_frozenlake(in) ? " %5.3f" : " %6.1f";
+    for (int r = 0; r < in->grid_rows; r++) {
+        fputs(indent, f);
+        for (int c = 0; c < in->grid_cols; c++) fprintf(f, fmt, v[r * in->grid_cols + c]);
+        fputc('\n', f);
+    }
+}
+
+static void policy_letters(const sd_env_info *in, const int *policy, char *out)
+{
+    for (int s = 0; s < in->n_states; s++) out[s] = in->action_names[policy[s]][0];
+    out[in->n_states] = 0;
+}
+
+static void describe(FILE *f, const sd_env *env, int slippery)
+{
+    const sd_env_info *in = sd_env_get_info(env);
+    fprintf(f, "%s", in->gym_id);
+    if (is_frozenlake(in)) fprintf(f, " (%s)", slippery >= 0 ? "slippery" : "not slippery");
+    if (in->max_steps) fprintf(f, ", %d-step limit", in->max_steps);
+}
+
+/* The horizon for exact success probabilities: the step limit, or 1000 steps. */
+static int horizon(const sd_env_info *in) { return in->max_steps ? in->max_steps : 1000; }
+
+static sd_env *tabular_env(const char *name, int slippery)
+{
+    sd_env *env = sd_env_new(name, &(sd_env_opts){ .slippery = slippery });
+    if (env && !sd_env_get_info(env)->n_states) {
+        sd_error("%s has continuous states: 'rl solve' and 'rl qlearn' need frozenlake, frozenlake8 or "
+                 "cliffwalking (use 'rl dqn')", name);
+        sd_env_free(env);
+        return NULL;
+    }
+    return env;
+}
+
+/* ---- rl solve */
+
+int sd_app_rl_solve(const sd_rl_solve_opts *o, sd_rl_solve_result *r, FILE *f)
+{
+    sd_env *env = tabular_env(o->env, o->slippery);
+    if (!env) return -1;
+    const sd_env_info *in = sd_env_get_info(env);
+    sd_mdp *m = sd_mdp_from_env(env);
+    int S = in->n_states, A = in->n_actions, rc = -1;
+    double *pi = malloc((size_t)S * A * sizeof *pi), vr[SD_RL_MAX_STATES];
+    if (!m || !pi || S > SD_RL_MAX_STATES) goto done;
+    memset(r, 0, sizeof *r);
+    r->env = in->name;
+    r->gamma = o->gamma;
+    r->n_states = S;
+    r->success_metric = is_frozenlake(in);
+    for (int i = 0; i < S * A; i++) pi[i] = 1.0 / A;
+    int sweeps_random = sd_mdp_evaluate(m, pi, NULL, o->gamma, vr);
+    if (sweeps_random < 0) goto done;
+    r->sweeps = sd_mdp_value_iteration(m, o->gamma, r->values, r->policy);
+    if (r->sweeps < 0) goto done;
+    r->start_value = r->values[in->start_state];
+    r->random_start_value = vr[in->start_state];
+    r->policy_exact = sd_mdp_horizon_value(m, r->policy, horizon(in));
+    r->optimum_exact = sd_mdp_horizon_value(m, NULL, horizon(in));
+    policy_letters(in, r->policy, r->policy_str);
+
+    describe(f, env, o->slippery);
+    fprintf(f, ", gamma %g\n\n", o->gamma);
+    fprintf(f, "policy evaluation, uniform random policy: v_pi(s) = sum_s' P(s,s') (R + gamma v_pi(s'))  [%d sweeps]\n",
+            sweeps_random);
+    print_values(f, in, vr, "  ");
+    fprintf(f, "\nvalue iteration: optimal values v*(s)  [%d sweeps]\n", r->sweeps);
+    print_values(f, in, r->values, "  ");
+    fprintf(f, "\noptimal policy (greedy in v*):\n");
+    print_policy(f, in, r->policy, "  ");
+    const char *what = r->success_metric ? "success probability" : "return";
+    fprintf(f, "\nexact %s within %d steps: this policy %.4f, best possible %.4f\n", what, horizon(in),
+            r->policy_exact, r->optimum_exact);
+    rc = 0;
+done:
+    free(pi);
+    sd_mdp_free(m);
+    sd_env_free(env);
+    return rc;
+}
+
+/* ---- rl qlearn */
+
+int sd_rl_qlearn_defaults(const char *env, sd_qlearn_opts *q)
+{
+    uint64_t seed = q->seed;
+    if (!strcmp(env, "frozenlake"))
+        *q = (sd_qlearn_opts){ .episodes = 20000, .alpha = 0.1f, .alpha_end = 0.01f, .gamma = 0.99f,
+                               .eps_start = 1.0f, .eps_end = 0.01f, .eps_fraction = 0.5f };
+    else if (!strcmp(env, "frozenlake8"))
+        *q = (sd_qlearn_opts){ .episodes = 100000, .alpha = 0.1f, .alpha_end = 0.01f, .gamma = 0.995f,
+                               .eps_start = 1.0f, .eps_end = 0.01f, .eps_fraction = 0.5f };
+    else if (!strcmp(env, "cliffwalking"))
+        *q = (sd_qlearn_opts){ .episodes = 500, .alpha = 0.5f, .alpha_end = 0.1f, .gamma = 0.99f,
+                               .eps_start = 1.0f, .eps_end = 0.01f, .eps_fraction = 0.5f };
+    else
+        *q = (sd_qlearn_opts){ 0 };
+    q->seed = seed;
+    return 0;
+}
+
+int sd_app_rl_qlearn(const sd_rl_qlearn_opts *o, sd_rl_qlearn_result *r, FILE *f)
+{
+    sd_env *env = tabular_env(o->env, o->slippery);
+    if (!env) return -1;
+    const sd_env_info *in = sd_env_get_info(env);
+    int S = in->n_states, A = in->n_actions, rc = -1, policy[SD_RL_MAX_STATES];
+    double *Q = malloc((size_t)S * A * sizeof *Q), v[SD_RL_MAX_STATES];
+    sd_mdp *m = sd_mdp_from_env(env);
+    sd_qlearn_result qr;
+    if (!Q || !m || S > SD_RL_MAX_STATES) goto done;
+    memset(r, 0, sizeof *r);
+    double t0 = sd_time_now();
+    if (sd_qlearn(env, &o->q, Q, &qr)) goto done;
+    sd_q_greedy(Q, S, A, policy);
+    for (int s = 0; s < S; s++) {
+        v[s] = Q[(size_t)s * A];
+        for (int a = 1; a < A; a++) if (Q[(size_t)s * A + a] > v[s]) v[s] = Q[(size_t)s * A + a];
+    }
+    sd_policy_eval ev;
+    if (sd_policy_run(env, policy, o->eval_episodes, (int64_t)(o->q.seed + 1000003) & 0x7fffffffffffffffll, &ev))
+        goto done;
+    r->env = in->name;
+    r->episodes = qr.episodes;
+    r->env_steps = qr.env_steps;
+    r->train_s = qr.train_s;
+    r->success_rate = ev.success_rate;
+    r->mean_return = ev.mean_return;
+    r->eval_episodes = ev.episodes;
+    r->success_metric = is_frozenlake(in);
+    r->policy_exact = sd_mdp_horizon_value(m, policy, horizon(in));
+    r->optimum_exact = sd_mdp_horizon_value(m, NULL, horizon(in));
+    policy_letters(in, policy, r->policy_str);
+    r->wall_s = sd_time_now() - t0;
+
+    describe(f, env, o->slippery);
+    fprintf(f, ": Q-learning, %d episodes, %ld env steps in %.3f s (%.2fM steps/s)\n", qr.episodes, qr.env_steps,
+            qr.train_s, qr.env_steps / (qr.train_s + 1e-12) / 1e6);
+    fprintf(f, "\ngreedy policy, argmax_a Q(s,a):\n");
+    print_policy(f, in, policy, "  ");
+    fprintf(f, "\nits values, max_a Q(s,a):\n");
+    print_values(f, in, v, "  ");
+    fprintf(f, "\ngreedy policy over %d episodes: success rate %.4f, mean return %.3f\n", ev.episodes,
+            ev.success_rate, ev.mean_return);
+    const char *what = r->success_metric ? "success probability" : "return";
+    fprintf(f, "exact %s within %d steps: %.4f; the best possible is %.4f", what, horizon(in), r->policy_exact,
+            r->optimum_exact);
+    if (r->success_metric && r->optimum_exact > 0)
+        fprintf(f, " (%.1f%% of it)", 100.0 * r->policy_exact / r->optimum_exact);
+    fputc('\n', f);
+    rc = 0;
+done:
+    free(Q);
+    sd_mdp_free(m);
+    sd_env_free(env);
+    return rc;
+}
+
+/* ---- rl dqn */
+
+typedef struct progress_state {
+    const sd_rl_dqn_opts *o;
+    FILE *f;
+    long next_log;
+    double last_live;
+} progress_state;
+
+static void on_episode(const sd_dqn_progress *p, void *user)
+{
+    progress_state *ps = user;
+    if (ps->o->live_progress) {
+        double now = sd_time_now();
+        if (now - ps->last_live > 0.1 || p->solved) {
+            fprintf(stderr, "\r  episode %5d  step %7ld  return %7.1f  avg100 %7.1f  eps %.3f  %6.0f steps/s ",
+                    p->episode, p->step, p->episode_return, p->avg_return, p->epsilon, p->steps_per_s);
+            fflush(stderr);
+            ps->last_live = now;
+        }
+    }
+    if (p->step >= ps->next_log || p->solved) {
+        if (ps->o->live_progress) fprintf(stderr, "\r%100s\r", "");
+        fprintf(ps->f, "episode %5d  step %7ld  return %7.1f  avg100 %7.1f  eps %.3f  %6.0f steps/s%s\n",
+                p->episode, p->step, p->episode_return, p->avg_return, p->epsilon, p->steps_per_s,
+                p->solved ? "  solved" : "");
+        fflush(ps->f);
+        while (ps->next_log <= p->step) ps->next_log += ps->o->log_steps;
+    }
+}
+
+int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
+{
+    int rc = -1;
+    sd_env *env = sd_env_new(o->env, NULL), *eval_env = sd_env_new(o->env, NULL);
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads });
+    sd_dqn *d = NULL;
+    if (!env || !eval_env || !ctx) goto done;
+    const sd_env_info *in = sd_env_get_info(env);
+    if (in->n_states) {
+        sd_error("%s is tabular: use 'rl qlearn' (DQN here is for cartpole and acrobot)", in->name);
+        goto done;
+    }
+    d = sd_dqn_new(ctx, in->obs_dim, in->n_actions, &o->dqn);
+    if (!d) goto done;
+    const sd_dqn_opts *dq = sd_dqn_options(d);
+    fprintf(f, "%s: DQN (%s), network %d-[%s]-%d, %d threads; lr %g, batch %d, replay %d, gamma %g, "
+               "target %s every %d steps, epsilon %g->%g over %ld steps, %s loss%s%s\n",
+            in->gym_id, o->recipe, in->obs_dim, dq->hidden, in->n_actions, sd_ctx_threads(ctx), dq->lr, dq->batch,
+            dq->buffer_size, dq->gamma, dq->tau >= 1 ? "copy" : "soft update", dq->target_freq, dq->eps_start,
+            dq->eps_end, dq->eps_decay_steps, dq->huber ? "Huber" : "MSE", dq->double_dqn ? ", Double DQN" : "",
+            dq->max_grad_norm > 0 ? ", clipped gradients" : "");
+    progress_state ps = { o, f, o->log_steps, 0.0 };
+    memset(r, 0, sizeof *r);
+    if (sd_dqn_train(d, env, &r->train, on_episode, &ps)) goto done;
+    if (o->live_progress) fprintf(stderr, "\r%100s\r", "");
+    if (r->train.solved)
+        fprintf(f, "solved at env step %ld (%d episodes, average return of the last %d: %.1f) in %.2f s\n",
+                r->train.solved_at_step, r->train.episodes, dq->solve_window, r->train.avg_return,
+                r->train.solved_wall_s);
+    else
+        fprintf(f, "not solved in %ld env steps (average return of the last %d episodes: %.1f, threshold %g)\n",
+                r->train.env_steps, dq->solve_window, r->train.avg_return, in->reward_threshold);
+    /* Greedy evaluation on a separate environment. */
+    float obs[16];
+    double total = 0.0;
+    for (int e = 0; e < o->eval_episodes; e++) {
+        if (sd_env_reset(eval_env, e == 0 ? (int64_t)((o->dqn.seed + 1000003) & 0x7fffffffffffffffull)
+                                          : SD_ENV_NO_SEED, obs)) goto done;
+        for (;;) {
+            sd_env_result er;
+            int a = sd_dqn_act(d, obs);
+            if (a < 0 || sd_env_step(eval_env, a, obs, &er)) goto done;
+            total += er.reward;
+            if (er.terminated || er.truncated) break;
+        }
+    }
+    r->eval_return = o->eval_episodes ? total / o->eval_episodes : NAN;
+    fprintf(f, "greedy evaluation: mean return %.1f over %d episodes; %.0f env steps/s, %.2f s in all\n",
+            r->eval_return, o->eval_episodes, r->train.env_steps_per_s, r->train.wall_s);
+    if (o->out) {
+        if (sd_dqn_save(d, env, o->out)) goto done;
+        fprintf(f, "agent written to %s\n", o->out);
+    }
+    rc = 0;
+done:
+    sd_dqn_free(d);
+    sd_ctx_free(ctx);
+    sd_env_free(env);
+    sd_env_free(eval_env);
+    return rc;
+}
+
+/* ---- rl play */
+
+int sd_app_rl_play(const sd_rl_play_opts *o, sd_rl_play_result *r, FILE *f)
+{
+    int rc = -1;
+    sd_env *env = sd_env_new(o->env, NULL);
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
+    sd_graph *g = ctx ? sd_graph_new(ctx) : NULL;
+    sd_model *q = NULL;
+    if (!env || !g) goto done;
+    if (sd_env_get_info(env)->n_states) {
+        sd_error("%s is tabular: 'rl play' runs DQN agents (cartpole, acrobot)", sd_env_get_info(env)->name);
+        goto done;
+    }
+    if (!(q = sd_agent_load(o->path, env))) goto done;
+    float obs[16];
+    char frame[4096];
+    memset(r, 0, sizeof *r);
+    struct timespec pause = { o->delay_ms / 1000, (long)(o->delay_ms % 1000) * 1000000L };
+    for (int e = 0; e < o->episodes; e++) {
+        if (sd_env_reset(env, e == 0 ? (int64_t)(o->seed & 0x7fffffffffffffffull) : SD_ENV_NO_SEED, obs)) goto done;
+        double ret = 0.0;
+        int steps = 0, ended = 0;
+        for (;;) {
+            if (o->render) {
+                sd_env_render(env, frame, sizeof frame);
+                if (o->clear) fputs("\033[H\033[2J", f);
+                fprintf(f, "episode %d/%d  return %.0f\n%s%s", e + 1, o->episodes, ret, frame, o->clear ? "" : "\n");
+                fflush(f);
+                if (o->delay_ms > 0) nanosleep(&pause, NULL);
+            }
+            if (ended || (o->max_steps > 0 && steps >= o->max_steps)) break;
+            sd_env_result er;
+            int a = sd_agent_act(g, q, obs);
+            if (a < 0 || sd_env_step(env, a, obs, &er)) goto done;
+            ret += er.reward;
+            steps++;
+            ended = er.terminated || er.truncated;
+        }
+        fprintf(f, "episode %d: return %.1f after %d steps%s\n", e + 1, ret, steps,
+                !ended ? " (stopped by --steps)" : sd_env_elapsed(env) >= sd_env_get_info(env)->max_steps
+                                                       ? " (time limit)" : " (terminated)");
+        if (r->episodes < SD_RL_MAX_PLAY) r->returns[r->episodes] = ret;
+        r->episodes++;
+        r->mean_return += ret;
+        r->steps += steps;
+    }
+    r->mean_return /= o->episodes;
+    rc = 0;
+done:
+    sd_model_free(q);
+    sd_graph_free(g);
+    sd_ctx_free(ctx);
+    sd_env_free(env);
+    return rc;
+}

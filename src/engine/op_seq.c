@@ -1,0 +1,387 @@
+/* Ops for sequences: row gather (embeddings), slices, and the fused
+ * recurrent layers (tanh RNN and LSTM over a whole sequence).
+ *
+ * Sequences are time-major: a (T·B, C) tensor holds step t of sequence b in
+ * row t·B + b, so one time step is a contiguous block of B rows and a layer's
+ * input projection for all steps is a single GEMM (done by the caller with
+ * sd_matmul; these ops take its result). */
+#include "engine/ops.h"
+#include "engine/internal.h"
+#include "kernels/rnn_cell.h"
+#include "shendu/kernels.h"
+
+#include <omp.h>
+#include <string.h>
+
+/* ---- gather_rows: y (n,C) = x[idx[i], :];  dx[idx[i], :] += dy[i, :].
+ * idx is copied into the arena (aux); the backward adds row by row in order,
+ * so repeated indices sum deterministically. */
+sd_tensor *sd_gather_rows(sd_graph *g, sd_tensor *x, const int32_t *idx, int n)
+{
+    if (!x) return NULL;
+    if (x->shape.ndim != 2) return sd_op_error("gather_rows", x, NULL, "x must be 2-D (N,C)");
+    if (n < 1 || !idx) return sd_op_error("gather_rows", x, NULL, "needs at least one index");
+    for (int i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= x->shape.d[0]) {
+            sd_error("gather_rows: index %d (position %d) is outside [0,%d)", idx[i], i, x->shape.d[0]);
+            return NULL;
+        }
+    sd_tensor *y = sd_node(g, SD_OP_GATHER_ROWS, SD_SHAPE(n, x->shape.d[1]), x, NULL, NULL);
+    if (!y) return NULL;
+    int32_t *copy = sd_graph_alloc(g, (size_t)n * sizeof *copy);
+    if (!copy) return NULL;
+    memcpy(copy, idx, (size_t)n * sizeof *copy);
+    y->aux = copy;
+    return sd_node_forward(g, y);
+}
+
+void sd_op_gather_rows_fwd(sd_graph *g, sd_tensor *y)
+{
+    const int32_t *idx = y->aux;
+    const int n = y->shape.d[0], C = y->shape.d[1];
+    for (int i = 0; i < n; i++)
+        memcpy(y->data + (size_t)i * C, y->src[0]->data + (size_t)idx[i] * C, (size_t)C * sizeof(float));
+}
+
+void sd_op_gather_rows_bwd(sd_graph *g, sd_tensor *y)
+{
+    const int32_t *idx = y->aux;
+    const int n = y->shape.d[0], C = y->shape.d[1];
+    float *dx = y->src[0]->grad;
+    for (int i = 0; i < n; i++) {
+        float *d = dx + (size_t)idx[i] * C;
+        const float *dy = y->grad + (size_t)i * C;
+        for (int c = 0; c < C; c++) d[c] += dy[c];
+    }
+}
+
+/* ---- slice: x (N,C) -> rows [start, start+len) (dim 0, -> (len,C)) or
+ * columns [start, start+len) (dim 1, -> (N,len)); a copy. iarg: dim, start. */
+sd_tensor *sd_slice(sd_graph *g, sd_tensor *x, int dim, int start, int len)
+{
+    if (!x) return NULL;
+    if (x->shape.ndim != 2 || (dim != 0 && dim != 1))
+        return sd_op_error("slice", x, NULL, "x must be 2-D and dim 0 (rows) or 1 (columns)");
+    int N = x->shape.d[0], C = x->shape.d[1], size = dim ? C : N;
+    if (start < 0 || len < 1 || start > size - len) {
+        char s[64];
+        sd_error("slice: %s [%d, %d) is outside %s", dim ? "columns" : "rows", start, start + len,
+                 sd_shape_str(x->shape, s, sizeof s));
+        return NULL;
+    }
+    sd_tensor *y = sd_node(g, SD_OP_SLICE, dim ? SD_SHAPE(N, len) : SD_SHAPE(len, C), x, NULL, NULL);
+    if (!y) return NULL;
+    y->iarg[0] = dim;
+    y->iarg[1] = start;
+    return sd_node_forward(g, y);
+}
+
+void sd_op_slice_fwd(sd_graph *g, sd_tensor *y)
+{
+    const sd_tensor *x = y->src[0];
+    const int C = x->shape.d[1], start = y->iarg[1];
+    if (y->iarg[0] == 0) { memcpy(y->data, x->data + (size_t)start * C, y->n * sizeof(float)); return; }
+    const int N = y->shape.d[0], L = y->shape.d[1];
+    for (int i = 0; i < N; i++)
+        memcpy(y->data + (size_t)i * L, x->data + (size_t)i * C + start, (size_t)L * sizeof(float));
+}
+
+void sd_op_slice_bwd(sd_graph *g, sd_tensor *y)
+{
+    sd_tensor *x = y->src[0];
+    const int C = x->shape.d[1], start = y->iarg[1];
+    const int N = y->shape.d[0], L = y->shape.d[1];
+    float *dx = x->grad + (y->iarg[0] == 0 ? (size_t)start * C : (size_t)start);
+    const long ld = y->iarg[0] == 0 ? L : C;
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < L; c++) dx[(size_t)i * ld + c] += y->grad[(size_t)i * L + c];
+}
+
+/* ---- concat: a (N,Ca), b (N,Cb) -> (N,Ca+Cb) (dim 1) or a (Na,C), b (Nb,C)
+ * -> (Na+Nb,C) (dim 0). iarg[0] = dim. */
+sd_tensor *sd_concat(sd_graph *g, sd_tensor *a, sd_tensor *b, int dim)
+{
+    if (!a || !b) return NULL;
+    if (a->shape.ndim != 2 || b->shape.ndim != 2 || (dim != 0 && dim != 1) ||
+        a->shape.d[1 - dim] != b->shape.d[1 - dim])
+        return sd_op_error("concat", a, b, dim ? "expected (N,Ca) and (N,Cb)" : "expected (Na,C) and (Nb,C)");
+    sd_shape s = a->shape;
+    s.d[dim] += b->shape.d[dim];
+    sd_tensor *y = sd_node(g, SD_OP_CONCAT, s, a, b, NULL);
+    if (!y) return NULL;
+    y->iarg[0] = dim;
+    return sd_node_forward(g, y);
+}
+
+void sd_op_concat_fwd(sd_graph *g, sd_tensor *y)
+{
+    const sd_tensor *a = y->src[0], *b = y->src[1];
+    if (y->iarg[0] == 0) {
+        memcpy(y->data, a->data, a->n * sizeof(float));
+        memcpy(y->data + a->n, b->data, b->n * sizeof(float));
+        return;
+    }
+    const int N = y->shape.d[0], Ca = a->shape.d[1], Cb = b->shape.d[1];
+    for (int i = 0; i < N; i++) {
+        memcpy(y->data + (size_t)i * (Ca + Cb), a->data + (size_t)i * Ca, (size_t)Ca * sizeof(float));
+        memcpy(y->data + (size_t)i * (Ca + Cb) + Ca, b->data + (size_t)i * Cb, (size_t)Cb * sizeof(float));
+    }
+}
+
+void sd_op_concat_bwd(sd_graph *g, sd_tensor *y)
+{
+    sd_tensor *a = y->src[0], *b = y->src[1];
+    const int N = y->shape.d[0], C = y->shape.d[1];
+    const int Ca = y->iarg[0] ? a->shape.d[1] : C;
+    for (int i = 0; i < N; i++) {
+        const float *dy = y->grad + (size_t)i * C;
+        if (y->iarg[0] == 0) {      /* row i belongs to a or to b */
+            float *d = i < a->shape.d[0] ? a->grad : b->grad;
+            if (d) {
+                d += (size_t)(i < a->shape.d[0] ? i : i - a->shape.d[0]) * C;
+                for (int c = 0; c < C; c++) d[c] += dy[c];
+            }
+            continue;
+        }
+        if (a->grad) for (int c = 0; c < Ca; c++) a->grad[(size_t)i * Ca + c] += dy[c];
+        if (b->grad) for (int c = Ca; c < C; c++) b->grad[(size_t)i * (C - Ca) + c - Ca] += dy[c];
+    }
+}
+
+/* ---- Fused recurrent layers over a whole sequence.
+ *
+ *   rnn_seq:   h_t = tanh(xp_t + b + h_{t-1} W_hhᵀ)
+ *   lstm_seq:  [i f g o] = xp_t + b + h_{t-1} W_hhᵀ;  i,f,o = σ(.), g = tanh(.)
+ *              c_t = f ∘ c_{t-1} + i ∘ g;  h_t = o ∘ tanh(c_t)
+ *
+ * xp (T·B, G·H) time-major input projection (x W_ihᵀ for all steps, one GEMM),
+ * w_hh (G·H, H), b (G·H) or NULL -> y (T·B, H): h_t of every step.
+ * iarg: T, B, H, G.  aux: the op's info (below), in the arena.
+ *
+ * Steps past a sequence's length carry h and c over unchanged, so the last
+ * row block of y holds every sequence's final state. The initial state is
+ * data (copied in; no gradient flows to it): truncated backpropagation.
+ *
+ * Forward, per step, inside one parallel region: each thread owns a run of
+ * hidden-unit groups; it multiplies h_{t-1} by its columns of W_hhᵀ (kept in
+ * the grouped layout of rnn_cell.h, so its columns hold all G gates of its
+ * units), runs the cell kernel on them and meets the others at a barrier.
+ * Backward, per step in reverse: the cell kernel gives dG_t for the thread's
+ * units; after a barrier each thread computes its columns of
+ * dh_{t-1} = dG_t W_hh. dW_hh, db and dxp come after the loop as one GEMM /
+ * column sum / add over all steps. Every sum runs in a fixed order, so the
+ * results do not depend on the thread count. */
+typedef struct seq_info {
+    int32_t *len;           /* (B) or NULL: all T */
+    uint8_t *live;          /* (T, B): t < len[b] */
+    float *h0, *c0;         /* (B,H) initial state (zeros unless given) */
+    int h0_zero;            /* skip the t = 0 product */
+    float *wt;              /* (H, G·H): W_hhᵀ in the grouped layout */
+    float *gp;              /* (B, G·H) one step's h_{t-1} W_hhᵀ */
+    float *act, *c, *tc;    /* LSTM, saved for backward: (T,B,4H), (T,B,H), (T,B,H) */
+    float *c_roll;          /* LSTM without gradient: two (B,H) buffers */
+    float *state_out;       /* caller's (B,H) h [+ (B,H) c], written by the forward */
+} seq_info;
+
+/* Threads for a sequence op: one per ~16k multiply-adds of a step, at most
+ * one per group of hidden units. */
+static int seq_threads(sd_graph *g, int B, int H, int G)
+{
+    int groups = (H + SD_CELL_GROUP - 1) / SD_CELL_GROUP;
+    long work = (long)B * G * H * H;
+    int t = SD_THREADS(g);
+    if (t > groups) t = groups;
+    if (work < 16384L * t) t = (int)(work / 16384) > 1 ? (int)(work / 16384) : 1;
+    return t;
+}
+
+/* Hidden units [j0, j1) of thread p of nt: whole groups, split evenly. */
+static void seq_split(int H, int p, int nt, int *j0, int *j1)
+{
+    int groups = (H + SD_CELL_GROUP - 1) / SD_CELL_GROUP;
+    int q0 = (int)((long)groups * p / nt), q1 = (int)((long)groups * (p + 1) / nt);
+    *j0 = q0 * SD_CELL_GROUP;
+    *j1 = q1 * SD_CELL_GROUP < H ? q1 * SD_CELL_GROUP : H;
+}
+
+static sd_tensor *recurrent(sd_graph *g, int op, const char *name, int G, sd_tensor *xp, sd_tensor *whh,
+                            sd_tensor *b, int T, const int32_t *lengths, const float *state_in, float *state_out)
+{
+    if (!xp || !whh) return NULL;
+    if (whh->shape.ndim != 2 || whh->shape.d[0] != G * whh->shape.d[1] || whh->shape.d[1] < 1)
+        return sd_op_error(name, whh, NULL, G == 4 ? "w_hh must be (4H,H)" : "w_hh must be (H,H)");
+    const int H = whh->shape.d[1];
+    if (T < 1 || xp->shape.ndim != 2 || xp->shape.d[1] != G * H || xp->shape.d[0] % T || !xp->shape.d[0])
+        return sd_op_error(name, xp, whh, "xp must be (T*B, G*H) for w_hh (G*H, H) and T steps");
+    if (b && (b->shape.ndim != 1 || b->shape.d[0] != G * H))
+        return sd_op_error(name, b, whh, "bias must be (G*H)");
+    const int B = xp->shape.d[0] / T;
+    if (lengths)
+        for (int i = 0; i < B; i++)
+            if (lengths[i] < 0 || lengths[i] > T) {
+                sd_error("%s: length %d of sequence %d is outside [0,%d]", name, lengths[i], i, T);
+                return NULL;
+            }
+    sd_tensor *y = sd_node(g, op, SD_SHAPE(T * B, H), xp, whh, b);
+    if (!y) return NULL;
+    y->iarg[0] = T; y->iarg[1] = B; y->iarg[2] = H; y->iarg[3] = G;
+    seq_info *in = sd_graph_alloc(g, sizeof *in);
+    if (!in) return NULL;
+    memset(in, 0, sizeof *in);
+    const size_t BH = (size_t)B * H, GH = (size_t)G * H;
+    in->h0 = sd_graph_alloc(g, 2 * BH * sizeof(float));
+    in->wt = sd_graph_alloc(g, (size_t)H * GH * sizeof(float));
+    in->gp = sd_graph_alloc(g, (size_t)B * GH * sizeof(float));
+    in->live = sd_graph_alloc(g, (size_t)T * B);
+    if (!in->h0 || !in->wt || !in->gp || !in->live) return NULL;
+    in->c0 = in->h0 + BH;
+    if (state_in) memcpy(in->h0, state_in, (G == 4 ? 2 : 1) * BH * sizeof(float));
+    else memset(in->h0, 0, 2 * BH * sizeof(float));
+    in->h0_zero = !state_in;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < B; i++) in->live[(size_t)t * B + i] = !lengths || t < lengths[i];
+    if (lengths) {
+        if (!(in->len = sd_graph_alloc(g, (size_t)B * sizeof(int32_t)))) return NULL;
+        memcpy(in->len, lengths, (size_t)B * sizeof(int32_t));
+    }
+    if (G == 4) {
+        if (y->requires_grad) {
+            in->act = sd_graph_alloc(g, (size_t)T * B * GH * sizeof(float));
+            in->c = sd_graph_alloc(g, (size_t)T * BH * sizeof(float));
+            in->tc = sd_graph_alloc(g, (size_t)T * BH * sizeof(float));
+            if (!in->act || !in->c || !in->tc) return NULL;
+        } else if (!(in->c_roll = sd_graph_alloc(g, 2 * BH * sizeof(float)))) {
+            return NULL;
+        }
+    }
+    in->state_out = state_out;
+    y->aux = in;
+    return sd_node_forward(g, y);
+}
+
+sd_tensor *sd_rnn_seq(sd_graph *g, sd_tensor *xp, sd_tensor *w_hh, sd_tensor *b, int T,
+                      const int32_t *lengths, const float *state_in, float *state_out)
+{
+    return recurrent(g, SD_OP_RNN_SEQ, "rnn_seq", 1, xp, w_hh, b, T, lengths, state_in, state_out);
+}
+
+sd_tensor *sd_lstm_seq(sd_graph *g, sd_tensor *xp, sd_tensor *w_hh, sd_tensor *b, int T,
+                       const int32_t *lengths, const float *state_in, float *state_out)
+{
+    return recurrent(g, SD_OP_LSTM_SEQ, "lstm_seq", 4, xp, w_hh, b, T, lengths, state_in, state_out);
+}
+
+/* LSTM cell state after step t (t = -1: the initial state). */
+static float *cell_at(const seq_info *in, int t, size_t BH)
+{
+    if (t < 0) return in->c0;
+    return in->c ? in->c + (size_t)t * BH : in->c_roll + (size_t)(t & 1) * BH;
+}
+
+static void recurrent_fwd(sd_graph *g, sd_tensor *y)
+{
+    const int T = y->iarg[0], B = y->iarg[1], H = y->iarg[2], G = y->iarg[3], GH = G * H;
+    const size_t BH = (size_t)B * H;
+    seq_info *in = (seq_info *)y->aux;
+    const float *w = y->src[1]->data, *bias = y->src[2] ? y->src[2]->data : NULL;
+    sd_ctx *ctx = sd_graph_ctx(g);
+    const int nt = seq_threads(g, B, H, G);
+    #pragma omp parallel num_threads(nt)
+    {
+        int j0, j1;
+        seq_split(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+        /* W_hh (G·H, H) -> wt (H, G·H), grouped: this thread's units only. */
+        for (int k = 0; k < G; k++)
+            for (int j = j0; j < j1; j++) {
+                const float *src = w + (size_t)(k * H + j) * H;
+                const int col = sd_cell_gcol(G, H, k, j);
+                for (int i = 0; i < H; i++) in->wt[(size_t)i * GH + col] = src[i];
+            }
+        const int c0 = G * j0, ncol = G * (j1 - j0);   /* this thread's grouped columns */
+        #pragma omp barrier
+        for (int t = 0; t < T; t++) {
+            const float *hp = t ? y->data + (size_t)(t - 1) * BH : in->h0;
+            const int mult = ncol > 0 && (t > 0 || !in->h0_zero);
+            if (mult)
+                sd_gemm(ctx, 0, 0, B, ncol, H, 1.0f, hp, H, in->wt + c0, GH, 0.0f, in->gp + c0, GH);
+            sd_cell_fwd_args a = {
+                .B = B, .H = H, .G = G, .xp = y->src[0]->data + (size_t)t * B * GH, .ldx = GH, .bias = bias,
+                .gp = mult ? in->gp : NULL, .h_prev = hp, .c_prev = G == 4 ? cell_at(in, t - 1, BH) : NULL,
+                .h = y->data + (size_t)t * BH, .c = G == 4 ? cell_at(in, t, BH) : NULL,
+                .act = in->act ? in->act + (size_t)t * B * GH : NULL, .tc = in->tc ? in->tc + (size_t)t * BH : NULL,
+                .live = in->live + (size_t)t * B,
+            };
+            if (j1 > j0) sd_cell_fwd(&a, j0, j1);
+            #pragma omp barrier
+        }
+    }
+    if (in->state_out) {
+        memcpy(in->state_out, y->data + (size_t)(T - 1) * BH, BH * sizeof(float));
+        if (G == 4) memcpy(in->state_out + BH, cell_at(in, T - 1, BH), BH * sizeof(float));
+    }
+}
+
+static void recurrent_bwd(sd_graph *g, sd_tensor *y)
+{
+    const int T = y->iarg[0], B = y->iarg[1], H = y->iarg[2], G = y->iarg[3], GH = G * H;
+    const size_t BH = (size_t)B * H;
+    seq_info *in = (seq_info *)y->aux;
+    sd_tensor *xp = y->src[0], *whh = y->src[1], *b = y->src[2];
+    sd_ctx *ctx = sd_graph_ctx(g);
+    float *dG = sd_graph_alloc(g, (size_t)T * B * GH * sizeof(float));
+    float *dnext = sd_graph_alloc(g, 2 * BH * sizeof(float));
+    if (!dG || !dnext) return;   /* out of memory: the error is set, gradients stay incomplete */
+    float *dcnext = dnext + BH;
+    memset(dnext, 0, 2 * BH * sizeof(float));
+    const int nt = seq_threads(g, B, H, G);
+    #pragma omp parallel num_threads(nt)
+    {
+        int j0, j1;
+        seq_split(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+        for (int t = T - 1; t >= 0; t--) {
+            float *dGt = dG + (size_t)t * B * GH;
+            sd_cell_bwd_args a = {
+                .B = B, .H = H, .G = G, .dy = y->grad + (size_t)t * BH, .dnext = dnext, .dcnext = dcnext,
+                .h = y->data + (size_t)t * BH, .act = in->act ? in->act + (size_t)t * B * GH : NULL,
+                .tc = in->tc ? in->tc + (size_t)t * BH : NULL,
+                .c_prev = G == 4 ? cell_at(in, t - 1, BH) : NULL, .dG = dGt, .live = in->live + (size_t)t * B,
+            };
+            if (j1 > j0) sd_cell_bwd(&a, j0, j1);
+            #pragma omp barrier
+            /* dh_{t-1} (B, H)[:, j0:j1] += dG_t (B, G·H) · W_hh (G·H, H)[:, j0:j1] */
+            if (t > 0 && j1 > j0)
+                sd_gemm(ctx, 0, 0, B, j1 - j0, GH, 1.0f, dGt, GH, whh->data + j0, H, 1.0f, dnext + j0, H);
+        }
+    }
+    const size_t n = (size_t)T * B * GH;
+    if (xp->grad) {
+        float *dx = xp->grad;
+        #pragma omp parallel for num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)
+        for (size_t i = 0; i < n; i++) dx[i] += dG[i];
+    }
+    if (b && b->grad) {
+        /* Column sums in row order; each thread owns a run of columns. */
+        float *db = b->grad;
+        const int rows = T * B;
+        #pragma omp parallel num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN)
+        {
+            int p = omp_get_thread_num(), np = omp_get_num_threads();
+            int c0 = (int)((long)GH * p / np), c1 = (int)((long)GH * (p + 1) / np);
+            for (int r = 0; r < rows; r++) {
+                const float *d = dG + (size_t)r * GH;
+                for (int c = c0; c < c1; c++) db[c] += d[c];
+            }
+        }
+    }
+    if (whh->grad) {
+        /* dW_hh (G·H, H) += Σ_t dG_tᵀ h_{t-1}: steps 1..T-1 in one GEMM, step 0 with h0. */
+        if (T > 1)
+            sd_gemm(ctx, 1, 0, GH, H, (T - 1) * B, 1.0f, dG + (size_t)B * GH, GH, y->data, H, 1.0f, whh->grad, H);
+        if (!in->h0_zero) sd_gemm(ctx, 1, 0, GH, H, B, 1.0f, dG, GH, in->h0, H, 1.0f, whh->grad, H);
+    }
+}
+
+void sd_op_rnn_seq_fwd(sd_graph *g, sd_tensor *y) { recurrent_fwd(g, y); }
+void sd_op_rnn_seq_bwd(sd_graph *g, sd_tensor *y) { recurrent_bwd(g, y); }
+void sd_op_lstm_seq_fwd(sd_graph *g, sd_tensor *y) { recurrent_fwd(g, y); }
+void sd_op_lstm_seq_bwd(sd_graph *g, sd_tensor *y) { recurrent_bwd(g, y); }

@@ -1,0 +1,124 @@
+/* tools/cmd_gan.c — generative adversarial networks: gan (train), gan sample, gan score. */
+#include "cli.h"
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A number, or null when it is not one (no classifier given). */
+static void json_num(FILE *f, const char *key, double v)
+{
+    if (isfinite(v)) fprintf(f, ",\"%s\":%.4f", key, v);
+    else fprintf(f, ",\"%s\":null", key);
+}
+
+/* ---- shendu gan sample FILE --n 64 --out grid.png */
+
+static int gan_sample(int argc, char **argv)
+{
+    const char *out = NULL, *usage = "sample GEN.safetensors --out GRID.png [flags]";
+    int n = 64, cols = 0, threads = 0;
+    uint64_t seed = 1;
+    const flag flags[] = {
+        { "n", F_INT, &n, "how many samples (default 64)", 1, 10000 },
+        { "cols", F_INT, &cols, "samples per row (default: a square grid)", 0, 10000 },
+        { "out", F_STR, &out, "the PNG file to write" },
+        { "seed", F_U64, &seed, "noise seed (default 1)" },
+        { "threads", F_INT, &threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { 0 }
+    };
+    char *pos[1];
+    int npos, rc = cli_parse("gan sample", usage, "Draw samples from a generator saved by shendu gan, as one grid PNG.",
+                             argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1 || !out) return cli_usage_error("gan sample", usage, "%s", "expected a generator file and --out GRID.png");
+    return sd_app_gan_sample(pos[0], n, cols, seed, out, threads, stdout) ? cli_fail("gan sample") : 0;
+}
+
+/* ---- shendu gan score GEN --classifier CLS */
+
+static int gan_score(int argc, char **argv)
+{
+    const char *cls = NULL, *data = NULL, *usage = "score GEN.safetensors --classifier CLS.safetensors [flags]";
+    int n = 10000, threads = 0, json = 0;
+    uint64_t seed = 1;
+    const flag flags[] = {
+        { "classifier", F_STR, &cls, "a shendu classifier trained on the same data (shendu train --out)" },
+        { "n", F_INT, &n, "samples scored, and real test images (default 10000)", 1, 1000000 },
+        { "data", F_STR, &data, "data set of the real test images (default: the generator's)" },
+        { "seed", F_U64, &seed, "noise seed (default 1)" },
+        { "threads", F_INT, &threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        { 0 }
+    };
+    char *pos[1];
+    int npos, rc = cli_parse("gan score", usage,
+                             "Inception score of a generator, exp(E_x KL(p(y|x) || p(y))), with p(y|x) from a shendu\n"
+                             "classifier; the same score of the real test images for reference. From 1 (samples\n"
+                             "all alike or unrecognisable) to the number of classes.",
+                             argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1 || !cls)
+        return cli_usage_error("gan score", usage, "%s", "expected a generator file and --classifier CLS.safetensors");
+    double score, real;
+    if (sd_app_gan_score(pos[0], cls, data, n, seed, threads, &score, &real)) return cli_fail("gan score");
+    printf("%s: inception score %.3f over %d samples; real test images %.3f (%.0f%%)\n", pos[0], score, n, real,
+           100.0 * score / real);
+    if (json) printf("{\"score\":%.4f,\"real_score\":%.4f,\"n\":%d}\n", score, real, n);
+    return 0;
+}
+
+/* ---- shendu gan: train */
+
+int cmd_gan(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "sample")) return gan_sample(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "score")) return gan_score(argc - 1, argv + 1);
+    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1 };
+    const char *loss = "ns", *usage = "[sample|score] [flags]";
+    int json = 0;
+    const flag flags[] = {
+        { "arch", F_STR, &o.arch, "mlp (../shared/bench-ref/gan.py's) or dcgan (transposed convolutions, batchnorm)" },
+        { "data", F_STR, &o.data_dir, "MNIST-layout data directory of 28x28 gray images (default as for train)" },
+        { "epochs", F_INT, &o.epochs, "passes over the training set (default 20)", 1, 1000000 },
+        { "batch", F_INT, &o.batch, "real images per step (default 64)", 2, 1 << 16 },
+        { "loss", F_STR, &loss, "G's loss: ns (non-saturating, default) or minimax (the lecture's min_G max_D V)" },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default 0.0002)", 1e-12, 1e30 },
+        { "seed", F_U64, &o.seed, "random seed (default 1)" },
+        { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and generator.safetensors (default gan-out)" },
+        { "classifier", F_STR, &o.classifier, "score the generator at the end with this classifier (see gan score)" },
+        { "score-n", F_INT, &o.score_n, "samples for the score (default 10000)", 1, 1000000 },
+        { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
+        { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        { 0 }
+    };
+    char *pos[1];
+    int npos, rc = cli_parse("gan", usage,
+                             "Train a generative adversarial network: G turns noise into pictures, D tells them\n"
+                             "from real ones, each trained against the other. After every epoch: an 8x8 grid of\n"
+                             "samples from fixed noise (DIR/epoch_NNN.png) and the generator (DIR/generator.safetensors).\n"
+                             "  shendu gan sample GEN.safetensors --out grid.png     draw from a generator\n"
+                             "  shendu gan score GEN.safetensors --classifier CLS    its inception score",
+                             argc, argv, flags, pos, 0, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (strcmp(o.arch, "mlp") && strcmp(o.arch, "dcgan"))
+        return cli_usage_error("gan", usage, "unknown architecture '%s' (expected mlp or dcgan)", o.arch);
+    if (sd_gan_loss_parse(loss, &o.loss)) return cli_usage_error("gan", usage, "unknown loss '%s' (expected ns or minimax)", loss);
+    o.live_progress = isatty(STDERR_FILENO);
+    sd_gan_result r;
+    if (sd_app_gan_train(&o, &r, stdout)) return cli_fail("gan");
+    if (json) {
+        printf("{\"arch\":");
+        cli_json_str(stdout, o.arch);
+        printf(",\"epochs\":%d,\"loss\":\"%s\",\"d_loss\":%.4f,\"g_loss\":%.4f,\"d_real\":%.4f,\"d_fake\":%.4f,"
+               "\"train_images_per_s\":%.1f", r.epochs, sd_gan_loss_name(o.loss), r.d_loss, r.g_loss, r.d_real,
+               r.d_fake, r.train_images_per_s);
+        json_num(stdout, "score", r.score);
+        json_num(stdout, "real_score", r.real_score);
+        printf(",\"wall_s\":%.3f,\"generator\":", r.wall_s);
+        cli_json_str(stdout, r.generator);
+        printf("}\n");
+    }
+    return 0;
+}
