@@ -79,7 +79,95 @@ def bench_mlp():
           [(round(r["ips"]), r["acc"][0], r["acc"][-1]) for r in t_runs])
 
 
+# ---- Reinforcement learning (issue 7): Q-learning vs qlearn.py, DQN vs dqn.py (CleanRL's recipe).
+RL_BIN = os.environ.get("SHENDU_BIN", BIN)
+RL_SEEDS = int(os.environ.get("RL_SEEDS", "3"))
+
+
+def shendu_rl(*args):
+    out, rss = timed([RL_BIN, "rl", *args, "--json"])
+    j = last_json(out)
+    j["rss"] = rss
+    return j
+
+
+def python_ref(script, *args, torch=False):
+    cmd = [os.path.join(REF, "ref_env.sh")] if torch else []
+    out, rss = timed(cmd + ["/usr/bin/python3", os.path.join(REF, script), *args])
+    j = last_json(out)
+    j["rss"] = rss
+    return j
+
+
+def bench_rl():
+    # Tabular Q-learning. The like-for-like speed figure uses qlearn.py's own
+    # settings (20000 episodes, alpha 0.1 constant, gamma 0.99, epsilon 1 -> 0.01
+    # over half); the quality figures use shendu's defaults (alpha decaying).
+    s_same, t_runs = [], []
+    for i in range(REPS):
+        s_same.append(shendu_rl("qlearn", "--env", "frozenlake", "--alpha", "0.1", "--alpha-end", "0.1",
+                                "--seed", str(i)))
+        t_runs.append(python_ref("qlearn.py", "--seed", str(i)))
+    print(f"\n### Tabular Q-learning, FrozenLake 4x4 slippery, qlearn.py's settings, {REPS} runs each\n")
+    print("| figure | shendu | qlearn.py (Python) | ratio |\n| --- | --- | --- | --- |")
+    row("training env steps/s (median)", med([r["train_steps_per_s"] for r in s_same]),
+        med([r["train_env_steps_per_s"] for r in t_runs]), "steps/s")
+    print(f"| greedy success, 10,000 episodes (median) | {med([r['success_rate'] for r in s_same]):.4f} | "
+          f"{med([r['eval_success_rate'] for r in t_runs]):.4f} | |")
+    print(f"| exact success of the greedy policy (median) | {med([r['exact_success'] for r in s_same]):.4f} | "
+          f"{med([r['exact_success_greedy_policy'] for r in t_runs]):.4f} | |")
+    print(f"| exact optimum | {s_same[0]['optimal_success']:.4f} | {t_runs[0]['exact_success_optimal']:.4f} | |")
+
+    print(f"\n### Tabular Q-learning with shendu's defaults, seeds 1-5 (`shendu rl qlearn --env E --seed S`)\n")
+    print("| environment | greedy success (10,000 episodes) | greedy mean return | exact success / return "
+          "| exact optimum | episodes | wall s |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for env in ("frozenlake", "frozenlake8", "cliffwalking"):
+        runs = [shendu_rl("qlearn", "--env", env, "--seed", str(s)) for s in range(1, 6)]
+        key = "exact_success" if env.startswith("frozen") else "exact_return"
+        opt = "optimal_success" if env.startswith("frozen") else "optimal_return"
+        cells = lambda k, fmt: " ".join(format(r[k], fmt) for r in runs)
+        print(f"| {env} | {cells('success_rate', '.4f')} | {cells('mean_return', '.3f')} | {cells(key, '.4f')} | "
+              f"{runs[0][opt]:.4f} | {runs[0]['episodes']} | {med([r['wall_s'] for r in runs]):.3f} |")
+
+    # DQN, CleanRL's recipe: shendu and dqn.py alternately, same seeds. shendu
+    # stops when solved; dqn.py records when it solved and runs on to 500k steps.
+    s_runs, t_runs = [], []
+    for s in range(1, RL_SEEDS + 1):
+        s_runs.append(shendu_rl("dqn", "--env", "cartpole", "--recipe", "cleanrl", "--seed", str(s), "--eval", "10"))
+        t_runs.append(python_ref("dqn.py", "--seed", str(s), "--threads", str(THREADS), torch=True))
+    print(f"\n### DQN CartPole-v1, CleanRL's recipe (dqn.py's defaults), {RL_SEEDS} seeds each\n")
+    print("| figure | shendu (1 thread) | PyTorch dqn.py (%d threads) | ratio |\n| --- | --- | --- | --- |" % THREADS)
+    row("wall time to solve, s (median)", med([r["solved_wall_s"] for r in s_runs]),
+        med([r["solved_wall_s"] for r in t_runs]), "s", higher_better=False)
+    row("env steps/s, everything included (median)", med([r["env_steps_per_s"] for r in s_runs]),
+        med([r["env_steps_per_s"] for r in t_runs]), "steps/s")
+    print(f"| solved (mean of the last 100 returns >= 475) | {sum(r['solved'] for r in s_runs)} of {len(s_runs)} | "
+          f"{sum(r['solved_step_475'] is not None for r in t_runs)} of {len(t_runs)} | |")
+    print(f"| env step when solved (median) | {med([r['solved_at_step'] for r in s_runs]):,.0f} | "
+          f"{med([r['solved_step_475'] for r in t_runs]):,.0f} | |")
+    print(f"| peak RSS (median) | {med([r['rss'] for r in s_runs]):.0f} MB | {med([r['rss'] for r in t_runs]):.0f} MB | |")
+    print("\nshendu runs (seed, solved at step, s):", [(i + 1, r["solved_at_step"], r["solved_wall_s"])
+                                                     for i, r in enumerate(s_runs)])
+    print("dqn.py runs (seed, solved at step, s):", [(i + 1, r["solved_step_475"], r["solved_wall_s"])
+                                                     for i, r in enumerate(t_runs)])
+
+    # shendu's own recipe, 5 seeds; Acrobot likewise.
+    for env in ("cartpole", "acrobot"):
+        runs = [shendu_rl("dqn", "--env", env, "--seed", str(s), "--eval", "10") for s in range(1, 6)]
+        solved = [r for r in runs if r["solved"]]
+        print(f"\n### DQN {env}, shendu's default recipe (`shendu rl dqn --env {env} --seed S`), seeds 1-5\n")
+        print("| seed | solved | at env step | wall s to solve | avg return, last 100 | greedy eval return "
+              "| env steps/s |\n| --- | --- | --- | --- | --- | --- | --- |")
+        for i, r in enumerate(runs):
+            print(f"| {i + 1} | {'yes' if r['solved'] else 'no'} | {r['solved_at_step'] or '-'} | "
+                  f"{r['solved_wall_s'] if r['solved'] else '-'} | {r['avg_return_100']:.1f} | "
+                  f"{r['eval_return']:.1f} | {r['env_steps_per_s']:,.0f} |")
+        print(f"\n{env}: solved in {len(solved)} of {len(runs)} seeds; median wall time to solve "
+              f"{med([r['solved_wall_s'] for r in solved]):.2f} s")
+
+
 WORKLOADS = {"mlp": bench_mlp}
+WORKLOADS["rl"] = bench_rl
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)

@@ -135,12 +135,13 @@ int cmd_train(int argc, char **argv)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = NULL;
+    const char *data = NULL, *logits = NULL;
     int json = 0, threads = 0, limit = 0;
     const flag flags[] = {
         { "data", F_STR, &data, "MNIST-layout data directory (its t10k split is used)" },
         { "threads", F_INT, &threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "limit", F_INT, &limit, "use only the first N test images", 0, 1 << 30 },
+        { "logits", F_STR, &logits, "also write every image's logits to this file (raw float32, n x classes)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -151,7 +152,7 @@ int cmd_eval(int argc, char **argv)
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) return cli_usage_error("eval", "FILE.safetensors [flags]", "%s", "expected one model file");
     sd_eval_result r;
-    if (sd_app_eval_classifier(pos[0], data, limit, threads, &r)) return cli_fail("eval");
+    if (sd_app_eval_classifier(pos[0], data, limit, threads, logits, &r)) return cli_fail("eval");
     printf("%s: test accuracy %.2f%%, test loss %.4f on %d images\n", pos[0], 100.0 * r.test_accuracy,
            r.test_loss, r.n);
     if (json) printf("{\"test_accuracy\":%.4f,\"test_loss\":%.4f,\"n\":%d}\n", r.test_accuracy, r.test_loss, r.n);

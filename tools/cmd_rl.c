@@ -163,6 +163,10 @@ static int rl_dqn(int argc, char **argv)
                              argc, argv, flags, pos, 0, &npos);
     if (rc) return done_rc(rc);
     if (!(o.env = env_name("dqn", o.env))) return 2;
+    if (strncmp(o.env, "cartpole", 8) && strncmp(o.env, "acrobot", 7)) {
+        fprintf(stderr, "shendu rl dqn: %s is tabular: use 'rl qlearn' (DQN runs on cartpole and acrobot)\n", o.env);
+        return 2;
+    }
     o.recipe = recipe ? recipe : o.env;
     o.dqn.seed = seed;
     if (sd_dqn_recipe(o.recipe, &o.dqn)) { fprintf(stderr, "shendu rl dqn: %s\n", sd_last_error()); return 2; }

@@ -67,13 +67,15 @@ typedef struct sd_train_result {
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log);
 
 typedef struct sd_eval_result { double test_accuracy, test_loss; int n; } sd_eval_result;
+/* logits_path (may be NULL): also write every test image's logits there, raw
+ * little-endian float32, n × classes (for comparisons with other frameworks). */
 int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
-                           sd_eval_result *r);
+                           const char *logits_path, sd_eval_result *r);
 
 /* Accuracy and mean cross-entropy of model m over data set d (batches of 1000,
  * no gradients). x = pixel * scale + shift. */
 int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
-                    double *accuracy, double *loss);
+                    double *accuracy, double *loss, float *logits /* NULL, or n × classes */);
 
 /* ---- shendu explain */
 typedef struct sd_explain_opts { int delay_ms; } sd_explain_opts;
@@ -247,7 +249,7 @@ void    sd_gan_free(sd_gan *s);                  /* NULL-safe */
 int     sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
 /* One G step on that fake batch through D, D's parameters frozen (untouched). */
 int     sd_gan_g_step(sd_gan *s, sd_gan_stats *st);
-/* Both. A non-finite loss stops a step before any update: -1, "the D loss is nan". */
+/* Both. A non-finite loss stops a step before its update: -1, "the D loss is NaN". */
 int     sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
 size_t  sd_gan_grow_count(const sd_gan *s);      /* bytes the graphs malloc'd at the last step */
 

@@ -49,16 +49,17 @@ static void pixel_stats(const sd_dataset *d, double *mean, double *sd)
 }
 
 int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
-                    double *accuracy, double *loss)
+                    double *accuracy, double *loss, float *logits_out)
 {
     sd_graph *g = sd_graph_new(ctx);
-    sd_batcher *b = sd_batcher_new(d, &(sd_batcher_opts){ .batch = 1000, .scale = scale, .shift = shift }, NULL);
+    /* batches of 100: the arena of a CNN stays small (peak memory), the GEMMs big enough */
+    sd_batcher *b = sd_batcher_new(d, &(sd_batcher_opts){ .batch = 100, .scale = scale, .shift = shift }, NULL);
     if (!g || !b) { sd_graph_free(g); sd_batcher_free(b); return -1; }
     sd_graph_set_grad(g, 0);
     const int was_training = sd_model_training(m);
     sd_model_set_training(m, 0);   /* batchnorm: the running averages, not this batch's statistics */
     sd_shape in = sd_model_input_shape(m);
-    long correct = 0;
+    long correct = 0, seen = 0;
     double loss_sum = 0.0;
     int rc = 0;
     sd_batch batch;
@@ -72,6 +73,8 @@ int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, 
         if (!l) { rc = -1; break; }
         loss_sum += (double)l->data[0] * batch.n;
         int C = logits->shape.d[1];
+        if (logits_out) memcpy(logits_out + (size_t)seen * C, logits->data, (size_t)batch.n * C * sizeof(float));
+        seen += batch.n;
         for (int i = 0; i < batch.n; i++) {
             const float *row = logits->data + (size_t)i * C;
             int best = 0;
@@ -389,7 +392,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         train_time += dt;
         if (o->live_progress) fprintf(stderr, "\r\033[K");
         r->train_loss = st.loss_sum / steps;
-        if (sd_app_evaluate(ctx, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        if (sd_app_evaluate(ctx, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, NULL)) goto done;
         r->epochs = epoch;
         fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
                 epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy,
@@ -443,11 +446,12 @@ static float meta_float(const sd_model *m, const char *key, float dflt)
 }
 
 int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
-                           sd_eval_result *r)
+                           const char *logits_path, sd_eval_result *r)
 {
     const char *dir = data_dir ? data_dir : sd_data_default_dir();
     sd_dataset test = { 0 };
     sd_ctx *ctx = NULL;
+    float *logits = NULL;
     int rc = -1;
     sd_model *m = sd_model_load(model_path);
     if (!m) return -1;
@@ -466,11 +470,18 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
         goto done;
     }
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    if (logits_path && !(logits = malloc((size_t)test.n * out.d[0] * sizeof *logits))) {
+        sd_error("out of memory");
+        goto done;
+    }
     if (sd_app_evaluate(ctx, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
-                        meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss)) goto done;
+                        meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss, logits)) goto done;
+    if (logits_path &&
+        sd_write_atomic(logits_path, &(sd_chunk){ logits, (size_t)test.n * out.d[0] * sizeof *logits }, 1)) goto done;
     r->n = test.n;
     rc = 0;
 done:
+    free(logits);
     sd_ctx_free(ctx);
     sd_model_free(m);
     sd_dataset_free(&test);

@@ -102,6 +102,8 @@ struct sd_gan {
     int batch, nz;
     sd_gan_loss loss;
     float *z;                      /* (batch, nz) */
+    float *xcat;                   /* (2 batch, D's input): real then fake, when `joint` */
+    int joint;                     /* D has no batch statistics: real and fake go through it as one batch */
     sd_tensor *fake;               /* G(z) of the last D step, on gG */
 };
 
@@ -134,8 +136,10 @@ sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o)
     const sd_optim_opts adam = { .kind = SD_OPTIM_ADAM, .lr = o->lr > 0 ? o->lr : 2e-4f,
                                  .beta1 = o->beta1 > 0 ? o->beta1 : 0.5f, .beta2 = 0.999f,
                                  .threads = sd_ctx_threads(ctx) };
+    s->joint = sd_params_count(sd_model_state(D)) == 0;
     s->z = malloc((size_t)o->batch * s->nz * sizeof *s->z);
-    if (!s->z || !(s->optG = sd_optim_new(sd_model_params(G), &adam)) ||
+    s->xcat = s->joint ? malloc(2 * (size_t)o->batch * sd_shape_numel(din) * sizeof *s->xcat) : NULL;
+    if (!s->z || (s->joint && !s->xcat) || !(s->optG = sd_optim_new(sd_model_params(G), &adam)) ||
         !(s->optD = sd_optim_new(sd_model_params(D), &adam)) || !(s->gG = sd_graph_new(ctx)) ||
         !(s->gD = sd_graph_new(ctx))) {
         sd_gan_free(s);
@@ -152,14 +156,15 @@ void sd_gan_free(sd_gan *s)
     sd_optim_free(s->optG);
     sd_optim_free(s->optD);
     free(s->z);
+    free(s->xcat);
     free(s);
 }
 
-static float mean_sigmoid(const sd_tensor *logits)
+static float mean_sigmoid(const float *logits, int n)
 {
     double s = 0.0;
-    for (size_t i = 0; i < logits->n; i++) s += 1.0 / (1.0 + exp(-(double)logits->data[i]));
-    return (float)(s / (double)logits->n);
+    for (int i = 0; i < n; i++) s += 1.0 / (1.0 + exp(-(double)logits[i]));
+    return (float)(s / n);
 }
 
 /* z ~ N(0,1); fake = G(z) on gG (kept for the G step); then one Adam step of D
@@ -172,15 +177,35 @@ int sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
     sd_graph_reset(s->gD);
     s->fake = sd_model_forward(s->gG, s->G, sd_input(s->gG, s->z, SD_SHAPE(B, s->nz)));
     if (!s->fake) return sd_error_prefix("generator");
-    const sd_shape xs = batch_of(sd_model_input_shape(s->D), B);
-    sd_tensor *lr = sd_model_forward(s->gD, s->D, sd_input(s->gD, real, xs));
-    sd_tensor *lf = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->fake->data, xs));
-    sd_tensor *loss = sd_gan_d_loss(s->gD, lr, lf);
+    const sd_shape din = sd_model_input_shape(s->D);
+    sd_tensor *loss;
+    if (s->joint) {
+        /* Without batch statistics in D, D(real) and D(fake) are rows of one
+         * forward over [real; fake] (2B rows: larger, cheaper GEMMs), and
+         * bce(real, 1) + bce(fake, 0) = 2 bce([real; fake], [1; 0]) */
+        const size_t n = (size_t)B * sd_shape_numel(din);
+        memcpy(s->xcat, real, n * sizeof(float));
+        memcpy(s->xcat + n, s->fake->data, n * sizeof(float));
+        sd_tensor *l = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->xcat, batch_of(din, 2 * B)));
+        sd_tensor *t = sd_zeros(s->gD, SD_SHAPE(2 * B, 1));
+        for (int i = 0; t && i < B; i++) t->data[i] = 1.0f;
+        loss = sd_scale(s->gD, sd_bce_logits(s->gD, l, t), 2.0f);
+        if (loss) {
+            st->d_real = mean_sigmoid(l->data, B);
+            st->d_fake = mean_sigmoid(l->data + B, B);
+        }
+    } else {   /* batchnorm in D: real and fake batches normalised separately, as in PyTorch's DCGAN */
+        sd_tensor *lr = sd_model_forward(s->gD, s->D, sd_input(s->gD, real, batch_of(din, B)));
+        sd_tensor *lf = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->fake->data, batch_of(din, B)));
+        loss = sd_gan_d_loss(s->gD, lr, lf);
+        if (loss) {
+            st->d_real = mean_sigmoid(lr->data, B);
+            st->d_fake = mean_sigmoid(lf->data, B);
+        }
+    }
     if (!loss) return sd_error_prefix("discriminator");
     st->d_loss = loss->data[0];
-    st->d_real = mean_sigmoid(lr);
-    st->d_fake = mean_sigmoid(lf);
-    if (!isfinite(st->d_loss)) return sd_error("the D loss is %g", st->d_loss);
+    if (!isfinite(st->d_loss)) return sd_error("the D loss is %s", isnan(st->d_loss) ? "NaN" : "infinite");
     sd_params_zero_grad(sd_model_params(s->D));
     if (sd_backward(s->gD, loss)) return -1;
     sd_optim_step(s->optD);
@@ -200,7 +225,7 @@ int sd_gan_g_step(sd_gan *s, sd_gan_stats *st)
     s->fake = NULL;
     if (!loss) return -1;
     st->g_loss = loss->data[0];
-    if (!isfinite(st->g_loss)) return sd_error("the G loss is %g", st->g_loss);
+    if (!isfinite(st->g_loss)) return sd_error("the G loss is %s", isnan(st->g_loss) ? "NaN" : "infinite");
     sd_params_zero_grad(sd_model_params(s->G));
     if (sd_backward(s->gG, loss)) return -1;
     sd_optim_step(s->optG);
