@@ -166,8 +166,106 @@ def bench_rl():
               f"{med([r['solved_wall_s'] for r in solved]):.2f} s")
 
 
+# ---- GAN (issue 6): the MLP GAN's speed against gan.py, and the 20-epoch quality runs.
+GAN_BIN = os.environ.get("SHENDU_BIN", BIN)
+GAN_EPOCH = re.compile(r"^epoch (\d+)/\d+ +D loss ([-0-9.]+) +G loss ([-0-9.]+) +D\(x\) ([0-9.]+) +"
+                       r"D\(G\(z\)\) ([0-9.]+) +(\d+) img/s +([0-9.]+)s(?: +score ([0-9.]+))?", re.M)
+
+
+def shendu_gan(*args, threads=THREADS):
+    """One `shendu gan` run: its JSON line, per-epoch rows and peak RSS."""
+    out, rss = timed([GAN_BIN, "gan", "--threads", str(threads), "--json", *args])
+    j = last_json(out)
+    j["rss"], j["rows"] = rss, GAN_EPOCH.findall(out)
+    return j
+
+
+def bench_gan():
+    # One epoch each (937 steps of 64), shendu and gan.py alternately, same threads.
+    s_runs, t_runs = [], []
+    for i in range(REPS):
+        s_runs.append(shendu_gan("--arch", "mlp", "--epochs", "1", "--seed", str(i + 1), "--out", "/tmp/bench-gan"))
+        t = torch_ref("gan.py", "--seed", str(i), "--png", "/tmp/bench-gan-ref.png")
+        t_runs.append(dict(t["raw"], rss=t["rss"]))
+    print(f"\n### MLP GAN (gan.py's networks, Adam 2e-4 beta1 0.5, batch 64), 1 epoch, {THREADS} threads, "
+          f"{REPS} runs each\n")
+    print("| figure | shendu | PyTorch gan.py | ratio |\n| --- | --- | --- | --- |")
+    row("train images/s, D+G steps (median)", med([r["train_images_per_s"] for r in s_runs]),
+        med([r["images_per_s"] for r in t_runs]), "img/s")
+    print(f"| D / G loss after 1 epoch (median) | {med([r['d_loss'] for r in s_runs]):.3f} / "
+          f"{med([r['g_loss'] for r in s_runs]):.3f} | {med([r['loss_D'][0] for r in t_runs]):.3f} / "
+          f"{med([r['loss_G'][0] for r in t_runs]):.3f} | |")
+    print(f"| peak RSS (median) | {med([r['rss'] for r in s_runs]):.0f} MB | {med([r['rss'] for r in t_runs]):.0f} MB | |")
+    print("\nshendu img/s:", [round(r["train_images_per_s"]) for r in s_runs],
+          " gan.py img/s:", [round(r["images_per_s"]) for r in t_runs])
+
+
+def bench_gan_quality():
+    # Long (an hour or more on 2 cores): a CNN classifier for the score, then 20
+    # epochs of each GAN, scored after every epoch on 10,000 samples.
+    epochs = os.environ.get("GAN_EPOCHS", "20")
+    out = os.environ.get("GAN_OUT", "/tmp/bench-gan-quality")
+    os.makedirs(out, exist_ok=True)
+    cls = os.path.join(out, "cls.safetensors")
+    if not os.path.exists(cls):
+        timed([GAN_BIN, "train", "--model", "cnn", "--threads", str(THREADS), "--out", cls])
+    for arch in ("mlp", "dcgan"):
+        j = shendu_gan("--arch", arch, "--epochs", epochs, "--out", os.path.join(out, arch), "--classifier", cls)
+        print(f"\n### {arch} GAN, {epochs} epochs, inception score with a shendu CNN "
+              f"(real test images: {j['real_score']:.3f})\n")
+        print("| epoch | D loss | G loss | D(x) | D(G(z)) | img/s | score | % of real |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for e, dl, gl, dx, dz, ips, _, sc in j["rows"]:
+            print(f"| {e} | {dl} | {gl} | {dx} | {dz} | {ips} | {sc} | {100 * float(sc) / j['real_score']:.0f}% |")
+        print(f"\nfinal grid: {out}/{arch}/epoch_{int(epochs):03d}.png, generator: {j['generator']}, "
+              f"wall {j['wall_s'] / 60:.1f} min")
+
+
+# ---- Char-LSTM (issue 5): `shendu lm train` against lstm.py, same corpus and configuration
+# (fortunes, embedding 64, 1 LSTM layer of 256, seq 64, batch 32, Adam 2e-3); the RNN on the
+# same budget. LSTM_STEPS (default 2000, lstm.py's) shortens a trial run.
+LM_BIN = os.environ.get("SHENDU_BIN", BIN)
+LM_STEPS = os.environ.get("LSTM_STEPS", "2000")
+
+
+def shendu_lm(cell, seed):
+    out, rss = timed([LM_BIN, "lm", "train", "--cell", cell, "--layers", "1", "--hidden", "256", "--emb", "64",
+                      "--seq", "64", "--batch", "32", "--lr", "0.002", "--steps", LM_STEPS, "--eval-every", "0",
+                      "--sample-len", "200", "--threads", str(THREADS), "--seed", str(seed), "--json"])
+    j = last_json(out)
+    j["rss"] = rss
+    return j
+
+
+def bench_lstm():
+    s_runs, t_runs = [], []
+    for i in range(REPS):
+        s_runs.append(shendu_lm("lstm", i + 1))
+        t = torch_ref("lstm.py", "--steps", LM_STEPS)
+        t_runs.append(dict(t["raw"], rss=t["rss"]))
+    r_runs = [shendu_lm("rnn", i + 1) for i in range(REPS)]
+    print(f"\n### Char-LSTM (lstm.py's model: emb 64, LSTM 256, seq 64, batch 32, Adam 2e-3), {LM_STEPS} steps, "
+          f"{THREADS} threads, {REPS} runs each\n")
+    print("| figure | shendu | PyTorch lstm.py | ratio |\n| --- | --- | --- | --- |")
+    row("train tokens/s (median)", med([r["train_tokens_per_s"] for r in s_runs]),
+        med([r["tokens_per_s"] for r in t_runs]), "tok/s")
+    sb, tb = med([r["val_bpc"] for r in s_runs]), med([r["val_bpc"] for r in t_runs])
+    print(f"| validation bits/char (median) | {sb:.4f} | {tb:.4f} | {100 * (sb / tb - 1):+.1f}% |")
+    print(f"| peak RSS (median) | {med([r['rss'] for r in s_runs]):.0f} MB | {med([r['rss'] for r in t_runs]):.0f} MB | "
+          f"{med([r['rss'] for r in t_runs]) / med([r['rss'] for r in s_runs]):.1f}x smaller |")
+    print(f"| simple RNN (tanh), same budget: validation bits/char (median) | "
+          f"{med([r['val_bpc'] for r in r_runs]):.4f} | | |")
+    print(f"| simple RNN train tokens/s (median) | {med([r['train_tokens_per_s'] for r in r_runs]):,.0f} tok/s | | |")
+    print("\nshendu LSTM runs (tok/s, val bpc):", [(round(r["train_tokens_per_s"]), r["val_bpc"]) for r in s_runs])
+    print("PyTorch runs (tok/s, val bpc):", [(round(r["tokens_per_s"]), r.get("val_bpc")) for r in t_runs])
+    print("shendu RNN runs (tok/s, val bpc):", [(round(r["train_tokens_per_s"]), r["val_bpc"]) for r in r_runs])
+
+
 WORKLOADS = {"mlp": bench_mlp}
 WORKLOADS["rl"] = bench_rl
+WORKLOADS["gan"] = bench_gan
+WORKLOADS["gan-quality"] = bench_gan_quality
+WORKLOADS["lstm"] = bench_lstm
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)

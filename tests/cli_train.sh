@@ -56,4 +56,11 @@ expect 1 "cut.safetensors" "$BIN" eval "$TMP/cut.safetensors"
 expect 1 "Layer|layer|model" "$BIN" train --model "flatten linear(10) bogus" --limit 100 --limit-test 100
 expect 1 "10 classes" "$BIN" train --model "flatten linear(7)" --limit 100 --limit-test 100
 
+# --- numerical faults: stop with the step and the tensor/op, write nothing
+expect 1 "diverged at epoch 1 step [0-9]+ .*(loss is (NaN|Inf)|gradient of)" \
+    "$BIN" train --optim sgd --lr 100 --momentum 0.999 --limit 3000 --limit-test 100 --epochs 3 --out "$TMP/nan.safetensors"
+[ ! -e "$TMP/nan.safetensors" ] && ok || bad "a diverged run wrote a model"
+expect 1 "anomaly: op [a-z_]+ produced (NaN|Inf)" \
+    "$BIN" train --optim sgd --lr 100 --momentum 0.999 --limit 3000 --limit-test 100 --epochs 3 --detect-anomaly
+
 done_tests

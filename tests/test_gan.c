@@ -1,8 +1,9 @@
 /* GANs: the inception score on hand-made probability tables, both generator
  * losses and their gradients' signs, the frozen-D G step, a tiny GAN learning
  * a 2-D Gaussian (bit-identical reruns, no allocation in the steady state,
- * NaN stopping a step), a tiny convolutional GAN with batchnorm, and the new
- * layer kinds (convt, batchnorm, reshape) in models and model files. */
+ * NaN stopping a step), the one-batch D step against the composed one, a tiny
+ * convolutional GAN with batchnorm, and the new layer kinds (convt, batchnorm,
+ * reshape) in models and model files. */
 #include "check.h"
 #include "apps/apps.h"
 
@@ -236,6 +237,53 @@ static void frozen_d(sd_ctx *ctx, const char *garch, sd_shape gin, const char *d
     sd_model_free(D);
 }
 
+/* ---- A D without batch statistics sees real and fake as one batch of 2B rows
+ * (sd_gan_d_step's fast path): the same loss and the same Adam step as the
+ * composed form, D(real) and D(fake) separately into sd_gan_d_loss. */
+static void joint_d_step(sd_ctx *ctx)
+{
+    sd_rng r1, r2;
+    sd_rng_seed(&r1, 21);
+    sd_model *G = sd_model_new(TOY_G, SD_SHAPE(4), SD_INIT_DEFAULT, &r1);
+    sd_model *D = sd_model_new(TOY_D, SD_SHAPE(2), SD_INIT_DEFAULT, &r1);
+    sd_rng_seed(&r2, 21);
+    sd_model *G2 = sd_model_new(TOY_G, SD_SHAPE(4), SD_INIT_DEFAULT, &r2);
+    sd_model *D2 = sd_model_new(TOY_D, SD_SHAPE(2), SD_INIT_DEFAULT, &r2);
+    sd_gan *gan = sd_gan_new(ctx, G, D, &(sd_gan_opts){ .batch = 16 });
+    sd_params *P2 = sd_model_params(D2);
+    sd_optim *opt = sd_optim_new(P2, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = 2e-4f, .beta1 = 0.5f });
+    CHECK(gan && opt);
+    if (gan && opt) {
+        float real[32], z[64];
+        for (int i = 0; i < 32; i++) real[i] = sd_rng_normal(&r1);
+        sd_rng r3 = r1;                        /* the noise sd_gan_d_step will draw */
+        for (int i = 0; i < 64; i++) z[i] = sd_rng_normal(&r3);
+        sd_gan_stats st;
+        CHECK(sd_gan_d_step(gan, real, &r1, &st) == 0);
+        sd_graph *g = sd_graph_new(ctx);
+        sd_tensor *fake = sd_model_forward(g, G2, sd_input(g, z, SD_SHAPE(16, 4)));
+        sd_tensor *lr = sd_model_forward(g, D2, sd_input(g, real, SD_SHAPE(16, 2)));
+        sd_tensor *lf = sd_model_forward(g, D2, sd_input(g, fake->data, SD_SHAPE(16, 2)));
+        sd_tensor *loss = sd_gan_d_loss(g, lr, lf);
+        sd_params_zero_grad(P2);
+        CHECK(loss && sd_backward(g, loss) == 0);
+        sd_optim_step(opt);
+        CHECK_NEAR(st.d_loss, loss->data[0], 1e-6);
+        double dr = 0, df = 0;
+        for (int i = 0; i < 16; i++) { dr += sig(lr->data[i]) / 16; df += sig(lf->data[i]) / 16; }
+        CHECK_NEAR(st.d_real, dr, 1e-6);
+        CHECK_NEAR(st.d_fake, df, 1e-6);
+        const float *a = sd_params_values(sd_model_params(D)), *b = sd_params_values(P2);
+        double worst = 0;
+        for (size_t i = 0; i < sd_params_size(P2); i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+        CHECK_MSG(worst < 1e-6, "the joint D step's weights differ from the composed step's by %g", worst);
+        sd_graph_free(g);
+    }
+    sd_optim_free(opt);
+    sd_gan_free(gan);
+    sd_model_free(G); sd_model_free(D); sd_model_free(G2); sd_model_free(D2);
+}
+
 /* ---- Layers: convt, batchnorm and reshape in models and model files */
 #define CONV_G "fc1=linear(64) bn1=batchnorm relu reshape(16,2,2) convt1=convt(8,4,2,1) bn2=batchnorm relu " \
                "convt2=convt(1,4,2,1) tanh"
@@ -311,6 +359,7 @@ int main(void)
         if (!ctx) { fprintf(stderr, "%s\n", sd_last_error()); return 1; }
         if (threads == 1) {
             losses(ctx);
+            joint_d_step(ctx);
             layers(ctx);
             frozen_d(ctx, TOY_G, SD_SHAPE(4), TOY_D, SD_SHAPE(2), 2);
         } else {

@@ -261,7 +261,9 @@ static void gradcheck_through_time(sd_ctx *ctx, sd_cell cell, int composed)
 /* ---- Fused and composed layers give the same values, final state and gradients. */
 static void fused_vs_composed(sd_ctx *ctx, sd_cell cell)
 {
-    enum { T = 9, B = 5, I = 7, H = 37 };
+    /* sizes that give the fused op two threads (see seq_threads in op_seq.c) */
+    enum { T = 9, B = 5, I = 7 };
+    const int H = cell == SD_CELL_LSTM ? 83 : 170;
     static const int32_t len[B] = { 9, 3, 7, 1, 9 };
     sd_rng rng;
     sd_rng_seed(&rng, 3);
@@ -329,7 +331,8 @@ static void state_and_lengths(sd_ctx *ctx, sd_cell cell)
     }
     size_t sn = (size_t)(cell == SD_CELL_LSTM ? 4 : 2) * B * H;
     for (size_t i = 0; i < sn; i++) worst = fmax(worst, fabs(sd_rnn_state_h(full, 0)[i] - sd_rnn_state_h(step, 0)[i]));
-    CHECK_MSG(worst == 0.0, "%s: step-by-step differs from the whole sequence by %g", sd_cell_name(cell), worst);
+    /* (the input projection of one step may take another GEMM path: rounding only) */
+    CHECK_MSG(worst < 1e-6, "%s: step-by-step differs from the whole sequence by %g", sd_cell_name(cell), worst);
 
     /* lengths 7, 2, 5: the last row block holds each sequence's h after its own length */
     const int32_t len[B] = { 7, 2, 5 };
@@ -346,7 +349,7 @@ static void state_and_lengths(sd_ctx *ctx, sd_cell cell)
     /* bad shapes */
     CHECK(sd_rnn_forward(g, r, sd_input(g, x, SD_SHAPE(T * B, I - 1)), T, NULL, NULL) == NULL);
     CHECK(strstr(sd_last_error(), "rnn") != NULL);
-    CHECK(sd_rnn_forward(g, r, sd_input(g, x, SD_SHAPE(B, I)), 1, NULL, full) == NULL);
+    CHECK(sd_rnn_forward(g, r, sd_input(g, x, SD_SHAPE(B - 1, I)), 1, NULL, full) == NULL);   /* state of batch B */
     sd_graph_free(g);
     sd_rnn_state_free(full);
     sd_rnn_state_free(step);
@@ -355,11 +358,14 @@ static void state_and_lengths(sd_ctx *ctx, sd_cell cell)
 }
 
 /* ---- The memory task: the first symbol (A or B) of a sequence of 25 to 30
- * steps, the rest random noise symbols; the class is read at the last step.
- * Returns the accuracy on fresh sequences after a short training. */
+ * steps, the rest random noise symbols; the class is read at the last step
+ * (many-to-one, variable lengths). Returns the accuracy on fresh sequences
+ * after a short training. With these settings the LSTM (default forget-gate
+ * bias 1) learned it within 300-450 steps for each of 5 seeds tried; the
+ * simple RNN stayed at chance for every seed, learning rate and length tried. */
 static double memory_task(sd_ctx *ctx, sd_cell cell, uint64_t seed)
 {
-    enum { T = 30, B = 32, V = 6, H = 24, STEPS = 250, TEST = 512 };
+    enum { T = 30, B = 32, V = 6, H = 32, STEPS = 700, TEST = 512 };
     sd_rng rng;
     sd_rng_seed(&rng, seed);
     sd_params *P = sd_params_new();
@@ -368,7 +374,7 @@ static double memory_task(sd_ctx *ctx, sd_cell cell, uint64_t seed)
     sd_embedding_init(&emb, P, "emb", V, 8, &rng);
     sd_rnn *r = sd_rnn_new(P, "rnn", &(sd_rnn_opts){ .cell = cell, .input = 8, .hidden = H }, &rng);
     sd_linear_init(&out, P, "out", H, 2, SD_INIT_DEFAULT, &rng);
-    sd_optim *opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = 1e-2f });
+    sd_optim *opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = 3e-3f });
     sd_graph *g = sd_graph_new(ctx);
     static int32_t tok[T * TEST], len[TEST], label[TEST];
     double acc = 0;
@@ -413,11 +419,11 @@ static void steady_state_and_determinism(void)
         sd_vocab_build(&v, text, sizeof text - 1);
         sd_rng rng;
         sd_rng_seed(&rng, 42);
-        sd_lm *m = sd_lm_new(&v, SD_CELL_LSTM, 2, 48, 16, 0, &rng);
+        sd_lm *m = sd_lm_new(&v, SD_CELL_LSTM, 2, 64, 16, 0, &rng);
         sd_params *P = sd_lm_params(m);
         sd_optim *opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = 2e-3f, .threads = run + 1 });
         sd_graph *g = sd_graph_new(ctx);
-        enum { T = 12, B = 8 };
+        enum { T = 12, B = 8 };   /* with H = 64: the fused op runs on 2 threads */
         int32_t in[T * B], tgt[T * B];
         size_t grown = 0;
         for (int step = 0; step < 6; step++) {
@@ -464,7 +470,9 @@ int main(void)
     state_and_lengths(ctx, SD_CELL_RNN);
     steady_state_and_determinism();
     double t0 = sd_time_now();
-    double lstm = memory_task(ctx, SD_CELL_LSTM, 1), rnn = memory_task(ctx, SD_CELL_RNN, 1);
+    sd_ctx *ctx1 = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });   /* tiny sizes: one thread is fastest */
+    double lstm = memory_task(ctx1, SD_CELL_LSTM, 1), rnn = memory_task(ctx1, SD_CELL_RNN, 1);
+    sd_ctx_free(ctx1);
     printf("memory task (first symbol of 25-30): LSTM accuracy %.3f, RNN accuracy %.3f (%.1fs)\n", lstm, rnn,
            sd_time_now() - t0);
     CHECK_MSG(lstm >= 0.95, "the LSTM should remember the first symbol: accuracy %.3f", lstm);

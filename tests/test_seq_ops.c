@@ -4,7 +4,7 @@
 #include "gradcheck.h"
 #include "kernels/rnn_cell.h"
 
-enum { T_GATHER, T_SLICE_ROWS, T_SLICE_COLS, T_CONCAT_ROWS, T_CONCAT_COLS, T_RNN, T_LSTM };
+enum { T_GATHER, T_SLICE_ROWS, T_SLICE_COLS, T_CONCAT_ROWS, T_CONCAT_COLS, T_RNN, T_LSTM, T_LSTM_XCONST };
 
 typedef struct {
     int op;
@@ -36,6 +36,9 @@ static sd_tensor *build(sd_graph *g, sd_params *P, void *user)
         return weighted_sum(g, sd_rnn_seq(g, a, b, sd_param(g, P, 2), c->T, c->lengths, c->state, NULL));
     case T_LSTM:
         return weighted_sum(g, sd_lstm_seq(g, a, b, sd_param(g, P, 2), c->T, c->lengths, c->state, NULL));
+    case T_LSTM_XCONST:   /* xp without a gradient: only w_hh and b get one */
+        return weighted_sum(g, sd_lstm_seq(g, sd_input(g, weights + 1000, a->shape), b, sd_param(g, P, 2), c->T,
+                                           c->lengths, c->state, NULL));
     }
     return NULL;
 }
@@ -146,6 +149,14 @@ int main(void)
     run(ctx, "lstm_seq lengths+state", (seqcase){ T_LSTM, 4, len3, st }, SD_SHAPE(12, 80), SD_SHAPE(80, 20),
         SD_SHAPE(80), 0.3f);
     run(ctx, "lstm_seq H=3", (seqcase){ T_LSTM, 5, NULL, st }, SD_SHAPE(10, 12), SD_SHAPE(12, 3), SD_SHAPE(12), 0.5f);
+    /* big enough for two threads (each thread runs its own sequences) */
+    run(ctx, "lstm_seq 2 threads", (seqcase){ T_LSTM, 3, NULL, NULL }, SD_SHAPE(24, 256), SD_SHAPE(256, 64),
+        SD_SHAPE(256), 0.2f);
+    static const int32_t len8[8] = { 3, 1, 2, 3, 0, 3, 2, 1 };
+    run(ctx, "rnn_seq 2 threads", (seqcase){ T_RNN, 3, len8, NULL }, SD_SHAPE(24, 128), SD_SHAPE(128, 128),
+        SD_SHAPE(128), 0.1f);
+    run(ctx, "lstm_seq constant xp", (seqcase){ T_LSTM_XCONST, 4, len3, st }, SD_SHAPE(12, 80), SD_SHAPE(80, 20),
+        SD_SHAPE(80), 0.3f);
     forward_values(ctx);
     fast_math();
     sd_ctx_free(ctx);

@@ -13,6 +13,11 @@ foreach(src ${SHENDU_TESTS_SRC})
 endforeach()
 # Shell-level CLI tests: tests/cli_*.sh
 file(GLOB SHENDU_CLI_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/cli_*.sh)
+if(SHENDU_SANITIZE)
+  # links the installed static library into a plain program: not meaningful
+  # for an instrumented build (the main build runs it)
+  list(FILTER SHENDU_CLI_TESTS EXCLUDE REGEX "cli_install")
+endif()
 foreach(src ${SHENDU_CLI_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME ${name} COMMAND bash ${src})
@@ -24,3 +29,11 @@ endforeach()
 add_test(NAME example_xor COMMAND example_xor)
 set_tests_properties(example_xor PROPERTIES PASS_REGULAR_EXPRESSION "1 xor 1 -> 0")
 file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/test-tmp)
+
+# valgrind over the CLI: only in a portable build (valgrind cannot decode AVX-512)
+if(SHENDU_VALGRIND)
+  add_test(NAME valgrind_cli COMMAND bash ${PROJECT_SOURCE_DIR}/tests/valgrind_cli.sh)
+  set_tests_properties(valgrind_cli PROPERTIES
+    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp"
+    TIMEOUT 1500)
+endif()

@@ -35,6 +35,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     sd_train_opts c = *o;
     if (sd_train_config_load(o->resume, &c)) {
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
+        sd_train_config_free(&c);
         return 2;
     }
     for (size_t i = 0; i < sizeof flag_keys / sizeof *flag_keys; i++) {
@@ -46,6 +47,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
             fprintf(stderr, "shendu train: --%s gives %s = %s, but %s was made with %s = %s; "
                             "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
                     flag_keys[i].flag, flag_keys[i].key, given, o->resume, flag_keys[i].key, stored);
+            sd_train_config_free(&c);
             return 2;
         }
     }
@@ -86,6 +88,7 @@ int cmd_train(int argc, char **argv)
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (model + optimizer + data position) to this file" },
         { "checkpoint-every", F_INT, &o.checkpoint_every, "... every N steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
+        { "detect-anomaly", F_BOOL, &o.detect_anomaly, "check every op's output and gradient for NaN/Inf (slower)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -120,8 +123,10 @@ int cmd_train(int argc, char **argv)
     signal(SIGTERM, on_stop_signal);
     sd_train_result r;
     rc = sd_app_train_classifier(&o, &r, stdout);
+    if (rc && rc != SD_STOPPED) cli_fail("train");
+    sd_train_config_free(&o);
     if (rc == SD_STOPPED) return 130;
-    if (rc) return cli_fail("train");
+    if (rc) return 1;
     if (json) {
         printf("{\"model\":");
         cli_json_str(stdout, o.model);

@@ -123,7 +123,8 @@ static int rl_dqn(int argc, char **argv)
     const char *recipe = NULL, *hidden = NULL, *loss = NULL;
     int steps = 0, batch = 0, buffer = 0, target_freq = 0, train_freq = 0, eps_steps = 0, json = 0;
     int learning_starts = -2, dbl = 0, no_dbl = 0, no_stop = 0, log_steps = 0;
-    float lr = NAN, gamma = NAN, tau = NAN, eps_end = NAN, clip = NAN;
+    float lr = NAN, lr_end = NAN, gamma = NAN, tau = NAN, eps_end = NAN, clip = NAN;
+    int gradient_steps = 0;
     uint64_t seed = 1;
     const flag flags[] = {
         { "env", F_STR, &o.env, "cartpole or acrobot (default cartpole)" },
@@ -134,11 +135,13 @@ static int rl_dqn(int argc, char **argv)
         { "threads", F_INT, &o.threads, "threads for the updates (default 1; 0 = all cores)", 0, 256 },
         { "hidden", F_STR, &hidden, "hidden layers, e.g. \"linear(64) relu linear(64) relu\"" },
         { "lr", F_FLOAT, &lr, "Adam learning rate", 1e-9, 1 },
+        { "lr-end", F_FLOAT, &lr_end, "decay the learning rate linearly to X over --steps (0: constant)", 0, 1 },
         { "gamma", F_FLOAT, &gamma, "discount factor", 1e-9, 1 },
         { "batch", F_INT, &batch, "batch size", 1, 1 << 20 },
         { "buffer", F_INT, &buffer, "replay memory size", 1, 1 << 26 },
         { "learning-starts", F_INT, &learning_starts, "first update after N env steps (-1: at once)", -1, 1 << 30 },
         { "train-freq", F_INT, &train_freq, "an update every N env steps", 1, 1 << 20 },
+        { "gradient-steps", F_INT, &gradient_steps, "updates each time", 1, 1 << 20 },
         { "target-freq", F_INT, &target_freq, "refresh the target network every K env steps", 1, 1 << 30 },
         { "tau", F_FLOAT, &tau, "target refresh: 1 = copy, < 1 = soft update", 1e-6, 1 },
         { "eps-end", F_FLOAT, &eps_end, "final epsilon", 0, 1 },
@@ -175,6 +178,8 @@ static int rl_dqn(int argc, char **argv)
     if (steps) o.dqn.total_steps = steps;
     if (hidden) o.dqn.hidden = hidden;
     if (!isnan(lr)) { o.dqn.lr = lr; o.dqn.lr_end = 0; }
+    if (!isnan(lr_end)) o.dqn.lr_end = lr_end;
+    if (gradient_steps) o.dqn.gradient_steps = gradient_steps;
     if (!isnan(gamma)) o.dqn.gamma = gamma;
     if (batch) o.dqn.batch = batch;
     if (buffer) o.dqn.buffer_size = buffer;

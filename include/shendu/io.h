@@ -47,6 +47,8 @@ int sd_st_save(const char *path, const sd_st_tensor *tensors, int ntensors,
  * the data area and matching dtype×shape, no overlapping tensors. */
 typedef struct sd_st_file sd_st_file;
 sd_st_file *sd_st_open(const char *path);
+/* The same from a buffer (copied); `name` stands for the file in messages. */
+sd_st_file *sd_st_open_mem(const void *buf, size_t size, const char *name);
 void        sd_st_close(sd_st_file *f);                  /* NULL-safe */
 int         sd_st_count(const sd_st_file *f);
 int         sd_st_find(const sd_st_file *f, const char *name);   /* index or -1 (no error set) */

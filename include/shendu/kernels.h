@@ -69,15 +69,16 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
  * y[n,c,i*stride-pad+p, j*stride-pad+q] += x[n,o,i,j] · w[o,c,p,q], taps outside y dropped.
  * The reference loops (one thread, sums in double) and the GEMM path; the
  * backward ADDS into dx (N,O,OH,OW), dw, db (any may be NULL). scratch holds
- * sd_conv_transpose2d_gemm_scratch(d, grads) floats (grads = 0: forward only). */
+ * sd_conv_transpose2d_gemm_scratch(d, grads) floats; the backward reads what
+ * the forward left there, so keep it between. ctx is required. */
 void sd_conv_transpose2d_naive(const sd_conv_dims *d, const float *x, const float *w, const float *b, float *y);
 void sd_conv_transpose2d_naive_bwd(const sd_conv_dims *d, const float *x, const float *w, const float *dy,
                                    float *dx, float *dw, float *db);
 size_t sd_conv_transpose2d_gemm_scratch(const sd_conv_dims *d, int grads);
 void sd_conv_transpose2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
                               const float *b, float *y, float *scratch);
-void sd_conv_transpose2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
-                                  const float *dy, float *dx, float *dw, float *db, float *scratch);
+void sd_conv_transpose2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
+                                  float *dx, float *dw, float *db, float *scratch);
 
 /* Reference max-pool, one thread: y[n,c,i,j] = max of the KH x KW window at
  * (i*stride, j*stride) of x; argmax (N,C,OH,OW) gets the index h*W + w of the

@@ -52,6 +52,10 @@ void      sd_graph_reset(sd_graph *g);                 /* drop all tensors of th
 /* Gradient recording on (default) or off (inference: no tape, less memory). */
 void      sd_graph_set_grad(sd_graph *g, int enabled);
 sd_ctx   *sd_graph_ctx(const sd_graph *g);
+/* Anomaly detection (off by default): every op checks its output, and every
+ * backward step the gradients it wrote, for NaN/Inf; the first one found
+ * fails the op (NULL / -1) with a message naming the op and the element. */
+void      sd_graph_set_anomaly(sd_graph *g, int enabled);
 size_t    sd_graph_arena_bytes(const sd_graph *g);     /* high-water mark */
 /* Bytes the last reset had to malloc (0 once the graph has reached its size). */
 size_t    sd_graph_grow_count(const sd_graph *g);
@@ -86,6 +90,9 @@ size_t     sd_params_numel(const sd_params *P);        /* total elements, the fi
 float     *sd_params_values(sd_params *P);             /* the whole value buffer */
 float     *sd_params_grads(sd_params *P);              /* the whole gradient buffer */
 void       sd_params_zero_grad(sd_params *P);
+/* The first tensor whose values (grads = 0) or gradients (grads = 1) hold a NaN
+ * or Inf, or -1 if all are finite. */
+int        sd_params_first_nonfinite(const sd_params *P, int grads);
 /* dst = src, value for value; both must have the same layout. */
 int        sd_params_copy(sd_params *dst, const sd_params *src);
 /* A frozen set gives leaves without gradients (e.g. D during the G step of a GAN). */

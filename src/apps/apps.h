@@ -36,6 +36,8 @@ typedef struct sd_train_opts {
     /* Polled after every step; when it becomes non-zero the trainer writes its
      * checkpoint and returns SD_STOPPED (set from a SIGINT/SIGTERM handler). */
     volatile sig_atomic_t *stop;
+    int detect_anomaly;      /* check every op for NaN/Inf (slower; names the first op) */
+    char *owned[2];          /* strings sd_train_config_load allocated (sd_train_config_free) */
 } sd_train_opts;
 
 #define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
@@ -45,9 +47,10 @@ typedef struct sd_train_opts {
  * limit limit-test normalize shift flip cosine. */
 extern const char *const sd_train_config_keys[];
 void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, size_t size);
-/* Fill the configuration fields of o from checkpoint `path` (strings are
- * allocated and live until exit). */
+/* Fill the configuration fields of o from checkpoint `path`; the strings it
+ * allocates are released by sd_train_config_free. */
 int  sd_train_config_load(const char *path, sd_train_opts *o);
+void sd_train_config_free(sd_train_opts *o);
 
 /* Fill the recipe fields of o: "plain" = pixels/255, constant lr, no
  * augmentation (the PyTorch reference's recipe); "best" = normalised inputs,

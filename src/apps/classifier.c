@@ -145,9 +145,12 @@ static int config_set(sd_train_opts *o, const char *key, const char *v)
     char *end;
     int bad = 0;
     if (!strcmp(key, "model") || !strcmp(key, "data")) {
+        int k = !strcmp(key, "model") ? 0 : 1;
         char *copy = strdup(v);
         if (!copy) return sd_error("out of memory");
-        if (!strcmp(key, "model")) o->model = copy;
+        free(o->owned[k]);
+        o->owned[k] = copy;
+        if (k == 0) o->model = copy;
         else o->data_dir = copy;
     } else if (!strcmp(key, "epochs")) bad = parse_int(v, &o->epochs);
     else if (!strcmp(key, "batch")) bad = parse_int(v, &o->batch);
@@ -165,6 +168,14 @@ static int config_set(sd_train_opts *o, const char *key, const char *v)
     else if (!strcmp(key, "flip")) bad = parse_int(v, &o->flip);
     else if (!strcmp(key, "cosine")) bad = parse_int(v, &o->cosine);
     return bad ? sd_error("bad value '%s' for '%s'", v, key) : 0;
+}
+
+void sd_train_config_free(sd_train_opts *o)
+{
+    for (int k = 0; k < 2; k++) {
+        free(o->owned[k]);
+        o->owned[k] = NULL;
+    }
 }
 
 int sd_train_config_load(const char *path, sd_train_opts *o)
@@ -315,6 +326,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = scale,
                                                           .shift = shift }, &rng))) goto done;
     if (!(g = sd_graph_new(ctx))) goto done;
+    sd_graph_set_anomaly(g, o->detect_anomaly);
 
     train_state st = { .epoch = 1 };
     if (o->resume) {
@@ -352,11 +364,18 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             sd_tensor *x = sd_input(g, bx, SD_SHAPE(b.n, train.c, train.h, train.w));
             sd_tensor *loss = sd_cross_entropy(g, sd_model_forward(g, m, x), b.y);
             sd_params_zero_grad(P);
-            if (sd_backward(g, loss)) goto done;
-            if (!isfinite(loss->data[0])) {
-                sd_error("training diverged: the loss is %g at epoch %d step %d (global step %lld); "
-                         "nothing was written (try a smaller --lr)",
-                         loss->data[0], epoch, st.step + 1, (long long)sd_optim_steps(opt) + 1);
+            if (!loss || sd_backward(g, loss)) {
+                sd_error_prefix("epoch %d step %d (global step %lld)", epoch, st.step + 1,
+                                (long long)sd_optim_steps(opt) + 1);
+                goto done;
+            }
+            int bad = -1;
+            if (!isfinite(loss->data[0]) || (bad = sd_params_first_nonfinite(P, 1)) >= 0) {
+                sd_error("training diverged at epoch %d step %d (global step %lld): %s%s%s; nothing was written "
+                         "(try a smaller --lr; --detect-anomaly names the first op)", epoch, st.step + 1,
+                         (long long)sd_optim_steps(opt) + 1, bad < 0 ? "the loss is " : "the gradient of ",
+                         bad < 0 ? (isnan(loss->data[0]) ? "NaN" : "Inf") : sd_params_name(P, bad),
+                         bad < 0 ? "" : " holds NaN/Inf");
                 goto done;
             }
             sd_optim_step(opt);

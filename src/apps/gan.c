@@ -443,6 +443,39 @@ static void dcgan_init(sd_params *P, sd_rng *rng)
     }
 }
 
+/* One pass over the training set: `steps` D+G steps on full batches. Fills the
+ * epoch's mean statistics and its training time. */
+static int train_epoch(sd_gan *gan, sd_batcher *bt, sd_rng *rng, const sd_gan_train_opts *o, int epoch, int steps,
+                       sd_gan_stats *mean, double *seconds)
+{
+    double t0 = sd_time_now(), last_draw = 0.0, sum[4] = { 0 };
+    sd_gan_stats st;
+    sd_batch b;
+    int step = 0;
+    while (sd_batcher_next(bt, &b)) {
+        if (b.n < o->batch) continue;
+        if (sd_gan_step(gan, b.x, rng, &st))
+            return sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
+                                   "writing this epoch's samples", epoch, step + 1, (long)(epoch - 1) * steps + step + 1);
+        sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
+        step++;
+        if (o->live_progress) {
+            double now = sd_time_now();
+            if (now - last_draw > 0.25 || step == steps) {
+                double ips = (double)step * o->batch / (now - t0);
+                progress(stderr, epoch, o->epochs, step, steps, &st, ips,
+                         ((double)(steps - step) + (double)(o->epochs - epoch) * steps) * o->batch / ips);
+                last_draw = now;
+            }
+        }
+    }
+    *seconds = sd_time_now() - t0;
+    if (o->live_progress) fprintf(stderr, "\r\033[K");
+    *mean = (sd_gan_stats){ (float)(sum[0] / step), (float)(sum[1] / step), (float)(sum[2] / step),
+                            (float)(sum[3] / step) };
+    return 0;
+}
+
 int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
 {
     double t_start = sd_time_now();
@@ -512,71 +545,54 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         sd_model_meta_set(G, "loss", sd_gan_loss_name(o->loss))) goto done;
     snprintf(r->generator, sizeof r->generator, "%s/generator.safetensors", out);
 
+    int nscore = 0;
+    if (cls) {   /* the score of real test images, for reference; G's after every epoch */
+        nscore = o->score_n > 0 ? o->score_n : 10000;
+        if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+        if (nscore > test.n) nscore = test.n;
+        if (score_pixels(ctx, cls, test.images, nscore, &r->real_score)) goto done;
+        fprintf(log, "inception score of %d real test images (classifier %s): %.3f\n", nscore, o->classifier,
+                r->real_score);
+    }
     const int steps = train.n / o->batch;   /* the last partial batch is dropped, as in gan.py */
     fprintf(log, "training the %s GAN (G %zu, D %zu parameters) on %s: %d images, %d steps of %d per epoch, "
             "Adam lr %g beta1 0.5, %s G loss, %d threads\n", A->name, sd_params_numel(sd_model_params(G)),
             sd_params_numel(sd_model_params(D)), dir, train.n, steps, o->batch, o->lr > 0 ? o->lr : 2e-4,
             o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", sd_ctx_threads(ctx));
     double train_time = 0.0;
-    long images = 0;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
-        double t0 = sd_time_now(), last_draw = 0.0;
-        sd_gan_stats st, sum = { 0 };
-        sd_batch b;
-        int step = 0;
-        while (sd_batcher_next(bt, &b)) {
-            if (b.n < o->batch) continue;
-            if (sd_gan_step(gan, b.x, &rng, &st)) {
-                sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
-                                "writing this epoch's samples", epoch, step + 1, (long)(epoch - 1) * steps + step + 1);
-                goto done;
-            }
-            sum.d_loss += st.d_loss; sum.g_loss += st.g_loss; sum.d_real += st.d_real; sum.d_fake += st.d_fake;
-            step++;
-            images += b.n;
-            if (o->live_progress) {
-                double now = sd_time_now();
-                if (now - last_draw > 0.25 || step == steps) {
-                    double ips = (double)step * o->batch / (now - t0);
-                    progress(stderr, epoch, o->epochs, step, steps, &st, ips,
-                             ((double)(steps - step) + (double)(o->epochs - epoch) * steps) * o->batch / ips);
-                    last_draw = now;
-                }
-            }
-        }
-        double dt = sd_time_now() - t0;
+        sd_gan_stats mean = { 0 };
+        double dt = 0.0;
+        if (train_epoch(gan, bt, &rng, o, epoch, steps, &mean, &dt)) goto done;
         train_time += dt;
-        if (o->live_progress) fprintf(stderr, "\r\033[K");
         r->epochs = epoch;
-        r->d_loss = sum.d_loss / step;
-        r->g_loss = sum.g_loss / step;
-        r->d_real = sum.d_real / step;
-        r->d_fake = sum.d_fake / step;
+        r->d_loss = mean.d_loss;
+        r->g_loss = mean.g_loss;
+        r->d_real = mean.d_real;
+        r->d_fake = mean.d_fake;
 
-        /* the fixed noise's samples, and the generator so far */
+        /* the fixed noise's samples, the generator so far, its score */
         if (generate(ctx, G, zfix, nfix, samples)) goto done;
         snprintf(path, sizeof path, "%s/epoch_%03d.png", out, epoch);
         if (save_samples(path, samples, nfix, img, 8)) goto done;
         snprintf(buf, sizeof buf, "%d", epoch);
         if (sd_model_meta_set(G, "epochs", buf) || sd_model_save(G, r->generator)) goto done;
-        fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs  -> %s\n",
-                epoch, o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, steps * o->batch / dt, dt, path);
+        fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
+                o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, steps * o->batch / dt, dt);
+        if (cls) {
+            sd_rng srng;
+            sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
+            if (score_generator(ctx, G, cls, nscore, &srng, &r->score)) goto done;
+            fprintf(log, "  score %.3f (%.0f%% of real)", r->score, 100.0 * r->score / r->real_score);
+        }
+        fprintf(log, "  -> %s\n", path);
         fflush(log);
     }
-    r->train_images_per_s = images / train_time;
+    r->train_images_per_s = (double)r->epochs * steps * o->batch / train_time;
     fprintf(log, "saved %s\n", r->generator);
-
-    if (cls) {
-        int n = o->score_n > 0 ? o->score_n : 10000;
-        if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
-        if (n > test.n) n = test.n;
-        sd_rng srng;
-        sd_rng_seed(&srng, o->seed + 1);
-        if (score_generator(ctx, G, cls, n, &srng, &r->score) ||
-            score_pixels(ctx, cls, test.images, n, &r->real_score)) goto done;
+    if (cls)
         fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.0f%%)\n",
-                o->classifier, n, r->score, r->real_score, 100.0 * r->score / r->real_score);
-    }
+                o->classifier, nscore, r->score, r->real_score, 100.0 * r->score / r->real_score);
     rc = 0;
 done:
     r->wall_s = sd_time_now() - t_start;

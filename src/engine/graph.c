@@ -3,6 +3,7 @@
 #include "engine/ops.h"
 #include "engine/internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ struct sd_graph {
     sd_tensor **tape;
     int ntape, cap_tape;
     int grad_enabled;
+    int anomaly;              /* check every op's output and gradients for NaN/Inf */
 };
 
 #define ARENA_MIN_BLOCK ((size_t)1 << 20)
@@ -199,11 +201,36 @@ sd_tensor *sd_node(sd_graph *g, int op, sd_shape shape, sd_tensor *a, sd_tensor 
     return y;
 }
 
+/* Index of the first NaN or Inf in x[0..n), or -1. */
+static long first_nonfinite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return (long)i;
+    return -1;
+}
+
+static const char *nonfinite_name(float v) { return isnan(v) ? "NaN" : "Inf"; }
+
 sd_tensor *sd_node_forward(sd_graph *g, sd_tensor *y)
 {
     op_table[y->op].fwd(g, y);
+    if (g->anomaly) {
+        long i = first_nonfinite(y->data, y->n);
+        if (i >= 0) {
+            char s[64], in[64] = "";
+            sd_shape_str(y->shape, s, sizeof s);
+            for (int k = 0; k < 3; k++)
+                if (y->src[k] && first_nonfinite(y->src[k]->data, y->src[k]->n) >= 0)
+                    snprintf(in, sizeof in, " (its input %d already held one)", k);
+            sd_error("anomaly: op %s produced %s at element %ld of its output %s%s", op_table[y->op].name,
+                     nonfinite_name(y->data[i]), i, s, in);
+            return NULL;
+        }
+    }
     return y;
 }
+
+void sd_graph_set_anomaly(sd_graph *g, int enabled) { g->anomaly = enabled != 0; }
 
 float *sd_grad(sd_graph *g, sd_tensor *t)
 {
@@ -238,6 +265,16 @@ int sd_backward(sd_graph *g, sd_tensor *loss)
         for (int k = 0; k < 3; k++)             /* inputs' grads exist before the op writes them */
             if (y->src[k] && y->src[k]->requires_grad && !sd_grad(g, y->src[k])) return -1;
         op_table[y->op].bwd(g, y);
+        for (int k = 0; g->anomaly && k < 3; k++) {
+            sd_tensor *x = y->src[k];
+            long j = x && x->grad ? first_nonfinite(x->grad, x->n) : -1;
+            if (j >= 0) {
+                char s[64];
+                return sd_error("anomaly: the backward of op %s (output %s) produced %s in the gradient of "
+                                "its input %d, element %ld", op_table[y->op].name,
+                                sd_shape_str(y->shape, s, sizeof s), nonfinite_name(x->grad[j]), k, j);
+            }
+        }
     }
     return 0;
 }

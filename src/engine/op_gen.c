@@ -88,7 +88,7 @@ void sd_op_conv_transpose2d_bwd(sd_graph *g, sd_tensor *y)
 {
     const conv_saved *s = y->saved;
     sd_tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    sd_conv_transpose2d_gemm_bwd(sd_graph_ctx(g), &s->d, x->data, w->data, y->grad,
+    sd_conv_transpose2d_gemm_bwd(sd_graph_ctx(g), &s->d, w->data, y->grad,
                                  x->requires_grad ? x->grad : NULL, w->requires_grad ? w->grad : NULL,
                                  b && b->requires_grad ? b->grad : NULL, s->scratch);
 }

@@ -162,46 +162,40 @@ void sd_op_concat_bwd(sd_graph *g, sd_tensor *y)
  * row block of y holds every sequence's final state. The initial state is
  * data (copied in; no gradient flows to it): truncated backpropagation.
  *
- * Forward, per step, inside one parallel region: each thread owns a run of
- * hidden-unit groups; it multiplies h_{t-1} by its columns of W_hhᵀ (kept in
- * the grouped layout of rnn_cell.h, so its columns hold all G gates of its
- * units), runs the cell kernel on them and meets the others at a barrier.
- * Backward, per step in reverse: the cell kernel gives dG_t for the thread's
- * units; after a barrier each thread computes its columns of
- * dh_{t-1} = dG_t W_hh. dW_hh, db and dxp come after the loop as one GEMM /
- * column sum / add over all steps. Every sum runs in a fixed order, so the
- * results do not depend on the thread count. */
+ * Threads split the batch: sequences are independent, so each thread runs
+ * the whole recurrence for its rows (per step: one GEMM h_{t-1} W_hhᵀ of its
+ * rows, then the cell kernel) and no thread ever waits for another inside the
+ * time loop. The backward does the same in reverse (dG_t from the cell
+ * kernel, which also adds it into dxp; dh_{t-1} = dG_t W_hh for its rows);
+ * dW_hh and db come after the loop as one GEMM and one column sum. Every sum runs in a
+ * fixed order, so the results do not depend on the thread count. */
 typedef struct seq_info {
-    int32_t *len;           /* (B) or NULL: all T */
-    uint8_t *live;          /* (T, B): t < len[b] */
+    uint8_t *live;          /* (T, B): step t is inside sequence b */
     float *h0, *c0;         /* (B,H) initial state (zeros unless given) */
-    int h0_zero;            /* skip the t = 0 product */
-    float *wt;              /* (H, G·H): W_hhᵀ in the grouped layout */
+    int h0_zero;            /* the initial state is zero: skip the t = 0 product */
+    float *zero_b;          /* (G·H) zeros, when there is no bias */
+    float *wt;              /* (H, G·H) W_hhᵀ */
     float *gp;              /* (B, G·H) one step's h_{t-1} W_hhᵀ */
-    float *act, *c, *tc;    /* LSTM, saved for backward: (T,B,4H), (T,B,H), (T,B,H) */
-    float *c_roll;          /* LSTM without gradient: two (B,H) buffers */
+    float *act, *c, *tc;    /* LSTM: (T or 2, B, 4H), (T or 2, B, H) x 2; two rolling steps without gradient */
+    int saved;              /* all T steps kept (for backward) */
     float *state_out;       /* caller's (B,H) h [+ (B,H) c], written by the forward */
 } seq_info;
 
-/* Threads for a sequence op: one per ~16k multiply-adds of a step, at most
- * one per group of hidden units. */
+/* Threads for a sequence op: at most one per sequence, and enough work per
+ * thread and step (multiply-adds) to pay for it. */
 static int seq_threads(sd_graph *g, int B, int H, int G)
 {
-    int groups = (H + SD_CELL_GROUP - 1) / SD_CELL_GROUP;
-    long work = (long)B * G * H * H;
     int t = SD_THREADS(g);
-    if (t > groups) t = groups;
-    if (work < 16384L * t) t = (int)(work / 16384) > 1 ? (int)(work / 16384) : 1;
+    if (t > B) t = B;
+    while (t > 1 && (long)B * G * H * H / t < 65536) t--;
     return t;
 }
 
-/* Hidden units [j0, j1) of thread p of nt: whole groups, split evenly. */
-static void seq_split(int H, int p, int nt, int *j0, int *j1)
+/* Rows [b0, b1) of thread p of nt. */
+static void seq_split(int B, int p, int nt, int *b0, int *b1)
 {
-    int groups = (H + SD_CELL_GROUP - 1) / SD_CELL_GROUP;
-    int q0 = (int)((long)groups * p / nt), q1 = (int)((long)groups * (p + 1) / nt);
-    *j0 = q0 * SD_CELL_GROUP;
-    *j1 = q1 * SD_CELL_GROUP < H ? q1 * SD_CELL_GROUP : H;
+    *b0 = (int)((long)B * p / nt);
+    *b1 = (int)((long)B * (p + 1) / nt);
 }
 
 static sd_tensor *recurrent(sd_graph *g, int op, const char *name, int G, sd_tensor *xp, sd_tensor *whh,
@@ -230,29 +224,25 @@ static sd_tensor *recurrent(sd_graph *g, int op, const char *name, int G, sd_ten
     memset(in, 0, sizeof *in);
     const size_t BH = (size_t)B * H, GH = (size_t)G * H;
     in->h0 = sd_graph_alloc(g, 2 * BH * sizeof(float));
+    in->zero_b = sd_graph_alloc(g, GH * sizeof(float));
     in->wt = sd_graph_alloc(g, (size_t)H * GH * sizeof(float));
     in->gp = sd_graph_alloc(g, (size_t)B * GH * sizeof(float));
     in->live = sd_graph_alloc(g, (size_t)T * B);
-    if (!in->h0 || !in->wt || !in->gp || !in->live) return NULL;
+    if (!in->h0 || !in->zero_b || !in->wt || !in->gp || !in->live) return NULL;
     in->c0 = in->h0 + BH;
     if (state_in) memcpy(in->h0, state_in, (G == 4 ? 2 : 1) * BH * sizeof(float));
     else memset(in->h0, 0, 2 * BH * sizeof(float));
     in->h0_zero = !state_in;
+    memset(in->zero_b, 0, GH * sizeof(float));
     for (int t = 0; t < T; t++)
         for (int i = 0; i < B; i++) in->live[(size_t)t * B + i] = !lengths || t < lengths[i];
-    if (lengths) {
-        if (!(in->len = sd_graph_alloc(g, (size_t)B * sizeof(int32_t)))) return NULL;
-        memcpy(in->len, lengths, (size_t)B * sizeof(int32_t));
-    }
     if (G == 4) {
-        if (y->requires_grad) {
-            in->act = sd_graph_alloc(g, (size_t)T * B * GH * sizeof(float));
-            in->c = sd_graph_alloc(g, (size_t)T * BH * sizeof(float));
-            in->tc = sd_graph_alloc(g, (size_t)T * BH * sizeof(float));
-            if (!in->act || !in->c || !in->tc) return NULL;
-        } else if (!(in->c_roll = sd_graph_alloc(g, 2 * BH * sizeof(float)))) {
-            return NULL;
-        }
+        in->saved = y->requires_grad;
+        const size_t steps = in->saved ? (size_t)T : 2;
+        in->act = sd_graph_alloc(g, steps * B * GH * sizeof(float));
+        in->c = sd_graph_alloc(g, steps * BH * sizeof(float));
+        in->tc = sd_graph_alloc(g, steps * BH * sizeof(float));
+        if (!in->act || !in->c || !in->tc) return NULL;
     }
     in->state_out = state_out;
     y->aux = in;
@@ -271,53 +261,54 @@ sd_tensor *sd_lstm_seq(sd_graph *g, sd_tensor *xp, sd_tensor *w_hh, sd_tensor *b
     return recurrent(g, SD_OP_LSTM_SEQ, "lstm_seq", 4, xp, w_hh, b, T, lengths, state_in, state_out);
 }
 
-/* LSTM cell state after step t (t = -1: the initial state). */
-static float *cell_at(const seq_info *in, int t, size_t BH)
+/* The LSTM's saved values of step t (t = -1: the initial state, for c). */
+static float *step_c(const seq_info *in, int t, size_t BH)
 {
     if (t < 0) return in->c0;
-    return in->c ? in->c + (size_t)t * BH : in->c_roll + (size_t)(t & 1) * BH;
+    return in->c + (size_t)(in->saved ? t : t & 1) * BH;
 }
+static float *step_tc(const seq_info *in, int t, size_t BH) { return in->tc + (size_t)(in->saved ? t : t & 1) * BH; }
+static float *step_act(const seq_info *in, int t, size_t BGH) { return in->act + (size_t)(in->saved ? t : t & 1) * BGH; }
 
 static void recurrent_fwd(sd_graph *g, sd_tensor *y)
 {
     const int T = y->iarg[0], B = y->iarg[1], H = y->iarg[2], G = y->iarg[3], GH = G * H;
     const size_t BH = (size_t)B * H;
     seq_info *in = (seq_info *)y->aux;
-    const float *w = y->src[1]->data, *bias = y->src[2] ? y->src[2]->data : NULL;
+    const float *w = y->src[1]->data, *bias = y->src[2] ? y->src[2]->data : in->zero_b;
     sd_ctx *ctx = sd_graph_ctx(g);
-    const int nt = seq_threads(g, B, H, G);
-    #pragma omp parallel num_threads(nt)
+    #pragma omp parallel num_threads(seq_threads(g, B, H, G))
     {
-        int j0, j1;
-        seq_split(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-        /* W_hh (G·H, H) -> wt (H, G·H), grouped: this thread's units only. */
-        for (int k = 0; k < G; k++)
-            for (int j = j0; j < j1; j++) {
-                const float *src = w + (size_t)(k * H + j) * H;
-                const int col = sd_cell_gcol(G, H, k, j);
-                for (int i = 0; i < H; i++) in->wt[(size_t)i * GH + col] = src[i];
-            }
-        const int c0 = G * j0, ncol = G * (j1 - j0);   /* this thread's grouped columns */
+        const int p = omp_get_thread_num(), nt = omp_get_num_threads();
+        /* W_hh (G·H, H) -> wt (H, G·H): row-major k x n, read in place by the GEMM. */
+        int r0, r1;
+        seq_split(H, p, nt, &r0, &r1);
+        for (int i = r0; i < r1; i++)
+            for (int n = 0; n < GH; n++) in->wt[(size_t)i * GH + n] = w[(size_t)n * H + i];
+        int b0, b1;
+        seq_split(B, p, nt, &b0, &b1);
+        const int rows = b1 - b0;
         #pragma omp barrier
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < T && rows > 0; t++) {
             const float *hp = t ? y->data + (size_t)(t - 1) * BH : in->h0;
-            const int mult = ncol > 0 && (t > 0 || !in->h0_zero);
-            if (mult)
-                sd_gemm(ctx, 0, 0, B, ncol, H, 1.0f, hp, H, in->wt + c0, GH, 0.0f, in->gp + c0, GH);
+            float *gp = in->gp + (size_t)b0 * GH;
+            if (t > 0 || !in->h0_zero)   /* gp (rows, G·H) = h_{t-1} (rows, H) · W_hhᵀ (H, G·H) */
+                sd_gemm(ctx, 0, 0, rows, GH, H, 1.0f, hp + (size_t)b0 * H, H, in->wt, GH, 0.0f, gp, GH);
+            else
+                memset(gp, 0, (size_t)rows * GH * sizeof(float));
             sd_cell_fwd_args a = {
-                .B = B, .H = H, .G = G, .xp = y->src[0]->data + (size_t)t * B * GH, .ldx = GH, .bias = bias,
-                .gp = mult ? in->gp : NULL, .h_prev = hp, .c_prev = G == 4 ? cell_at(in, t - 1, BH) : NULL,
-                .h = y->data + (size_t)t * BH, .c = G == 4 ? cell_at(in, t, BH) : NULL,
-                .act = in->act ? in->act + (size_t)t * B * GH : NULL, .tc = in->tc ? in->tc + (size_t)t * BH : NULL,
+                .H = H, .G = G, .xp = y->src[0]->data + (size_t)t * B * GH, .ldx = GH, .bias = bias,
+                .gp = in->gp, .h_prev = hp, .h = y->data + (size_t)t * BH,
+                .c_prev = G == 4 ? step_c(in, t - 1, BH) : NULL, .c = G == 4 ? step_c(in, t, BH) : NULL,
+                .act = G == 4 ? step_act(in, t, B * (size_t)GH) : NULL, .tc = G == 4 ? step_tc(in, t, BH) : NULL,
                 .live = in->live + (size_t)t * B,
             };
-            if (j1 > j0) sd_cell_fwd(&a, j0, j1);
-            #pragma omp barrier
+            sd_cell_fwd(&a, b0, b1);
         }
     }
     if (in->state_out) {
         memcpy(in->state_out, y->data + (size_t)(T - 1) * BH, BH * sizeof(float));
-        if (G == 4) memcpy(in->state_out + BH, cell_at(in, T - 1, BH), BH * sizeof(float));
+        if (G == 4) memcpy(in->state_out + BH, step_c(in, T - 1, BH), BH * sizeof(float));
     }
 }
 
@@ -330,43 +321,42 @@ static void recurrent_bwd(sd_graph *g, sd_tensor *y)
     sd_ctx *ctx = sd_graph_ctx(g);
     float *dG = sd_graph_alloc(g, (size_t)T * B * GH * sizeof(float));
     float *dnext = sd_graph_alloc(g, 2 * BH * sizeof(float));
-    if (!dG || !dnext) return;   /* out of memory: the error is set, gradients stay incomplete */
+    const int nt = seq_threads(g, B, H, G);
+    float *scratch = xp->grad ? NULL : sd_graph_alloc(g, (size_t)nt * GH * sizeof(float));   /* dxp unused */
+    if (!dG || !dnext || (!xp->grad && !scratch)) return;   /* out of memory: error set, gradients incomplete */
+    if (scratch) memset(scratch, 0, (size_t)nt * GH * sizeof(float));
     float *dcnext = dnext + BH;
     memset(dnext, 0, 2 * BH * sizeof(float));
-    const int nt = seq_threads(g, B, H, G);
     #pragma omp parallel num_threads(nt)
     {
-        int j0, j1;
-        seq_split(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-        for (int t = T - 1; t >= 0; t--) {
+        int b0, b1, p = omp_get_thread_num();
+        seq_split(B, p, omp_get_num_threads(), &b0, &b1);
+        const int rows = b1 - b0;
+        for (int t = T - 1; t >= 0 && rows > 0; t--) {
             float *dGt = dG + (size_t)t * B * GH;
             sd_cell_bwd_args a = {
-                .B = B, .H = H, .G = G, .dy = y->grad + (size_t)t * BH, .dnext = dnext, .dcnext = dcnext,
-                .h = y->data + (size_t)t * BH, .act = in->act ? in->act + (size_t)t * B * GH : NULL,
-                .tc = in->tc ? in->tc + (size_t)t * BH : NULL,
-                .c_prev = G == 4 ? cell_at(in, t - 1, BH) : NULL, .dG = dGt, .live = in->live + (size_t)t * B,
+                .H = H, .G = G, .dy = y->grad + (size_t)t * BH, .dnext = dnext, .dcnext = dcnext,
+                .h = y->data + (size_t)t * BH, .act = G == 4 ? step_act(in, t, B * (size_t)GH) : NULL,
+                .tc = G == 4 ? step_tc(in, t, BH) : NULL, .c_prev = G == 4 ? step_c(in, t - 1, BH) : NULL,
+                .dG = dGt, .dx = xp->grad ? xp->grad + (size_t)t * B * GH : NULL, .lddx = GH,
+                .dG_scratch = scratch ? scratch + (size_t)p * GH : NULL, .live = in->live + (size_t)t * B,
             };
-            if (j1 > j0) sd_cell_bwd(&a, j0, j1);
-            #pragma omp barrier
-            /* dh_{t-1} (B, H)[:, j0:j1] += dG_t (B, G·H) · W_hh (G·H, H)[:, j0:j1] */
-            if (t > 0 && j1 > j0)
-                sd_gemm(ctx, 0, 0, B, j1 - j0, GH, 1.0f, dGt, GH, whh->data + j0, H, 1.0f, dnext + j0, H);
+            sd_cell_bwd(&a, b0, b1);
+            /* dh_{t-1} (rows, H) += dG_t (rows, G·H) · W_hh (G·H, H) */
+            if (t > 0)
+                sd_gemm(ctx, 0, 0, rows, H, GH, 1.0f, dGt + (size_t)b0 * GH, GH, whh->data, H, 1.0f,
+                        dnext + (size_t)b0 * H, H);
         }
     }
     const size_t n = (size_t)T * B * GH;
-    if (xp->grad) {
-        float *dx = xp->grad;
-        #pragma omp parallel for num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)
-        for (size_t i = 0; i < n; i++) dx[i] += dG[i];
-    }
     if (b && b->grad) {
         /* Column sums in row order; each thread owns a run of columns. */
         float *db = b->grad;
         const int rows = T * B;
         #pragma omp parallel num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN)
         {
-            int p = omp_get_thread_num(), np = omp_get_num_threads();
-            int c0 = (int)((long)GH * p / np), c1 = (int)((long)GH * (p + 1) / np);
+            int c0, c1;
+            seq_split(GH, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
             for (int r = 0; r < rows; r++) {
                 const float *d = dG + (size_t)r * GH;
                 for (int c = c0; c < c1; c++) db[c] += d[c];

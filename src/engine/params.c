@@ -8,6 +8,8 @@
 #include <string.h>
 
 #define NAME_MAX_LEN 64
+/* 2^28 floats (1 GiB): a model file cannot make shendu allocate more than this */
+#define SD_PARAMS_MAX ((size_t)1 << 28)
 
 typedef struct param_entry {
     char name[NAME_MAX_LEN];
@@ -66,7 +68,15 @@ int sd_params_add(sd_params *P, const char *name, sd_shape shape)
         P->entries = e;
         P->cap = cap;
     }
-    size_t numel = sd_shape_numel(shape);
+    size_t numel = 1;
+    for (int i = 0; i < shape.ndim; i++) {   /* checked: a hostile shape must not wrap around */
+        if ((size_t)shape.d[i] > SD_PARAMS_MAX / numel)
+            return sd_error("parameter '%s': shape too large (over %zu values)", name, (size_t)SD_PARAMS_MAX);
+        numel *= (size_t)shape.d[i];
+    }
+    if (numel > SD_PARAMS_MAX || P->size + numel > SD_PARAMS_MAX)
+        return sd_error("parameter '%s': %zu more values would pass the limit of %zu parameters", name, numel,
+                        (size_t)SD_PARAMS_MAX);
     size_t offset = P->size;
     size_t need = offset + ((numel + 15) & ~(size_t)15);   /* next tensor 64-byte aligned */
     if (need > P->capacity) {
@@ -128,6 +138,20 @@ int sd_params_copy(sd_params *dst, const sd_params *src)
             return sd_error("sd_params_copy: tensor %d ('%s') shapes differ", i, src->entries[i].name);
     if (src->size) memcpy(dst->values, src->values, src->size * sizeof(float));
     return 0;
+}
+
+int sd_params_first_nonfinite(const sd_params *P, int grads)
+{
+    const float *buf = grads ? P->grads : P->values;
+    for (int i = 0; i < P->count; i++) {
+        /* NaN and Inf are the floats whose exponent bits are all ones: an
+         * integer OR over the tensor, which vectorises */
+        const uint32_t *x = (const uint32_t *)(buf + P->entries[i].offset);
+        uint32_t bad = 0;
+        for (size_t k = 0; k < P->entries[i].numel; k++) bad |= (x[k] & 0x7f800000u) == 0x7f800000u;
+        if (bad) return i;
+    }
+    return -1;
 }
 
 void sd_params_set_frozen(sd_params *P, int frozen) { P->frozen = frozen != 0; }

@@ -303,11 +303,19 @@ static int header_error(const sd_st_file *f, size_t off, const char *fmt, ...)
     return sd_error("%s: header byte %zu: %s", f->path, off, msg);
 }
 
-static int read_full(int fd, void *buf, size_t n, const char *path)
+/* Where the bytes come from: a file descriptor, or a buffer in memory. */
+typedef struct st_src { int fd; const unsigned char *mem; size_t pos; } st_src;
+
+static int read_full(st_src *src, void *buf, size_t n, const char *path)
 {
+    if (src->mem) {
+        memcpy(buf, src->mem + src->pos, n);   /* sizes were checked against the buffer */
+        src->pos += n;
+        return 0;
+    }
     char *p = buf;
     while (n > 0) {
-        ssize_t k = read(fd, p, n);
+        ssize_t k = read(src->fd, p, n);
         if (k < 0) {
             if (errno == EINTR) continue;
             return sd_error("%s: read failed: %s", path, strerror(errno));
@@ -513,34 +521,15 @@ out:
     return rc;
 }
 
-sd_st_file *sd_st_open(const char *path)
+/* Read and validate `size` bytes from src into a new sd_st_file named `path`. */
+static sd_st_file *open_src(const char *path, st_src *src, uint64_t size)
 {
-    if (!path || !*path) {
-        sd_error("sd_st_open: empty path");
-        return NULL;
-    }
     sd_st_file *f = calloc(1, sizeof *f);
     char *header = NULL;
-    int fd = -1;
     if (!f || !(f->path = strdup(path))) {
         sd_error("%s: out of memory", path);
         goto fail;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sd_error("%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        sd_error("%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        sd_error("%s: not a regular file", path);
-        goto fail;
-    }
-    uint64_t size = (uint64_t)st.st_size;
     if (size < 8) {
         sd_error("%s: file too short for a safetensors header (%" PRIu64 " bytes)", path, size);
         goto fail;
@@ -549,7 +538,7 @@ sd_st_file *sd_st_open(const char *path)
     /* Check the declared header length against the file and the limit before
      * allocating anything of that size. */
     unsigned char prefix[8];
-    if (read_full(fd, prefix, 8, path)) goto fail;
+    if (read_full(src, prefix, 8, path)) goto fail;
     uint64_t hlen = 0;
     for (int b = 7; b >= 0; b--) hlen = (hlen << 8) | prefix[b];
     if (hlen > size - 8) {
@@ -574,20 +563,42 @@ sd_st_file *sd_st_open(const char *path)
         sd_error("%s: out of memory reading %" PRIu64 " bytes", path, size);
         goto fail;
     }
-    if (read_full(fd, header, (size_t)hlen, path) || read_full(fd, f->data, f->data_len, path))
+    if (read_full(src, header, (size_t)hlen, path) || read_full(src, f->data, f->data_len, path))
         goto fail;
-    close(fd);
-    fd = -1;
-
     if (load_header(f, header, (size_t)hlen)) goto fail;
     free(header);
     return f;
 
 fail:
-    if (fd >= 0) close(fd);
     free(header);
     sd_st_close(f);
     return NULL;
+}
+
+sd_st_file *sd_st_open(const char *path)
+{
+    if (!path || !*path) {
+        sd_error("sd_st_open: empty path");
+        return NULL;
+    }
+    st_src src = { .fd = open(path, O_RDONLY | O_CLOEXEC) };
+    if (src.fd < 0) {
+        sd_error("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    sd_st_file *f = NULL;
+    if (fstat(src.fd, &st) < 0) sd_error("%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) sd_error("%s: not a regular file", path);
+    else f = open_src(path, &src, (uint64_t)st.st_size);
+    close(src.fd);
+    return f;
+}
+
+sd_st_file *sd_st_open_mem(const void *buf, size_t size, const char *name)
+{
+    st_src src = { .fd = -1, .mem = buf ? buf : (const unsigned char *)"" };
+    return open_src(name && *name ? name : "(memory)", &src, size);
 }
 
 void sd_st_close(sd_st_file *f)

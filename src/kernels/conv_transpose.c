@@ -10,13 +10,14 @@
  *                  over hi = i*stride - pad + p, wi = j*stride - pad + q
  *
  * so y is conv2d's input gradient for an output gradient x, and the gradient
- * of y's input is conv2d's forward of dy. The fast path lowers both to GEMMs,
- * with CKK = C*KH*KW and P = OH*OW positions of x per image:
+ * of y's input is conv2d's forward of dy. The fast path lowers both to GEMMs
+ * over the whole batch, with CKK = C*KH*KW and P = OH*OW positions of x per image:
  *
- *   forward   cols_n (CKK, P) = wᵀ (CKK, O) · x_n (O, P);  y_n = col2im(cols_n) + b
+ *   forward   xt (O, N*P)    = x (N, O, P) rearranged
+ *             cols (CKK, N*P) = wᵀ (CKK, O) · xt;   y_n = col2im(cols[:, n*P : n*P+P]) + b
  *   backward  cols (CKK, N*P) = im2col(dy_n) for every image n
- *             dx_n (O, P)   += w (O, CKK) · cols_n        one GEMM per image
- *             xt (O, N*P)    = x rearranged;  dw (O, CKK) += xt · colsᵀ   one GEMM, K = N*P
+ *             dw (O, CKK)   += xt · colsᵀ                 (K = N*P, one fixed order)
+ *             dxt (O, N*P)   = w (O, CKK) · cols;  dx += dxt rearranged back to (N, O, P)
  *             db (C)        += Σ dy over N, H, W
  *
  * Every element is written by one thread in a fixed order and sd_gemm is
@@ -109,31 +110,51 @@ void sd_conv_transpose2d_naive_bwd(const sd_conv_dims *d, const float *x, const 
 }
 
 /* ------------------------------------------------------------------------- */
-/* Fast path: GEMM + col2im / im2col + GEMM.                                  */
+/* Fast path: GEMM + col2im / im2col + GEMM, batched over the images.         */
 
-/* Floats of scratch: cols (CKK, N*P); with grads also xt (O, N*P). */
+/* Floats of scratch: xt (O, N*P) then cols (CKK, N*P), for the forward and the
+ * backward alike (the backward reads the xt the forward left). */
 size_t sd_conv_transpose2d_gemm_scratch(const sd_conv_dims *d, int grads)
 {
+    (void)grads;
     size_t np = (size_t)d->n * d->oh * d->ow, ckk = (size_t)d->c * d->kh * d->kw;
-    return ckk * np + (grads ? (size_t)d->o * np : 0);
+    return ((size_t)d->o + ckk) * np;
 }
 
-/* x (N,O,OH,OW), w (O,C*KH*KW), b (C) or NULL -> y (N,C,H,W).
- * Image n uses the columns scratch[n*CKK*P ...] (CKK, P), so images run in
- * parallel (each GEMM serial) when there are at least as many as threads. */
+/* a (N, R, P) <-> at (R, N*P): at[r, n*P + k] = a[n, r, k]; `add` adds into a instead. */
+static void rearrange(sd_ctx *ctx, int N, int R, int P, float *a, float *at, int to_t, int add)
+{
+    const size_t NP = (size_t)N * P;
+    int t = nthreads(ctx, (size_t)R * NP);
+    #pragma omp parallel for num_threads(t) schedule(static)
+    for (int r = 0; r < R; r++)
+        for (int n = 0; n < N; n++) {
+            float *x = a + ((size_t)n * R + r) * P, *xt = at + (size_t)r * NP + (size_t)n * P;
+            if (to_t) memcpy(xt, x, (size_t)P * sizeof(float));
+            else if (add) for (int k = 0; k < P; k++) x[k] += xt[k];
+            else memcpy(x, xt, (size_t)P * sizeof(float));
+        }
+}
+
+/* x (N,O,OH,OW), w (O,C*KH*KW), b (C) or NULL -> y (N,C,H,W); leaves xt in scratch.
+ * One GEMM for the whole batch (narrow per-image products, P = 49 for a
+ * 7x7 input, run at half the speed), then col2im image by image in parallel. */
 void sd_conv_transpose2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
                               const float *b, float *y, float *scratch)
 {
-    const int N = d->n, O = d->o, C = d->c, P = d->oh * d->ow, CKK = d->c * d->kh * d->kw;
+    const int N = d->n, O = d->o, C = d->c, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
     const size_t hw = (size_t)d->h * d->w;
-    int t = nthreads(ctx, (size_t)CKK * P * N + (size_t)C * hw * N);
-    #pragma omp parallel for num_threads(t) if (t > 1 && N >= t) schedule(static)
+    float *xt = scratch, *cols = scratch + (size_t)O * NP;
+    if (N == 0) return;
+    rearrange(ctx, N, O, P, (float *)x, xt, 1, 0);
+    /* cols (CKK, N*P) = wᵀ (CKK, O) · xt (O, N*P) */
+    sd_gemm(ctx, 1, 0, CKK, NP, O, 1.0f, w, CKK, xt, NP, 0.0f, cols, NP);
+    int t = nthreads(ctx, (size_t)CKK * NP + (size_t)C * hw * N);
+    #pragma omp parallel for num_threads(t) schedule(static)
     for (int n = 0; n < N; n++) {
-        float *cols = scratch + (size_t)n * CKK * P, *yn = y + (size_t)n * C * hw;
-        /* cols (CKK, P) = wᵀ (CKK, O) · x_n (O, P) */
-        sd_gemm(ctx, 1, 0, CKK, P, O, 1.0f, w, CKK, x + (size_t)n * O * P, P, 0.0f, cols, P);
+        float *yn = y + (size_t)n * C * hw;
         memset(yn, 0, (size_t)C * hw * sizeof(float));
-        sd_col2im(d, cols, (size_t)P, yn);
+        sd_col2im(d, cols + (size_t)n * P, (size_t)NP, yn);
         if (b)
             for (int c = 0; c < C; c++) {
                 float *r = yn + (size_t)c * hw, bc = b[c];
@@ -143,13 +164,14 @@ void sd_conv_transpose2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x
 }
 
 /* dy (N,C,H,W) -> dx (N,O,OH,OW) +=, dw (O,C*KH*KW) +=, db (C) +=; any may be NULL.
- * scratch holds sd_conv_transpose2d_gemm_scratch(d, 1) floats. */
-void sd_conv_transpose2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
-                                  const float *dy, float *dx, float *dw, float *db, float *scratch)
+ * Reads the rearranged x (xt) that the forward left in scratch. */
+void sd_conv_transpose2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
+                                  float *dx, float *dw, float *db, float *scratch)
 {
     const int N = d->n, O = d->o, C = d->c, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
     const size_t hw = (size_t)d->h * d->w;
-    float *cols = scratch, *xt = scratch + (size_t)CKK * NP;
+    float *xt = scratch, *cols = scratch + (size_t)O * NP;
+    if (N == 0) return;
 
     if (db) {
         int t = nthreads(ctx, (size_t)N * C * hw);
@@ -165,20 +187,14 @@ void sd_conv_transpose2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const floa
     }
     if (!dx && !dw) return;
 
-    /* cols[:, n*P : n*P+P] = im2col(dy_n);  dx_n (O, P) += w (O, CKK) · those columns */
-    int t = nthreads(ctx, (size_t)CKK * NP + (size_t)O * NP);
-    #pragma omp parallel for num_threads(t) if (t > 1 && N >= t) schedule(static)
-    for (int n = 0; n < N; n++) {
-        float *cn = cols + (size_t)n * P;
-        sd_im2col(d, dy + (size_t)n * C * hw, cn, (size_t)NP);
-        if (dx) sd_gemm(ctx, 0, 0, O, P, CKK, 1.0f, w, CKK, cn, NP, 1.0f, dx + (size_t)n * O * P, P);
-    }
-    if (!dw) return;
-    /* xt[o, n*P : n*P+P] = x[n, o, :];  dw (O, CKK) += xt (O, N*P) · colsᵀ (N*P, CKK) */
-    t = nthreads(ctx, (size_t)O * NP);
+    /* cols[:, n*P : n*P+P] = im2col(dy_n) */
+    int t = nthreads(ctx, (size_t)CKK * NP);
     #pragma omp parallel for num_threads(t) schedule(static)
-    for (int o = 0; o < O; o++)
-        for (int n = 0; n < N; n++)
-            memcpy(xt + (size_t)o * NP + (size_t)n * P, x + ((size_t)n * O + o) * P, (size_t)P * sizeof(float));
-    sd_gemm(ctx, 0, 1, O, CKK, NP, 1.0f, xt, NP, cols, NP, 1.0f, dw, CKK);
+    for (int n = 0; n < N; n++) sd_im2col(d, dy + (size_t)n * C * hw, cols + (size_t)n * P, (size_t)NP);
+    /* dw (O, CKK) += xt (O, N*P) · colsᵀ (N*P, CKK) */
+    if (dw) sd_gemm(ctx, 0, 1, O, CKK, NP, 1.0f, xt, NP, cols, NP, 1.0f, dw, CKK);
+    if (!dx) return;
+    /* dxt (O, N*P) = w (O, CKK) · cols, into xt's place;  dx_n += dxt[:, n*P : n*P+P] */
+    sd_gemm(ctx, 0, 0, O, NP, CKK, 1.0f, w, CKK, cols, NP, 0.0f, xt, NP);
+    rearrange(ctx, N, O, P, dx, xt, 0, 1);
 }

@@ -1,113 +1,107 @@
 /* The element-wise half of a recurrent step (see rnn_cell.h): gate
- * activations, the cell update and their derivatives, one pass per step.
- * Inner loops run over the (up to 16) hidden units of a group, contiguous in
- * every array, so the compiler turns each into a few vector instructions. */
+ * activations, the cell update and their derivatives, one pass per row.
+ * Each row's work is a loop over the H hidden units with every array
+ * contiguous and restrict-qualified, which the compiler vectorises. */
 #include "rnn_cell.h"
 
-static int group_width(int H, int q)
+/* One row of the LSTM forward; one pointer per gate, so the loop vectorises. */
+static void lstm_fwd_row(int H, const float *restrict xi, const float *restrict xf, const float *restrict xg,
+                         const float *restrict xo, const float *restrict bi, const float *restrict bf,
+                         const float *restrict bg, const float *restrict bo, const float *restrict gi,
+                         const float *restrict gf, const float *restrict gg, const float *restrict go,
+                         const float *restrict cp, float *restrict c, float *restrict h, float *restrict ai,
+                         float *restrict af, float *restrict ag, float *restrict ao, float *restrict tc)
 {
-    int w = H - SD_CELL_GROUP * q;
-    return w < SD_CELL_GROUP ? w : SD_CELL_GROUP;
-}
-
-/* xp, bias, gp (B,G·H) -> h, c (B,H) for units [j0,j1); j0 is a multiple of 16. */
-void sd_cell_fwd(const sd_cell_fwd_args *a, int j0, int j1)
-{
-    const int H = a->H, G = a->G, GH = G * H;
-    for (int b = 0; b < a->B; b++) {
-        const float *xp = a->xp + (size_t)b * a->ldx;
-        const float *hp = a->h_prev + (size_t)b * H;
-        float *h = a->h + (size_t)b * H;
-        if (a->live && !a->live[b]) {            /* ended: carry the state over */
-            memcpy(h + j0, hp + j0, (size_t)(j1 - j0) * sizeof(float));
-            if (G == 4) memcpy(a->c + (size_t)b * H + j0, a->c_prev + (size_t)b * H + j0,
-                               (size_t)(j1 - j0) * sizeof(float));
-            if (a->act) for (int k = 0; k < G; k++) memset(a->act + (size_t)b * GH + k * H + j0, 0, (size_t)(j1 - j0) * sizeof(float));
-            continue;
-        }
-        for (int j = j0; j < j1; j += SD_CELL_GROUP) {
-            const int q = j / SD_CELL_GROUP, w = group_width(H, q);
-            const float *gp = a->gp ? a->gp + (size_t)b * GH + (size_t)G * SD_CELL_GROUP * q : NULL;
-            float pre[4][SD_CELL_GROUP];
-            for (int k = 0; k < G; k++)
-                for (int r = 0; r < w; r++)
-                    pre[k][r] = xp[k * H + j + r] + (a->bias ? a->bias[k * H + j + r] : 0.0f) +
-                                (gp ? gp[k * w + r] : 0.0f);
-            if (G == 1) {
-                for (int r = 0; r < w; r++) h[j + r] = sd_fast_tanhf(pre[0][r]);
-                continue;
-            }
-            /* Gates and the new cell state into locals first (no aliasing, so
-             * the loop vectorises), then the stores. */
-            const float *cp = a->c_prev + (size_t)b * H + j;
-            float gi[SD_CELL_GROUP], gf[SD_CELL_GROUP], gg[SD_CELL_GROUP], go[SD_CELL_GROUP];
-            float cn[SD_CELL_GROUP], tn[SD_CELL_GROUP];
-            for (int r = 0; r < w; r++) {
-                gi[r] = sd_fast_sigmoidf(pre[0][r]);
-                gf[r] = sd_fast_sigmoidf(pre[1][r]);
-                gg[r] = sd_fast_tanhf(pre[2][r]);
-                go[r] = sd_fast_sigmoidf(pre[3][r]);
-                cn[r] = gf[r] * cp[r] + gi[r] * gg[r];
-                tn[r] = sd_fast_tanhf(cn[r]);
-            }
-            float *c = a->c + (size_t)b * H + j, *hj = h + j;
-            for (int r = 0; r < w; r++) { c[r] = cn[r]; hj[r] = go[r] * tn[r]; }
-            if (a->tc) memcpy(a->tc + (size_t)b * H + j, tn, (size_t)w * sizeof(float));
-            if (a->act) {
-                float *act = a->act + (size_t)b * GH + j;
-                memcpy(act, gi, (size_t)w * sizeof(float));
-                memcpy(act + H, gf, (size_t)w * sizeof(float));
-                memcpy(act + 2 * H, gg, (size_t)w * sizeof(float));
-                memcpy(act + 3 * H, go, (size_t)w * sizeof(float));
-            }
-        }
+    for (int j = 0; j < H; j++) {
+        float i = sd_fast_sigmoidf(xi[j] + bi[j] + gi[j]), f = sd_fast_sigmoidf(xf[j] + bf[j] + gf[j]);
+        float g = sd_fast_tanhf(xg[j] + bg[j] + gg[j]), o = sd_fast_sigmoidf(xo[j] + bo[j] + go[j]);
+        float cn = f * cp[j] + i * g, t = sd_fast_tanhf(cn);
+        c[j] = cn;
+        h[j] = o * t;
+        ai[j] = i; af[j] = f; ag[j] = g; ao[j] = o;
+        tc[j] = t;
     }
 }
 
-/* One row of the LSTM backward, units [j0,j1): gate values ai..ao, tanh c, c_prev
- * in; dG's four gate slices out; dnext zeroed, dcnext updated. */
-static void lstm_bwd_row(int j0, int j1, const float *restrict ai, const float *restrict af,
-                         const float *restrict ag, const float *restrict ao, const float *restrict tc,
-                         const float *restrict cp, const float *restrict dy, float *restrict dn,
-                         float *restrict dcn, float *restrict di, float *restrict df, float *restrict dg,
-                         float *restrict dO)
+static void rnn_fwd_row(int H, const float *restrict xp, const float *restrict bias, const float *restrict gp,
+                        float *restrict h)
 {
-    for (int j = j0; j < j1; j++) {
-        float i = ai[j], f = af[j], gg = ag[j], o = ao[j], t = tc[j];
+    for (int j = 0; j < H; j++) h[j] = sd_fast_tanhf(xp[j] + bias[j] + gp[j]);
+}
+
+/* xp, bias, gp (B,G·H) -> h, c (B,H) for rows [b0,b1). */
+void sd_cell_fwd(const sd_cell_fwd_args *a, int b0, int b1)
+{
+    const int H = a->H, G = a->G, GH = G * H;
+    for (int b = b0; b < b1; b++) {
+        const float *hp = a->h_prev + (size_t)b * H, *gp = a->gp + (size_t)b * GH;
+        const float *xp = a->xp + (size_t)b * a->ldx, *bias = a->bias;
+        float *h = a->h + (size_t)b * H;
+        if (a->live && !a->live[b]) {            /* ended: carry the state over */
+            memcpy(h, hp, (size_t)H * sizeof(float));
+            if (G == 4) {
+                memcpy(a->c + (size_t)b * H, a->c_prev + (size_t)b * H, (size_t)H * sizeof(float));
+                memset(a->act + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+            }
+            continue;
+        }
+        if (G == 1) {
+            rnn_fwd_row(H, xp, bias, gp, h);
+            continue;
+        }
+        float *act = a->act + (size_t)b * GH;
+        lstm_fwd_row(H, xp, xp + H, xp + 2 * H, xp + 3 * H, bias, bias + H, bias + 2 * H, bias + 3 * H, gp,
+                     gp + H, gp + 2 * H, gp + 3 * H, a->c_prev + (size_t)b * H, a->c + (size_t)b * H, h, act,
+                     act + H, act + 2 * H, act + 3 * H, a->tc + (size_t)b * H);
+    }
+}
+
+/* One row of the LSTM backward: gate values, tanh c, c_prev in; dG's four
+ * gate slices out (di at dG, df at dG + H, ...) and added into dx (same
+ * layout); dnext zeroed, dcnext updated. */
+static void lstm_bwd_row(int H, const float *restrict act, const float *restrict tc, const float *restrict cp,
+                         const float *restrict dy, float *restrict dn, float *restrict dcn, float *restrict dG,
+                         float *restrict dx)
+{
+    for (int j = 0; j < H; j++) {
+        float i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], t = tc[j];
         float dh = dy[j] + dn[j];
         float dc = dcn[j] + dh * o * (1.0f - t * t);
-        di[j] = dc * gg * i * (1.0f - i);
-        df[j] = dc * cp[j] * f * (1.0f - f);
-        dg[j] = dc * i * (1.0f - gg * gg);
-        dO[j] = dh * t * o * (1.0f - o);
+        float di = dc * g * i * (1.0f - i), df = dc * cp[j] * f * (1.0f - f);
+        float dg = dc * i * (1.0f - g * g), d_o = dh * t * o * (1.0f - o);
+        dG[j] = di; dG[H + j] = df; dG[2 * H + j] = dg; dG[3 * H + j] = d_o;
+        dx[j] += di; dx[H + j] += df; dx[2 * H + j] += dg; dx[3 * H + j] += d_o;
         dcn[j] = dc * f;
         dn[j] = 0.0f;
     }
 }
 
-/* dy, dnext, dcnext (B,H) -> dG (B,G·H), dnext, dcnext for units [j0,j1). */
-void sd_cell_bwd(const sd_cell_bwd_args *a, int j0, int j1)
+static void rnn_bwd_row(int H, const float *restrict h, const float *restrict dy, float *restrict dn,
+                        float *restrict dG, float *restrict dx)
+{
+    for (int j = 0; j < H; j++) {
+        float d = (dy[j] + dn[j]) * (1.0f - h[j] * h[j]);
+        dG[j] = d;
+        dx[j] += d;
+        dn[j] = 0.0f;
+    }
+}
+
+/* dy, dnext, dcnext (B,H) -> dG (B,G·H), dx, dnext, dcnext for rows [b0,b1). */
+void sd_cell_bwd(const sd_cell_bwd_args *a, int b0, int b1)
 {
     const int H = a->H, G = a->G, GH = G * H;
-    for (int b = 0; b < a->B; b++) {
+    for (int b = b0; b < b1; b++) {
         const float *dy = a->dy + (size_t)b * H;
         float *dn = a->dnext + (size_t)b * H, *dG = a->dG + (size_t)b * GH;
+        float *dx = a->dx ? a->dx + (size_t)b * a->lddx : a->dG_scratch;
         if (a->live && !a->live[b]) {            /* ended: dh and dc pass through */
-            for (int j = j0; j < j1; j++) dn[j] += dy[j];
-            for (int k = 0; k < G; k++) memset(dG + k * H + j0, 0, (size_t)(j1 - j0) * sizeof(float));
+            for (int j = 0; j < H; j++) dn[j] += dy[j];
+            memset(dG, 0, (size_t)GH * sizeof(float));
             continue;
         }
-        if (G == 1) {
-            const float *h = a->h + (size_t)b * H;
-            for (int j = j0; j < j1; j++) {
-                dG[j] = (dy[j] + dn[j]) * (1.0f - h[j] * h[j]);
-                dn[j] = 0.0f;
-            }
-            continue;
-        }
-        const float *act = a->act + (size_t)b * GH;
-        lstm_bwd_row(j0, j1, act, act + H, act + 2 * H, act + 3 * H, a->tc + (size_t)b * H,
-                     a->c_prev + (size_t)b * H, dy, dn, a->dcnext + (size_t)b * H, dG, dG + H, dG + 2 * H,
-                     dG + 3 * H);
+        if (G == 1) rnn_bwd_row(H, a->h + (size_t)b * H, dy, dn, dG, dx);
+        else lstm_bwd_row(H, a->act + (size_t)b * GH, a->tc + (size_t)b * H, a->c_prev + (size_t)b * H, dy, dn,
+                          a->dcnext + (size_t)b * H, dG, dx);
     }
 }

@@ -3,43 +3,27 @@
  * src/engine/op_seq.c. The matrix products stay in sd_gemm; these kernels do
  * everything between two of them in one pass over the step's values.
  *
- * Shapes, for one time step: B rows (sequences), H hidden units, G gates
- * (G = 1: tanh RNN; G = 4: LSTM with gates i, f, g, o in PyTorch's order).
- * "Standard layout" of a (B, G·H) gate matrix: column k·H + j is gate k of
- * hidden unit j. "Grouped layout": hidden units in groups of SD_CELL_GROUP,
- * each group's G gates side by side, so that a contiguous run of GEMM output
- * columns holds every gate of a run of hidden units:
- *     column of (gate k, unit j) = G·16·q + k·w_q + r,   q = j / 16, r = j % 16,
- *     w_q = min(16, H − 16 q)   (only the last group can be narrower).
- * For G = 1 the grouped layout is the standard one. */
+ * Shapes, for one time step: rows b0..b1 of B sequences, H hidden units, G
+ * gates (G = 1: tanh RNN; G = 4: LSTM, gates i, f, g, o in PyTorch's order).
+ * A gate matrix is (B, G·H): column k·H + j is gate k of hidden unit j. */
 #ifndef SHENDU_RNN_CELL_H
 #define SHENDU_RNN_CELL_H
 
 #include <stdint.h>
 #include <string.h>
 
-#define SD_CELL_GROUP 16
-
-/* Column of (gate k, unit j) in the grouped layout. */
-static inline int sd_cell_gcol(int G, int H, int k, int j)
-{
-    int q = j / SD_CELL_GROUP, r = j % SD_CELL_GROUP;
-    int w = H - SD_CELL_GROUP * q < SD_CELL_GROUP ? H - SD_CELL_GROUP * q : SD_CELL_GROUP;
-    return G * SD_CELL_GROUP * q + k * w + r;
-}
-
 /* e^x for float, vectorisable (no calls, no branches): Cody-Waite reduction
  * x = k ln2 + r, |r| <= ln2/2, a degree-6 Taylor polynomial for e^r (relative
- * error < 2e-7), and 2^k put straight into the exponent bits. Inputs are
+ * error < 3e-7), and 2^k put straight into the exponent bits. Inputs are
  * clamped to [-86, 88] (the result stays a normal float); NaN stays NaN. */
 static inline float sd_fast_expf(float x)
 {
     x = x < -86.0f ? -86.0f : x;
     x = x > 88.0f ? 88.0f : x;
     const float shifter = 12582912.0f;                /* 1.5 * 2^23 */
-    float t = x * 1.44269504088896341f + shifter;     /* k in the low mantissa bits */
+    float t = x * 1.44269504088896341f + shifter;     /* k = round(x / ln2) in the low mantissa bits */
     float k = t - shifter;
-    float r = x - k * 0.693145751953125f;             /* ln2, high part (exact in k * hi) */
+    float r = x - k * 0.693145751953125f;             /* ln2, high part (k * hi is exact) */
     r = r - k * 1.428606765330187e-06f;               /* ln2, low part */
     float p = 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -61,43 +45,46 @@ static inline float sd_fast_sigmoidf(float x) { return 1.0f / (1.0f + sd_fast_ex
 /* tanh x = 1 − 2 / (1 + e^2x): absolute error below 3e-7, exactly ±1 far out. */
 static inline float sd_fast_tanhf(float x) { return 1.0f - 2.0f / (1.0f + sd_fast_expf(2.0f * x)); }
 
-/* One step forward for hidden units [j0, j1) (whole groups, or up to H).
- *   pre_k(b, j) = xp[b·ldx + k·H + j] + bias[k·H + j] + gp[b·G·H + gcol(k, j)]
+/* One step forward for rows [b0, b1):
+ *   pre_k(b, j) = xp[b·ldx + k·H + j] + bias[k·H + j] + gp[b·G·H + k·H + j]
  *   G = 1:  h = tanh(pre_0)
  *   G = 4:  i, f, o = σ(pre_0, pre_1, pre_3), g = tanh(pre_2)
  *           c = f ∘ c_prev + i ∘ g,   h = o ∘ tanh(c)
  * Rows with live[b] == 0 (the sequence has ended) carry h_prev, c_prev over. */
 typedef struct sd_cell_fwd_args {
-    int B, H, G;
-    const float *xp; long ldx;      /* (B, G·H) input projection, standard layout */
-    const float *bias;              /* (G·H) or NULL */
-    const float *gp;                /* (B, G·H) h_prev·W_hhᵀ, grouped layout; NULL: zero */
+    int H, G;
+    const float *xp; long ldx;      /* (B, G·H) input projection of this step */
+    const float *bias;              /* (G·H) */
+    const float *gp;                /* (B, G·H) h_prev·W_hhᵀ */
     const float *h_prev, *c_prev;   /* (B, H); c_prev: LSTM only */
     float *h, *c;                   /* (B, H) outputs; c: LSTM only */
-    float *act;                     /* (B, G·H) activated gates, standard layout, or NULL */
-    float *tc;                      /* (B, H) tanh(c), or NULL */
+    float *act;                     /* (B, G·H) activated gates (LSTM; zero for ended rows) */
+    float *tc;                      /* (B, H) tanh(c) (LSTM) */
     const uint8_t *live;            /* (B) or NULL: every row live */
 } sd_cell_fwd_args;
-void sd_cell_fwd(const sd_cell_fwd_args *a, int j0, int j1);
+void sd_cell_fwd(const sd_cell_fwd_args *a, int b0, int b1);
 
-/* One step backward for hidden units [j0, j1). With dh = dy + dnext:
+/* One step backward for rows [b0, b1). With dh = dy + dnext:
  *   G = 1:  da = dh ∘ (1 − h²)
  *   G = 4:  dc = dcnext + dh ∘ o ∘ (1 − tanh²c)
  *           di = dc ∘ g ∘ i(1−i),  df = dc ∘ c_prev ∘ f(1−f),
  *           dg = dc ∘ i ∘ (1−g²),  do = dh ∘ tanh c ∘ o(1−o),   dcnext ← dc ∘ f
- * dG (B, G·H, standard layout) is overwritten with the pre-activation
- * gradients; dnext is set to 0 for live rows (the caller then adds dG·W_hh)
- * and to dh for ended rows, which pass dh and dcnext through unchanged. */
+ * dG (B, G·H) is overwritten with the pre-activation gradients, which are
+ * also added into dx (the input projection's gradient); dnext is set
+ * to 0 for live rows (the caller then adds dG·W_hh) and to dh for ended rows,
+ * which pass dh and dcnext through unchanged. */
 typedef struct sd_cell_bwd_args {
-    int B, H, G;
+    int H, G;
     const float *dy;                /* (B, H) gradient of this step's output */
     float *dnext, *dcnext;          /* (B, H) in/out; dcnext: LSTM only */
     const float *h;                 /* (B, H) this step's output (RNN) */
     const float *act, *tc;          /* saved by the forward (LSTM) */
     const float *c_prev;            /* (B, H) LSTM */
     float *dG;                      /* (B, G·H) out */
+    float *dx; long lddx;           /* (B, G·H) += dG (the input projection's gradient), or NULL */
+    float *dG_scratch;              /* (G·H) floats written instead when dx is NULL */
     const uint8_t *live;
 } sd_cell_bwd_args;
-void sd_cell_bwd(const sd_cell_bwd_args *a, int j0, int j1);
+void sd_cell_bwd(const sd_cell_bwd_args *a, int b0, int b1);
 
 #endif

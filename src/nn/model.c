@@ -9,6 +9,7 @@
 #include "shendu/nn.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #define MAX_ARGS 5
 #define MAX_META 64
 #define NAME_LEN 32
+#define SD_MAX_LAYER_ARG (1 << 20)
 
 typedef struct layer {
     int kind;
@@ -227,6 +229,10 @@ static int parse_layer(const char *tok, layer *L)
             char *end;
             L->arg[L->nargs++] = strtof(p, &end);
             if (end == p) return sd_error("layer '%s': '%s' is not a number", tok, p);
+            /* sizes become ints: keep every argument where that is exact and sane */
+            if (!(fabsf(L->arg[L->nargs - 1]) <= (float)SD_MAX_LAYER_ARG))
+                return sd_error("layer '%s': argument %g is out of range (|x| <= %d)", tok, L->arg[L->nargs - 1],
+                                SD_MAX_LAYER_ARG);
             p = end;
             if (*p == ',') p++;
             else if (*p) return sd_error("layer '%s': unexpected '%c'", tok, *p);
