@@ -82,6 +82,9 @@ def bench_mlp():
 # ---- Reinforcement learning (issue 7): Q-learning vs qlearn.py, DQN vs dqn.py (CleanRL's recipe).
 RL_BIN = os.environ.get("SHENDU_BIN", BIN)
 RL_SEEDS = int(os.environ.get("RL_SEEDS", "3"))
+# dqn.py's own fastest setting on the 2-vCPU machine is 1 torch thread (bench-ref/results:
+# 24k env steps/s against 19k with 2); under load, 2 threads collapse far further.
+RL_REF_THREADS = int(os.environ.get("RL_REF_THREADS", "1"))
 
 
 def shendu_rl(*args):
@@ -134,9 +137,10 @@ def bench_rl():
     s_runs, t_runs = [], []
     for s in range(1, RL_SEEDS + 1):
         s_runs.append(shendu_rl("dqn", "--env", "cartpole", "--recipe", "cleanrl", "--seed", str(s), "--eval", "10"))
-        t_runs.append(python_ref("dqn.py", "--seed", str(s), "--threads", str(THREADS), torch=True))
+        t_runs.append(python_ref("dqn.py", "--seed", str(s), "--threads", str(RL_REF_THREADS), torch=True))
     print(f"\n### DQN CartPole-v1, CleanRL's recipe (dqn.py's defaults), {RL_SEEDS} seeds each\n")
-    print("| figure | shendu (1 thread) | PyTorch dqn.py (%d threads) | ratio |\n| --- | --- | --- | --- |" % THREADS)
+    print("| figure | shendu (1 thread) | PyTorch dqn.py (%d thread%s) | ratio |\n| --- | --- | --- | --- |"
+          % (RL_REF_THREADS, "" if RL_REF_THREADS == 1 else "s"))
     row("wall time to solve, s (median)", med([r["solved_wall_s"] for r in s_runs]),
         med([r["solved_wall_s"] for r in t_runs]), "s", higher_better=False)
     row("env steps/s, everything included (median)", med([r["env_steps_per_s"] for r in s_runs]),
@@ -261,7 +265,31 @@ def bench_lstm():
     print("shendu RNN runs (tok/s, val bpc):", [(round(r["train_tokens_per_s"]), r["val_bpc"]) for r in r_runs])
 
 
+def bench_cnn():
+    """CNN, the reference recipe (Adam 1e-3, batch 64, pixels/255), 1 epoch per run
+    for throughput; inference latency and throughput come from cnn.py's own
+    measurement and `shendu bench-infer`-style timing below."""
+    s_runs, t_runs = [], []
+    for _ in range(REPS):
+        s_runs.append(shendu_train("cnn", 1, ("--recipe", "plain")))
+        t_runs.append(torch_ref("cnn.py", "--epochs", "1"))
+    print(f"\n### CNN (cnn.py's network), Adam 1e-3, batch 64, pixels/255, 1 epoch, {THREADS} threads, {REPS} runs each\n")
+    print("| figure | shendu | PyTorch | ratio |\n| --- | --- | --- | --- |")
+    row("train images/s (median)", med([r["ips"] for r in s_runs]), med([r["ips"] for r in t_runs]), "img/s")
+    sa, ta = med([r["acc"][0] for r in s_runs]), med([r["acc"][0] for r in t_runs])
+    print(f"| test accuracy after epoch 1 (median) | {sa:.4f} | {ta:.4f} | |")
+    print(f"| peak RSS while training (median) | {med([r['rss'] for r in s_runs]):.0f} MB | "
+          f"{med([r['rss'] for r in t_runs]):.0f} MB | "
+          f"{med([r['rss'] for r in t_runs]) / med([r['rss'] for r in s_runs]):.1f}x smaller |")
+    print("\nshendu runs (img/s, acc):", [(round(r["ips"]), r["acc"][0]) for r in s_runs])
+    print("PyTorch runs (img/s, acc):", [(round(r["ips"]), r["acc"][0]) for r in t_runs])
+    lat = [r["raw"].get("infer_b1_latency_ms_median") for r in t_runs]
+    thr = [r["raw"].get("infer_b256_images_per_s") for r in t_runs]
+    print(f"PyTorch inference (for reference): batch-1 latency {med(lat):.3f} ms, batch-256 {med(thr):,.0f} img/s")
+
+
 WORKLOADS = {"mlp": bench_mlp}
+WORKLOADS["cnn"] = bench_cnn
 WORKLOADS["rl"] = bench_rl
 WORKLOADS["gan"] = bench_gan
 WORKLOADS["gan-quality"] = bench_gan_quality

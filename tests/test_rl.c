@@ -286,9 +286,12 @@ static void test_dqn(sd_ctx *ctx)
 {
     sd_env *env = sd_env_new("cartpole", NULL), *eval = sd_env_new("cartpole", NULL);
     sd_dqn_opts o = { .seed = 5 };
-    CHECK(sd_dqn_recipe("cartpole", &o) == 0 && o.seed == 5);
-    o.total_steps = 12000;
-    o.no_stop = 1;
+    CHECK(sd_dqn_recipe("cartpole", &o) == 0 && o.seed == 5 && o.batch == 128);
+    /* A short run: early, frequent updates and fast exploration decay. */
+    o = (sd_dqn_opts){ .hidden = "linear(64) relu linear(64) relu", .total_steps = 12000, .buffer_size = 20000,
+                       .batch = 64, .lr = 1e-3f, .learning_starts = 1000, .train_freq = 4, .target_freq = 500,
+                       .eps_end = 0.02f, .eps_start = 1.0f, .eps_decay_steps = 8000, .huber = 1,
+                       .max_grad_norm = 10, .double_dqn = 1, .no_stop = 1, .seed = 5 };
     sd_dqn *d = sd_dqn_new(ctx, 4, 2, &o);
     double before = greedy_return(d, eval, 5);
     sd_dqn_result r;

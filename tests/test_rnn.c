@@ -308,6 +308,50 @@ static void fused_vs_composed(sd_ctx *ctx, sd_cell cell)
     sd_params_free(P);
 }
 
+/* ---- Layer 0's input projection given as (E W_ihᵀ)[idx] == the layer on E[idx]. */
+static void projected_input(sd_ctx *ctx, sd_cell cell)
+{
+    enum { T = 6, B = 4, V = 9, I = 5, H = 24 };
+    sd_rng rng;
+    sd_rng_seed(&rng, 21);
+    sd_params *P = sd_params_new();
+    sd_embedding emb;
+    sd_embedding_init(&emb, P, "emb", V, I, &rng);
+    sd_rnn *r = sd_rnn_new(P, "rnn", &(sd_rnn_opts){ .cell = cell, .input = I, .hidden = H, .layers = 2 }, &rng);
+    int32_t idx[T * B];
+    for (int i = 0; i < T * B; i++) idx[i] = (int32_t)sd_rng_below(&rng, V);
+    float w[T * B * H];
+    for (int i = 0; i < T * B * H; i++) w[i] = cosf(0.3f * (float)i);
+    size_t np = sd_params_size(P);
+    float *grads[2], ys[2][T * B * H];
+    for (int m = 0; m < 2; m++) {
+        sd_graph *g = sd_graph_new(ctx);
+        sd_tensor *y;
+        if (m == 0) {
+            y = sd_rnn_forward(g, r, sd_embedding_forward(g, &emb, idx, T * B), T, NULL, NULL);
+        } else {
+            sd_tensor *table = sd_matmul(g, sd_param(g, P, emb.w), sd_param(g, P, sd_rnn_param_id(r, 0, "weight_ih")),
+                                         SD_TRANS_B);
+            y = sd_rnn_forward_proj(g, r, sd_gather_rows(g, table, idx, T * B), T, NULL, NULL);
+        }
+        sd_tensor *loss = y ? sd_sum(g, sd_mul(g, y, sd_input(g, w, y->shape))) : NULL;
+        sd_params_zero_grad(P);
+        CHECK(loss && sd_backward(g, loss) == 0);
+        if (y) memcpy(ys[m], y->data, sizeof ys[m]);
+        grads[m] = malloc(np * sizeof(float));
+        memcpy(grads[m], sd_params_grads(P), np * sizeof(float));
+        sd_graph_free(g);
+    }
+    near_all("projected input: y", ys[1], ys[0], (size_t)T * B * H);
+    near_all("projected input: gradients", grads[1], grads[0], np);
+    CHECK(sd_rnn_param_id(r, 1, "weight_hh") >= 0 && sd_rnn_param_id(r, 2, "weight_hh") < 0);
+    CHECK(sd_rnn_param_id(r, 0, "weight") < 0);
+    free(grads[0]);
+    free(grads[1]);
+    sd_rnn_free(r);
+    sd_params_free(P);
+}
+
 /* ---- Step by step with a state == the whole sequence at once; and a padded
  * batch with lengths == each sequence alone. */
 static void state_and_lengths(sd_ctx *ctx, sd_cell cell)
@@ -419,7 +463,7 @@ static void steady_state_and_determinism(void)
         sd_vocab_build(&v, text, sizeof text - 1);
         sd_rng rng;
         sd_rng_seed(&rng, 42);
-        sd_lm *m = sd_lm_new(&v, SD_CELL_LSTM, 2, 64, 16, 0, &rng);
+        sd_lm *m = sd_lm_new(&v, SD_CELL_LSTM, 2, 64, 16, 1.0f, &rng);
         sd_params *P = sd_lm_params(m);
         sd_optim *opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = 2e-3f, .threads = run + 1 });
         sd_graph *g = sd_graph_new(ctx);
@@ -466,6 +510,8 @@ int main(void)
     }
     fused_vs_composed(ctx, SD_CELL_LSTM);
     fused_vs_composed(ctx, SD_CELL_RNN);
+    projected_input(ctx, SD_CELL_LSTM);
+    projected_input(ctx, SD_CELL_RNN);
     state_and_lengths(ctx, SD_CELL_LSTM);
     state_and_lengths(ctx, SD_CELL_RNN);
     steady_state_and_determinism();

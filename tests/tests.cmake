@@ -18,11 +18,14 @@ if(SHENDU_SANITIZE)
   # for an instrumented build (the main build runs it)
   list(FILTER SHENDU_CLI_TESTS EXCLUDE REGEX "cli_install")
 endif()
+if(NOT SHENDU_MPI OR NOT MPIEXEC_EXECUTABLE)
+  list(FILTER SHENDU_CLI_TESTS EXCLUDE REGEX "cli_mpi")   # data parallel: needs an MPI build and mpirun
+endif()
 foreach(src ${SHENDU_CLI_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME ${name} COMMAND bash ${src})
   set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp;SHENDU_SOURCE=${PROJECT_SOURCE_DIR};SHENDU_BUILD=${PROJECT_BINARY_DIR}"
+    ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp;SHENDU_SOURCE=${PROJECT_SOURCE_DIR};SHENDU_BUILD=${PROJECT_BINARY_DIR};SHENDU_MPIRUN=${MPIEXEC_EXECUTABLE}"
     TIMEOUT 900)
 endforeach()
 # The examples run as tests too: each must finish and print its result.

@@ -58,15 +58,16 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     return 0;
 }
 
-int cmd_train(int argc, char **argv)
+/* Parse and check the flags into o. Returns 0, 1 after --help, 2 after a usage error. */
+static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
 {
-    sd_train_opts o = { .model = "mlp", .epochs = 0, .batch = 64, .optim = SD_OPTIM_ADAM, .seed = 1 };
-    const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL;
+    sd_train_opts o = *o_;
+    const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL, *allreduce = "overlap";
     int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0;
     const flag flags[] = {
         { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
-        { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, shifted/mirrored, cosine lr); default: plain for mlp, best for cnn" },
+        { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, mirrored or shifted, Adam 2e-3 cosine); default: plain for mlp, best for cnn" },
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best)", 1, 1000000 },
         { "schedule", F_STR, &schedule, "learning rate: const or cosine (default: from the recipe)" },
         { "shift", F_INT, &shift, "augment with random shifts of up to N pixels (default: from the recipe)", 0, 8 },
@@ -75,7 +76,7 @@ int cmd_train(int argc, char **argv)
         { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
         { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
         { "batch", F_INT, &o.batch, "mini-batch size (default 64)", 1, 1 << 20 },
-        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.01 for sgd)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 1e-12, 100 },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
         { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
         { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
@@ -89,13 +90,14 @@ int cmd_train(int argc, char **argv)
         { "checkpoint-every", F_INT, &o.checkpoint_every, "... every N steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "detect-anomaly", F_BOOL, &o.detect_anomaly, "check every op's output and gradient for NaN/Inf (slower)" },
+        { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain (one all-reduce per step)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
     char *pos[1];
     int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
                                argc, argv, flags, pos, 0, &npos);
-    if (rc) return rc == 1 ? 0 : rc;
+    if (rc) return rc;
     if (sd_optim_kind_parse(optim, &o.optim) || sd_init_parse(init, &o.init)) {
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 2;
@@ -116,24 +118,67 @@ int cmd_train(int argc, char **argv)
     if (no_flip) o.flip = 0;
     if (normalize) o.normalize = 1;
     if (no_normalize) o.normalize = 0;
+    if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
+        return cli_usage_error("train", "[flags]", "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
+    o.overlap = !strcmp(allreduce, "overlap");
     if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
-    o.live_progress = isatty(STDERR_FILENO);
+    *o_ = o;
+    *json_ = json;
+    return 0;
+}
+
+/* Under mpirun every rank runs this; rank 0 alone prints and writes files.
+ * Any rank's error ends the whole job (sd_dist_abort), so none is left waiting. */
+int cmd_train(int argc, char **argv)
+{
+    sd_dist *dist = sd_dist_init(&argc, &argv);
+    if (!dist) {
+        fprintf(stderr, "shendu train: %s\n", sd_last_error());
+        return 1;
+    }
+    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    sd_train_opts o = { .model = "mlp", .epochs = 0, .batch = 64, .optim = SD_OPTIM_ADAM, .seed = 1 };
+    int json = 0, rc = train_args(argc, argv, &o, &json);
+    /* every rank learns whether every other one parsed its flags before any waits on another */
+    const int first = sd_dist_first_failed(dist, rc != 0);
+    if (first >= 0 && !rc) {
+        fprintf(stderr, "shendu train: rank %d of %d stopped before training (bad flags or --help there); "
+                        "every rank stops\n", first, nranks);
+        rc = 2;
+    }
+    if (rc) {
+        sd_train_config_free(&o);
+        sd_dist_finalize(dist);
+        return rc == 1 ? 0 : rc;
+    }
+    FILE *log = rank == 0 ? stdout : fopen("/dev/null", "w");
+    if (!log) log = stdout;
+    o.dist = dist;
+    o.live_progress = rank == 0 && isatty(STDERR_FILENO);
     o.stop = &stop_requested;
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     sd_train_result r;
-    rc = sd_app_train_classifier(&o, &r, stdout);
-    if (rc && rc != SD_STOPPED) cli_fail("train");
-    sd_train_config_free(&o);
-    if (rc == SD_STOPPED) return 130;
-    if (rc) return 1;
-    if (json) {
+    rc = sd_app_train_classifier(&o, &r, log);
+    if (log != stdout) fclose(log);
+    if (rc && rc != SD_STOPPED) {
+        if (nranks > 1 && !r.failed_everywhere) {   /* the others may be waiting for this rank: end them */
+            char msg[1200];
+            snprintf(msg, sizeof msg, "shendu train: %s", sd_last_error());
+            sd_dist_abort(dist, 1, msg);
+        }
+        if (rank == 0) cli_fail("train");   /* every rank failed alike: one message */
+    }
+    if (!rc && json && rank == 0) {
         printf("{\"model\":");
         cli_json_str(stdout, o.model);
-        printf(",\"epochs\":%d,\"test_accuracy\":%.4f,\"train_images_per_s\":%.1f,\"wall_s\":%.3f,\"params\":%zu}\n",
-               r.epochs, r.test_accuracy, r.train_images_per_s, r.wall_s, r.params);
+        printf(",\"epochs\":%d,\"test_accuracy\":%.4f,\"train_images_per_s\":%.1f,\"wall_s\":%.3f,\"params\":%zu,"
+               "\"ranks\":%d,\"sync_wait_s\":%.3f}\n",
+               r.epochs, r.test_accuracy, r.train_images_per_s, r.wall_s, r.params, r.ranks, r.sync_wait_s);
     }
-    return 0;
+    sd_train_config_free(&o);   /* after the JSON line: o.model may point into it */
+    sd_dist_finalize(dist);
+    return rc == SD_STOPPED ? 130 : rc ? 1 : 0;
 }
 
 /* ---- shendu eval */

@@ -26,7 +26,7 @@ static int lm_train(int argc, char **argv)
         { "sample-every", F_INT, &sample_every, "print a sample every N steps (default: with validation)", 0, 1 << 30 },
         { "sample-len", F_INT, &o.sample_len, "characters per sample (default 160; 0: none)", 0, 1 << 20 },
         { "log-every", F_INT, &o.log_every, "a progress line every N steps (default 100)", 1, 1 << 30 },
-        { "torch-init", F_BOOL, &o.torch_init, "PyTorch's initialisation exactly (forget-gate bias uniform, not 1)" },
+        { "forget-bias", F_FLOAT, &o.forget_bias, "LSTM forget-gate bias at init (default: PyTorch's uniform init, as lstm.py)", -100, 100 },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "out", F_STR, &o.out, "write the trained model to this safetensors file" },

@@ -79,6 +79,14 @@ float *sd_rnn_state_c(sd_rnn_state *s, int layer);         /* (B,H); NULL for th
  * initial state is data: no gradient flows into it). */
 sd_tensor *sd_rnn_forward(sd_graph *g, sd_rnn *r, sd_tensor *x, int T, const int32_t *lengths,
                           sd_rnn_state *state);
+/* The same, given layer 0's input projection x W_ih_l0ᵀ (T·B, G·H) instead of x. For
+ * an embedding input it is cheaper to project the whole table once and gather rows,
+ * (E W_ihᵀ)[idx] = E[idx] W_ihᵀ: V·G·H·E multiply-adds instead of T·B·G·H·E. */
+sd_tensor *sd_rnn_forward_proj(sd_graph *g, sd_rnn *r, sd_tensor *xp0, int T, const int32_t *lengths,
+                               sd_rnn_state *state);
+/* Parameter id in the layers' sd_params of "weight_ih", "weight_hh", "bias_ih" or
+ * "bias_hh" of a layer, or -1. */
+int sd_rnn_param_id(const sd_rnn *r, int layer, const char *which);
 /* The last B rows of a (T·B, H) output: each sequence's final h, (B, H). */
 sd_tensor *sd_rnn_last(sd_graph *g, sd_tensor *y, int T);
 

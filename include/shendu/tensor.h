@@ -63,6 +63,12 @@ size_t    sd_graph_grow_count(const sd_graph *g);
 /* Backpropagate from a scalar (1-element) tensor: adds dloss/dx into every
  * tensor's grad that requires one (parameters accumulate into sd_params). */
 int sd_backward(sd_graph *g, sd_tensor *loss);
+/* Called by sd_backward after each op's backward has added into its inputs'
+ * gradients (op->src[k]->grad), last op first; NULL removes it (the default:
+ * no cost). For overlapping work with backward, e.g. the gradient all-reduce
+ * of shendu/dist.h. */
+typedef void (*sd_backward_hook)(void *arg, const sd_tensor *op);
+void sd_graph_set_backward_hook(sd_graph *g, sd_backward_hook fn, void *arg);
 
 /* ---- Leaves */
 /* Wrap caller memory (borrowed, not copied; must live until reset). No gradient. */

@@ -5,6 +5,7 @@
 #define SHENDU_APPS_H
 
 #include "shendu.h"
+#include "shendu/dist.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,11 @@ typedef struct sd_train_opts {
     volatile sig_atomic_t *stop;
     int detect_anomaly;      /* check every op for NaN/Inf (slower; names the first op) */
     char *owned[2];          /* strings sd_train_config_load allocated (sd_train_config_free) */
+    /* Data parallel (issue 9): NULL or a one-rank context trains alone. With N
+     * ranks each takes its shard of every global batch of `batch`; rank 0 alone
+     * writes files (pass the other ranks a log that discards). */
+    sd_dist *dist;
+    int overlap;             /* all-reduce gradient buckets during backward (else one at the end) */
 } sd_train_opts;
 
 #define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
@@ -54,7 +60,8 @@ void sd_train_config_free(sd_train_opts *o);
 
 /* Fill the recipe fields of o: "plain" = pixels/255, constant lr, no
  * augmentation (the PyTorch reference's recipe); "best" = normalised inputs,
- * shifts (and flips for Fashion-MNIST), a cosine learning rate. */
+ * mirrors (Fashion-MNIST) or shifts (digits), Adam 2e-3 (unless o->lr is set)
+ * with a cosine decay. Call after o->lr and o->optim are set. */
 int sd_train_recipe(sd_train_opts *o, const char *recipe, const char *data_dir);
 
 typedef struct sd_train_result {
@@ -65,6 +72,9 @@ typedef struct sd_train_result {
     double wall_s;
     size_t params;
     int64_t steps;           /* optimizer steps taken in all (a resumed run counts the earlier ones) */
+    int ranks;               /* processes that trained together (1 without MPI) */
+    double sync_wait_s;      /* time spent waiting for the gradient all-reduce */
+    int failed_everywhere;   /* on error: every rank failed alike at the same point (no rank waits) */
 } sd_train_result;
 
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log);
@@ -166,7 +176,8 @@ int sd_app_rl_play(const sd_rl_play_opts *o, sd_rl_play_result *r, FILE *f);
  * Parameters: emb.weight, lstm.* (or rnn.*) in torch.nn.LSTM's names, out.weight,
  * out.bias: the file loads into the reference's CharLSTM unchanged. */
 typedef struct sd_lm sd_lm;
-sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, int torch_init,
+/* forget_bias: the LSTM's forget-gate bias at init; 0 keeps PyTorch's uniform init. */
+sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, float forget_bias,
                  sd_rng *rng);
 void   sd_lm_free(sd_lm *m);                                /* NULL-safe */
 sd_params *sd_lm_params(sd_lm *m);
@@ -191,7 +202,7 @@ typedef struct sd_lm_opts {
     float lr;                /* 0: Adam's default */
     int threads;             /* 0: all cores */
     uint64_t seed;
-    int torch_init;          /* PyTorch's init for the forget-gate biases (else 1) */
+    float forget_bias;       /* LSTM forget-gate bias at init; 0: PyTorch's uniform init (lstm.py's) */
     const char *out;         /* model file, or NULL */
     int log_every;           /* progress line every N steps (0: 100) */
     int eval_every;          /* validation every N steps (0: only at the end) */

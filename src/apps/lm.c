@@ -36,7 +36,8 @@ void sd_lm_free(sd_lm *m)
     free(m);
 }
 
-sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, int torch_init, sd_rng *rng)
+sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, float forget_bias,
+                 sd_rng *rng)
 {
     sd_lm *m = calloc(1, sizeof *m);
     if (!m || !(m->P = sd_params_new())) { free(m); sd_error("out of memory"); return NULL; }
@@ -48,7 +49,7 @@ sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int em
     if (sd_embedding_init(&m->emb, m->P, "emb", v->n, embdim, rng)) goto fail;
     m->rnn = sd_rnn_new(m->P, sd_cell_name(cell),
                         &(sd_rnn_opts){ .cell = cell, .input = embdim, .hidden = hidden, .layers = layers,
-                                        .torch_init = torch_init }, rng);
+                                        .forget_bias = forget_bias, .torch_init = forget_bias == 0.0f }, rng);
     if (!m->rnn) goto fail;
     if (sd_linear_init(&m->out, m->P, "out", hidden, v->n, SD_INIT_DEFAULT, rng)) goto fail;
     return m;
@@ -61,11 +62,22 @@ sd_params *sd_lm_params(sd_lm *m) { return m->P; }
 const sd_vocab *sd_lm_vocab(const sd_lm *m) { return &m->vocab; }
 sd_rnn *sd_lm_rnn(sd_lm *m) { return m->rnn; }
 
-/* idx (T·B) time-major -> logits (T·B, V). */
+/* idx (T·B) time-major -> logits (T·B, V). When there are more positions than
+ * symbols, the first layer's input projection Emb[idx] W_ihᵀ is computed as
+ * (Emb W_ihᵀ)[idx]: the same numbers for V rows instead of T·B (and gradients
+ * flow back the same way). */
 sd_tensor *sd_lm_forward(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B, sd_rnn_state *state)
 {
-    sd_tensor *x = sd_embedding_forward(g, &m->emb, idx, T * B);
-    return sd_linear_forward(g, &m->out, sd_rnn_forward(g, m->rnn, x, T, NULL, state));
+    sd_tensor *h;
+    if (T * B > m->vocab.n) {
+        sd_tensor *w_ih = sd_param(g, m->P, sd_rnn_param_id(m->rnn, 0, "weight_ih"));
+        sd_tensor *table = sd_matmul(g, sd_param(g, m->P, m->emb.w), w_ih, SD_TRANS_B);     /* (V, G·H) */
+        sd_tensor *xp = sd_gather_rows(g, table, idx, T * B);                               /* (T·B, G·H) */
+        h = sd_rnn_forward_proj(g, m->rnn, xp, T, NULL, state);
+    } else {
+        h = sd_rnn_forward(g, m->rnn, sd_embedding_forward(g, &m->emb, idx, T * B), T, NULL, state);
+    }
+    return sd_linear_forward(g, &m->out, h);
 }
 
 int sd_lm_save(const sd_lm *m, const char *path, const sd_st_kv *extra, int nextra)
@@ -131,7 +143,7 @@ sd_lm *sd_lm_load(const char *path)
         meta_int(f, path, "embedding", 1, 1 << 16, &emb)) goto done;
     sd_rng rng;
     sd_rng_seed(&rng, 0);
-    if (!(m = sd_lm_new(&v, cell, layers, hidden, emb, 1, &rng))) goto done;
+    if (!(m = sd_lm_new(&v, cell, layers, hidden, emb, 0.0f, &rng))) goto done;
     sd_params *P = m->P;
     if (sd_st_count(f) != sd_params_count(P)) {
         sd_error("%s: %d tensors, but a %d-layer %s language model has %d", path, sd_st_count(f), layers, cs,
@@ -292,7 +304,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_rng_seed(&rng, o->seed);
     sd_rng_seed(&srng, o->seed ^ 0x5eed5eedULL);
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
-    if (!(m = sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->torch_init, &rng))) goto done;
+    if (!(m = sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->forget_bias, &rng))) goto done;
     sd_params *P = m->P;
     if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = o->lr,
                                                   .threads = sd_ctx_threads(ctx) }))) goto done;
@@ -302,8 +314,8 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     fprintf(log, "training a %d-layer %s language model (%zu parameters: embedding %d, hidden %d, vocabulary %d) on %s\n",
             o->layers, sd_cell_name(o->cell), r->params, o->emb, o->hidden, vocab.n, path);
     fprintf(log, "text: %zu bytes from %d file%s; %zu for training, %zu held out; seq %d, batch %d, adam lr %g, "
-            "%d steps, %d threads\n", text.n, text.nfiles, text.nfiles == 1 ? "" : "s", n_train, n_val, T, B,
-            sd_optim_lr(opt), o->steps, sd_ctx_threads(ctx));
+            "%d steps, %d thread%s\n", text.n, text.nfiles, text.nfiles == 1 ? "" : "s", n_train, n_val, T, B,
+            sd_optim_lr(opt), o->steps, sd_ctx_threads(ctx), sd_ctx_threads(ctx) == 1 ? "" : "s");
     fflush(log);
 
     const int log_every = o->log_every > 0 ? o->log_every : 100;

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#define MAX_OBS 16   /* observation floats of the continuous environments (Acrobot: 6) */
+
 /* ---- Showing grid worlds */
 
 static int is_frozenlake(const sd_env_info *in) { return !strncmp(in->name, "frozenlake", 10); }
@@ -239,7 +241,7 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
     sd_dqn *d = NULL;
     if (!env || !eval_env || !ctx) goto done;
     const sd_env_info *in = sd_env_get_info(env);
-    if (in->n_states) {
+    if (in->n_states || in->obs_dim > MAX_OBS) {
         sd_error("%s is tabular: use 'rl qlearn' (DQN here is for cartpole and acrobot)", in->name);
         goto done;
     }
@@ -264,7 +266,7 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
         fprintf(f, "not solved in %ld env steps (average return of the last %d episodes: %.1f, threshold %g)\n",
                 r->train.env_steps, dq->solve_window, r->train.avg_return, in->reward_threshold);
     /* Greedy evaluation on a separate environment. */
-    float obs[16];
+    float obs[MAX_OBS];
     double total = 0.0;
     for (int e = 0; e < o->eval_episodes; e++) {
         if (sd_env_reset(eval_env, e == 0 ? (int64_t)((o->dqn.seed + 1000003) & 0x7fffffffffffffffull)
@@ -303,12 +305,12 @@ int sd_app_rl_play(const sd_rl_play_opts *o, sd_rl_play_result *r, FILE *f)
     sd_graph *g = ctx ? sd_graph_new(ctx) : NULL;
     sd_model *q = NULL;
     if (!env || !g) goto done;
-    if (sd_env_get_info(env)->n_states) {
+    if (sd_env_get_info(env)->n_states || sd_env_get_info(env)->obs_dim > MAX_OBS) {
         sd_error("%s is tabular: 'rl play' runs DQN agents (cartpole, acrobot)", sd_env_get_info(env)->name);
         goto done;
     }
     if (!(q = sd_agent_load(o->path, env))) goto done;
-    float obs[16];
+    float obs[MAX_OBS];
     char frame[4096];
     memset(r, 0, sizeof *r);
     struct timespec pause = { o->delay_ms / 1000, (long)(o->delay_ms % 1000) * 1000000L };

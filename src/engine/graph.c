@@ -68,6 +68,8 @@ struct sd_graph {
     int ntape, cap_tape;
     int grad_enabled;
     int anomaly;              /* check every op's output and gradients for NaN/Inf */
+    sd_backward_hook hook;    /* called after each op's backward (NULL: none) */
+    void *hook_arg;
 };
 
 #define ARENA_MIN_BLOCK ((size_t)1 << 20)
@@ -232,6 +234,12 @@ sd_tensor *sd_node_forward(sd_graph *g, sd_tensor *y)
 
 void sd_graph_set_anomaly(sd_graph *g, int enabled) { g->anomaly = enabled != 0; }
 
+void sd_graph_set_backward_hook(sd_graph *g, sd_backward_hook fn, void *arg)
+{
+    g->hook = fn;
+    g->hook_arg = arg;
+}
+
 float *sd_grad(sd_graph *g, sd_tensor *t)
 {
     if (!t->requires_grad) return NULL;
@@ -275,6 +283,7 @@ int sd_backward(sd_graph *g, sd_tensor *loss)
                                 sd_shape_str(y->shape, s, sizeof s), nonfinite_name(x->grad[j]), k, j);
             }
         }
+        if (g->hook) g->hook(g->hook_arg, y);
     }
     return 0;
 }

@@ -3,8 +3,18 @@
 
 #include <math.h>
 
-/* A parallel loop over n elements of graph g (uses the locals named g and n). */
-#define PAR_FOR _Pragma("omp parallel for num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)")
+/* for (size_t i = 0; i < n; i++) BODY, on the context's threads when n is large
+ * and as a plain loop otherwise: entering OpenMP at all (even with an if clause)
+ * costs more than a small loop. Uses the local graph g. */
+#define PAR_LOOP(n, ...) do {                                                          \
+        const size_t n_ = (n);                                                          \
+        if (n_ > SD_PAR_MIN) {                                                          \
+            _Pragma("omp parallel for num_threads(SD_THREADS(g)) schedule(static)")     \
+            for (size_t i = 0; i < n_; i++) { __VA_ARGS__; }                            \
+        } else {                                                                        \
+            for (size_t i = 0; i < n_; i++) { __VA_ARGS__; }                            \
+        }                                                                               \
+    } while (0)
 
 /* ---- add / sub / mul: y = a ∘ b, all three of one shape. */
 static sd_tensor *binary(sd_graph *g, int op, const char *name, sd_tensor *a, sd_tensor *b)
@@ -23,8 +33,7 @@ void sd_op_add_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *a = y->src[0]->data, *b = y->src[1]->data;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = a[i] + b[i];
+    PAR_LOOP(n, y->data[i] = a[i] + b[i]);
 }
 
 void sd_op_add_bwd(sd_graph *g, sd_tensor *y)
@@ -40,8 +49,7 @@ void sd_op_sub_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *a = y->src[0]->data, *b = y->src[1]->data;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = a[i] - b[i];
+    PAR_LOOP(n, y->data[i] = a[i] - b[i]);
 }
 
 void sd_op_sub_bwd(sd_graph *g, sd_tensor *y)
@@ -57,8 +65,7 @@ void sd_op_mul_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *a = y->src[0]->data, *b = y->src[1]->data;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = a[i] * b[i];
+    PAR_LOOP(n, y->data[i] = a[i] * b[i]);
 }
 
 void sd_op_mul_bwd(sd_graph *g, sd_tensor *y)
@@ -93,8 +100,7 @@ void sd_op_scale_fwd(sd_graph *g, sd_tensor *y)
     const float *x = y->src[0]->data;
     float s = y->farg[0];
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = s * x[i];
+    PAR_LOOP(n, y->data[i] = s * x[i]);
 }
 
 void sd_op_scale_bwd(sd_graph *g, sd_tensor *y)
@@ -108,16 +114,15 @@ void sd_op_relu_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *x = y->src[0]->data;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    PAR_LOOP(n, y->data[i] = x[i] > 0.0f ? x[i] : 0.0f);
 }
 
 void sd_op_relu_bwd(sd_graph *g, sd_tensor *y)
 {
-    float *dx = y->src[0]->grad;
+    float *restrict dx = y->src[0]->grad;
+    const float *restrict out = y->data, *restrict dy = y->grad;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) dx[i] += y->data[i] > 0.0f ? y->grad[i] : 0.0f;
+    PAR_LOOP(n, dx[i] += out[i] > 0.0f ? dy[i] : 0.0f);
 }
 
 /* leaky_relu: y = x if x > 0 else slope x */
@@ -126,8 +131,7 @@ void sd_op_leaky_relu_fwd(sd_graph *g, sd_tensor *y)
     const float *x = y->src[0]->data;
     float a = y->farg[0];
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = x[i] > 0.0f ? x[i] : a * x[i];
+    PAR_LOOP(n, y->data[i] = x[i] > 0.0f ? x[i] : a * x[i]);
 }
 
 void sd_op_leaky_relu_bwd(sd_graph *g, sd_tensor *y)
@@ -142,11 +146,8 @@ void sd_op_sigmoid_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *x = y->src[0]->data;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) {
-        if (x[i] >= 0.0f) y->data[i] = 1.0f / (1.0f + expf(-x[i]));
-        else { float e = expf(x[i]); y->data[i] = e / (1.0f + e); }
-    }
+    PAR_LOOP(n, if (x[i] >= 0.0f) y->data[i] = 1.0f / (1.0f + expf(-x[i]));
+                else { float e = expf(x[i]); y->data[i] = e / (1.0f + e); });
 }
 
 void sd_op_sigmoid_bwd(sd_graph *g, sd_tensor *y)
@@ -160,8 +161,7 @@ void sd_op_tanh_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *x = y->src[0]->data;
     size_t n = y->n;
-    PAR_FOR
-    for (size_t i = 0; i < n; i++) y->data[i] = tanhf(x[i]);
+    PAR_LOOP(n, y->data[i] = tanhf(x[i]));
 }
 
 void sd_op_tanh_bwd(sd_graph *g, sd_tensor *y)

@@ -69,6 +69,11 @@ void sd_op_bias_add_fwd(sd_graph *g, sd_tensor *y)
     int N = y->iarg[0], C = y->iarg[1], S = y->iarg[2];
     const float *x = y->src[0]->data, *b = y->src[1]->data;
     float *out = y->data;
+    if (S == 1 && y->n <= SD_PAR_MIN) {
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) out[(size_t)n * C + c] = x[(size_t)n * C + c] + b[c];
+        return;
+    }
     #pragma omp parallel for num_threads(SD_THREADS(g)) if (y->n > SD_PAR_MIN) schedule(static)
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
@@ -85,7 +90,13 @@ void sd_op_bias_add_bwd(sd_graph *g, sd_tensor *y)
     float *dx = y->src[0]->grad, *db = y->src[1]->grad;
     if (dx)
         for (size_t i = 0; i < y->n; i++) dx[i] += dy[i];
-    if (db) {
+    if (db && S == 1 && y->n <= SD_PAR_MIN && C <= 4096) {
+        float s[4096];
+        for (int c = 0; c < C; c++) s[c] = 0.0f;
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) s[c] += dy[(size_t)n * C + c];
+        for (int c = 0; c < C; c++) db[c] += s[c];
+    } else if (db) {
         /* Each channel summed by one thread in a fixed order: deterministic. */
         #pragma omp parallel for num_threads(SD_THREADS(g)) if (y->n > SD_PAR_MIN) schedule(static)
         for (int c = 0; c < C; c++) {

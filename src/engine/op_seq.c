@@ -39,19 +39,27 @@ void sd_op_gather_rows_fwd(sd_graph *g, sd_tensor *y)
 {
     const int32_t *idx = y->aux;
     const int n = y->shape.d[0], C = y->shape.d[1];
+    #pragma omp parallel for num_threads(SD_THREADS(g)) if (y->n > SD_PAR_MIN) schedule(static)
     for (int i = 0; i < n; i++)
         memcpy(y->data + (size_t)i * C, y->src[0]->data + (size_t)idx[i] * C, (size_t)C * sizeof(float));
 }
 
+/* Each thread owns a run of columns and adds the rows in order: the sums do
+ * not depend on the thread count. */
 void sd_op_gather_rows_bwd(sd_graph *g, sd_tensor *y)
 {
     const int32_t *idx = y->aux;
     const int n = y->shape.d[0], C = y->shape.d[1];
     float *dx = y->src[0]->grad;
-    for (int i = 0; i < n; i++) {
-        float *d = dx + (size_t)idx[i] * C;
-        const float *dy = y->grad + (size_t)i * C;
-        for (int c = 0; c < C; c++) d[c] += dy[c];
+    #pragma omp parallel num_threads(SD_THREADS(g)) if (y->n > SD_PAR_MIN)
+    {
+        const int p = omp_get_thread_num(), np = omp_get_num_threads();
+        const int c0 = (int)((long)C * p / np), c1 = (int)((long)C * (p + 1) / np);
+        for (int i = 0; i < n; i++) {
+            float *d = dx + (size_t)idx[i] * C;
+            const float *dy = y->grad + (size_t)i * C;
+            for (int c = c0; c < c1; c++) d[c] += dy[c];
+        }
     }
 }
 
@@ -167,8 +175,8 @@ void sd_op_concat_bwd(sd_graph *g, sd_tensor *y)
  * rows, then the cell kernel) and no thread ever waits for another inside the
  * time loop. The backward does the same in reverse (dG_t from the cell
  * kernel, which also adds it into dxp; dh_{t-1} = dG_t W_hh for its rows);
- * dW_hh and db come after the loop as one GEMM and one column sum. Every sum runs in a
- * fixed order, so the results do not depend on the thread count. */
+ * dW_hh and db come after the loop as one GEMM and one column sum. Every sum
+ * runs in a fixed order, so the results do not depend on the thread count. */
 typedef struct seq_info {
     uint8_t *live;          /* (T, B): step t is inside sequence b */
     float *h0, *c0;         /* (B,H) initial state (zeros unless given) */

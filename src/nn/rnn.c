@@ -184,14 +184,14 @@ static sd_tensor *state_tensor(sd_graph *g, const float *src, int B, int H)
     return t;
 }
 
-/* One layer unrolled into elementary ops: x (T·B, in) -> (T·B, H). */
-static sd_tensor *layer_composed(sd_graph *g, const sd_rnn *r, const rnn_layer *L, sd_tensor *x, int T, int B,
+/* One layer unrolled into elementary ops: xp = x W_ihᵀ (T·B, G·H) -> (T·B, H).
+ * (The reference path: it mallocs its list of steps, the fused path nothing.) */
+static sd_tensor *layer_composed(sd_graph *g, const sd_rnn *r, const rnn_layer *L, sd_tensor *xp, int T, int B,
                                  const int32_t *lengths, float *st)
 {
     const int H = r->o.hidden, lstm = r->G == 4;
     sd_params *P = r->P;
     sd_tensor *whh = sd_param(g, P, L->whh);
-    sd_tensor *xp = sd_matmul(g, x, sd_param(g, P, L->wih), SD_TRANS_B);
     sd_tensor *b = sd_add(g, sd_param(g, P, L->bih), sd_param(g, P, L->bhh));
     sd_tensor *h = state_tensor(g, st, B, H), *c = lstm ? state_tensor(g, st ? st + (size_t)B * H : NULL, B, H) : NULL;
     sd_tensor **outs = malloc((size_t)T * sizeof *outs);
@@ -229,39 +229,70 @@ static sd_tensor *layer_composed(sd_graph *g, const sd_rnn *r, const rnn_layer *
     return y;
 }
 
-/* One layer with the fused op: x (T·B, in) -> (T·B, H). */
-static sd_tensor *layer_fused(sd_graph *g, const sd_rnn *r, const rnn_layer *L, sd_tensor *x, int T,
+/* One layer with the fused op: xp = x W_ihᵀ (T·B, G·H) -> (T·B, H). */
+static sd_tensor *layer_fused(sd_graph *g, const sd_rnn *r, const rnn_layer *L, sd_tensor *xp, int T,
                               const int32_t *lengths, float *st)
 {
     sd_params *P = r->P;
-    sd_tensor *xp = sd_matmul(g, x, sd_param(g, P, L->wih), SD_TRANS_B);
     sd_tensor *b = sd_add(g, sd_param(g, P, L->bih), sd_param(g, P, L->bhh));
     sd_tensor *whh = sd_param(g, P, L->whh);
     return r->G == 4 ? sd_lstm_seq(g, xp, whh, b, T, lengths, st, st) : sd_rnn_seq(g, xp, whh, b, T, lengths, st, st);
 }
 
-sd_tensor *sd_rnn_forward(sd_graph *g, sd_rnn *r, sd_tensor *x, int T, const int32_t *lengths,
+/* Every layer, on x (T·B, in) or, given instead, on layer 0's input projection xp0. */
+static sd_tensor *forward(sd_graph *g, sd_rnn *r, sd_tensor *x, sd_tensor *xp0, int T, const int32_t *lengths,
                           sd_rnn_state *state)
 {
-    if (!x) return NULL;
-    if (T < 1 || x->shape.ndim != 2 || x->shape.d[1] != r->o.input || x->shape.d[0] < T || x->shape.d[0] % T) {
+    sd_tensor *in = x ? x : xp0;
+    if (!in) return NULL;
+    const int width = x ? r->o.input : r->G * r->o.hidden;
+    if (T < 1 || in->shape.ndim != 2 || in->shape.d[1] != width || in->shape.d[0] < T || in->shape.d[0] % T) {
         char s[64];
-        sd_error("rnn: expected x (T*B, %d) time-major with T = %d, got %s", r->o.input, T,
-                 sd_shape_str(x->shape, s, sizeof s));
+        sd_error("rnn: expected %s (T*B, %d) time-major with T = %d, got %s", x ? "x" : "the input projection",
+                 width, T, sd_shape_str(in->shape, s, sizeof s));
         return NULL;
     }
-    const int B = x->shape.d[0] / T;
+    const int B = in->shape.d[0] / T;
     if (state && (state->B != B || state->H != r->o.hidden || state->L != r->o.layers ||
                   state->lstm != (r->o.cell == SD_CELL_LSTM))) {
         sd_error("rnn: the state is for batch %d, the input has %d sequences", state->B, B);
         return NULL;
     }
-    for (int l = 0; l < r->o.layers && x; l++) {
+    for (int b = 0; lengths && b < B; b++)
+        if (lengths[b] < 0 || lengths[b] > T) {
+            sd_error("rnn: length %d of sequence %d is outside [0,%d]", lengths[b], b, T);
+            return NULL;
+        }
+    for (int l = 0; l < r->o.layers && in; l++) {
+        const rnn_layer *L = &r->layer[l];
         float *st = state ? state->buf + (size_t)l * state->per_layer : NULL;
-        x = r->o.composed ? layer_composed(g, r, &r->layer[l], x, T, B, lengths, st)
-                          : layer_fused(g, r, &r->layer[l], x, T, lengths, st);
+        sd_tensor *xp = l == 0 && xp0 ? xp0 : sd_matmul(g, in, sd_param(g, r->P, L->wih), SD_TRANS_B);
+        in = r->o.composed ? layer_composed(g, r, L, xp, T, B, lengths, st) : layer_fused(g, r, L, xp, T, lengths, st);
     }
-    return x;
+    return in;
+}
+
+sd_tensor *sd_rnn_forward(sd_graph *g, sd_rnn *r, sd_tensor *x, int T, const int32_t *lengths,
+                          sd_rnn_state *state)
+{
+    return x ? forward(g, r, x, NULL, T, lengths, state) : NULL;
+}
+
+sd_tensor *sd_rnn_forward_proj(sd_graph *g, sd_rnn *r, sd_tensor *xp0, int T, const int32_t *lengths,
+                               sd_rnn_state *state)
+{
+    return xp0 ? forward(g, r, NULL, xp0, T, lengths, state) : NULL;
+}
+
+int sd_rnn_param_id(const sd_rnn *r, int layer, const char *which)
+{
+    if (layer < 0 || layer >= r->o.layers) return sd_error("rnn: no layer %d (it has %d)", layer, r->o.layers);
+    const rnn_layer *L = &r->layer[layer];
+    if (!strcmp(which, "weight_ih")) return L->wih;
+    if (!strcmp(which, "weight_hh")) return L->whh;
+    if (!strcmp(which, "bias_ih")) return L->bih;
+    if (!strcmp(which, "bias_hh")) return L->bhh;
+    return sd_error("rnn: no parameter '%s' (weight_ih, weight_hh, bias_ih, bias_hh)", which);
 }
 
 sd_tensor *sd_rnn_last(sd_graph *g, sd_tensor *y, int T)

@@ -85,6 +85,17 @@ static void adam_step(sd_optim *s, float *restrict w, const float *restrict g, i
     const float shrink = s->o.decoupled ? 1.0f - lr * s->o.weight_decay : 1.0f;
     float *restrict m = s->m, *restrict v = s->v;
     const long n = (long)s->n;
+    if (n <= 65536) {
+        for (long i = 0; i < n; i++) {
+            float gi = g[i] + l2 * w[i];
+            float mi = b1 * m[i] + (1.0f - b1) * gi;
+            float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            w[i] = w[i] * shrink - step * mi / (sqrtf(vi) * rc2 + eps);
+        }
+        return;
+    }
     #pragma omp parallel for simd num_threads(threads) if (n > 65536) schedule(static)
     for (long i = 0; i < n; i++) {
         float gi = g[i] + l2 * w[i];
