@@ -288,12 +288,83 @@ def bench_cnn():
     print(f"PyTorch inference (for reference): batch-1 latency {med(lat):.3f} ms, batch-256 {med(thr):,.0f} img/s")
 
 
+# ---- Scale-out (issue 9): the data-parallel CNN, 1 rank x 2 threads against 2 ranks x 1 thread
+# on this machine (alternating, MPI_EPOCHS epochs each, --recipe plain), the all-reduce's cost
+# for the CNN's gradient (bench_allreduce), and a model of 2-64 machines from those figures.
+# Needs an MPI build: SHENDU_MPI_BIN (default build/shendu) and bench_allreduce beside it.
+MPI_BIN = os.environ.get("SHENDU_MPI_BIN", BIN)
+MPI_EPOCHS = int(os.environ.get("MPI_EPOCHS", "3"))
+MPIRUN = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+
+
+def shendu_cnn_dp(ranks, threads, *extra):
+    cmd = [MPI_BIN, "train", "--model", "cnn", "--recipe", "plain", "--epochs", str(MPI_EPOCHS),
+           "--threads", str(threads), "--json", *extra]
+    out, _ = timed((MPIRUN + ["-np", str(ranks)] if ranks > 1 else []) + cmd)
+    j = last_json(out)
+    accs = [float(m) / 100 for m in re.findall(r"test accuracy ([0-9.]+)%", out)]
+    return {"ips": j["train_images_per_s"], "acc": accs[-1], "wait": j.get("sync_wait_s", 0.0), "wall": j["wall_s"]}
+
+
+def ring_allreduce_s(machines, nbytes, gbit, latency_s):
+    """Ring all-reduce: 2(M-1) steps, each moving nbytes/M over one link and paying one latency."""
+    return 2 * (machines - 1) * (nbytes / machines / (gbit * 1e9 / 8) + latency_s)
+
+
+def bench_mpi():
+    ar_bin = os.path.join(os.path.dirname(MPI_BIN), "bench_allreduce")
+    out, _ = timed(MPIRUN + ["-np", "2", ar_bin, "300"])
+    ar = last_json(out)
+    print("\n### All-reduce cost, 2 ranks on this machine (shared memory), `mpirun -np 2 bench_allreduce 300`\n")
+    print("| floats | KiB | median | best |\n| --- | --- | --- | --- |")
+    for n, m, b in zip(ar["sizes"], ar["median_s"], ar["best_s"]):
+        tag = " (the CNN's gradient)" if n == ar["cnn_floats"] else ""
+        print(f"| {n:,}{tag} | {n * 4 / 1024:,.0f} | {m * 1e6:,.0f} us | {b * 1e6:,.0f} us |")
+    cnn_ar = ar["median_s"][ar["sizes"].index(ar["cnn_floats"])]
+
+    one, ov, pl = [], [], []
+    for _ in range(REPS):
+        one.append(shendu_cnn_dp(1, 2))
+        ov.append(shendu_cnn_dp(2, 1))
+        pl.append(shendu_cnn_dp(2, 1, "--allreduce", "plain"))
+    print(f"\n### CNN, --recipe plain, batch 64, {MPI_EPOCHS} epochs, 1 rank x 2 threads vs 2 ranks x 1 thread, "
+          f"{REPS} runs each, alternating\n")
+    print("| configuration | train images/s (median) | vs 1x2 | final test accuracy (median) | "
+          "all-reduce wait, s (median) |\n| --- | --- | --- | --- | --- |")
+    base = med([r["ips"] for r in one])
+    for name, runs in (("1 rank x 2 threads", one), ("2 ranks x 1 thread, overlapped all-reduce", ov),
+                       ("2 ranks x 1 thread, plain all-reduce", pl)):
+        print(f"| {name} | {med([r['ips'] for r in runs]):,.0f} | {med([r['ips'] for r in runs]) / base:.2f}x | "
+              f"{100 * med([r['acc'] for r in runs]):.2f}% | {med([r['wait'] for r in runs]):.2f} |")
+    for name, runs in (("1x2", one), ("2x1 overlap", ov), ("2x1 plain", pl)):
+        print(f"\n{name} runs (img/s, final acc, wait s):", [(round(r["ips"]), r["acc"], r["wait"]) for r in runs])
+
+    # The model: every machine (this one: 2 cores) trains 64 images per step (weak scaling), then a
+    # ring all-reduce of the gradient; no overlap assumed (the overlapped version can only do better).
+    t_step = 64 / base
+    nbytes = ar["cnn_floats"] * 4
+    print(f"\n### Model: M machines like this one, 64 images each per step (global batch 64 M)\n")
+    print(f"Compute per step {t_step * 1e3:.1f} ms (64 / {base:,.0f} img/s, 1 rank x 2 threads); gradient "
+          f"{nbytes / 1e6:.2f} MB; ring all-reduce 2(M-1)(bytes/M/bandwidth + latency), latency 30 us at "
+          f"10 Gbit/s (TCP), 5 us at 100 Gbit/s; measured here between 2 ranks: {cnn_ar * 1e3:.2f} ms.\n")
+    print("| machines | all-reduce 10 Gbit/s | images/s 10 Gbit/s | efficiency | all-reduce 100 Gbit/s | "
+          "images/s 100 Gbit/s | efficiency |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for m in (2, 4, 8, 16, 32, 64):
+        cells = []
+        for gbit, lat in ((10, 30e-6), (100, 5e-6)):
+            t_ar = ring_allreduce_s(m, nbytes, gbit, lat)
+            ips = 64 * m / (t_step + t_ar)
+            cells += [f"{t_ar * 1e3:.2f} ms", f"{ips:,.0f}", f"{ips / (m * base):.0%}"]
+        print(f"| {m} | " + " | ".join(cells) + " |")
+
+
 WORKLOADS = {"mlp": bench_mlp}
 WORKLOADS["cnn"] = bench_cnn
 WORKLOADS["rl"] = bench_rl
 WORKLOADS["gan"] = bench_gan
 WORKLOADS["gan-quality"] = bench_gan_quality
 WORKLOADS["lstm"] = bench_lstm
+WORKLOADS["mpi"] = bench_mpi
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)

@@ -16,7 +16,7 @@ static void json_num(FILE *f, const char *key, double v)
 
 static int gan_sample(int argc, char **argv)
 {
-    const char *out = NULL, *usage = "sample GEN.safetensors --out GRID.png [flags]";
+    const char *out = NULL, *usage = "GEN.safetensors --out GRID.png [flags]";
     int n = 64, cols = 0, threads = 0;
     uint64_t seed = 1;
     const flag flags[] = {
@@ -39,7 +39,7 @@ static int gan_sample(int argc, char **argv)
 
 static int gan_score(int argc, char **argv)
 {
-    const char *cls = NULL, *data = NULL, *usage = "score GEN.safetensors --classifier CLS.safetensors [flags]";
+    const char *cls = NULL, *data = NULL, *usage = "GEN.safetensors --classifier CLS.safetensors [flags]";
     int n = 10000, threads = 0, json = 0;
     uint64_t seed = 1;
     const flag flags[] = {

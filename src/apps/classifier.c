@@ -278,26 +278,46 @@ done:
     return rc;
 }
 
-/* ---- Data parallel (issue 9): every rank must run the same configuration.
- * On a difference every rank gets the same message, naming the first rank that
- * differs from rank 0. */
+/* ---- Data parallel (issue 9): every rank must run the same configuration, and
+ * make the same collective calls (so also the same --allreduce and checkpoint
+ * steps). On a difference every rank gets the same message, naming the first
+ * rank that differs from rank 0. Returns 1 if the same, 0 if not, -1 on error. */
+static int same_setting(sd_dist *dist, const char *key, const char *v)
+{
+    char v0[256], vr[256];
+    int same = sd_dist_same(dist, v, strlen(v));
+    if (same) return same;
+    snprintf(v0, sizeof v0, "%s", v);
+    snprintf(vr, sizeof vr, "%s", v);
+    if (sd_dist_broadcast(dist, v0, sizeof v0, 0)) return -1;
+    int r = sd_dist_first_failed(dist, strcmp(v, v0) != 0);
+    if (r < 0 || sd_dist_broadcast(dist, vr, sizeof vr, r)) return -1;
+    sd_error("the ranks were started with different settings: %s is %s on rank 0 but %s on rank %d; "
+             "give every rank the same flags", key, v0, vr, r);
+    return 0;
+}
+
 static int check_same_config(const sd_train_opts *o, sd_dist *dist)
 {
-    for (int i = 0; sd_train_config_keys[i]; i++) {
-        char v[256], v0[256], vr[256];
+    char v[256];
+    int same = 1;
+    for (int i = 0; sd_train_config_keys[i] && same == 1; i++) {
         sd_train_config_get(o, sd_train_config_keys[i], v, sizeof v);
-        int same = sd_dist_same(dist, v, strlen(v));
-        if (same < 0) return -1;
-        if (same) continue;
-        memcpy(v0, v, sizeof v0);
-        memcpy(vr, v, sizeof vr);
-        if (sd_dist_broadcast(dist, v0, sizeof v0, 0)) return -1;
-        int r = sd_dist_first_failed(dist, strcmp(v, v0) != 0);
-        if (r < 0 || sd_dist_broadcast(dist, vr, sizeof vr, r)) return -1;
-        return sd_error("the ranks were started with different settings: %s is %s on rank 0 but %s on rank %d; "
-                        "give every rank the same flags", sd_train_config_keys[i], v0, vr, r);
+        same = same_setting(dist, sd_train_config_keys[i], v);
     }
-    return 0;
+    if (same == 1) same = same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
+    snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);
+    if (same == 1) same = same_setting(dist, "checkpoint-every (or --checkpoint)", v);
+    return same == 1 ? 0 : -1;
+}
+
+/* Batchnorm running averages come from each rank's shard: before they are
+ * evaluated or saved, every rank takes the mean over the ranks. */
+static int average_state(sd_dist *dist, sd_model *m)
+{
+    sd_params *S = sd_model_state(m);
+    if (sd_dist_size(dist) == 1 || !S || !sd_params_size(S)) return 0;
+    return sd_dist_allreduce_mean(dist, sd_params_values(S), sd_params_size(S));
 }
 
 /* Accuracy and loss over the test set, each rank evaluating its shard. */
@@ -478,8 +498,9 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             st.step++;
             images += b.n;
             const int stopping = step_info[1] > 0;   /* agreed: every rank stops at this step */
-            if (rank == 0 && o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
-                if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st)) goto done;
+            if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
+                if (average_state(dist, m) ||
+                    (rank == 0 && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st))) goto done;
             }
             if (stopping) {
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
@@ -506,12 +527,20 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         train_time += dt;
         if (o->live_progress) fprintf(stderr, "\r\033[K");
         r->train_loss = st.loss_sum / steps;
+        if (average_state(dist, m)) goto done;
         if (evaluate_sharded(ctx, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
         r->epochs = epoch;
         fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
                 epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy,
                 (double)(st.step - first_step) * o->batch / dt, dt);
         fflush(log);
+    }
+    if (nranks > 1) {
+        sd_dist_sync_stats ss = sd_dist_sync_get_stats(sync);
+        fprintf(log, "gradient all-reduce: %d bucket%s (%.1f per step started during backward), %.2f s waiting "
+                     "(%.2f ms per step)%s\n", ss.buckets, ss.buckets == 1 ? "" : "s",
+                ss.steps ? (double)ss.early / ss.steps : 0.0, ss.wait_s, ss.steps ? 1e3 * ss.wait_s / ss.steps : 0.0,
+                ss.redone ? ", some steps reduced twice (the graph changed)" : "");
     }
     if (r->epochs == 0) {   /* resumed a finished run: no epoch ran here, but the model file gets its figures */
         if (evaluate_sharded(ctx, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;

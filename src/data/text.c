@@ -87,7 +87,7 @@ static int load_dir(const char *dir, sd_text *t)
         if (!(names[n] = strdup(e->d_name))) { rc = sd_error("%s: out of memory", dir); goto done; }
         n++;
     }
-    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_names);   /* names is NULL when n == 0 */
     for (int i = 0; i < n && !rc; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);

@@ -225,7 +225,7 @@ struct sd_dist_sync {
     float *base;
     double weight;
     int events, next, schedule_ok, mismatch;
-    double t_begin;
+    int launch_error;        /* the first failed MPI_Iallreduce of this step (MPI_SUCCESS: none) */
     sd_dist_sync_stats st;
 #ifdef SHENDU_MPI
     MPI_Request *req;        /* one per bucket, then one for the extras */
@@ -314,8 +314,8 @@ static void launch(sd_dist_sync *s, int i)
     const float *src = s->base + b->off;
     for (size_t k = 0; k < b->len; k++) dst[k] = src[k] * w;
     b->launched = 1;
-    /* an error here surfaces in MPI_Waitall in sync_end */
-    MPI_Iallreduce(MPI_IN_PLACE, dst, (int)b->len, MPI_FLOAT, MPI_SUM, s->d->comm, &s->req[i]);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, dst, (int)b->len, MPI_FLOAT, MPI_SUM, s->d->comm, &s->req[i]);
+    if (rc != MPI_SUCCESS && s->launch_error == MPI_SUCCESS) s->launch_error = rc;   /* reported by sync_end */
 }
 
 /* The backward hook: note which buckets op y wrote, start the buckets the
@@ -352,15 +352,15 @@ int sd_dist_sync_begin(sd_dist_sync *s, sd_graph *g, double weight)
     s->weight = weight;
     s->events = s->next = s->mismatch = 0;
     s->base = sd_params_grads(s->P);
-    s->t_begin = sd_time_now();
     for (int i = 0; i < s->nb; i++) {
         s->b[i].launched = 0;
         s->b[i].last_write = -1;
     }
     s->g = NULL;
 #ifdef SHENDU_MPI
+    s->launch_error = MPI_SUCCESS;
+    if (s->overlap) for (int i = 0; i <= s->nb; i++) s->req[i] = MPI_REQUEST_NULL;
     if (s->overlap && g) {
-        for (int i = 0; i <= s->nb; i++) s->req[i] = MPI_REQUEST_NULL;
         sd_graph_set_backward_hook(g, on_backward, s);
         s->g = g;
     }
@@ -399,6 +399,7 @@ int sd_dist_sync_end(sd_dist_sync *s, double *extra, int n_extra)
         while (s->next < s->nb) launch(s, s->next++);
         int e = MPI_Iallreduce(MPI_IN_PLACE, s->xbuf, 1 + n_extra, MPI_DOUBLE, MPI_SUM, comm, &s->req[s->nb]);
         if (e == MPI_SUCCESS) e = MPI_Waitall(s->nb + 1, s->req, MPI_STATUSES_IGNORE);
+        if (e == MPI_SUCCESS) e = s->launch_error;
         if (e != MPI_SUCCESS) rc = mpi_fail(e, "MPI_Iallreduce of the gradients");
         else if (s->xbuf[0] > 0) {  /* some rank's graph changed: reduce this step again, in full */
             for (size_t k = 0; k < s->size; k++) s->stage[k] = s->base[k] * (float)s->weight;
