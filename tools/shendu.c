@@ -28,7 +28,7 @@ static const command commands[] = {
     { "eval", cmd_eval, "evaluate a saved classifier on a test set" },
     { "predict", cmd_predict, "classify PNG pictures with a saved model (top-3 classes)" },
     { "show", cmd_show, "write PNGs of a model's kernels and feature maps" },
-    { "explain", cmd_explain, "replay the lecture's convolution and pooling examples; layer shapes" },
+    { "explain", cmd_explain, "replay the lecture's examples: conv, pool, lstm; layer shapes" },
     { "lm", cmd_lm, "character-level language models: lm train, lm sample (RNN, LSTM)" },
     { "rl", cmd_rl, "reinforcement learning: rl solve, rl qlearn, rl dqn, rl play" },
     { "gan", cmd_gan, "generative adversarial networks: gan (train), gan sample, gan score" },
