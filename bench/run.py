@@ -185,10 +185,12 @@ def shendu_gan(*args, threads=THREADS):
 
 
 def bench_gan():
-    # One epoch each (937 steps of 64), shendu and gan.py alternately, same threads.
+    # One epoch each (937 steps of 64), shendu and gan.py alternately, same threads; --ema 0:
+    # the same work as gan.py (no moving average of G).
     s_runs, t_runs = [], []
     for i in range(REPS):
-        s_runs.append(shendu_gan("--arch", "mlp", "--epochs", "1", "--seed", str(i + 1), "--out", "/tmp/bench-gan"))
+        s_runs.append(shendu_gan("--arch", "mlp", "--epochs", "1", "--ema", "0", "--seed", str(i + 1),
+                                 "--out", "/tmp/bench-gan"))
         t = torch_ref("gan.py", "--seed", str(i), "--png", "/tmp/bench-gan-ref.png")
         t_runs.append(dict(t["raw"], rss=t["rss"]))
     print(f"\n### MLP GAN (gan.py's networks, Adam 2e-4 beta1 0.5, batch 64), 1 epoch, {THREADS} threads, "

@@ -26,6 +26,12 @@ grep -q '"arch":"mlp"' <<<"$last" && grep -q '"score":null' <<<"$last" && ok || 
 "$BIN" gan --limit 320 --epochs 1 --threads 2 --seed 4 --out "$TMP/b" >/dev/null 2>&1
 cmp -s "$TMP/a/generator.safetensors" "$TMP/b/generator.safetensors" && ok || bad "same seed, different generators"
 cmp -s "$TMP/a/epoch_001.png" "$TMP/b/epoch_001.png" && ok || bad "same seed, different grids"
+# the file holds G's moving average (its decay in the metadata); --ema 0 saves G's last weights instead
+grep -aq '"ema":"0.999"' "$TMP/a/generator.safetensors" && ok || bad "generator metadata lacks ema 0.999"
+"$BIN" gan --limit 320 --epochs 1 --threads 2 --seed 4 --ema 0 --out "$TMP/e0" >/dev/null 2>&1
+grep -aq '"ema":"0"' "$TMP/e0/generator.safetensors" && ! cmp -s "$TMP/a/generator.safetensors" "$TMP/e0/generator.safetensors" \
+    && ok || bad "--ema 0 should save G's own (different) weights"
+expect 2 "--ema" "$BIN" gan --ema 1 --epochs 1
 
 # --- the DCGAN, minimax loss, 2 epochs: a grid per epoch
 out=$("$BIN" gan --arch dcgan --loss minimax --limit 256 --epochs 2 --threads 2 --out "$TMP/dc" --json 2>&1) \

@@ -3,7 +3,7 @@
  * a 2-D Gaussian (bit-identical reruns, no allocation in the steady state,
  * NaN stopping a step), the one-batch D step against the composed one, a tiny
  * convolutional GAN with batchnorm, and the new layer kinds (convt, batchnorm,
- * reshape) in models and model files. */
+ * reshape) in models and model files; the generator's moving average. */
 #include "check.h"
 #include "apps/apps.h"
 
@@ -351,9 +351,34 @@ static void layers(sd_ctx *ctx)
     sd_model_free(m);
 }
 
+/* ---- The generator's moving average: avg = d avg + (1 - d) w, every float,
+ * and refused across different layouts or for a decay outside [0, 1]. */
+static void moving_average(void)
+{
+    sd_params *a = sd_params_new(), *w = sd_params_new(), *other = sd_params_new();
+    CHECK(sd_params_add(a, "x", SD_SHAPE(3)) == 0 && sd_params_add(a, "y", SD_SHAPE(2, 2)) == 1);
+    CHECK(sd_params_add(w, "x", SD_SHAPE(3)) == 0 && sd_params_add(w, "y", SD_SHAPE(2, 2)) == 1);
+    CHECK(sd_params_add(other, "x", SD_SHAPE(3)) == 0 && sd_params_add(other, "y", SD_SHAPE(4)) == 1);
+    for (int i = 0; i < 3; i++) { sd_params_data(a, 0)[i] = 1.0f; sd_params_data(w, 0)[i] = (float)i; }
+    for (int i = 0; i < 4; i++) { sd_params_data(a, 1)[i] = -2.0f; sd_params_data(w, 1)[i] = 2.0f; }
+    CHECK(sd_params_ema(a, w, 0.75f) == 0);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(sd_params_data(a, 0)[i], 0.75 + 0.25 * i, 1e-7);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(sd_params_data(a, 1)[i], -1.0, 1e-7);
+    CHECK(sd_params_ema(a, w, 0.0f) == 0);   /* decay 0: a copy */
+    CHECK(!memcmp(sd_params_values(a), sd_params_values(w), sd_params_size(w) * sizeof(float)));
+    CHECK_MSG(sd_params_ema(a, other, 0.5f) != 0 && strstr(sd_last_error(), "shapes differ"),
+              "different layouts: %s", sd_last_error());
+    CHECK_MSG(sd_params_ema(a, w, 1.5f) != 0 && strstr(sd_last_error(), "decay"), "decay 1.5: %s", sd_last_error());
+    CHECK(sd_params_ema(a, w, NAN) != 0);
+    sd_params_free(a);
+    sd_params_free(w);
+    sd_params_free(other);
+}
+
 int main(void)
 {
     inception_score();
+    moving_average();
     for (int threads = 1; threads <= 2; threads++) {
         sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });
         if (!ctx) { fprintf(stderr, "%s\n", sd_last_error()); return 1; }

@@ -74,7 +74,7 @@ int cmd_gan(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "sample")) return gan_sample(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "score")) return gan_score(argc - 1, argv + 1);
-    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1 };
+    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1, .ema = 0.999f };
     const char *loss = "ns", *usage = "[sample|score] [flags]";
     int json = 0;
     const flag flags[] = {
@@ -84,6 +84,8 @@ int cmd_gan(int argc, char **argv)
         { "batch", F_INT, &o.batch, "real images per step (default 64)", 2, 1 << 16 },
         { "loss", F_STR, &loss, "G's loss: ns (non-saturating, default) or minimax (the lecture's min_G max_D V)" },
         { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default 0.0002)", 1e-12, 1e30 },
+        { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default 0.999; "
+                                  "0: G's last weights)", 0, 0.9999999 },
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and generator.safetensors (default gan-out)" },

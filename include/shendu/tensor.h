@@ -101,6 +101,9 @@ void       sd_params_zero_grad(sd_params *P);
 int        sd_params_first_nonfinite(const sd_params *P, int grads);
 /* dst = src, value for value; both must have the same layout. */
 int        sd_params_copy(sd_params *dst, const sd_params *src);
+/* avg = decay avg + (1 - decay) src, value for value (a moving average of
+ * weights: Polyak averaging, a GAN generator's EMA, a soft target network). */
+int        sd_params_ema(sd_params *avg, const sd_params *src, float decay);
 /* A frozen set gives leaves without gradients (e.g. D during the G step of a GAN). */
 void       sd_params_set_frozen(sd_params *P, int frozen);
 /* A graph leaf over tensor `id`: its grad accumulates into P's gradient buffer. */

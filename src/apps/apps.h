@@ -280,6 +280,8 @@ typedef struct sd_gan_train_opts {
     int epochs, batch;
     sd_gan_loss loss;
     float lr;                /* 0: 2e-4 */
+    float ema;               /* decay of the generator's moving average, which is what is sampled,
+                                scored and saved (0: no average, the last weights) */
     int threads;             /* 0: all cores */
     uint64_t seed;
     int limit_train;         /* use only the first N training images (0: all) */

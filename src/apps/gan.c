@@ -443,10 +443,22 @@ static void dcgan_init(sd_params *P, sd_rng *rng)
     }
 }
 
-/* One pass over the training set: `steps` D+G steps on full batches. Fills the
- * epoch's mean statistics and its training time. */
-static int train_epoch(sd_gan *gan, sd_batcher *bt, sd_rng *rng, const sd_gan_train_opts *o, int epoch, int steps,
-                       sd_gan_stats *mean, double *seconds)
+/* Gavg <- the moving average of G's weights and batchnorm statistics after
+ * `t` steps. The decay ramps up as min(decay, (1 + t) / (10 + t)), so the
+ * average forgets the random initial weights within the first few hundred steps. */
+static int update_average(sd_model *Gavg, sd_model *G, float decay, long t)
+{
+    float d = (1.0f + t) / (10.0f + t);
+    if (d > decay) d = decay;
+    return sd_params_ema(sd_model_params(Gavg), sd_model_params(G), d) ||
+           sd_params_ema(sd_model_state(Gavg), sd_model_state(G), d);
+}
+
+/* One pass over the training set: `steps` D+G steps on full batches (each
+ * followed by an update of Gavg when there is one). Fills the epoch's mean
+ * statistics and its training time. */
+static int train_epoch(sd_gan *gan, sd_model *G, sd_model *Gavg, sd_batcher *bt, sd_rng *rng,
+                       const sd_gan_train_opts *o, int epoch, int steps, sd_gan_stats *mean, double *seconds)
 {
     double t0 = sd_time_now(), last_draw = 0.0, sum[4] = { 0 };
     sd_gan_stats st;
@@ -457,6 +469,7 @@ static int train_epoch(sd_gan *gan, sd_batcher *bt, sd_rng *rng, const sd_gan_tr
         if (sd_gan_step(gan, b.x, rng, &st))
             return sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
                                    "writing this epoch's samples", epoch, step + 1, (long)(epoch - 1) * steps + step + 1);
+        if (Gavg && update_average(Gavg, G, o->ema, (long)(epoch - 1) * steps + step)) return -1;
         sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
         step++;
         if (o->live_progress) {
@@ -485,9 +498,10 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     const gan_arch *A = find_arch(o->arch ? o->arch : "mlp");
     if (!A) return -1;
     if (o->epochs < 1 || o->batch < 2) return sd_error("epochs must be at least 1 and batch at least 2");
+    if (!(o->ema >= 0.0f && o->ema < 1.0f)) return sd_error("the generator's average decay must be in [0, 1), not %g", o->ema);
     sd_dataset train = { 0 }, test = { 0 };
     sd_ctx *ctx = NULL;
-    sd_model *G = NULL, *D = NULL, *cls = NULL;
+    sd_model *G = NULL, *D = NULL, *cls = NULL, *Gavg = NULL, *Gout = NULL;   /* Gout: sampled, scored, saved */
     sd_gan *gan = NULL;
     sd_batcher *bt = NULL;
     float *zfix = NULL, *samples = NULL;
@@ -525,6 +539,15 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         dcgan_init(sd_model_params(G), &rng);
         dcgan_init(sd_model_params(D), &rng);
     }
+    Gout = G;
+    if (o->ema > 0.0f) {   /* the average starts as G's initial weights */
+        sd_rng unused;
+        sd_rng_seed(&unused, 0);
+        if (!(Gavg = sd_model_new(A->G, SD_SHAPE(A->nz), SD_INIT_DEFAULT, &unused)) ||
+            sd_params_copy(sd_model_params(Gavg), sd_model_params(G)) ||
+            sd_params_copy(sd_model_state(Gavg), sd_model_state(G))) goto done;
+        Gout = Gavg;
+    }
     if (!(gan = sd_gan_new(ctx, G, D, &(sd_gan_opts){ .batch = o->batch, .loss = o->loss, .lr = o->lr })))
         goto done;
     /* x = pixel / 127.5 - 1, in tanh's range */
@@ -539,10 +562,12 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     /* what `gan sample` and `gan score` need to know about the generator */
     snprintf(buf, sizeof buf, "%d", A->nz);
     snprintf(s1, sizeof s1, "%d,%d,%d", img.d[0], img.d[1], img.d[2]);
-    if (sd_model_meta_set(G, "role", "generator") || sd_model_meta_set(G, "gan_arch", A->name) ||
-        sd_model_meta_set(G, "noise_dim", buf) || sd_model_meta_set(G, "image_shape", s1) ||
-        sd_model_meta_set(G, "output_range", "-1,1") || sd_model_meta_set(G, "dataset", dir) ||
-        sd_model_meta_set(G, "loss", sd_gan_loss_name(o->loss))) goto done;
+    char s2[32];
+    snprintf(s2, sizeof s2, "%g", o->ema);
+    if (sd_model_meta_set(Gout, "role", "generator") || sd_model_meta_set(Gout, "gan_arch", A->name) ||
+        sd_model_meta_set(Gout, "noise_dim", buf) || sd_model_meta_set(Gout, "image_shape", s1) ||
+        sd_model_meta_set(Gout, "output_range", "-1,1") || sd_model_meta_set(Gout, "dataset", dir) ||
+        sd_model_meta_set(Gout, "loss", sd_gan_loss_name(o->loss)) || sd_model_meta_set(Gout, "ema", s2)) goto done;
     snprintf(r->generator, sizeof r->generator, "%s/generator.safetensors", out);
 
     int nscore = 0;
@@ -556,14 +581,15 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     }
     const int steps = train.n / o->batch;   /* the last partial batch is dropped, as in gan.py */
     fprintf(log, "training the %s GAN (G %zu, D %zu parameters) on %s: %d images, %d steps of %d per epoch, "
-            "Adam lr %g beta1 0.5, %s G loss, %d threads\n", A->name, sd_params_numel(sd_model_params(G)),
+            "Adam lr %g beta1 0.5, %s G loss, %d threads%s\n", A->name, sd_params_numel(sd_model_params(G)),
             sd_params_numel(sd_model_params(D)), dir, train.n, steps, o->batch, o->lr > 0 ? o->lr : 2e-4,
-            o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", sd_ctx_threads(ctx));
+            o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", sd_ctx_threads(ctx),
+            Gavg ? "; samples, score and file from G's moving average" : "");
     double train_time = 0.0;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
         sd_gan_stats mean = { 0 };
         double dt = 0.0;
-        if (train_epoch(gan, bt, &rng, o, epoch, steps, &mean, &dt)) goto done;
+        if (train_epoch(gan, G, Gavg, bt, &rng, o, epoch, steps, &mean, &dt)) goto done;
         train_time += dt;
         r->epochs = epoch;
         r->d_loss = mean.d_loss;
@@ -572,17 +598,17 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         r->d_fake = mean.d_fake;
 
         /* the fixed noise's samples, the generator so far, its score */
-        if (generate(ctx, G, zfix, nfix, samples)) goto done;
+        if (generate(ctx, Gout, zfix, nfix, samples)) goto done;
         snprintf(path, sizeof path, "%s/epoch_%03d.png", out, epoch);
         if (save_samples(path, samples, nfix, img, 8)) goto done;
         snprintf(buf, sizeof buf, "%d", epoch);
-        if (sd_model_meta_set(G, "epochs", buf) || sd_model_save(G, r->generator)) goto done;
+        if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
         fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
                 o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, steps * o->batch / dt, dt);
         if (cls) {
             sd_rng srng;
             sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
-            if (score_generator(ctx, G, cls, nscore, &srng, &r->score)) goto done;
+            if (score_generator(ctx, Gout, cls, nscore, &srng, &r->score)) goto done;
             fprintf(log, "  score %.3f (%.0f%% of real)", r->score, 100.0 * r->score / r->real_score);
         }
         fprintf(log, "  -> %s\n", path);
@@ -601,6 +627,7 @@ done:
     sd_batcher_free(bt);
     sd_gan_free(gan);
     sd_model_free(G);
+    sd_model_free(Gavg);
     sd_model_free(D);
     sd_model_free(cls);
     sd_ctx_free(ctx);

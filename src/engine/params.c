@@ -128,15 +128,33 @@ void sd_params_zero_grad(sd_params *P)
     if (P->size) memset(P->grads, 0, P->size * sizeof(float));
 }
 
-int sd_params_copy(sd_params *dst, const sd_params *src)
+/* 0 if dst and src hold the same tensors in the same places, else an error from `who`. */
+static int same_layout(const sd_params *dst, const sd_params *src, const char *who)
 {
     if (dst->count != src->count || dst->size != src->size)
-        return sd_error("sd_params_copy: layouts differ (%d tensors/%zu floats vs %d/%zu)",
-                        dst->count, dst->size, src->count, src->size);
+        return sd_error("%s: layouts differ (%d tensors/%zu floats vs %d/%zu)", who, dst->count, dst->size,
+                        src->count, src->size);
     for (int i = 0; i < src->count; i++)
         if (!sd_shape_eq(dst->entries[i].shape, src->entries[i].shape))
-            return sd_error("sd_params_copy: tensor %d ('%s') shapes differ", i, src->entries[i].name);
+            return sd_error("%s: tensor %d ('%s') shapes differ", who, i, src->entries[i].name);
+    return 0;
+}
+
+int sd_params_copy(sd_params *dst, const sd_params *src)
+{
+    if (same_layout(dst, src, "sd_params_copy")) return -1;
     if (src->size) memcpy(dst->values, src->values, src->size * sizeof(float));
+    return 0;
+}
+
+int sd_params_ema(sd_params *avg, const sd_params *src, float decay)
+{
+    if (same_layout(avg, src, "sd_params_ema")) return -1;
+    if (!(decay >= 0.0f && decay <= 1.0f)) return sd_error("sd_params_ema: decay %g is not in [0, 1]", decay);
+    const float keep = decay, take = 1.0f - decay;
+    float *a = avg->values;
+    const float *x = src->values;
+    for (size_t i = 0; i < src->size; i++) a[i] = keep * a[i] + take * x[i];
     return 0;
 }
 
