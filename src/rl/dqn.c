@@ -267,6 +267,7 @@ int sd_dqn_run(sd_dqn *d, sd_env *env, sd_dqn_result *res, const sd_dqn_hooks *h
     sd_dqn_result *r = &d->res;
     const double t0 = sd_time_now();
     const long step0 = d->step;
+    d->t_run = t0;
     float *obs = d->obs, *next = d->next;
     if (!d->started) {
         if (sd_env_reset(env, (int64_t)(o->seed & 0x7fffffffffffffffull), obs)) return -1;
@@ -333,6 +334,7 @@ int sd_dqn_run(sd_dqn *d, sd_env *env, sd_dqn_result *res, const sd_dqn_hooks *h
     if (d->step >= o->total_steps) d->finished = 1;
     const double wall = d->wall_before + sd_time_now() - t0;
     d->wall_before = wall;
+    d->t_run = 0;
     r->env_steps = d->step;
     r->wall_s = wall;
     r->env_steps_per_s = d->step / (wall + 1e-9);

@@ -51,7 +51,7 @@ int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const
         [C_REPLAY_POS] = rv.pos,
     };
     double sums[N_SUMS] = { [S_EP_RET] = d->ep_ret, [S_WINDOW_SUM] = d->window_sum, [S_AVG] = d->res.avg_return,
-                            [S_WALL] = d->wall_before, [S_SOLVED_WALL] = d->res.solved_wall_s };
+                            [S_WALL] = d->wall_before + (d->t_run > 0 ? sd_time_now() - d->t_run : 0.0), [S_SOLVED_WALL] = d->res.solved_wall_s };
     sd_params *T = sd_model_params(d->target);
     sd_st_tensor t[] = {
         { .name = "shendu.rl.target", .dtype = SD_F32, .ndim = 1, .shape = { (int64_t)sd_params_size(T) },

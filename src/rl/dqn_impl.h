@@ -29,6 +29,7 @@ struct sd_dqn {
     double ep_ret;             /* return of the episode in progress */
     double window_sum;         /* sum of window[] over the episodes it holds */
     double wall_before;        /* training seconds of the runs before a resume */
+    double t_run;              /* when the sd_dqn_run in progress began (0: none is) */
     sd_dqn_result res;         /* episodes, updates, avg_return, solved, solved_at_step, solved_wall_s */
 };
 
