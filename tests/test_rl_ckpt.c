@@ -168,6 +168,7 @@ static void test_damaged(sd_ctx *ctx)
     int64_t big[32];
     memcpy(big, counts, sizeof big);
     big[11] = 100000;   /* C_REPLAY_SIZE */
+    c.name = "shendu.rl.counters";   /* the file's own strings went with it */
     c.data = big;
     rewrite(ck, bad, "shendu.rl.counters", &c);
     expect_refused(ctx, bad, "replay memory holds 100000");
