@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,6 +118,59 @@ static int rl_qlearn(int argc, char **argv)
 
 /* ---- rl dqn */
 
+/* Set by SIGINT/SIGTERM; the trainer polls it after every env step, writes its
+ * checkpoint and returns. A second signal ends the process at once. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
+    stop_requested = 1;
+}
+
+/* Which configuration keys each flag sets (a resume refuses flags that disagree). */
+static const struct { const char *flag, *key; } dqn_flag_keys[] = {
+    { "env", "env" }, { "recipe", "recipe" }, { "steps", "steps" }, { "seed", "seed" }, { "threads", "threads" },
+    { "hidden", "hidden" }, { "lr", "lr" }, { "lr-end", "lr-end" }, { "gamma", "gamma" }, { "batch", "batch" },
+    { "buffer", "buffer" }, { "learning-starts", "learning-starts" }, { "train-freq", "train-freq" },
+    { "gradient-steps", "gradient-steps" }, { "target-freq", "target-freq" }, { "tau", "tau" },
+    { "eps-end", "eps-end" }, { "eps-steps", "eps-steps" }, { "loss", "loss" }, { "double", "double" },
+    { "no-double", "double" }, { "clip", "clip" }, { "no-stop", "no-stop" }, { "eval", "eval" },
+    { "log-steps", "log-steps" },
+};
+
+/* Resume: the configuration comes from the checkpoint; every flag given again
+ * must agree with it. Returns 0, or 2 after printing the disagreement. */
+static int dqn_resume_config(int argc, char **argv, sd_rl_dqn_opts *o)
+{
+    sd_rl_dqn_opts c = *o;
+    if (sd_rl_dqn_config_load(o->resume, &c)) {
+        fprintf(stderr, "shendu rl dqn: %s\n", sd_last_error());
+        sd_rl_dqn_config_free(&c);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof dqn_flag_keys / sizeof *dqn_flag_keys; i++) {
+        if (!cli_flag_given(argc, argv, dqn_flag_keys[i].flag)) continue;
+        char given[256], stored[256];
+        sd_rl_dqn_config_get(o, dqn_flag_keys[i].key, given, sizeof given);
+        sd_rl_dqn_config_get(&c, dqn_flag_keys[i].key, stored, sizeof stored);
+        if (strcmp(given, stored)) {
+            fprintf(stderr, "shendu rl dqn: --%s gives %s = %s, but %s was made with %s = %s; "
+                            "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
+                    dqn_flag_keys[i].flag, dqn_flag_keys[i].key, given, o->resume, dqn_flag_keys[i].key, stored);
+            sd_rl_dqn_config_free(&c);
+            return 2;
+        }
+    }
+    c.out = o->out;
+    c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
+    c.checkpoint_every = o->checkpoint_every;
+    c.stop_after = o->stop_after;
+    c.live_progress = o->live_progress;
+    *o = c;
+    return 0;
+}
+
 static int rl_dqn(int argc, char **argv)
 {
     sd_rl_dqn_opts o = { .env = "cartpole", .threads = 1, .eval_episodes = 10, .log_steps = 10000 };
@@ -124,7 +178,7 @@ static int rl_dqn(int argc, char **argv)
     int steps = 0, batch = 0, buffer = 0, target_freq = 0, train_freq = 0, eps_steps = 0, json = 0;
     int learning_starts = -2, dbl = 0, no_dbl = 0, no_stop = 0, log_steps = 0;
     float lr = NAN, lr_end = NAN, gamma = NAN, tau = NAN, eps_end = NAN, clip = NAN;
-    int gradient_steps = 0;
+    int gradient_steps = 0, checkpoint_every = 0, stop_after = 0;
     uint64_t seed = 1;
     const flag flags[] = {
         { "env", F_STR, &o.env, "cartpole or acrobot (default cartpole)" },
@@ -153,6 +207,10 @@ static int rl_dqn(int argc, char **argv)
         { "no-stop", F_BOOL, &no_stop, "keep training after solving" },
         { "eval", F_INT, &o.eval_episodes, "greedy evaluation episodes at the end (default 10)", 0, 100000 },
         { "log-steps", F_INT, &log_steps, "a progress line every N env steps (default 10000)", 1, 1 << 30 },
+        { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (networks, optimizer, replay memory, environment, RNGs) to this file" },
+        { "checkpoint-every", F_INT, &checkpoint_every, "... every N env steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
+        { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
+        { "stop-after", F_INT, &stop_after, "stop as on Ctrl-C once N env steps are done (checkpoint, exit 130)", 1, 1 << 30 },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -196,11 +254,21 @@ static int rl_dqn(int argc, char **argv)
     if (no_stop) o.dqn.no_stop = 1;
     if (log_steps) o.log_steps = log_steps;
     o.live_progress = isatty(STDERR_FILENO);
+    o.checkpoint_every = checkpoint_every;
+    o.stop_after = stop_after;
+    if (o.resume && (rc = dqn_resume_config(argc, argv, &o))) return rc;
+    o.stop = &stop_requested;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
     sd_rl_dqn_result r;
-    if (sd_app_rl_dqn(&o, &r, stdout)) return cli_fail("rl dqn");
+    rc = sd_app_rl_dqn(&o, &r, stdout);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc == SD_STOPPED) { sd_rl_dqn_config_free(&o); return 130; }
+    if (rc) { sd_rl_dqn_config_free(&o); return cli_fail("rl dqn"); }
     if (json) {
         printf("{\"env\":\"%s\",\"recipe\":\"%s\",\"seed\":%llu,\"solved\":%s,\"solved_at_step\":", o.env, o.recipe,
-               (unsigned long long)seed, r.train.solved ? "true" : "false");
+               (unsigned long long)o.dqn.seed, r.train.solved ? "true" : "false");
         if (r.train.solved) printf("%ld,\"solved_wall_s\":%.3f", r.train.solved_at_step, r.train.solved_wall_s);
         else printf("null,\"solved_wall_s\":null");
         printf(",\"avg_return_100\":%.2f,\"eval_return\":", r.train.avg_return);
@@ -209,6 +277,7 @@ static int rl_dqn(int argc, char **argv)
         printf(",\"env_steps\":%ld,\"episodes\":%d,\"updates\":%ld,\"env_steps_per_s\":%.0f,\"wall_s\":%.3f}\n",
                r.train.env_steps, r.train.episodes, r.train.updates, r.train.env_steps_per_s, r.train.wall_s);
     }
+    sd_rl_dqn_config_free(&o);   /* after the JSON line: o.env may point into it */
     return 0;
 }
 

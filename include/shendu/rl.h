@@ -25,6 +25,7 @@
 #define SHENDU_RL_H
 
 #include "base.h"
+#include "io.h"
 #include "nn.h"
 
 #include <stddef.h>
@@ -95,6 +96,18 @@ int sd_env_state(const sd_env *e);
  * demonstrations) and returns 0 or -1. */
 int sd_env_get_state(const sd_env *e, double *state);
 int sd_env_set_state(sd_env *e, const double *state);
+/* Everything an environment carries between steps, for checkpoints: its RNG,
+ * the exact state (sd_env_get_state's values), the step counter and whether
+ * an episode is running. restore checks the values against the environment
+ * (state in range, counter within the step limit, RNG not all zero) and
+ * changes nothing on an error. */
+typedef struct sd_env_saved {
+    sd_rng rng;
+    double state[4];
+    int32_t elapsed, running, seeded, last_action;
+} sd_env_saved;
+void sd_env_snapshot(const sd_env *e, sd_env_saved *out);
+int  sd_env_restore(sd_env *e, const sd_env_saved *s);
 /* An ASCII picture of the current state, NUL-terminated. Returns its length
  * (truncated to size-1 if the buffer is short), or -1. */
 int sd_env_render(const sd_env *e, char *buf, size_t size);
@@ -197,6 +210,21 @@ int        sd_replay_size(const sd_replay *b);       /* transitions held, <= cap
  * caller's, sized for n). -1 if the memory is empty. */
 int        sd_replay_sample(const sd_replay *b, sd_rng *rng, int n, sd_replay_batch *out);
 
+/* The memory's own arrays, for checkpoints: `capacity` rows each; rows
+ * [0, size) hold transitions and the next one goes to row pos. */
+typedef struct sd_replay_view {
+    int capacity, obs_dim, size, pos;
+    float *obs, *next_obs;     /* capacity × obs_dim */
+    int32_t *action;           /* capacity */
+    float *reward, *done;      /* capacity */
+} sd_replay_view;
+void       sd_replay_get_view(sd_replay *b, sd_replay_view *out);
+/* After rows [0, size) were written through the view: set how many are held
+ * and where the next goes. size must be in [0, capacity], pos == size while
+ * not full (else in [0, capacity)), every done 0 or 1; -1 and nothing
+ * changes otherwise. */
+int        sd_replay_set_position(sd_replay *b, int size, int pos);
+
 /* ---- Deep Q-Learning -------------------------------------------------------- */
 
 typedef struct sd_dqn_opts {
@@ -255,9 +283,25 @@ typedef struct sd_dqn sd_dqn;
 sd_dqn *sd_dqn_new(sd_ctx *ctx, int obs_dim, int n_actions, const sd_dqn_opts *opts);
 void    sd_dqn_free(sd_dqn *d);                       /* NULL-safe */
 /* Train on env (whose sizes must match) until solved or total_steps.
- * on_episode (may be NULL) is called after every episode. */
+ * on_episode (may be NULL) is called after every episode. The loop's state
+ * lives in the agent: a new agent starts (the environment's first reset is
+ * seeded with opts.seed); one restored from a checkpoint, or stopped by a
+ * hook, goes on from where it stands; a finished one returns its result. */
 int     sd_dqn_train(sd_dqn *d, sd_env *env, sd_dqn_result *r,
                      void (*on_episode)(const sd_dqn_progress *p, void *user), void *user);
+
+typedef struct sd_dqn_hooks {
+    void (*on_episode)(const sd_dqn_progress *p, void *user);   /* after every episode */
+    /* After every env step and its updates, `step` steps done: the agent's
+     * state is whole (a checkpoint may be written). Return 0 to go on, 1 to
+     * stop (sd_dqn_run returns 1), -1 for an error. */
+    int (*on_step)(sd_dqn *d, const sd_env *env, long step, void *user);
+    void *user;
+} sd_dqn_hooks;
+/* sd_dqn_train with hooks (h may be NULL). Returns 0 when the run is
+ * finished (solved and stopped, or total_steps), 1 when on_step stopped it, -1. */
+int     sd_dqn_run(sd_dqn *d, sd_env *env, sd_dqn_result *r, const sd_dqn_hooks *h);
+long    sd_dqn_steps(const sd_dqn *d);                /* env steps done */
 /* One update from a sampled batch (the train loop calls this); returns the loss, NAN on error. */
 float   sd_dqn_update(sd_dqn *d);
 /* Refresh the target network: hard copy (τ = 1) or soft update. */
@@ -274,6 +318,21 @@ int       sd_dqn_save(sd_dqn *d, const sd_env *env, const char *path);
 /* Load an agent for env: a clear error if the file is not an agent, or is
  * one for another environment. */
 sd_model *sd_agent_load(const char *path, const sd_env *env);
+/* Checkpoints: an agent file (sd_agent_load and `rl play` take it) with
+ * "shendu.format": "checkpoint", "shendu.rl.algo": "dqn" and everything
+ * training needs to go on bit-identically: the optimizer, the target network,
+ * the agent's and the environment's RNGs and state, the observation in hand,
+ * the counters, the returns of the last solve_window episodes and the replay
+ * memory (tensors "shendu.rl.replay.*", its first `size` rows). meta (may be
+ * NULL) adds the caller's metadata (keys "shendu.*": the run's configuration).
+ * Written atomically. */
+int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const sd_st_kv *meta, int nmeta);
+/* Restore an agent made with the checkpoint's options (same networks, replay
+ * capacity, solve_window) and its environment. Every size is checked against
+ * the agent before anything is copied; an error names the file and what was
+ * wrong. After an error the agent and env are in an undefined state: free them. */
+int sd_dqn_checkpoint_restore(sd_dqn *d, sd_env *env, const char *path);
+
 /* Greedy action of a Q network for one observation (g is reset first). */
 int       sd_agent_act(sd_graph *g, sd_model *q, const float *obs);
 

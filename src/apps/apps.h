@@ -157,9 +157,32 @@ typedef struct sd_rl_dqn_opts {
     int eval_episodes;
     long log_steps;                    /* a progress line every N env steps */
     int live_progress;                 /* redraw a line on stderr (a terminal) */
+    /* Checkpoints (issue 8): every `checkpoint_every` env steps (0: only at the
+     * end and when stopped) write `checkpoint`; `resume` continues one. */
+    const char *checkpoint, *resume;
+    long checkpoint_every;
+    /* Polled after every env step: when set, write the checkpoint and return
+     * SD_STOPPED (set from a SIGINT/SIGTERM handler). */
+    volatile sig_atomic_t *stop;
+    long stop_after;                   /* > 0: stop like that once this many env steps are done */
+    char *owned[3];                    /* env, recipe, hidden read from a checkpoint */
 } sd_rl_dqn_opts;
 typedef struct sd_rl_dqn_result { sd_dqn_result train; double eval_return; } sd_rl_dqn_result;
+/* 0, SD_STOPPED (stopped, checkpoint written), or -1. */
 int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f);
+
+/* The run's configuration, as text (src/apps/rl_checkpoint.c): what a DQN
+ * checkpoint stores as "shendu.rl.cfg.KEY", and a resume restores and
+ * compares with the flags given again. Keys are the flags' names. */
+extern const char *const sd_rl_dqn_config_keys[];
+void sd_rl_dqn_config_get(const sd_rl_dqn_opts *o, const char *key, char *buf, size_t size);
+/* Read the configuration of a `rl dqn` checkpoint into o (strings owned by o). */
+int  sd_rl_dqn_config_load(const char *path, sd_rl_dqn_opts *o);
+void sd_rl_dqn_config_free(sd_rl_dqn_opts *o);
+/* The agent's checkpoint with o's configuration and the progress log's position. */
+int  sd_rl_dqn_checkpoint_save(const sd_rl_dqn_opts *o, sd_dqn *d, const sd_env *env, long next_log);
+/* A checkpoint's progress log position (0 if absent). */
+long sd_rl_dqn_checkpoint_next_log(const char *path);
 
 typedef struct sd_rl_play_opts {
     const char *path, *env;

@@ -209,7 +209,22 @@ typedef struct progress_state {
     FILE *f;
     long next_log;
     double last_live;
+    int stopped;               /* stopped by a signal (the checkpoint is written) */
 } progress_state;
+
+/* After every env step: a checkpoint every checkpoint_every steps, and a
+ * stop request honoured with a final one. */
+static int on_step(sd_dqn *d, const sd_env *env, long step, void *user)
+{
+    progress_state *ps = user;
+    const sd_rl_dqn_opts *o = ps->o;
+    const int stopping = (o->stop && *o->stop) || (o->stop_after > 0 && step == o->stop_after);
+    if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && step % o->checkpoint_every == 0)) &&
+        sd_rl_dqn_checkpoint_save(o, d, env, ps->next_log))
+        return -1;
+    ps->stopped = stopping;
+    return stopping;
+}
 
 static void on_episode(const sd_dqn_progress *p, void *user)
 {
@@ -254,10 +269,28 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
             dq->buffer_size, dq->gamma, dq->tau >= 1 ? "copy" : "soft update", dq->target_freq, dq->eps_start,
             dq->eps_end, dq->eps_decay_steps, dq->huber ? "Huber" : "MSE", dq->double_dqn ? ", Double DQN" : "",
             dq->max_grad_norm > 0 ? ", clipped gradients" : "");
-    progress_state ps = { o, f, o->log_steps, 0.0 };
+    progress_state ps = { o, f, o->log_steps, 0.0, 0 };
+    if (o->resume) {
+        if (sd_dqn_checkpoint_restore(d, env, o->resume)) goto done;
+        long nl = sd_rl_dqn_checkpoint_next_log(o->resume);
+        if (nl > 0) ps.next_log = nl;
+        fprintf(f, "resuming %s at env step %ld\n", o->resume, sd_dqn_steps(d));
+    }
     memset(r, 0, sizeof *r);
-    if (sd_dqn_train(d, env, &r->train, on_episode, &ps)) goto done;
+    int ran = sd_dqn_run(d, env, &r->train, &(sd_dqn_hooks){ on_episode, on_step, &ps });
     if (o->live_progress) fprintf(stderr, "\r%100s\r", "");
+    if (ran < 0) goto done;
+    if (ran == 1) {
+        if (o->checkpoint)
+            fprintf(f, "stopped at env step %ld; checkpoint written to %s\nresume with: shendu rl dqn --resume %s\n",
+                    sd_dqn_steps(d), o->checkpoint, o->checkpoint);
+        else
+            fprintf(f, "stopped at env step %ld (no --checkpoint given: nothing saved)\n", sd_dqn_steps(d));
+        rc = SD_STOPPED;
+        goto done;
+    }
+    /* the final state: a finished run's checkpoint resumes to the same figures */
+    if (o->checkpoint && sd_rl_dqn_checkpoint_save(o, d, env, ps.next_log)) goto done;
     if (r->train.solved)
         fprintf(f, "solved at env step %ld (%d episodes, average return of the last %d: %.1f) in %.2f s\n",
                 r->train.solved_at_step, r->train.episodes, dq->solve_window, r->train.avg_return,

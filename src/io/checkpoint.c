@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_EXTRA 16
+#define MAX_EXTRA 32
 #define MAX_META 96
 
 int sd_checkpoint_save(const char *path, const sd_model *m, sd_optim *opt, const sd_st_tensor *extra, int nextra,
@@ -85,5 +85,34 @@ int sd_checkpoint_read_i32(const sd_st_file *f, const char *name, int32_t *dst, 
     if (t.dtype != SD_I32 || t.ndim != 1 || (uint64_t)t.shape[0] != n)
         return sd_error("tensor '%s' must be I32 [%zu]", name, n);
     memcpy(dst, t.data, n * sizeof *dst);
+    return 0;
+}
+
+int sd_checkpoint_read(const sd_st_file *f, const char *name, sd_dtype dtype, int ndim, const int64_t *shape,
+                       void *dst)
+{
+    int k = sd_st_find(f, name);
+    if (k < 0) return sd_error("the checkpoint has no tensor '%s'", name);
+    sd_st_tensor t;
+    sd_st_get(f, k, &t);
+    int same = t.dtype == dtype && t.ndim == ndim;
+    size_t n = 1;
+    for (int d = 0; same && d < ndim; d++) {
+        same = t.shape[d] == shape[d];
+        n *= (size_t)shape[d];
+    }
+    if (!same) {
+        char want[128], got[128];
+        size_t a = 0, b = 0;
+        for (int d = 0; d < ndim && a < sizeof want; d++)
+            a += (size_t)snprintf(want + a, sizeof want - a, d ? ",%" PRId64 : "%" PRId64, shape[d]);
+        for (int d = 0; d < t.ndim && b < sizeof got; d++)
+            b += (size_t)snprintf(got + b, sizeof got - b, d ? ",%" PRId64 : "%" PRId64, t.shape[d]);
+        if (!ndim) want[0] = 0;
+        if (!t.ndim) got[0] = 0;
+        return sd_error("tensor '%s' is %s [%s], expected %s [%s]", name, sd_dtype_name(t.dtype), got,
+                        sd_dtype_name(dtype), want);
+    }
+    if (n) memcpy(dst, t.data, n * sd_dtype_size(dtype));
     return 0;
 }

@@ -11,7 +11,7 @@
  * arena); the training loop itself allocates nothing. The target network is a
  * second model with the same layout, so a hard refresh is one memcpy of the
  * flat parameter buffer and a soft one is one pass over it. */
-#include "shendu/rl.h"
+#include "rl/dqn_impl.h"
 #include "shendu/io.h"
 #include "shendu/optim.h"
 
@@ -20,21 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sd_dqn {
-    sd_ctx *ctx;
-    sd_dqn_opts o;
-    int obs_dim, n_actions;
-    sd_model *q, *target;
-    sd_optim *opt;
-    sd_replay *mem;
-    sd_graph *g;               /* updates */
-    sd_graph *ga;              /* acting: one observation, no gradients */
-    sd_rng rng;
-    sd_replay_batch batch;
-    float *y;                  /* TD targets, one per row of the batch */
-    float *obs, *next;         /* the current and next observation */
-    double *window;            /* returns of the last solve_window episodes (a ring) */
-};
 
 /* ---- Options and recipes */
 
@@ -120,6 +105,7 @@ sd_dqn *sd_dqn_new(sd_ctx *ctx, int obs_dim, int n_actions, const sd_dqn_opts *o
     d->ctx = ctx;
     d->obs_dim = obs_dim;
     d->n_actions = n_actions;
+    d->res.solved_at_step = -1;
     sd_rng_seed(&d->rng, d->o.seed);
 
     char arch[512];
@@ -264,23 +250,32 @@ float sd_dqn_update(sd_dqn *d)
 
 /* ---- Training */
 
-int sd_dqn_train(sd_dqn *d, sd_env *env, sd_dqn_result *res,
-                 void (*on_episode)(const sd_dqn_progress *p, void *user), void *user)
+long sd_dqn_steps(const sd_dqn *d) { return d->step; }
+
+int sd_dqn_run(sd_dqn *d, sd_env *env, sd_dqn_result *res, const sd_dqn_hooks *h)
 {
     const sd_env_info *in = sd_env_get_info(env);
     if (in->obs_dim != d->obs_dim || in->n_actions != d->n_actions)
         return sd_error("dqn: the agent is for %d observations and %d actions, %s has %d and %d", d->obs_dim,
                         d->n_actions, in->name, in->obs_dim, in->n_actions);
+    const sd_dqn_hooks none = { 0 };
+    if (!h) h = &none;
     const sd_dqn_opts *o = &d->o;
     double threshold = isnan(o->solve_threshold) || o->solve_threshold == 0.0 ? in->reward_threshold
                                                                              : o->solve_threshold;
     const int W = o->solve_window;
-    sd_dqn_result r = { .solved_at_step = -1 };
-    double t0 = sd_time_now(), ep_ret = 0.0, window_sum = 0.0;
+    sd_dqn_result *r = &d->res;
+    const double t0 = sd_time_now();
+    const long step0 = d->step;
+    d->t_run = t0;
     float *obs = d->obs, *next = d->next;
-    if (sd_env_reset(env, (int64_t)(o->seed & 0x7fffffffffffffffull), obs)) return -1;
-    long step;
-    for (step = 0; step < o->total_steps; step++) {
+    if (!d->started) {
+        if (sd_env_reset(env, (int64_t)(o->seed & 0x7fffffffffffffffull), obs)) return -1;
+        d->started = 1;
+    }
+    int rc = 0;
+    while (!d->finished && d->step < o->total_steps) {
+        const long step = d->step;
         float eps = o->eps_start + (o->eps_end - o->eps_start) * (float)fmin(1.0, (double)step / o->eps_decay_steps);
         int a = sd_rng_uniform(&d->rng) < eps ? (int)sd_rng_below(&d->rng, (uint32_t)d->n_actions)
                                               : sd_dqn_act(d, obs);
@@ -289,27 +284,31 @@ int sd_dqn_train(sd_dqn *d, sd_env *env, sd_dqn_result *res,
         if (sd_env_step(env, a, next, &er)) return -1;
         /* Truncation is not terminal: s' is the real last observation and bootstraps. */
         sd_replay_add(d->mem, obs, a, er.reward, next, er.terminated);
-        ep_ret += er.reward;
+        d->ep_ret += er.reward;
         if (er.terminated || er.truncated) {
-            int slot = r.episodes % W;
-            window_sum += ep_ret - (r.episodes >= W ? d->window[slot] : 0.0);
-            d->window[slot] = ep_ret;
-            r.episodes++;
-            int n = r.episodes < W ? r.episodes : W;
-            r.avg_return = window_sum / n;
-            if (!r.solved && r.episodes >= W && r.avg_return >= threshold) {
-                r.solved = 1;
-                r.solved_at_step = step + 1;
-                r.solved_wall_s = sd_time_now() - t0;
+            int slot = r->episodes % W;
+            d->window_sum += d->ep_ret - (r->episodes >= W ? d->window[slot] : 0.0);
+            d->window[slot] = d->ep_ret;
+            r->episodes++;
+            int n = r->episodes < W ? r->episodes : W;
+            r->avg_return = d->window_sum / n;
+            if (!r->solved && r->episodes >= W && r->avg_return >= threshold) {
+                r->solved = 1;
+                r->solved_at_step = step + 1;
+                r->solved_wall_s = d->wall_before + sd_time_now() - t0;
             }
-            if (on_episode) {
+            if (h->on_episode) {
                 double now = sd_time_now();
-                sd_dqn_progress p = { step + 1, r.episodes, ep_ret, r.avg_return, eps,
-                                      (step + 1) / (now - t0 + 1e-9), r.solved };
-                on_episode(&p, user);
+                sd_dqn_progress p = { step + 1, r->episodes, d->ep_ret, r->avg_return, eps,
+                                      (step + 1 - step0) / (now - t0 + 1e-9), r->solved };
+                h->on_episode(&p, h->user);
             }
-            ep_ret = 0.0;
-            if (r.solved && !o->no_stop) { step++; break; }
+            d->ep_ret = 0.0;
+            if (r->solved && !o->no_stop) {
+                d->step++;
+                d->finished = 1;
+                break;
+            }
             if (sd_env_reset(env, SD_ENV_NO_SEED, obs)) return -1;
         } else {
             memcpy(obs, next, (size_t)d->obs_dim * sizeof(float));
@@ -320,22 +319,38 @@ int sd_dqn_train(sd_dqn *d, sd_env *env, sd_dqn_result *res,
                     sd_optim_set_lr(d->opt, o->lr + (o->lr_end - o->lr) * (float)step / (float)o->total_steps);
                 for (int k = 0; k < o->gradient_steps; k++) {
                     if (isnan(sd_dqn_update(d))) return -1;
-                    r.updates++;
+                    r->updates++;
                 }
             }
             if (step % o->target_freq == 0) sd_dqn_sync_target(d, o->tau);
         }
+        d->step++;
+        if (h->on_step) {
+            int s = h->on_step(d, env, d->step, h->user);
+            if (s < 0) return -1;
+            if (s > 0) { rc = 1; break; }
+        }
     }
-    r.env_steps = step;
-    r.wall_s = sd_time_now() - t0;
-    r.env_steps_per_s = step / (r.wall_s + 1e-9);
-    if (res) *res = r;
-    return 0;
+    if (d->step >= o->total_steps) d->finished = 1;
+    const double wall = d->wall_before + sd_time_now() - t0;
+    d->wall_before = wall;
+    d->t_run = 0;
+    r->env_steps = d->step;
+    r->wall_s = wall;
+    r->env_steps_per_s = d->step / (wall + 1e-9);
+    if (res) *res = *r;
+    return rc;
+}
+
+int sd_dqn_train(sd_dqn *d, sd_env *env, sd_dqn_result *r,
+                 void (*on_episode)(const sd_dqn_progress *p, void *user), void *user)
+{
+    return sd_dqn_run(d, env, r, &(sd_dqn_hooks){ .on_episode = on_episode, .user = user });
 }
 
 /* ---- Agent files */
 
-int sd_dqn_save(sd_dqn *d, const sd_env *env, const char *path)
+int sd_dqn_set_agent_meta(sd_dqn *d, const sd_env *env)
 {
     const sd_env_info *in = sd_env_get_info(env);
     const sd_dqn_opts *o = &d->o;
@@ -363,7 +378,12 @@ int sd_dqn_save(sd_dqn *d, const sd_env *env, const char *path)
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (sd_model_meta_set(d->q, keys[i][0], keys[i][1])) return -1;
-    return sd_model_save(d->q, path);
+    return 0;
+}
+
+int sd_dqn_save(sd_dqn *d, const sd_env *env, const char *path)
+{
+    return sd_dqn_set_agent_meta(d, env) ? -1 : sd_model_save(d->q, path);
 }
 
 sd_model *sd_agent_load(const char *path, const sd_env *env)

@@ -4,6 +4,7 @@
 #include "rl/env_impl.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,4 +157,43 @@ void sd_env_appendf(char *buf, size_t size, size_t *k, const char *fmt, ...)
     va_end(ap);
     if (n > 0) *k += (size_t)n;
     if (*k > size - 1) *k = size - 1;
+}
+
+/* ---- Snapshots (checkpoints) */
+
+void sd_env_snapshot(const sd_env *e, sd_env_saved *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rng = e->rng;
+    sd_env_get_state(e, out->state);
+    out->elapsed = e->elapsed;
+    out->running = e->running;
+    out->seeded = e->seeded;
+    out->last_action = e->last_action;
+}
+
+int sd_env_restore(sd_env *e, const sd_env_saved *s)
+{
+    const sd_env_info *in = &e->info;
+    if (!(s->rng.s[0] | s->rng.s[1] | s->rng.s[2] | s->rng.s[3]))
+        return sd_error("%s: saved state: the RNG is all zero", in->name);
+    if (s->running < 0 || s->running > 1 || s->seeded < 0 || s->seeded > 1 || s->elapsed < 0 ||
+        (in->max_steps > 0 && s->elapsed > in->max_steps) || s->last_action < -1 || s->last_action >= in->n_actions)
+        return sd_error("%s: saved state: bad counters (elapsed %d, running %d, seeded %d, last action %d)",
+                        in->name, (int)s->elapsed, (int)s->running, (int)s->seeded, (int)s->last_action);
+    if (in->n_states) {
+        if (!(s->state[0] >= 0 && s->state[0] < in->n_states) || s->state[0] != (int)s->state[0])
+            return sd_error("%s: saved state: state %g is not in [0, %d)", in->name, s->state[0], in->n_states);
+        e->s = (int)s->state[0];
+    } else {
+        for (int i = 0; i < e->cls->nstate; i++)
+            if (!isfinite(s->state[i])) return sd_error("%s: saved state: value %d is not finite", in->name, i);
+        for (int i = 0; i < e->cls->nstate; i++) e->x[i] = s->state[i];
+    }
+    e->rng = s->rng;
+    e->elapsed = s->elapsed;
+    e->running = s->running;
+    e->seeded = s->seeded;
+    e->last_action = s->last_action;
+    return 0;
 }

@@ -75,3 +75,22 @@ int sd_replay_sample(const sd_replay *b, sd_rng *rng, int n, sd_replay_batch *ou
     out->n = n;
     return 0;
 }
+
+void sd_replay_get_view(sd_replay *b, sd_replay_view *out)
+{
+    *out = (sd_replay_view){ b->capacity, b->dim, b->size, b->pos, b->obs, b->next_obs, b->action, b->reward,
+                             b->done };
+}
+
+int sd_replay_set_position(sd_replay *b, int size, int pos)
+{
+    if (size < 0 || size > b->capacity || (size < b->capacity ? pos != size % b->capacity : pos < 0 || pos >= b->capacity))
+        return sd_error("replay memory: %d transitions with the next at %d do not fit a memory of %d", size, pos,
+                        b->capacity);
+    for (int i = 0; i < size; i++)
+        if (b->done[i] != 0.0f && b->done[i] != 1.0f)
+            return sd_error("replay memory: transition %d has done = %g (must be 0 or 1)", i, b->done[i]);
+    b->size = size;
+    b->pos = pos;
+    return 0;
+}
