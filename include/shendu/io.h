@@ -90,6 +90,9 @@ sd_st_tensor sd_checkpoint_rng_tensor(const char *name, const sd_rng *rng);
 int sd_checkpoint_read_rng(const sd_st_file *f, const char *name, sd_rng *out);
 /* Copy an integer tensor of exactly n elements (I32) into dst. */
 int sd_checkpoint_read_i32(const sd_st_file *f, const char *name, int32_t *dst, size_t n);
+/* Every tensor of P (a model's parameters or state) from the file's tensor of
+ * the same name, shapes checked; a NULL or empty P reads nothing. */
+int sd_checkpoint_read_params(const sd_st_file *f, sd_params *P);
 /* Copy tensor `name` into dst after checking that its dtype and shape are
  * exactly these (errors give both); n elements of sd_dtype_size(dtype). */
 int sd_checkpoint_read(const sd_st_file *f, const char *name, sd_dtype dtype, int ndim, const int64_t *shape,

@@ -250,12 +250,7 @@ static int restore_checkpoint(const char *path, sd_model *m, sd_optim *opt, sd_r
     int32_t *order = malloc((size_t)ntrain * sizeof *order);
     sd_params *P = sd_model_params(m);
     if (!order) { sd_error("out of memory"); goto done; }
-    for (int i = 0; i < sd_params_count(P); i++) {
-        sd_shape s = sd_params_shape(P, i);
-        int64_t shape[SD_MAX_DIMS];
-        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
-        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) goto done;
-    }
+    if (sd_checkpoint_read_params(f, P)) goto done;
     const char *e = sd_st_meta(f, "shendu.train.epoch"), *sp = sd_st_meta(f, "shendu.train.step"),
                *pos = sd_st_meta(f, "shendu.train.position"), *ls = sd_st_meta(f, "shendu.train.loss_sum");
     int position;

@@ -116,3 +116,14 @@ int sd_checkpoint_read(const sd_st_file *f, const char *name, sd_dtype dtype, in
     if (n) memcpy(dst, t.data, n * sd_dtype_size(dtype));
     return 0;
 }
+
+int sd_checkpoint_read_params(const sd_st_file *f, sd_params *P)
+{
+    for (int i = 0; P && i < sd_params_count(P); i++) {
+        sd_shape s = sd_params_shape(P, i);
+        int64_t shape[SD_MAX_DIMS];
+        for (int k = 0; k < s.ndim; k++) shape[k] = s.d[k];
+        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) return -1;
+    }
+    return 0;
+}

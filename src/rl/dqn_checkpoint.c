@@ -76,18 +76,6 @@ int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const
     return sd_checkpoint_save(path, d->q, d->opt, t, (int)(sizeof t / sizeof t[0]), kv, nk);
 }
 
-/* The file's parameters (or batch-norm state) into P, shapes checked. */
-static int read_params(const sd_st_file *f, sd_params *P)
-{
-    for (int i = 0; P && i < sd_params_count(P); i++) {
-        sd_shape s = sd_params_shape(P, i);
-        int64_t shape[SD_MAX_DIMS];
-        for (int k = 0; k < s.ndim; k++) shape[k] = s.d[k];
-        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) return -1;
-    }
-    return 0;
-}
-
 static int restore(sd_dqn *d, sd_env *env, const sd_st_file *f)
 {
     const sd_env_info *in = sd_env_get_info(env);
@@ -118,7 +106,8 @@ static int restore(sd_dqn *d, sd_env *env, const sd_st_file *f)
     const int64_t shape2[2] = { n, D }, P = (int64_t)sd_params_size(sd_model_params(d->target));
     sd_env_saved es = { 0 };
     double sums[N_SUMS];
-    if (read_params(f, sd_model_params(d->q)) || read_params(f, sd_model_state(d->q)) ||
+    if (sd_checkpoint_read_params(f, sd_model_params(d->q)) ||
+        sd_checkpoint_read_params(f, sd_model_state(d->q)) ||
         sd_checkpoint_restore_optim(f, d->opt) ||
         sd_checkpoint_read(f, "shendu.rl.target", SD_F32, 1, &P, sd_params_values(sd_model_params(d->target))) ||
         sd_checkpoint_read_rng(f, "shendu.rl.rng", &d->rng) ||
