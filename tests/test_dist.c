@@ -5,10 +5,12 @@
  *
  *   test_dist                       the tests (any number of ranks)
  *   test_dist compare A B TOL       max |a - b| over every parameter of two model
- *                                   files; exit 1 if above TOL (cli_mpi.sh) */
+ *                                   files (classifiers, or language models and
+ *                                   their checkpoints); exit 1 if above TOL (cli_mpi.sh) */
 #include "check.h"
 #include "shendu.h"
 #include "shendu/dist.h"
+#include "apps/apps.h"
 
 #include <string.h>
 
@@ -147,17 +149,46 @@ static void test_sync(sd_ctx *ctx, int overlap)
 }
 
 /* max |a - b| over the parameters of two model files with the same architecture. */
+/* The parameters of a classifier file, or else of a language model file (lm or
+ * lm checkpoint); arch describes the architecture; unload releases it. */
+typedef struct loaded { sd_model *m; sd_lm *lm; sd_params *P; char arch[256]; } loaded;
+
+static int load_any(const char *path, loaded *l)
+{
+    memset(l, 0, sizeof *l);
+    if ((l->m = sd_model_load(path))) {
+        l->P = sd_model_params(l->m);
+        snprintf(l->arch, sizeof l->arch, "%s", sd_model_arch(l->m));
+        return 0;
+    }
+    char first[1024];
+    snprintf(first, sizeof first, "%s", sd_last_error());
+    if ((l->lm = sd_lm_load(path))) {
+        l->P = sd_lm_params(l->lm);
+        snprintf(l->arch, sizeof l->arch, "lm: %d tensors, vocabulary %d", sd_params_count(l->P),
+                 sd_lm_vocab(l->lm)->n);
+        return 0;
+    }
+    fprintf(stderr, "compare: %s; as a language model: %s\n", first, sd_last_error());
+    return -1;
+}
+
+static void unload(loaded *l)
+{
+    sd_model_free(l->m);
+    sd_lm_free(l->lm);
+}
+
 static int compare(const char *a, const char *b, double tol)
 {
-    sd_model *ma = sd_model_load(a), *mb = ma ? sd_model_load(b) : NULL;
-    if (!ma || !mb) {
-        fprintf(stderr, "compare: %s\n", sd_last_error());
-        return 2;
-    }
-    sd_params *pa = sd_model_params(ma), *pb = sd_model_params(mb);
-    if (sd_params_size(pa) != sd_params_size(pb) || strcmp(sd_model_arch(ma), sd_model_arch(mb))) {
+    loaded la, lb;
+    if (load_any(a, &la)) return 2;
+    if (load_any(b, &lb)) { unload(&la); return 2; }
+    sd_params *pa = la.P, *pb = lb.P;
+    int rc = 2;
+    if (sd_params_size(pa) != sd_params_size(pb) || strcmp(la.arch, lb.arch)) {
         fprintf(stderr, "compare: %s and %s hold different models\n", a, b);
-        return 2;
+        goto done;
     }
     double worst = 0, scale = 0;
     const float *va = sd_params_values(pa), *vb = sd_params_values(pb);
@@ -167,9 +198,11 @@ static int compare(const char *a, const char *b, double tol)
         if (fabs(va[i]) > scale) scale = fabs(va[i]);
     }
     printf("max |difference| %.3g (largest |weight| %.3g, tolerance %.3g)\n", worst, scale, tol);
-    sd_model_free(ma);
-    sd_model_free(mb);
-    return worst <= tol ? 0 : 1;
+    rc = worst <= tol ? 0 : 1;
+done:
+    unload(&la);
+    unload(&lb);
+    return rc;
 }
 
 int main(int argc, char **argv)

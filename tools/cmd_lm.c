@@ -1,16 +1,57 @@
 /* tools/cmd_lm.c — character-level language models: lm train, lm sample. */
 #include "cli.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ---- shendu lm train */
 
-static int lm_train(int argc, char **argv)
+/* Set by SIGINT/SIGTERM; the trainer polls it after every step, writes its
+ * checkpoint and returns. A second signal ends the process at once. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
 {
-    sd_lm_opts o = { .layers = 1, .hidden = 256, .emb = 64, .seq = 64, .batch = 32, .steps = 2000, .lr = 2e-3f,
-                     .seed = 1, .eval_every = 500, .sample_len = 160 };
-    const char *cell = "lstm";
+    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
+    stop_requested = 1;
+}
+
+/* Resume: the configuration comes from the checkpoint; every configuration flag
+ * given again must agree with it. Returns 0, or 2 after printing what is wrong. */
+static int resume_config(int argc, char **argv, sd_lm_opts *o)
+{
+    sd_lm_opts c = *o;
+    c.owned = NULL;
+    if (sd_lm_config_load(o->resume, &c)) {
+        fprintf(stderr, "shendu lm train: %s\n", sd_last_error());
+        sd_lm_config_free(&c);
+        return 2;
+    }
+    for (int i = 0; sd_lm_config_keys[i]; i++) {   /* each key is set by the flag of its name */
+        if (!cli_flag_given(argc, argv, sd_lm_config_keys[i])) continue;
+        char given[256], stored[256];
+        sd_lm_config_get(o, sd_lm_config_keys[i], given, sizeof given);
+        sd_lm_config_get(&c, sd_lm_config_keys[i], stored, sizeof stored);
+        if (strcmp(given, stored)) {
+            fprintf(stderr, "shendu lm train: --%s gives %s = %s, but %s was made with %s = %s; "
+                            "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
+                    sd_lm_config_keys[i], sd_lm_config_keys[i], given, o->resume, sd_lm_config_keys[i], stored);
+            sd_lm_config_free(&c);
+            return 2;
+        }
+    }
+    c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
+    *o = c;
+    return 0;
+}
+
+/* Parse and check the flags into o. Returns 0, 1 after --help, 2 after a usage error. */
+static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
+{
+    sd_lm_opts o = *o_;
+    const char *cell = "lstm", *allreduce = "overlap";
     int json = 0, sample_every = -1;
     const flag flags[] = {
         { "text", F_STR, &o.text, "text file, or a directory of them (default /usr/share/games/fortunes)" },
@@ -19,7 +60,7 @@ static int lm_train(int argc, char **argv)
         { "hidden", F_INT, &o.hidden, "hidden units per layer (default 256)", 1, 8192 },
         { "emb", F_INT, &o.emb, "embedding size (default 64)", 1, 8192 },
         { "seq", F_INT, &o.seq, "characters per training window (default 64)", 1, 1 << 20 },
-        { "batch", F_INT, &o.batch, "windows per step (default 32)", 1, 1 << 16 },
+        { "batch", F_INT, &o.batch, "windows per step (default 32; under mpirun: in all, shared by the ranks)", 1, 1 << 16 },
         { "steps", F_INT, &o.steps, "training steps (default 2000)", 1, 1 << 30 },
         { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002)", 1e-12, 100 },
         { "eval-every", F_INT, &o.eval_every, "validation every N steps (default 500; 0: only at the end)", 0, 1 << 30 },
@@ -30,6 +71,11 @@ static int lm_train(int argc, char **argv)
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "out", F_STR, &o.out, "write the trained model to this safetensors file" },
+        { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (model + optimizer + RNG + step) to this file" },
+        { "checkpoint-every", F_INT, &o.checkpoint_every, "... every N steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
+        { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
+        { "stop-after", F_INT, &o.stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0", 0, 1 << 30 },
+        { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -38,21 +84,72 @@ static int lm_train(int argc, char **argv)
     int npos, rc = cli_parse("lm", usage,
                              "Train a character-level language model (embedding, RNN or LSTM layers, softmax\n"
                              "over the next byte) on a text; the last 5% is held out for validation in bits\n"
-                             "per character.",
+                             "per character. Under mpirun -np N the ranks share every batch (data parallel).",
                              argc, argv, flags, pos, 1, &npos);
-    if (rc) return rc == 1 ? 0 : rc;
+    if (rc) return rc;
     if (npos != 1) return cli_usage_error("lm", usage, "%s", "unexpected argument");
     if (sd_cell_parse(cell, &o.cell)) return cli_usage_error("lm", usage, "unknown cell '%s' (expected rnn or lstm)", cell);
+    if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
+        return cli_usage_error("lm", usage, "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
+    o.overlap = !strcmp(allreduce, "overlap");
     o.sample_every = sample_every >= 0 ? sample_every : o.eval_every;
-    o.live_progress = isatty(STDERR_FILENO);
-    sd_lm_result r;
-    if (sd_app_lm_train(&o, &r, stdout)) return cli_fail("lm train");
-    if (json) {
-        printf("{\"cell\":\"%s\",\"val_bpc\":%.4f,\"train_tokens_per_s\":%.1f,\"steps\":%d,\"wall_s\":%.3f,"
-               "\"params\":%zu}\n", sd_cell_name(o.cell), r.val_bpc, r.train_tokens_per_s, r.steps, r.wall_s,
-               r.params);
-    }
+    if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
+    *o_ = o;
+    *json_ = json;
     return 0;
+}
+
+/* Under mpirun every rank runs this; rank 0 alone prints and writes files.
+ * Any rank's error ends the whole job (sd_dist_abort), so none is left waiting. */
+static int lm_train(int argc, char **argv)
+{
+    sd_dist *dist = sd_dist_init(&argc, &argv);
+    if (!dist) {
+        fprintf(stderr, "shendu lm train: %s\n", sd_last_error());
+        return 1;
+    }
+    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    sd_lm_opts o = { .layers = 1, .hidden = 256, .emb = 64, .seq = 64, .batch = 32, .steps = 2000, .lr = 2e-3f,
+                     .seed = 1, .eval_every = 500, .sample_len = 160 };
+    int json = 0, rc = train_args(argc, argv, &o, &json);
+    /* every rank learns whether every other one parsed its flags before any waits on another */
+    const int first = sd_dist_first_failed(dist, rc != 0);
+    if (first >= 0 && !rc) {
+        fprintf(stderr, "shendu lm train: rank %d of %d stopped before training (bad flags or --help there); "
+                        "every rank stops\n", first, nranks);
+        rc = 2;
+    }
+    if (rc) {
+        sd_lm_config_free(&o);
+        sd_dist_finalize(dist);
+        return rc == 1 ? 0 : rc;
+    }
+    FILE *log = rank == 0 ? stdout : fopen("/dev/null", "w");
+    if (!log) log = stdout;
+    o.dist = dist;
+    o.live_progress = rank == 0 && isatty(STDERR_FILENO);
+    o.stop = &stop_requested;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    sd_lm_result r;
+    rc = sd_app_lm_train(&o, &r, log);
+    if (log != stdout) fclose(log);
+    if (rc && rc != SD_STOPPED) {
+        if (nranks > 1 && !r.failed_everywhere) {   /* the others may be waiting for this rank: end them */
+            char msg[1200];
+            snprintf(msg, sizeof msg, "shendu lm train: %s", sd_last_error());
+            sd_dist_abort(dist, 1, msg);
+        }
+        if (rank == 0) cli_fail("lm train");   /* every rank failed alike: one message */
+    }
+    if (!rc && json && rank == 0) {
+        printf("{\"cell\":\"%s\",\"val_bpc\":%.4f,\"train_tokens_per_s\":%.1f,\"steps\":%d,\"wall_s\":%.3f,"
+               "\"params\":%zu,\"ranks\":%d}\n", sd_cell_name(o.cell), r.val_bpc, r.train_tokens_per_s, r.steps,
+               r.wall_s, r.params, r.ranks);
+    }
+    sd_lm_config_free(&o);
+    sd_dist_finalize(dist);
+    return rc == SD_STOPPED ? (stop_requested ? 130 : 0) : rc ? 1 : 0;
 }
 
 /* "\n", "\t" and "\\" in a --prime argument (typed in a shell) become the bytes. */
@@ -86,7 +183,8 @@ static int lm_sample(int argc, char **argv)
     };
     const char *usage = "sample FILE.safetensors [flags]";
     char *pos[2];
-    int npos, rc = cli_parse("lm", usage, "Write text with a language model trained by 'shendu lm train'.", argc,
+    int npos, rc = cli_parse("lm", usage, "Write text with a language model trained by 'shendu lm train' (a model file or\n"
+                             "one of its checkpoints).", argc,
                              argv, flags, pos, 2, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 2) return cli_usage_error("lm", usage, "%s", "expected one model file");
@@ -106,7 +204,9 @@ int cmd_lm(int argc, char **argv)
         printf("usage: shendu lm %s\n\n"
                "  shendu lm train [--text FILE] [--cell rnn|lstm] [--layers N] [--hidden N] [--seq N]\n"
                "                  [--batch N] [--steps N] [--lr X] [--out FILE] [--json]\n"
-               "  shendu lm sample FILE.safetensors [--len N] [--temperature T] [--prime TEXT] [--seed N]\n\n"
+               "                  [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
+               "  mpirun -np N shendu lm train ...     (data parallel: the ranks share every batch)\n"
+               "  shendu lm sample FILE.safetensors|CHECKPOINT [--len N] [--temperature T] [--prime TEXT] [--seed N]\n\n"
                "run 'shendu lm train --help' or 'shendu lm sample --help' for all flags\n", usage);
         return 0;
     }

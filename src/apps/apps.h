@@ -211,7 +211,12 @@ sd_tensor *sd_lm_forward(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B
 /* A safetensors file with "shendu.format": "lm", cell, layers, hidden, embedding,
  * vocab (sd_vocab_escape) and the extra metadata. */
 int    sd_lm_save(const sd_lm *m, const char *path, const sd_st_kv *extra, int nextra);
-/* Errors say what is wrong: not a shendu file, another kind of model, bad metadata. */
+/* The same with another format (NULL: "lm") and extra tensors after the
+ * parameters (at most 16 of each; checkpoints). */
+int    sd_lm_save_with(const sd_lm *m, const char *path, const char *format, const sd_st_tensor *tensors,
+                       int ntensors, const sd_st_kv *extra, int nextra);
+/* Errors say what is wrong: not a shendu file, another kind of model, bad metadata.
+ * Accepts an lm checkpoint too (its "shendu.*" tensors are skipped). */
 sd_lm *sd_lm_load(const char *path);
 /* Read prime[nprime], then write len bytes drawn from softmax(logits / temperature)
  * (temperature 0: the most likely byte) into out. */
@@ -219,7 +224,7 @@ int    sd_lm_generate(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime
                       sd_rng *rng, uint8_t *out);
 
 typedef struct sd_lm_opts {
-    const char *text;        /* file or directory; NULL: /usr/share/games/fortunes */
+    const char *text;        /* file or directory; NULL: /usr/share/games/fortunes (SD_LM_DEFAULT_TEXT) */
     sd_cell cell;
     int layers, hidden, emb, seq, batch, steps;
     float lr;                /* 0: Adam's default */
@@ -232,7 +237,56 @@ typedef struct sd_lm_opts {
     int sample_every;        /* sample every N steps (0: only at the end) */
     int sample_len;          /* bytes per sample (0: no samples) */
     int live_progress;       /* redraw a progress line on stderr (a terminal) */
+    /* Checkpoints (issue 8), as sd_train_opts: every `checkpoint_every` steps (0: only
+     * at the end and when stopped) write `checkpoint`; `resume` continues one. */
+    const char *checkpoint;
+    int checkpoint_every;
+    const char *resume;
+    volatile sig_atomic_t *stop;   /* polled after every step: non-zero -> checkpoint, SD_STOPPED */
+    int stop_after;          /* > 0: stop the same way after this step (scheduled jobs, tests) */
+    char *owned;             /* the text path sd_lm_config_load allocated (sd_lm_config_free) */
+    /* Data parallel (issue 9), as sd_train_opts: each rank takes its shard of the
+     * `batch` windows of every step; rank 0 alone writes files and samples. */
+    sd_dist *dist;
+    int overlap;             /* all-reduce gradient buckets during backward (else one at the end) */
 } sd_lm_opts;
+
+#define SD_LM_DEFAULT_TEXT "/usr/share/games/fortunes"
+
+/* The run's configuration as text, as lm checkpoints store it ("shendu.lm.KEY").
+ * Keys: text cell layers hidden emb seq batch steps lr threads seed forget-bias. */
+extern const char *const sd_lm_config_keys[];
+void sd_lm_config_get(const sd_lm_opts *o, const char *key, char *buf, size_t size);
+/* Fill the configuration fields of o from lm checkpoint `path` (errors: not a
+ * checkpoint of `shendu lm train`, missing or bad keys); free with sd_lm_config_free. */
+int  sd_lm_config_load(const char *path, sd_lm_opts *o);
+void sd_lm_config_free(sd_lm_opts *o);
+
+/* The LM trainer's state between two steps, all a resume needs besides the
+ * model and optimizer: the data RNG (the windows' offsets come from it, so it is
+ * also the data position), the sample RNG and the loss statistics of the log. */
+typedef struct sd_lm_train_state {
+    int step;                /* steps done */
+    sd_rng rng, srng;
+    double tail[100];        /* the last 100 losses, tail[(step - 1) % 100] */
+    double loss_window;      /* summed losses since the last progress line */
+    int window;
+} sd_lm_train_state;
+/* An lm model file with "shendu.format": "lm-checkpoint" (so sd_lm_load and
+ * `shendu lm sample` accept it), the optimizer ("shendu.optim.*"), the state and
+ * the configuration ("shendu.lm.*"); text_bytes: the corpus size, checked on resume.
+ * Written atomically. */
+int sd_lm_checkpoint_save(const char *path, const sd_lm *m, sd_optim *opt, const sd_lm_opts *o,
+                          size_t text_bytes, const sd_lm_train_state *st);
+/* Put the weights, optimizer and state back into a model built from the same
+ * configuration and text (a different vocabulary or text size is refused). */
+int sd_lm_checkpoint_restore(const char *path, sd_lm *m, sd_optim *opt, size_t text_bytes,
+                             sd_lm_train_state *st);
+
+/* Data parallel: 1 if setting `key` has the value v on every rank, 0 (with a
+ * message naming rank 0's and the first differing rank's values) if not, -1 on
+ * an MPI error. Every rank must call it. */
+int sd_app_same_setting(sd_dist *dist, const char *key, const char *v);
 
 typedef struct sd_lm_result {
     double val_bpc;              /* validation bits per character at the end */
@@ -241,6 +295,9 @@ typedef struct sd_lm_result {
     double wall_s;
     int steps, vocab;
     size_t params;
+    int ranks;               /* processes that trained together (1 without MPI) */
+    double sync_wait_s;      /* time spent waiting for the gradient all-reduce */
+    int failed_everywhere;   /* on error: every rank failed alike at the same point (no rank waits) */
 } sd_lm_result;
 
 int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log);

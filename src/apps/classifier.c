@@ -277,7 +277,7 @@ done:
  * make the same collective calls (so also the same --allreduce and checkpoint
  * steps). On a difference every rank gets the same message, naming the first
  * rank that differs from rank 0. Returns 1 if the same, 0 if not, -1 on error. */
-static int same_setting(sd_dist *dist, const char *key, const char *v)
+int sd_app_same_setting(sd_dist *dist, const char *key, const char *v)
 {
     char v0[256], vr[256];
     int same = sd_dist_same(dist, v, strlen(v));
@@ -298,11 +298,11 @@ static int check_same_config(const sd_train_opts *o, sd_dist *dist)
     int same = 1;
     for (int i = 0; sd_train_config_keys[i] && same == 1; i++) {
         sd_train_config_get(o, sd_train_config_keys[i], v, sizeof v);
-        same = same_setting(dist, sd_train_config_keys[i], v);
+        same = sd_app_same_setting(dist, sd_train_config_keys[i], v);
     }
-    if (same == 1) same = same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
+    if (same == 1) same = sd_app_same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
     snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);
-    if (same == 1) same = same_setting(dist, "checkpoint-every (or --checkpoint)", v);
+    if (same == 1) same = sd_app_same_setting(dist, "checkpoint-every (or --checkpoint)", v);
     return same == 1 ? 0 : -1;
 }
 

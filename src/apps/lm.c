@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LM_DEFAULT_TEXT "/usr/share/games/fortunes"
 #define VAL_BATCH 256
 #define LN2 0.69314718055994531
 
@@ -80,30 +79,38 @@ sd_tensor *sd_lm_forward(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B
     return sd_linear_forward(g, &m->out, h);
 }
 
-int sd_lm_save(const sd_lm *m, const char *path, const sd_st_kv *extra, int nextra)
+int sd_lm_save_with(const sd_lm *m, const char *path, const char *format, const sd_st_tensor *tensors,
+                    int ntensors, const sd_st_kv *extra, int nextra)
 {
     sd_params *P = m->P;
     int np = sd_params_count(P);
-    sd_st_tensor t[64];
-    if (np > 64 || nextra > 16) return sd_error("%s: too many tensors", path);
+    sd_st_tensor t[128];
+    /* 16 layers of LSTM: 64 tensors, with the embedding and the output layer 67 */
+    if (np + ntensors > 128 || nextra > 24) return sd_error("%s: too many tensors", path);
     for (int i = 0; i < np; i++) {
         sd_shape s = sd_params_shape(P, i);
         t[i] = (sd_st_tensor){ .name = sd_params_name(P, i), .dtype = SD_F32, .ndim = s.ndim,
                                .data = sd_params_data(P, i) };
         for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
     }
+    for (int i = 0; i < ntensors; i++) t[np + i] = tensors[i];
     char layers[16], hidden[16], emb[16], vocab[4 * 256 + 1];
     snprintf(layers, sizeof layers, "%d", m->layers);
     snprintf(hidden, sizeof hidden, "%d", m->hidden);
     snprintf(emb, sizeof emb, "%d", m->embdim);
     sd_vocab_escape(&m->vocab, vocab, sizeof vocab);
-    sd_st_kv kv[24] = {
-        { "shendu.format", "lm" }, { "cell", sd_cell_name(m->cell) }, { "layers", layers },
+    sd_st_kv kv[32] = {
+        { "shendu.format", format ? format : "lm" }, { "cell", sd_cell_name(m->cell) }, { "layers", layers },
         { "hidden", hidden }, { "embedding", emb }, { "vocab", vocab },
     };
     int n = 6;
     for (int i = 0; i < nextra; i++) kv[n++] = extra[i];
-    return sd_st_save(path, t, np, kv, n);
+    return sd_st_save(path, t, np + ntensors, kv, n);
+}
+
+int sd_lm_save(const sd_lm *m, const char *path, const sd_st_kv *extra, int nextra)
+{
+    return sd_lm_save_with(m, path, NULL, NULL, 0, extra, nextra);
 }
 
 static int meta_int(sd_st_file *f, const char *path, const char *key, int lo, int hi, int *out)
@@ -128,7 +135,7 @@ sd_lm *sd_lm_load(const char *path)
         sd_error("%s: not a shendu language model (its metadata has no shendu.format)", path);
         goto done;
     }
-    if (strcmp(fmt, "lm")) {
+    if (strcmp(fmt, "lm") && strcmp(fmt, "lm-checkpoint")) {
         sd_error("%s: shendu.format is '%s', not 'lm': this is not a language model%s", path, fmt,
                  !strcmp(fmt, "model") || !strcmp(fmt, "checkpoint") ? " (an image classifier: use shendu eval)" : "");
         goto done;
@@ -145,8 +152,14 @@ sd_lm *sd_lm_load(const char *path)
     sd_rng_seed(&rng, 0);
     if (!(m = sd_lm_new(&v, cell, layers, hidden, emb, 0.0f, &rng))) goto done;
     sd_params *P = m->P;
-    if (sd_st_count(f) != sd_params_count(P)) {
-        sd_error("%s: %d tensors, but a %d-layer %s language model has %d", path, sd_st_count(f), layers, cs,
+    int nt = 0;   /* the parameters; a checkpoint's optimizer and trainer state are "shendu.*" */
+    for (int i = 0; i < sd_st_count(f); i++) {
+        sd_st_tensor t;
+        sd_st_get(f, i, &t);
+        nt += strncmp(t.name, "shendu.", 7) != 0;
+    }
+    if (nt != sd_params_count(P)) {
+        sd_error("%s: %d tensors, but a %d-layer %s language model has %d", path, nt, layers, cs,
                  sd_params_count(P));
         goto fail;
     }
@@ -233,16 +246,20 @@ static void print_sample(FILE *f, const uint8_t *s, int n, const char *indent)
     fputc('\n', f);
 }
 
-/* ---- Validation: mean cross-entropy over windows of T + 1 (stride T) in bits. */
-static int validate(sd_graph *g, sd_lm *m, const int32_t *val, size_t nval, int T, int32_t *in,
+/* ---- Validation: mean cross-entropy over windows of T + 1 (stride T) in bits.
+ * With several ranks each scores a contiguous share of the windows and the sums
+ * travel in one reduction (every rank must call this at the same steps). */
+static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, size_t nval, int T, int32_t *in,
                     int32_t *tgt, double *bpc)
 {
     const size_t nwin = (nval - 1) / (size_t)T;
-    double tot = 0.0;
-    size_t cnt = 0;
+    int first = 0, count = (int)nwin;
+    if (sd_dist_size(dist) > 1) sd_dist_shard(dist, (int)nwin, &first, &count);
+    double sums[2] = { 0.0, 0.0 };   /* loss · tokens, tokens */
     sd_graph_set_grad(g, 0);
-    for (size_t w0 = 0; w0 < nwin; w0 += VAL_BATCH) {
-        int B = (int)(nwin - w0 < VAL_BATCH ? nwin - w0 : VAL_BATCH);
+    for (size_t w0 = (size_t)first; w0 < (size_t)first + (size_t)count; w0 += VAL_BATCH) {
+        const size_t left = (size_t)first + (size_t)count - w0;
+        int B = (int)(left < VAL_BATCH ? left : VAL_BATCH);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
                 const int32_t *s = val + (w0 + (size_t)b) * T + t;
@@ -252,29 +269,63 @@ static int validate(sd_graph *g, sd_lm *m, const int32_t *val, size_t nval, int 
         sd_graph_reset(g);
         sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
         if (!loss) return -1;
-        tot += (double)loss->data[0] * T * B;
-        cnt += (size_t)T * B;
+        sums[0] += (double)loss->data[0] * T * B;
+        sums[1] += (double)T * B;
     }
-    *bpc = tot / (double)cnt / LN2;
+    if (sd_dist_size(dist) > 1 && sd_dist_allreduce_sum_f64(dist, sums, 2)) return -1;
+    *bpc = sums[0] / sums[1] / LN2;
     return 0;
 }
 
 /* ---- Training */
 
+/* Every rank must run the same configuration and make the same collective calls
+ * (validation steps, all-reduce kind, checkpoint steps). 0, or -1 with a message. */
+static int check_same_config(const sd_lm_opts *o, sd_dist *dist)
+{
+    char v[256];
+    int same = 1;
+    for (int i = 0; sd_lm_config_keys[i] && same == 1; i++) {
+        sd_lm_config_get(o, sd_lm_config_keys[i], v, sizeof v);
+        same = sd_app_same_setting(dist, sd_lm_config_keys[i], v);
+    }
+    snprintf(v, sizeof v, "%d", o->eval_every);
+    if (same == 1) same = sd_app_same_setting(dist, "eval-every", v);
+    if (same == 1) same = sd_app_same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
+    snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);
+    if (same == 1) same = sd_app_same_setting(dist, "checkpoint-every (or --checkpoint)", v);
+    snprintf(v, sizeof v, "%d", o->stop_after);
+    if (same == 1) same = sd_app_same_setting(dist, "stop-after", v);
+    return same == 1 ? 0 : -1;
+}
+
 int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
 {
     double t_start = sd_time_now();
     memset(r, 0, sizeof *r);
-    const char *path = o->text ? o->text : LM_DEFAULT_TEXT;
+    const char *path = o->text ? o->text : SD_LM_DEFAULT_TEXT;
     const int T = o->seq, B = o->batch;
     if (T < 1 || B < 1 || o->steps < 1 || o->hidden < 1 || o->layers < 1 || o->emb < 1)
         return sd_error("seq, batch, steps, hidden, layers and emb must be at least 1");
+    sd_dist *dist = o->dist;
+    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    if (nranks > 1 && check_same_config(o, dist)) {
+        r->failed_everywhere = 1;
+        return -1;
+    }
+    int threads = o->threads;
+    if (!threads && nranks > 1) {   /* all cores, shared by this machine's ranks */
+        threads = sd_cpu_cores() / sd_dist_local_size(dist);
+        if (threads < 1) threads = 1;
+    }
     sd_text text = { 0 };
     sd_lm *m = NULL;
     sd_ctx *ctx = NULL;
     sd_optim *opt = NULL;
     sd_graph *g = NULL, *gv = NULL;
+    sd_dist_sync *sync = NULL;
     int32_t *tok = NULL, *in = NULL, *tgt = NULL;
+    uint32_t *offs = NULL;
     uint8_t *sample = NULL;
     int rc = -1;
     if (sd_text_load(path, &text)) goto done;
@@ -296,91 +347,162 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     tok = malloc(text.n * sizeof *tok);
     in = malloc((size_t)T * maxB * sizeof *in);
     tgt = malloc((size_t)T * maxB * sizeof *tgt);
+    offs = malloc((size_t)B * sizeof *offs);
     sample = malloc((size_t)(o->sample_len > 0 ? o->sample_len : 1));
-    if (!tok || !in || !tgt || !sample) { sd_error("out of memory"); goto done; }
+    if (!tok || !in || !tgt || !offs || !sample) { sd_error("out of memory"); goto done; }
     sd_vocab_encode(&vocab, text.data, text.n, tok);
 
-    sd_rng rng, srng;
-    sd_rng_seed(&rng, o->seed);
-    sd_rng_seed(&srng, o->seed ^ 0x5eed5eedULL);
-    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
-    if (!(m = sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->forget_bias, &rng))) goto done;
+    sd_lm_train_state st = { 0 };
+    sd_rng_seed(&st.rng, o->seed);
+    sd_rng_seed(&st.srng, o->seed ^ 0x5eed5eedULL);
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    if (!(m = sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->forget_bias, &st.rng))) goto done;
     sd_params *P = m->P;
     if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = o->lr,
                                                   .threads = sd_ctx_threads(ctx) }))) goto done;
+    if (!(sync = sd_dist_sync_new(dist, P, &(sd_dist_sync_opts){ .overlap = o->overlap }))) goto done;
     if (!(g = sd_graph_new(ctx)) || !(gv = sd_graph_new(ctx))) goto done;
+    if (o->resume) {
+        if (sd_lm_checkpoint_restore(o->resume, m, opt, text.n, &st)) goto done;
+        if (st.step > o->steps) {
+            sd_error("%s: the checkpoint is at step %d of a %d-step run", o->resume, st.step, o->steps);
+            goto done;
+        }
+        fprintf(log, "resuming %s at step %d of %d\n", o->resume, st.step, o->steps);
+    }
+    if (nranks > 1) {   /* same weights and data RNG everywhere, or the ranks would drift apart */
+        int same = sd_dist_same(dist, sd_params_values(P), sd_params_size(P) * sizeof(float));
+        if (same > 0) same = sd_dist_same(dist, st.rng.s, sizeof st.rng.s);
+        if (same < 0) goto done;
+        if (!same) {
+            r->failed_everywhere = 1;
+            sd_error("the ranks start from different weights or data order%s",
+                     o->resume ? " (is the same checkpoint file visible to every rank?)" : "");
+            goto done;
+        }
+    }
     r->params = sd_params_numel(P);
     r->vocab = vocab.n;
+    r->ranks = nranks;
     fprintf(log, "training a %d-layer %s language model (%zu parameters: embedding %d, hidden %d, vocabulary %d) on %s\n",
             o->layers, sd_cell_name(o->cell), r->params, o->emb, o->hidden, vocab.n, path);
     fprintf(log, "text: %zu bytes from %d file%s; %zu for training, %zu held out; seq %d, batch %d, adam lr %g, "
             "%d steps, %d thread%s\n", text.n, text.nfiles, text.nfiles == 1 ? "" : "s", n_train, n_val, T, B,
             sd_optim_lr(opt), o->steps, sd_ctx_threads(ctx), sd_ctx_threads(ctx) == 1 ? "" : "s");
+    if (nranks > 1)
+        fprintf(log, "data parallel: %d ranks x %d threads, each %d or %d of the %d windows of every step; "
+                     "gradients all-reduced %s\n", nranks, sd_ctx_threads(ctx), B / nranks,
+                (B + nranks - 1) / nranks, B, o->overlap ? "in buckets during backward" : "once per step");
     fflush(log);
 
     const int log_every = o->log_every > 0 ? o->log_every : 100;
-    double train_time = 0.0, loss_window = 0.0, last_draw = 0.0;
-    int window = 0;
-    double tail[100];
-    for (int step = 1; step <= o->steps; step++) {
+    const int first_step = st.step;
+    double train_time = 0.0, last_draw = 0.0;
+    int first, count;   /* this rank's windows of every step: [first, first + count) of B */
+    sd_dist_shard(dist, B, &first, &count);
+    const double share = (double)count / B;
+    for (int step = st.step + 1; step <= o->steps; step++) {
         double t0 = sd_time_now();
-        for (int b = 0; b < B; b++) {
-            size_t off = sd_rng_below(&rng, (uint32_t)(n_train - (size_t)T));   /* off + T < n_train */
+        /* every rank draws all B offsets (the same RNG everywhere), then reads its own */
+        for (int b = 0; b < B; b++) offs[b] = sd_rng_below(&st.rng, (uint32_t)(n_train - (size_t)T));   /* off + T < n_train */
+        for (int j = 0; j < count; j++) {
+            const size_t off = offs[first + j];
             for (int t = 0; t < T; t++) {
-                in[t * B + b] = tok[off + t];
-                tgt[t * B + b] = tok[off + t + 1];
+                in[t * count + j] = tok[off + t];
+                tgt[t * count + j] = tok[off + t + 1];
             }
         }
         sd_graph_reset(g);
-        sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
         sd_params_zero_grad(P);
-        if (sd_backward(g, loss)) goto done;
-        if (!isfinite(loss->data[0])) {
-            sd_error("training diverged: loss is %g at step %d (try a smaller --lr)", loss->data[0], step);
+        sd_tensor *loss = NULL;
+        if (count > 0) loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, count, NULL), tgt);
+        if (sd_dist_sync_begin(sync, g, share)) goto done;
+        if (count > 0 && (!loss || sd_backward(g, loss))) { sd_error_prefix("step %d", step); goto done; }
+        /* the gradient becomes the global batch's; the loss and a stop request travel along */
+        double info[2] = { count > 0 ? loss->data[0] * share : 0.0, o->stop && *o->stop };
+        if (sd_dist_sync_end(sync, info, 2)) goto done;
+        const double step_loss = info[0];
+        int bad = -1;
+        if (!isfinite(step_loss) || (bad = sd_params_first_nonfinite(P, 1)) >= 0) {
+            r->failed_everywhere = 1;   /* the reduced loss and gradient: every rank sees this */
+            sd_error("training diverged at step %d: %s%s%s; nothing was written (try a smaller --lr)", step,
+                     bad < 0 ? "the loss is " : "the gradient of ",
+                     bad < 0 ? (isnan(step_loss) ? "NaN" : "Inf") : sd_params_name(P, bad),
+                     bad < 0 ? "" : " holds NaN/Inf");
             goto done;
         }
         sd_optim_step(opt);
         double now = sd_time_now();
         train_time += now - t0;
-        loss_window += loss->data[0];
-        window++;
-        tail[(step - 1) % 100] = loss->data[0];
+        st.loss_window += step_loss;
+        st.window++;
+        st.tail[(step - 1) % 100] = step_loss;
+        st.step = step;
         r->steps = step;
+        /* agreed: every rank stops after this step */
+        const int stopping = info[1] > 0 || (o->stop_after > 0 && step == o->stop_after && step < o->steps);
+        if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && step % o->checkpoint_every == 0)) &&
+            rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
+        if (stopping) {
+            if (o->live_progress) fprintf(stderr, "\r\033[K");
+            if (o->checkpoint)
+                fprintf(log, "stopped at step %d of %d; checkpoint written to %s\n"
+                             "resume with: shendu lm train --resume %s\n", step, o->steps, o->checkpoint,
+                        o->checkpoint);
+            else
+                fprintf(log, "stopped at step %d of %d (no --checkpoint given: nothing saved)\n", step, o->steps);
+            rc = SD_STOPPED;
+            goto done;
+        }
         if (o->live_progress && (now - last_draw > 0.2 || step == o->steps)) {
-            double tps = (double)step * T * B / train_time;
+            double tps = (double)(step - first_step) * T * B / train_time;
             double eta = (double)(o->steps - step) * T * B / tps;
             fprintf(stderr, "\r\033[Kstep %d/%d  loss %.4f  %.0f tok/s  ETA %dm%02ds", step, o->steps,
-                    loss->data[0], tps, (int)eta / 60, (int)eta % 60);
+                    step_loss, tps, (int)eta / 60, (int)eta % 60);
             fflush(stderr);
             last_draw = now;
         }
         int last = step == o->steps;
         if (step % log_every == 0 || last) {
             if (o->live_progress) fprintf(stderr, "\r\033[K");
-            double l = loss_window / window;
+            double l = st.loss_window / st.window;
             fprintf(log, "step %d/%d  loss %.4f (%.3f bpc)  %.0f tokens/s\n", step, o->steps, l, l / LN2,
-                    (double)step * T * B / train_time);
-            loss_window = 0.0;
-            window = 0;
+                    (double)(step - first_step) * T * B / train_time);
+            st.loss_window = 0.0;
+            st.window = 0;
         }
         if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
-            if (validate(gv, m, tok + n_train, n_val, T, in, tgt, &r->val_bpc)) goto done;
+            if (validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, &r->val_bpc)) goto done;
             fprintf(log, "step %d: validation %.4f bits per character\n", step, r->val_bpc);
         }
-        if (o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
+        if (rank == 0 && o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
             uint8_t p;
             default_prime(&vocab, &p);
-            if (sd_lm_generate(m, ctx, &p, 1, o->sample_len, 0.8f, &srng, sample)) goto done;
+            if (sd_lm_generate(m, ctx, &p, 1, o->sample_len, 0.8f, &st.srng, sample)) goto done;
             fprintf(log, "sample at step %d:\n", step);
             print_sample(log, sample, o->sample_len, "  | ");
         }
         fflush(log);
     }
+    if (first_step == o->steps) {   /* resumed a finished run: the model file still gets its figures */
+        if (validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, &r->val_bpc)) goto done;
+        fprintf(log, "step %d: validation %.4f bits per character\n", o->steps, r->val_bpc);
+    }
+    r->steps = o->steps;
     int nt = o->steps < 100 ? o->steps : 100;
-    for (int i = 0; i < nt; i++) r->train_bpc += tail[i] / nt / LN2;
-    r->train_tokens_per_s = (double)o->steps * T * B / train_time;
+    for (int i = 0; i < nt; i++) r->train_bpc += st.tail[i] / nt / LN2;
+    r->train_tokens_per_s = train_time > 0 ? (double)(o->steps - first_step) * T * B / train_time : 0.0;
+    if (nranks > 1) {
+        sd_dist_sync_stats ss = sd_dist_sync_get_stats(sync);
+        fprintf(log, "gradient all-reduce: %d bucket%s (%.1f per step started during backward), %.2f s waiting "
+                     "(%.2f ms per step)%s\n", ss.buckets, ss.buckets == 1 ? "" : "s",
+                ss.steps ? (double)ss.early / ss.steps : 0.0, ss.wait_s, ss.steps ? 1e3 * ss.wait_s / ss.steps : 0.0,
+                ss.redone ? ", some steps reduced twice (the graph changed)" : "");
+    }
+    /* the final state: a finished run's checkpoint resumes to nothing more */
+    if (rank == 0 && o->checkpoint && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
 
-    if (o->out) {
+    if (rank == 0 && o->out) {
         char bpc[32], steps[32], seq[32];
         snprintf(bpc, sizeof bpc, "%.4f", r->val_bpc);
         snprintf(steps, sizeof steps, "%d", o->steps);
@@ -392,9 +514,12 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     rc = 0;
 done:
     r->wall_s = sd_time_now() - t_start;
+    if (sync) r->sync_wait_s = sd_dist_sync_get_stats(sync).wait_s;
+    sd_dist_sync_free(sync);
     free(tok);
     free(in);
     free(tgt);
+    free(offs);
     free(sample);
     sd_graph_free(g);
     sd_graph_free(gv);

@@ -1,5 +1,5 @@
 /* libFuzzer harness: checkpoints — the training configuration a resume reads,
- * and the model with optimizer and RNG state inside. */
+ * and the model with optimizer and RNG state inside; the same for lm checkpoints. */
 #include "fuzz_common.h"
 #include "apps/apps.h"
 
@@ -14,6 +14,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sd_train_config_load(path, &o);
     free((char *)o.model);            /* the only strings it allocates */
     free((char *)o.data_dir);
+    sd_lm_opts lo = { 0 };             /* the same for `shendu lm train --resume` and `lm sample` */
+    sd_lm_config_load(path, &lo);
+    sd_lm_config_free(&lo);
+    sd_lm *lm = sd_lm_load(path);
+    if (lm) {
+        sd_optim *opt = sd_optim_new(sd_lm_params(lm), &(sd_optim_opts){ .kind = SD_OPTIM_ADAM });
+        sd_lm_train_state st;
+        sd_st_file *f = sd_st_open(path);   /* the text size it expects: get past that check */
+        const char *bytes = f ? sd_st_meta(f, "shendu.lm.text_bytes") : NULL;
+        size_t n = bytes ? (size_t)strtoull(bytes, NULL, 10) : 0;
+        sd_st_close(f);
+        if (opt) sd_lm_checkpoint_restore(path, lm, opt, n, &st);
+        sd_optim_free(opt);
+        sd_lm_free(lm);
+    }
     sd_model *m = sd_model_load(path);
     if (m) {
         sd_optim *opt = sd_optim_new(sd_model_params(m), &(sd_optim_opts){ .kind = SD_OPTIM_ADAM });
