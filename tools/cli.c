@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,4 +130,45 @@ int cli_flag_given(int argc, char **argv, const char *name)
         if (!strncmp(argv[i], "--", 2) && !strncmp(argv[i] + 2, name, n) && (!argv[i][2 + n] || argv[i][2 + n] == '='))
             return 1;
     return 0;
+}
+
+int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
+                      const void *given, const void *stored, const char *path)
+{
+    for (int i = 0; i < n && fields[i].key; i++) {
+        if (!cli_flag_given(argc, argv, fields[i].key)) continue;
+        char a[256], b[256];
+        sd_config_get(&fields[i], given, a, sizeof a);
+        sd_config_get(&fields[i], stored, b, sizeof b);
+        if (strcmp(a, b)) {
+            fprintf(stderr, "shendu %s: --%s gives %s = %s, but %s was made with %s = %s; a resumed run keeps "
+                            "its configuration (drop the flag, or start a new run)\n", cmd, fields[i].key,
+                    fields[i].key, a, path, fields[i].key, b);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* The one piece of process-wide state: what a signal handler may touch. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
+    stop_requested = 1;
+}
+
+volatile sig_atomic_t *cli_catch_stop(void)
+{
+    stop_requested = 0;
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    return &stop_requested;
+}
+
+void cli_release_stop(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
 }

@@ -7,6 +7,7 @@
 
 #include "apps/apps.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 typedef enum { F_INT, F_FLOAT, F_STR, F_BOOL, F_U64 } flag_type;
@@ -31,6 +32,16 @@ int cli_fail(const char *cmd);
 int cli_flag_given(int argc, char **argv, const char *name);
 /* Write s as a JSON string literal. */
 void cli_json_str(FILE *f, const char *s);
+/* SIGINT and SIGTERM set the returned flag instead of ending the process (a
+ * second signal still does): trainers poll it after every step, write their
+ * checkpoint and return SD_STOPPED. cli_release_stop restores the defaults. */
+volatile sig_atomic_t *cli_catch_stop(void);
+/* A resumed run keeps the configuration stored in its checkpoint: every field
+ * among the first `n` of `fields` whose flag (its key) was given again must
+ * agree with the stored value. Returns 0, or 2 after printing the disagreement. */
+int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
+                      const void *given, const void *stored, const char *path);
+void cli_release_stop(void);
 
 /* The subcommands (tools/cmd_*.c). */
 int cmd_train(int argc, char **argv);

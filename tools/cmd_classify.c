@@ -8,16 +8,6 @@
 
 /* ---- shendu train */
 
-/* Set by SIGINT/SIGTERM; the trainer polls it after every step, writes its
- * checkpoint and returns. A second signal ends the process at once. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
-    stop_requested = 1;
-}
-
 /* Which configuration keys each flag sets (a resume refuses flags that disagree). */
 static const struct { const char *flag, *key; } flag_keys[] = {
     { "model", "model" }, { "data", "data" }, { "epochs", "epochs" }, { "batch", "batch" }, { "lr", "lr" },
@@ -155,9 +145,7 @@ int cmd_train(int argc, char **argv)
     if (!log) log = stdout;
     o.dist = dist;
     o.live_progress = rank == 0 && isatty(STDERR_FILENO);
-    o.stop = &stop_requested;
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    o.stop = cli_catch_stop();
     sd_train_result r;
     rc = sd_app_train_classifier(&o, &r, log);
     if (log != stdout) fclose(log);

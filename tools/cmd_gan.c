@@ -74,9 +74,9 @@ int cmd_gan(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "sample")) return gan_sample(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "score")) return gan_score(argc - 1, argv + 1);
-    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1, .ema = 0.999f };
+    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1, .ema = 0.999f, .lr = 2e-4f };
     const char *loss = "ns", *usage = "[sample|score] [flags]";
-    int json = 0;
+    int json = 0, stop_after = 0;
     const flag flags[] = {
         { "arch", F_STR, &o.arch, "mlp (../shared/bench-ref/gan.py's) or dcgan (transposed convolutions, batchnorm)" },
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory of 28x28 gray images (default as for train)" },
@@ -92,6 +92,13 @@ int cmd_gan(int argc, char **argv)
         { "classifier", F_STR, &o.classifier, "score the generator at the end with this classifier (see gan score)" },
         { "score-n", F_INT, &o.score_n, "samples for the score (default 10000)", 1, 1000000 },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
+        { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint here (every --checkpoint-every steps, at the end, "
+                                              "and on Ctrl-C)" },
+        { "checkpoint-every", F_INT, &o.checkpoint_every, "steps between checkpoints (default 0: only at the end "
+                                                          "and when stopped)", 0, 1 << 30 },
+        { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
+        { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0",
+          0, 1 << 30 },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -107,9 +114,38 @@ int cmd_gan(int argc, char **argv)
     if (strcmp(o.arch, "mlp") && strcmp(o.arch, "dcgan"))
         return cli_usage_error("gan", usage, "unknown architecture '%s' (expected mlp or dcgan)", o.arch);
     if (sd_gan_loss_parse(loss, &o.loss)) return cli_usage_error("gan", usage, "unknown loss '%s' (expected ns or minimax)", loss);
+    o.stop_after = stop_after;
+    if (o.resume) {   /* the stored configuration; flags given again must agree (out, classifier, score-n may change) */
+        sd_gan_train_opts c = o;
+        if (sd_gan_config_load(o.resume, &c)) {
+            fprintf(stderr, "shendu gan: %s\n", sd_last_error());
+            sd_gan_config_free(&c);
+            return 2;
+        }
+        if ((rc = cli_check_resumed("gan", argc, argv, sd_gan_config_fields, SD_GAN_CONFIG_FREE_FROM, &o, &c, o.resume))) {
+            sd_gan_config_free(&c);
+            return rc;
+        }
+        if (cli_flag_given(argc, argv, "out")) c.out_dir = o.out_dir;
+        if (cli_flag_given(argc, argv, "classifier")) c.classifier = o.classifier;
+        if (cli_flag_given(argc, argv, "score-n")) c.score_n = o.score_n;
+        if (!o.checkpoint) c.checkpoint = o.resume;
+        o = c;
+    }
     o.live_progress = isatty(STDERR_FILENO);
+    o.stop = cli_catch_stop();
     sd_gan_result r;
-    if (sd_app_gan_train(&o, &r, stdout)) return cli_fail("gan");
+    rc = sd_app_gan_train(&o, &r, stdout);
+    cli_release_stop();
+    if (rc == SD_STOPPED) {
+        rc = *o.stop ? 130 : 0;
+        sd_gan_config_free(&o);
+        return rc;
+    }
+    if (rc) {
+        sd_gan_config_free(&o);
+        return cli_fail("gan");
+    }
     if (json) {
         printf("{\"arch\":");
         cli_json_str(stdout, o.arch);
@@ -122,5 +158,6 @@ int cmd_gan(int argc, char **argv)
         cli_json_str(stdout, r.generator);
         printf("}\n");
     }
+    sd_gan_config_free(&o);   /* after the JSON line: o.arch may point into it */
     return 0;
 }

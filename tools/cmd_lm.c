@@ -8,16 +8,6 @@
 
 /* ---- shendu lm train */
 
-/* Set by SIGINT/SIGTERM; the trainer polls it after every step, writes its
- * checkpoint and returns. A second signal ends the process at once. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
-    stop_requested = 1;
-}
-
 /* Resume: the configuration comes from the checkpoint; every configuration flag
  * given again must agree with it. Returns 0, or 2 after printing what is wrong. */
 static int resume_config(int argc, char **argv, sd_lm_opts *o)
@@ -128,9 +118,7 @@ static int lm_train(int argc, char **argv)
     if (!log) log = stdout;
     o.dist = dist;
     o.live_progress = rank == 0 && isatty(STDERR_FILENO);
-    o.stop = &stop_requested;
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    o.stop = cli_catch_stop();
     sd_lm_result r;
     rc = sd_app_lm_train(&o, &r, log);
     if (log != stdout) fclose(log);
@@ -149,7 +137,7 @@ static int lm_train(int argc, char **argv)
     }
     sd_lm_config_free(&o);
     sd_dist_finalize(dist);
-    return rc == SD_STOPPED ? (stop_requested ? 130 : 0) : rc ? 1 : 0;
+    return rc == SD_STOPPED ? (*o.stop ? 130 : 0) : rc ? 1 : 0;
 }
 
 /* "\n", "\t" and "\\" in a --prime argument (typed in a shell) become the bytes. */

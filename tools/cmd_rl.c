@@ -118,16 +118,6 @@ static int rl_qlearn(int argc, char **argv)
 
 /* ---- rl dqn */
 
-/* Set by SIGINT/SIGTERM; the trainer polls it after every env step, writes its
- * checkpoint and returns. A second signal ends the process at once. */
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    if (stop_requested) { signal(sig, SIG_DFL); raise(sig); }
-    stop_requested = 1;
-}
-
 /* Which configuration keys each flag sets (a resume refuses flags that disagree). */
 static const struct { const char *flag, *key; } dqn_flag_keys[] = {
     { "env", "env" }, { "recipe", "recipe" }, { "steps", "steps" }, { "seed", "seed" }, { "threads", "threads" },
@@ -257,13 +247,10 @@ static int rl_dqn(int argc, char **argv)
     o.checkpoint_every = checkpoint_every;
     o.stop_after = stop_after;
     if (o.resume && (rc = dqn_resume_config(argc, argv, &o))) return rc;
-    o.stop = &stop_requested;
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
+    o.stop = cli_catch_stop();
     sd_rl_dqn_result r;
     rc = sd_app_rl_dqn(&o, &r, stdout);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    cli_release_stop();
     if (rc == SD_STOPPED) { sd_rl_dqn_config_free(&o); return 130; }
     if (rc) { sd_rl_dqn_config_free(&o); return cli_fail("rl dqn"); }
     if (json) {

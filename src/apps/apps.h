@@ -346,11 +346,38 @@ int     sd_gan_g_step(sd_gan *s, sd_gan_stats *st);
 /* Both. A non-finite loss stops a step before its update: -1, "the D loss is NaN". */
 int     sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
 size_t  sd_gan_grow_count(const sd_gan *s);      /* bytes the graphs malloc'd at the last step */
+sd_optim *sd_gan_optim(sd_gan *s, int discriminator);   /* G's (0) or D's (1) Adam */
 
 /* exp(mean_x KL(p(y|x) || p(y))) of p (n,k), rows summing to 1: from 1 to k. */
 double sd_inception_score(const float *p, int n, int k);
 /* -1 with a clear message if m's metadata says it is a GAN generator (role=generator). */
 int sd_app_check_not_generator(const sd_model *m, const char *path);
+
+/* ---- A trainer's configuration as a table of fields (src/apps/config.c):
+ * checkpoints store it as "shendu.<prefix>.<key>" metadata, a resume reads it
+ * back, the CLI compares it with the flags given again. */
+typedef enum { SD_CFG_INT, SD_CFG_FLOAT, SD_CFG_U64, SD_CFG_STR, SD_CFG_ENUM } sd_config_kind;
+typedef struct sd_config_field {
+    const char *key;              /* also the CLI flag that sets it */
+    sd_config_kind kind;          /* int, float, uint64_t, const char *, or an int indexing `names` */
+    size_t offset;                /* offsetof(the options struct, the field) */
+    double min, max;              /* INT and FLOAT: the values a file may hold */
+    const char *const *names;     /* ENUM: the value names, NULL-terminated */
+    const char *dflt;             /* STR: what NULL means (printed in its place) */
+} sd_config_field;
+#define SD_CONFIG_MAX 32
+typedef struct sd_config_text {   /* metadata for sd_checkpoint_save */
+    char keys[SD_CONFIG_MAX][64], values[SD_CONFIG_MAX][256];
+    sd_st_kv kv[SD_CONFIG_MAX];
+    int n;
+} sd_config_text;
+void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t size);
+/* STR values are copied into *owned (freed first), which the field then points to. */
+int  sd_config_set(const sd_config_field *f, void *opts, const char *v, char **owned);
+int  sd_config_to_meta(const sd_config_field *fields, const void *opts, const char *prefix, sd_config_text *t);
+/* Every field from the file's metadata; the k-th STR field's copy goes to owned[k]. */
+int  sd_config_from_file(const sd_config_field *fields, void *opts, const char *prefix, const sd_st_file *f,
+                         const char *path, char **owned);
 
 typedef struct sd_gan_train_opts {
     const char *arch;        /* "mlp" (../shared/bench-ref/gan.py) or "dcgan" */
@@ -367,7 +394,24 @@ typedef struct sd_gan_train_opts {
     int limit_train;         /* use only the first N training images (0: all) */
     int score_n;             /* samples (and real test images) for the score (0: 10000) */
     int live_progress;
+    /* Checkpoints (issue 8): every `checkpoint_every` steps (0: only at the end
+     * and when stopped) write `checkpoint`; `resume` continues one. */
+    const char *checkpoint, *resume;
+    int checkpoint_every;
+    volatile sig_atomic_t *stop;   /* polled after every step: checkpoint, return SD_STOPPED */
+    long stop_after;               /* > 0: stop like that once this many steps are done */
+    char *owned[4];                /* strings read from a checkpoint (sd_gan_config_free) */
 } sd_gan_train_opts;
+
+/* The configuration a GAN checkpoint stores ("shendu.gan.KEY"); each key is
+ * also the flag that sets it. The last three (out, classifier, score-n) do not
+ * change the training and may be given anew on a resume. */
+extern const sd_config_field sd_gan_config_fields[];
+#define SD_GAN_CONFIG_FREE_FROM 10   /* index of the first of those three */
+/* Fill o's configuration from checkpoint `path` (not a GAN checkpoint, missing
+ * or bad keys: an error); free the strings with sd_gan_config_free. */
+int  sd_gan_config_load(const char *path, sd_gan_train_opts *o);
+void sd_gan_config_free(sd_gan_train_opts *o);
 
 typedef struct sd_gan_result {
     int epochs;
@@ -378,6 +422,17 @@ typedef struct sd_gan_result {
     char generator[4096];                    /* the file written */
 } sd_gan_result;
 
+/* Where a GAN run is: the epoch in progress (1-based), steps done in it, and
+ * their summed D loss, G loss, D(x), D(G(z)). */
+typedef struct sd_gan_progress { int epoch, step; double sums[4]; } sd_gan_progress;
+/* A GAN checkpoint (src/apps/gan_ckpt.c): a generator file (the model part is
+ * Gavg when there is one, else G: `gan sample` reads it) with G, D, both
+ * optimizers, the RNG, the data order and position, the progress and the
+ * configuration. The restore checks every size before copying. */
+int sd_gan_checkpoint_save(const char *path, const sd_gan_train_opts *o, sd_model *G, sd_model *Gavg, sd_model *D,
+                           sd_gan *gan, const sd_rng *rng, const sd_batcher *bt, int ntrain, const sd_gan_progress *p);
+int sd_gan_checkpoint_restore(const char *path, sd_model *G, sd_model *Gavg, sd_model *D, sd_gan *gan, sd_rng *rng,
+                              sd_batcher *bt, int ntrain, int steps_per_epoch, sd_gan_progress *p);
 int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log);
 /* n samples of a generator file as a grid PNG, `cols` per row (0: square). */
 int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, const char *out_png, int threads,

@@ -239,6 +239,8 @@ int sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
 
 size_t sd_gan_grow_count(const sd_gan *s) { return sd_graph_grow_count(s->gG) + sd_graph_grow_count(s->gD); }
 
+sd_optim *sd_gan_optim(sd_gan *s, int discriminator) { return discriminator ? s->optD : s->optG; }
+
 /* ---- Sampling and scoring */
 
 /* out (n, image) = G(z) for z (n, nz), in evaluation mode, batches of up to 500. */
@@ -454,39 +456,59 @@ static int update_average(sd_model *Gavg, sd_model *G, float decay, long t)
            sd_params_ema(sd_model_state(Gavg), sd_model_state(G), d);
 }
 
-/* One pass over the training set: `steps` D+G steps on full batches (each
- * followed by an update of Gavg when there is one). Fills the epoch's mean
- * statistics and its training time. */
-static int train_epoch(sd_gan *gan, sd_model *G, sd_model *Gavg, sd_batcher *bt, sd_rng *rng,
-                       const sd_gan_train_opts *o, int epoch, int steps, sd_gan_stats *mean, double *seconds)
+/* A training run's moving parts, for the epoch loop and its checkpoints. */
+typedef struct gan_run {
+    const sd_gan_train_opts *o;
+    sd_gan *gan;
+    sd_model *G, *Gavg, *D;
+    sd_batcher *bt;
+    sd_rng *rng;
+    int ntrain, steps;       /* training images; full batches per epoch */
+    sd_gan_progress p;
+} gan_run;
+
+/* The rest of epoch R->p.epoch: D+G steps on full batches from step R->p.step
+ * on, each followed by an update of Gavg when there is one, a checkpoint when
+ * due, and a stop when asked. Returns 0 at the epoch's end, SD_STOPPED after
+ * the stop's checkpoint, or -1; `seconds` and `done_here` are the time and
+ * steps of this call. */
+static int train_epoch(gan_run *R, double *seconds, int *done_here)
 {
-    double t0 = sd_time_now(), last_draw = 0.0, sum[4] = { 0 };
+    const sd_gan_train_opts *o = R->o;
+    const int epoch = R->p.epoch, first = R->p.step;
+    double t0 = sd_time_now(), last_draw = 0.0;
+    int rc = 0;
     sd_gan_stats st;
     sd_batch b;
-    int step = 0;
-    while (sd_batcher_next(bt, &b)) {
+    while (!rc && sd_batcher_next(R->bt, &b)) {
         if (b.n < o->batch) continue;
-        if (sd_gan_step(gan, b.x, rng, &st))
+        const long done = (long)(epoch - 1) * R->steps + R->p.step + 1;   /* steps overall, with this one */
+        if (sd_gan_step(R->gan, b.x, R->rng, &st))
             return sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
-                                   "writing this epoch's samples", epoch, step + 1, (long)(epoch - 1) * steps + step + 1);
-        if (Gavg && update_average(Gavg, G, o->ema, (long)(epoch - 1) * steps + step)) return -1;
+                                   "writing this epoch's samples", epoch, R->p.step + 1, done);
+        if (R->Gavg && update_average(R->Gavg, R->G, o->ema, done - 1)) return -1;
+        double *sum = R->p.sums;
         sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
-        step++;
+        R->p.step++;
+        const int stopping = (o->stop && *o->stop) || (o->stop_after > 0 && done >= o->stop_after);
+        if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && done % o->checkpoint_every == 0)) &&
+            sd_gan_checkpoint_save(o->checkpoint, o, R->G, R->Gavg, R->D, R->gan, R->rng, R->bt, R->ntrain, &R->p))
+            return -1;
+        if (stopping) rc = SD_STOPPED;
         if (o->live_progress) {
             double now = sd_time_now();
-            if (now - last_draw > 0.25 || step == steps) {
-                double ips = (double)step * o->batch / (now - t0);
-                progress(stderr, epoch, o->epochs, step, steps, &st, ips,
-                         ((double)(steps - step) + (double)(o->epochs - epoch) * steps) * o->batch / ips);
+            if (now - last_draw > 0.25 || R->p.step == R->steps) {
+                double ips = (double)(R->p.step - first) * o->batch / (now - t0);
+                progress(stderr, epoch, o->epochs, R->p.step, R->steps, &st, ips,
+                         ((double)(R->steps - R->p.step) + (double)(o->epochs - epoch) * R->steps) * o->batch / ips);
                 last_draw = now;
             }
         }
     }
     *seconds = sd_time_now() - t0;
+    *done_here = R->p.step - first;
     if (o->live_progress) fprintf(stderr, "\r\033[K");
-    *mean = (sd_gan_stats){ (float)(sum[0] / step), (float)(sum[1] / step), (float)(sum[2] / step),
-                            (float)(sum[3] / step) };
-    return 0;
+    return rc;
 }
 
 int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
@@ -580,22 +602,43 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
                 r->real_score);
     }
     const int steps = train.n / o->batch;   /* the last partial batch is dropped, as in gan.py */
+    gan_run R = { .o = o, .gan = gan, .G = G, .Gavg = Gavg, .D = D, .bt = bt, .rng = &rng, .ntrain = train.n,
+                  .steps = steps, .p = { .epoch = 1 } };
+    if (o->resume) {
+        if (sd_gan_checkpoint_restore(o->resume, G, Gavg, D, gan, &rng, bt, train.n, steps, &R.p)) goto done;
+        fprintf(log, "resuming %s at epoch %d, step %d (%lld steps done)\n", o->resume, R.p.epoch, R.p.step,
+                (long long)sd_optim_steps(sd_gan_optim(gan, 0)));
+    }
     fprintf(log, "training the %s GAN (G %zu, D %zu parameters) on %s: %d images, %d steps of %d per epoch, "
             "Adam lr %g beta1 0.5, %s G loss, %d threads%s\n", A->name, sd_params_numel(sd_model_params(G)),
             sd_params_numel(sd_model_params(D)), dir, train.n, steps, o->batch, o->lr > 0 ? o->lr : 2e-4,
             o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", sd_ctx_threads(ctx),
             Gavg ? "; samples, score and file from G's moving average" : "");
     double train_time = 0.0;
-    for (int epoch = 1; epoch <= o->epochs; epoch++) {
-        sd_gan_stats mean = { 0 };
+    long images = 0;
+    for (; R.p.epoch <= o->epochs; R.p.epoch++, R.p.step = 0, memset(R.p.sums, 0, sizeof R.p.sums)) {
+        const int epoch = R.p.epoch;
         double dt = 0.0;
-        if (train_epoch(gan, G, Gavg, bt, &rng, o, epoch, steps, &mean, &dt)) goto done;
+        int done_here = 0;
+        int how = train_epoch(&R, &dt, &done_here);
+        if (how) {
+            if (how == SD_STOPPED) {
+                rc = SD_STOPPED;
+                if (o->checkpoint)
+                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\nresume with: shendu gan --resume %s\n",
+                            epoch, R.p.step, o->checkpoint, o->checkpoint);
+                else
+                    fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, R.p.step);
+            }
+            goto done;
+        }
         train_time += dt;
+        images += (long)done_here * o->batch;
         r->epochs = epoch;
-        r->d_loss = mean.d_loss;
-        r->g_loss = mean.g_loss;
-        r->d_real = mean.d_real;
-        r->d_fake = mean.d_fake;
+        r->d_loss = R.p.sums[0] / steps;
+        r->g_loss = R.p.sums[1] / steps;
+        r->d_real = R.p.sums[2] / steps;
+        r->d_fake = R.p.sums[3] / steps;
 
         /* the fixed noise's samples, the generator so far, its score */
         if (generate(ctx, Gout, zfix, nfix, samples)) goto done;
@@ -604,7 +647,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         snprintf(buf, sizeof buf, "%d", epoch);
         if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
         fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
-                o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, steps * o->batch / dt, dt);
+                o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, done_here * o->batch / dt, dt);
         if (cls) {
             sd_rng srng;
             sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
@@ -614,7 +657,14 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         fprintf(log, "  -> %s\n", path);
         fflush(log);
     }
-    r->train_images_per_s = (double)r->epochs * steps * o->batch / train_time;
+    if (o->checkpoint && sd_gan_checkpoint_save(o->checkpoint, o, G, Gavg, D, gan, &rng, bt, train.n, &R.p))
+        goto done;   /* the finished run: resuming it trains no more */
+    if (r->epochs == 0) {   /* resumed a finished run: nothing trained here, but --out gets the generator */
+        snprintf(buf, sizeof buf, "%d", o->epochs);
+        if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
+        r->epochs = o->epochs;
+    }
+    r->train_images_per_s = train_time > 0 ? images / train_time : 0.0;
     fprintf(log, "saved %s\n", r->generator);
     if (cls)
         fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.0f%%)\n",
