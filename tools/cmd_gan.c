@@ -70,12 +70,12 @@ static int gan_score(int argc, char **argv)
 
 /* ---- shendu gan: train */
 
-int cmd_gan(int argc, char **argv)
+/* Parse and check the flags into o (a resume: the stored configuration).
+ * Returns 0, 1 after --help, 2 after a usage error. */
+static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
 {
-    if (argc > 1 && !strcmp(argv[1], "sample")) return gan_sample(argc - 1, argv + 1);
-    if (argc > 1 && !strcmp(argv[1], "score")) return gan_score(argc - 1, argv + 1);
-    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1, .ema = 0.999f, .lr = 2e-4f };
-    const char *loss = "ns", *usage = "[sample|score] [flags]";
+    sd_gan_train_opts o = *o_;
+    const char *loss = "ns", *usage = "[sample|score] [flags]", *allreduce = "overlap";
     int json = 0, stop_after = 0;
     const flag flags[] = {
         { "arch", F_STR, &o.arch, "mlp (../shared/bench-ref/gan.py's) or dcgan (transposed convolutions, batchnorm)" },
@@ -99,6 +99,7 @@ int cmd_gan(int argc, char **argv)
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0",
           0, 1 << 30 },
+        { "allreduce", F_STR, &allreduce, "under mpirun: overlap (in buckets during backward, default) or plain" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
@@ -110,10 +111,13 @@ int cmd_gan(int argc, char **argv)
                              "  shendu gan sample GEN.safetensors --out grid.png     draw from a generator\n"
                              "  shendu gan score GEN.safetensors --classifier CLS    its inception score",
                              argc, argv, flags, pos, 0, &npos);
-    if (rc) return rc == 1 ? 0 : rc;
+    if (rc) return rc;
     if (strcmp(o.arch, "mlp") && strcmp(o.arch, "dcgan"))
         return cli_usage_error("gan", usage, "unknown architecture '%s' (expected mlp or dcgan)", o.arch);
     if (sd_gan_loss_parse(loss, &o.loss)) return cli_usage_error("gan", usage, "unknown loss '%s' (expected ns or minimax)", loss);
+    if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
+        return cli_usage_error("gan", usage, "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
+    o.overlap = !strcmp(allreduce, "overlap");
     o.stop_after = stop_after;
     if (o.resume) {   /* the stored configuration; flags given again must agree (out, classifier, score-n may change) */
         sd_gan_train_opts c = o;
@@ -132,21 +136,54 @@ int cmd_gan(int argc, char **argv)
         if (!o.checkpoint) c.checkpoint = o.resume;
         o = c;
     }
-    o.live_progress = isatty(STDERR_FILENO);
-    o.stop = cli_catch_stop();
-    sd_gan_result r;
-    rc = sd_app_gan_train(&o, &r, stdout);
-    cli_release_stop();
-    if (rc == SD_STOPPED) {
-        rc = *o.stop ? 130 : 0;
-        sd_gan_config_free(&o);
-        return rc;
+    *o_ = o;
+    *json_ = json;
+    return 0;
+}
+
+/* Under mpirun every rank runs this; rank 0 alone prints and writes files.
+ * Any rank's error ends the whole job (sd_dist_abort), so none is left waiting. */
+int cmd_gan(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "sample")) return gan_sample(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "score")) return gan_score(argc - 1, argv + 1);
+    sd_dist *dist = sd_dist_init(&argc, &argv);
+    if (!dist) {
+        fprintf(stderr, "shendu gan: %s\n", sd_last_error());
+        return 1;
+    }
+    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1, .ema = 0.999f, .lr = 2e-4f };
+    int json = 0, rc = train_args(argc, argv, &o, &json);
+    const int first = sd_dist_first_failed(dist, rc != 0);   /* before any rank waits on another */
+    if (first >= 0 && !rc) {
+        fprintf(stderr, "shendu gan: rank %d of %d stopped before training (bad flags or --help there); "
+                        "every rank stops\n", first, nranks);
+        rc = 2;
     }
     if (rc) {
         sd_gan_config_free(&o);
-        return cli_fail("gan");
+        sd_dist_finalize(dist);
+        return rc == 1 ? 0 : rc;
     }
-    if (json) {
+    FILE *log = rank == 0 ? stdout : fopen("/dev/null", "w");
+    if (!log) log = stdout;
+    o.dist = dist;
+    o.live_progress = rank == 0 && isatty(STDERR_FILENO);
+    o.stop = cli_catch_stop();
+    sd_gan_result r;
+    rc = sd_app_gan_train(&o, &r, log);
+    cli_release_stop();
+    if (log != stdout) fclose(log);
+    if (rc && rc != SD_STOPPED) {
+        if (nranks > 1) {   /* the others may be waiting for this rank: end them all */
+            char msg[1200];
+            snprintf(msg, sizeof msg, "shendu gan: %s", sd_last_error());
+            sd_dist_abort(dist, 1, msg);
+        }
+        cli_fail("gan");
+    }
+    if (!rc && json && rank == 0) {
         printf("{\"arch\":");
         cli_json_str(stdout, o.arch);
         printf(",\"epochs\":%d,\"loss\":\"%s\",\"d_loss\":%.4f,\"g_loss\":%.4f,\"d_real\":%.4f,\"d_fake\":%.4f,"
@@ -154,10 +191,12 @@ int cmd_gan(int argc, char **argv)
                r.d_fake, r.train_images_per_s);
         json_num(stdout, "score", r.score);
         json_num(stdout, "real_score", r.real_score);
-        printf(",\"wall_s\":%.3f,\"generator\":", r.wall_s);
+        printf(",\"wall_s\":%.3f,\"ranks\":%d,\"sync_wait_s\":%.3f,\"generator\":", r.wall_s, r.ranks, r.sync_wait_s);
         cli_json_str(stdout, r.generator);
         printf("}\n");
     }
+    const int stopped_by_signal = *o.stop;
     sd_gan_config_free(&o);   /* after the JSON line: o.arch may point into it */
-    return 0;
+    sd_dist_finalize(dist);
+    return rc == SD_STOPPED ? (stopped_by_signal ? 130 : 0) : rc ? 1 : 0;
 }

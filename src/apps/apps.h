@@ -332,14 +332,24 @@ sd_tensor *sd_gan_g_loss(sd_graph *g, sd_tensor *fake_logits, sd_gan_loss kind);
  * (an image -> one logit), each with its own Adam and graph. */
 typedef struct sd_gan sd_gan;
 typedef struct sd_gan_opts {
-    int batch;               /* real images per step (>= 2) */
+    int batch;               /* real images per step (>= 2): the global batch under MPI */
     sd_gan_loss loss;
     float lr, beta1;         /* Adam for both; 0 -> 2e-4 and 0.5 (DCGAN's, gan.py's) */
+    /* Data parallel (issue 9; NULL: one process): every rank passes the same
+     * global batch and noise, computes its shard's gradients, and both
+     * gradients are averaged over the ranks before each Adam step. Batchnorm
+     * statistics are each rank's own shard's (as without SyncBatchNorm). */
+    sd_dist *dist;
+    int overlap;             /* all-reduce in buckets during backward (else once per step) */
 } sd_gan_opts;
-typedef struct sd_gan_stats { float d_loss, g_loss, d_real, d_fake; } sd_gan_stats;   /* d_*: mean D(x), D(G(z)) */
+typedef struct sd_gan_stats {
+    float d_loss, g_loss, d_real, d_fake;    /* over the global batch; d_*: mean D(x), D(G(z)) */
+    int stop;                /* in: this rank asks to stop; out (after the G step): some rank did */
+} sd_gan_stats;
 sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o);
 void    sd_gan_free(sd_gan *s);                  /* NULL-safe */
-/* z ~ N(0,1) from rng, fake = G(z); one D step on real (batch × D's input) -> 1, fake -> 0. */
+/* z ~ N(0,1) from rng, fake = G(z); one D step on real (batch × D's input) -> 1,
+ * fake -> 0 (under MPI: this rank's rows of real and z). */
 int     sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
 /* One G step on that fake batch through D, D's parameters frozen (untouched). */
 int     sd_gan_g_step(sd_gan *s, sd_gan_stats *st);
@@ -347,6 +357,7 @@ int     sd_gan_g_step(sd_gan *s, sd_gan_stats *st);
 int     sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st);
 size_t  sd_gan_grow_count(const sd_gan *s);      /* bytes the graphs malloc'd at the last step */
 sd_optim *sd_gan_optim(sd_gan *s, int discriminator);   /* G's (0) or D's (1) Adam */
+double    sd_gan_sync_wait(const sd_gan *s);              /* seconds spent waiting for all-reduces */
 
 /* exp(mean_x KL(p(y|x) || p(y))) of p (n,k), rows summing to 1: from 1 to k. */
 double sd_inception_score(const float *p, int n, int k);
@@ -401,6 +412,10 @@ typedef struct sd_gan_train_opts {
     volatile sig_atomic_t *stop;   /* polled after every step: checkpoint, return SD_STOPPED */
     long stop_after;               /* > 0: stop like that once this many steps are done */
     char *owned[4];                /* strings read from a checkpoint (sd_gan_config_free) */
+    /* Data parallel (issue 9): NULL, or the job's ranks; rank 0 alone writes
+     * files and scores; `log` should be /dev/null on the others. */
+    sd_dist *dist;
+    int overlap;                   /* bucketed all-reduce during backward */
 } sd_gan_train_opts;
 
 /* The configuration a GAN checkpoint stores ("shendu.gan.KEY"); each key is
@@ -420,6 +435,8 @@ typedef struct sd_gan_result {
     double score, real_score;                /* NaN without a classifier */
     double wall_s;
     char generator[4096];                    /* the file written */
+    int ranks;                               /* processes that trained */
+    double sync_wait_s;                      /* time spent waiting for the all-reduces */
 } sd_gan_result;
 
 /* Where a GAN run is: the epoch in progress (1-based), steps done in it, and

@@ -104,7 +104,10 @@ struct sd_gan {
     float *z;                      /* (batch, nz) */
     float *xcat;                   /* (2 batch, D's input): real then fake, when `joint` */
     int joint;                     /* D has no batch statistics: real and fake go through it as one batch */
-    sd_tensor *fake;               /* G(z) of the last D step, on gG */
+    sd_tensor *fake;               /* G(z) of the last D step (this rank's rows), on gG */
+    sd_dist_sync *syncG, *syncD;   /* gradient averaging over the ranks (no-ops in one process) */
+    int first, count;              /* this rank's rows of the global batch */
+    double share;                  /* count / batch */
 };
 
 /* (n, one example's dims...) */
@@ -130,9 +133,15 @@ sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o)
         return NULL;
     }
     if (o->batch < 2) { sd_error("a GAN batch needs at least 2 images (got %d)", o->batch); return NULL; }
+    if (o->batch < sd_dist_size(o->dist)) {
+        sd_error("a global batch of %d images cannot be shared by %d ranks", o->batch, sd_dist_size(o->dist));
+        return NULL;
+    }
     sd_gan *s = calloc(1, sizeof *s);
     if (!s) { sd_error("out of memory"); return NULL; }
     *s = (sd_gan){ .ctx = ctx, .G = G, .D = D, .batch = o->batch, .nz = zin.d[0], .loss = o->loss };
+    sd_dist_shard(o->dist, o->batch, &s->first, &s->count);
+    s->share = (double)s->count / o->batch;
     const sd_optim_opts adam = { .kind = SD_OPTIM_ADAM, .lr = o->lr > 0 ? o->lr : 2e-4f,
                                  .beta1 = o->beta1 > 0 ? o->beta1 : 0.5f, .beta2 = 0.999f,
                                  .threads = sd_ctx_threads(ctx) };
@@ -141,7 +150,9 @@ sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o)
     s->xcat = s->joint ? malloc(2 * (size_t)o->batch * sd_shape_numel(din) * sizeof *s->xcat) : NULL;
     if (!s->z || (s->joint && !s->xcat) || !(s->optG = sd_optim_new(sd_model_params(G), &adam)) ||
         !(s->optD = sd_optim_new(sd_model_params(D), &adam)) || !(s->gG = sd_graph_new(ctx)) ||
-        !(s->gD = sd_graph_new(ctx))) {
+        !(s->gD = sd_graph_new(ctx)) ||
+        !(s->syncG = sd_dist_sync_new(o->dist, sd_model_params(G), &(sd_dist_sync_opts){ .overlap = o->overlap })) ||
+        !(s->syncD = sd_dist_sync_new(o->dist, sd_model_params(D), &(sd_dist_sync_opts){ .overlap = o->overlap }))) {
         sd_gan_free(s);
         return NULL;
     }
@@ -155,6 +166,8 @@ void sd_gan_free(sd_gan *s)
     sd_graph_free(s->gD);
     sd_optim_free(s->optG);
     sd_optim_free(s->optD);
+    sd_dist_sync_free(s->syncG);
+    sd_dist_sync_free(s->syncD);
     free(s->z);
     free(s->xcat);
     free(s);
@@ -167,67 +180,87 @@ static float mean_sigmoid(const float *logits, int n)
     return (float)(s / n);
 }
 
-/* z ~ N(0,1); fake = G(z) on gG (kept for the G step); then one Adam step of D
- * on real -> 1 and fake (detached) -> 0. Nothing is updated if L_D is not finite. */
+/* The gradient of this rank's weighted loss, averaged over the ranks (sync),
+ * with extra[] summed alongside; the reduced loss is extra[0]. Every rank makes
+ * the same collective calls whatever happens locally. */
+static int backward_synced(sd_dist_sync *sync, sd_graph *g, sd_params *P, sd_tensor *loss, double share,
+                           double *extra, int n_extra)
+{
+    sd_params_zero_grad(P);
+    int rc = sd_dist_sync_begin(sync, g, share);
+    if (!rc && loss && isfinite(loss->data[0])) rc = sd_backward(g, loss);
+    return sd_dist_sync_end(sync, extra, n_extra) || rc ? -1 : 0;
+}
+
+/* z ~ N(0,1) for the whole batch (every rank draws the same); fake = G(this
+ * rank's rows of z) on gG, kept for the G step; then one Adam step of D on
+ * real -> 1 and fake (detached) -> 0, its gradient averaged over the ranks.
+ * Nothing is updated if L_D is not finite. */
 int sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
 {
-    const int B = s->batch;
+    const int B = s->batch, n = s->count;
     for (int i = 0; i < B * s->nz; i++) s->z[i] = sd_rng_normal(rng);
     sd_graph_reset(s->gG);
     sd_graph_reset(s->gD);
-    s->fake = sd_model_forward(s->gG, s->G, sd_input(s->gG, s->z, SD_SHAPE(B, s->nz)));
+    s->fake = sd_model_forward(s->gG, s->G, sd_input(s->gG, s->z + (size_t)s->first * s->nz, SD_SHAPE(n, s->nz)));
     if (!s->fake) return sd_error_prefix("generator");
     const sd_shape din = sd_model_input_shape(s->D);
+    const size_t img = sd_shape_numel(din);
+    real += (size_t)s->first * img;
     sd_tensor *loss;
+    float d_real = 0.0f, d_fake = 0.0f;
     if (s->joint) {
         /* Without batch statistics in D, D(real) and D(fake) are rows of one
-         * forward over [real; fake] (2B rows: larger, cheaper GEMMs), and
+         * forward over [real; fake] (2n rows: larger, cheaper GEMMs), and
          * bce(real, 1) + bce(fake, 0) = 2 bce([real; fake], [1; 0]) */
-        const size_t n = (size_t)B * sd_shape_numel(din);
-        memcpy(s->xcat, real, n * sizeof(float));
-        memcpy(s->xcat + n, s->fake->data, n * sizeof(float));
-        sd_tensor *l = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->xcat, batch_of(din, 2 * B)));
-        sd_tensor *t = sd_zeros(s->gD, SD_SHAPE(2 * B, 1));
-        for (int i = 0; t && i < B; i++) t->data[i] = 1.0f;
+        memcpy(s->xcat, real, n * img * sizeof(float));
+        memcpy(s->xcat + n * img, s->fake->data, n * img * sizeof(float));
+        sd_tensor *l = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->xcat, batch_of(din, 2 * n)));
+        sd_tensor *t = sd_zeros(s->gD, SD_SHAPE(2 * n, 1));
+        for (int i = 0; t && i < n; i++) t->data[i] = 1.0f;
         loss = sd_scale(s->gD, sd_bce_logits(s->gD, l, t), 2.0f);
         if (loss) {
-            st->d_real = mean_sigmoid(l->data, B);
-            st->d_fake = mean_sigmoid(l->data + B, B);
+            d_real = mean_sigmoid(l->data, n);
+            d_fake = mean_sigmoid(l->data + n, n);
         }
     } else {   /* batchnorm in D: real and fake batches normalised separately, as in PyTorch's DCGAN */
-        sd_tensor *lr = sd_model_forward(s->gD, s->D, sd_input(s->gD, real, batch_of(din, B)));
-        sd_tensor *lf = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->fake->data, batch_of(din, B)));
+        sd_tensor *lr = sd_model_forward(s->gD, s->D, sd_input(s->gD, real, batch_of(din, n)));
+        sd_tensor *lf = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->fake->data, batch_of(din, n)));
         loss = sd_gan_d_loss(s->gD, lr, lf);
         if (loss) {
-            st->d_real = mean_sigmoid(lr->data, B);
-            st->d_fake = mean_sigmoid(lf->data, B);
+            d_real = mean_sigmoid(lr->data, n);
+            d_fake = mean_sigmoid(lf->data, n);
         }
     }
     if (!loss) return sd_error_prefix("discriminator");
-    st->d_loss = loss->data[0];
+    double r[3] = { loss->data[0] * s->share, d_real * s->share, d_fake * s->share };
+    if (backward_synced(s->syncD, s->gD, sd_model_params(s->D), loss, s->share, r, 3)) return -1;
+    st->d_loss = (float)r[0];
+    st->d_real = (float)r[1];
+    st->d_fake = (float)r[2];
     if (!isfinite(st->d_loss)) return sd_error("the D loss is %s", isnan(st->d_loss) ? "NaN" : "infinite");
-    sd_params_zero_grad(sd_model_params(s->D));
-    if (sd_backward(s->gD, loss)) return -1;
     sd_optim_step(s->optD);
     return 0;
 }
 
 /* One Adam step of G through D, D's parameters frozen: D's weights and
- * gradients are left exactly as they were. Nothing is updated if L_G is not finite. */
+ * gradients are left exactly as they were. G's gradient is averaged over the
+ * ranks, and so is the stop request. Nothing is updated if L_G is not finite. */
 int sd_gan_g_step(sd_gan *s, sd_gan_stats *st)
 {
     if (!s->fake) return sd_error("sd_gan_g_step: no generated batch (run sd_gan_d_step first)");
     sd_params *PD = sd_model_params(s->D);
     sd_params_set_frozen(PD, 1);
-    sd_tensor *x = sd_reshape(s->gG, s->fake, batch_of(sd_model_input_shape(s->D), s->batch));
+    sd_tensor *x = sd_reshape(s->gG, s->fake, batch_of(sd_model_input_shape(s->D), s->count));
     sd_tensor *loss = sd_gan_g_loss(s->gG, sd_model_forward(s->gG, s->D, x), s->loss);
     sd_params_set_frozen(PD, 0);
     s->fake = NULL;
     if (!loss) return -1;
-    st->g_loss = loss->data[0];
+    double r[2] = { loss->data[0] * s->share, st->stop != 0 };
+    if (backward_synced(s->syncG, s->gG, sd_model_params(s->G), loss, s->share, r, 2)) return -1;
+    st->g_loss = (float)r[0];
+    st->stop = r[1] > 0;
     if (!isfinite(st->g_loss)) return sd_error("the G loss is %s", isnan(st->g_loss) ? "NaN" : "infinite");
-    sd_params_zero_grad(sd_model_params(s->G));
-    if (sd_backward(s->gG, loss)) return -1;
     sd_optim_step(s->optG);
     return 0;
 }
@@ -240,6 +273,11 @@ int sd_gan_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
 size_t sd_gan_grow_count(const sd_gan *s) { return sd_graph_grow_count(s->gG) + sd_graph_grow_count(s->gD); }
 
 sd_optim *sd_gan_optim(sd_gan *s, int discriminator) { return discriminator ? s->optD : s->optG; }
+
+double sd_gan_sync_wait(const sd_gan *s)
+{
+    return sd_dist_sync_get_stats(s->syncG).wait_s + sd_dist_sync_get_stats(s->syncD).wait_s;
+}
 
 /* ---- Sampling and scoring */
 
@@ -456,6 +494,41 @@ static int update_average(sd_model *Gavg, sd_model *G, float decay, long t)
            sd_params_ema(sd_model_state(Gavg), sd_model_state(G), d);
 }
 
+/* Every rank must train with the same configuration and make the same
+ * collective calls; a difference ends every rank with the same message. */
+static int check_same_config(const sd_gan_train_opts *o)
+{
+    sd_gan_train_opts c = *o;
+    if (!c.data_dir) c.data_dir = sd_data_default_dir();
+    char v[256];
+    int same = 1;
+    for (int i = 0; i < SD_GAN_CONFIG_FREE_FROM && same == 1; i++) {
+        sd_config_get(&sd_gan_config_fields[i], &c, v, sizeof v);
+        same = sd_app_same_setting(o->dist, sd_gan_config_fields[i].key, v);
+    }
+    const struct { const char *key; long v; } more[] = {
+        { "allreduce (1: overlap)", o->overlap }, { "checkpoint-every (-1: no --checkpoint)", o->checkpoint ? o->checkpoint_every : -1 },
+        { "stop-after", o->stop_after }, { "resume (1: given)", o->resume != NULL },
+    };
+    for (size_t i = 0; i < sizeof more / sizeof *more && same == 1; i++) {
+        snprintf(v, sizeof v, "%ld", more[i].v);
+        same = sd_app_same_setting(o->dist, more[i].key, v);
+    }
+    return same == 1 ? 0 : -1;
+}
+
+/* Under MPI, batchnorm's running statistics are each rank's own: their mean
+ * over the ranks is what gets saved (and then kept, on every rank). */
+static int average_states(sd_dist *dist, sd_model *G, sd_model *Gavg, sd_model *D)
+{
+    sd_model *ms[3] = { G, Gavg, D };
+    for (int i = 0; i < 3 && sd_dist_size(dist) > 1; i++) {
+        sd_params *S = ms[i] ? sd_model_state(ms[i]) : NULL;
+        if (S && sd_params_size(S) && sd_dist_allreduce_mean(dist, sd_params_values(S), sd_params_size(S))) return -1;
+    }
+    return 0;
+}
+
 /* A training run's moving parts, for the epoch loop and its checkpoints. */
 typedef struct gan_run {
     const sd_gan_train_opts *o;
@@ -483,6 +556,7 @@ static int train_epoch(gan_run *R, double *seconds, int *done_here)
     while (!rc && sd_batcher_next(R->bt, &b)) {
         if (b.n < o->batch) continue;
         const long done = (long)(epoch - 1) * R->steps + R->p.step + 1;   /* steps overall, with this one */
+        st.stop = o->stop && *o->stop;   /* agreed over the ranks by the G step */
         if (sd_gan_step(R->gan, b.x, R->rng, &st))
             return sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
                                    "writing this epoch's samples", epoch, R->p.step + 1, done);
@@ -490,9 +564,11 @@ static int train_epoch(gan_run *R, double *seconds, int *done_here)
         double *sum = R->p.sums;
         sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
         R->p.step++;
-        const int stopping = (o->stop && *o->stop) || (o->stop_after > 0 && done >= o->stop_after);
+        const int stopping = st.stop || (o->stop_after > 0 && done >= o->stop_after);
         if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && done % o->checkpoint_every == 0)) &&
-            sd_gan_checkpoint_save(o->checkpoint, o, R->G, R->Gavg, R->D, R->gan, R->rng, R->bt, R->ntrain, &R->p))
+            (average_states(o->dist, R->G, R->Gavg, R->D) ||
+             (sd_dist_rank(o->dist) == 0 && sd_gan_checkpoint_save(o->checkpoint, o, R->G, R->Gavg, R->D, R->gan,
+                                                                   R->rng, R->bt, R->ntrain, &R->p))))
             return -1;
         if (stopping) rc = SD_STOPPED;
         if (o->live_progress) {
@@ -521,6 +597,13 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     if (!A) return -1;
     if (o->epochs < 1 || o->batch < 2) return sd_error("epochs must be at least 1 and batch at least 2");
     if (!(o->ema >= 0.0f && o->ema < 1.0f)) return sd_error("the generator's average decay must be in [0, 1), not %g", o->ema);
+    const int rank = sd_dist_rank(o->dist), nranks = sd_dist_size(o->dist);
+    if (nranks > 1 && check_same_config(o)) return -1;
+    int threads = o->threads;
+    if (!threads && nranks > 1) {   /* all cores, shared by this machine's ranks */
+        threads = sd_cpu_cores() / sd_dist_local_size(o->dist);
+        if (threads < 1) threads = 1;
+    }
     sd_dataset train = { 0 }, test = { 0 };
     sd_ctx *ctx = NULL;
     sd_model *G = NULL, *D = NULL, *cls = NULL, *Gavg = NULL, *Gout = NULL;   /* Gout: sampled, scored, saved */
@@ -545,12 +628,12 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         sd_error("%s: %d training images, fewer than one batch of %d", dir, train.n, o->batch);
         goto done;
     }
-    if (make_dir(out)) goto done;
+    if (rank == 0 && make_dir(out)) goto done;
 
     sd_rng rng, fixed;
     sd_rng_seed(&rng, o->seed);
     sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);   /* the grid's noise: the same every epoch */
-    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
     if (!(G = sd_model_new(A->G, SD_SHAPE(A->nz), SD_INIT_DEFAULT, &rng)) ||
         !(D = sd_model_new(A->D, !strcmp(A->name, "mlp") ? SD_SHAPE((int)sd_shape_numel(img)) : img,
                            SD_INIT_DEFAULT, &rng))) {
@@ -570,7 +653,8 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
             sd_params_copy(sd_model_state(Gavg), sd_model_state(G))) goto done;
         Gout = Gavg;
     }
-    if (!(gan = sd_gan_new(ctx, G, D, &(sd_gan_opts){ .batch = o->batch, .loss = o->loss, .lr = o->lr })))
+    if (!(gan = sd_gan_new(ctx, G, D, &(sd_gan_opts){ .batch = o->batch, .loss = o->loss, .lr = o->lr,
+                                                      .dist = o->dist, .overlap = o->overlap })))
         goto done;
     /* x = pixel / 127.5 - 1, in tanh's range */
     if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = 1.0f / 127.5f,
@@ -609,6 +693,21 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         fprintf(log, "resuming %s at epoch %d, step %d (%lld steps done)\n", o->resume, R.p.epoch, R.p.step,
                 (long long)sd_optim_steps(sd_gan_optim(gan, 0)));
     }
+    if (nranks > 1) {   /* same weights and data order everywhere, or the ranks would drift apart */
+        int same = sd_dist_same(o->dist, sd_params_values(sd_model_params(G)), sd_params_size(sd_model_params(G)) * 4);
+        if (same > 0) same = sd_dist_same(o->dist, sd_params_values(sd_model_params(D)), sd_params_size(sd_model_params(D)) * 4);
+        if (same > 0) same = sd_dist_same(o->dist, sd_batcher_order(bt), (size_t)train.n * sizeof(int32_t));
+        if (same < 0) goto done;
+        if (!same) {
+            sd_error("the ranks start from different weights or data order%s",
+                     o->resume ? " (is the same checkpoint file visible to every rank?)" : "");
+            goto done;
+        }
+        fprintf(log, "data parallel: %d ranks x %d threads, each %d or %d of the %d images of a step; gradients "
+                     "all-reduced %s\n", nranks, sd_ctx_threads(ctx), o->batch / nranks, (o->batch + nranks - 1) / nranks,
+                o->batch, o->overlap ? "in buckets during backward" : "once per step");
+    }
+    r->ranks = nranks;
     fprintf(log, "training the %s GAN (G %zu, D %zu parameters) on %s: %d images, %d steps of %d per epoch, "
             "Adam lr %g beta1 0.5, %s G loss, %d threads%s\n", A->name, sd_params_numel(sd_model_params(G)),
             sd_params_numel(sd_model_params(D)), dir, train.n, steps, o->batch, o->lr > 0 ? o->lr : 2e-4,
@@ -640,7 +739,9 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         r->d_real = R.p.sums[2] / steps;
         r->d_fake = R.p.sums[3] / steps;
 
-        /* the fixed noise's samples, the generator so far, its score */
+        /* the fixed noise's samples, the generator so far, its score: rank 0's work */
+        if (average_states(o->dist, G, Gavg, D)) goto done;
+        if (rank > 0) continue;
         if (generate(ctx, Gout, zfix, nfix, samples)) goto done;
         snprintf(path, sizeof path, "%s/epoch_%03d.png", out, epoch);
         if (save_samples(path, samples, nfix, img, 8)) goto done;
@@ -656,6 +757,11 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         }
         fprintf(log, "  -> %s\n", path);
         fflush(log);
+    }
+    r->sync_wait_s = sd_gan_sync_wait(gan);
+    if (rank > 0) {
+        rc = 0;
+        goto done;
     }
     if (o->checkpoint && sd_gan_checkpoint_save(o->checkpoint, o, G, Gavg, D, gan, &rng, bt, train.n, &R.p))
         goto done;   /* the finished run: resuming it trains no more */
