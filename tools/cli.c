@@ -150,6 +150,39 @@ int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_fi
     return 0;
 }
 
+int cli_dist_agree(sd_dist *dist, const char *cmd, int rc)
+{
+    const int first = sd_dist_first_failed(dist, rc != 0);
+    if (first >= 0 && !rc) {
+        fprintf(stderr, "shendu %s: rank %d of %d stopped before training (bad flags or --help there); "
+                        "every rank stops\n", cmd, first, sd_dist_size(dist));
+        rc = 2;
+    }
+    return rc;
+}
+
+FILE *cli_dist_log(sd_dist *dist)
+{
+    FILE *log = sd_dist_rank(dist) == 0 ? NULL : fopen("/dev/null", "w");
+    return log ? log : stdout;
+}
+
+void cli_dist_log_close(FILE *log)
+{
+    if (log && log != stdout) fclose(log);
+}
+
+int cli_dist_fail(sd_dist *dist, const char *cmd, int failed_everywhere)
+{
+    if (sd_dist_size(dist) > 1 && !failed_everywhere) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "shendu %s: %s", cmd, sd_last_error());
+        sd_dist_abort(dist, 1, msg);
+    }
+    if (sd_dist_rank(dist) == 0) cli_fail(cmd);
+    return 1;
+}
+
 /* The one piece of process-wide state: what a signal handler may touch. */
 static volatile sig_atomic_t stop_requested;
 

@@ -36,6 +36,17 @@ void cli_json_str(FILE *f, const char *s);
  * second signal still does): trainers poll it after every step, write their
  * checkpoint and return SD_STOPPED. cli_release_stop restores the defaults. */
 volatile sig_atomic_t *cli_catch_stop(void);
+/* Under mpirun (a NULL or 1-rank dist: one process) every rank parses its own
+ * flags; rc is this rank's outcome (0, 1 after --help, 2). Every rank learns
+ * whether another failed before any waits on another: returns rc, or 2. */
+int  cli_dist_agree(sd_dist *dist, const char *cmd, int rc);
+/* stdout on rank 0, /dev/null on the others; closed by cli_dist_log_close. */
+FILE *cli_dist_log(sd_dist *dist);
+void cli_dist_log_close(FILE *log);
+/* A trainer failed: with other ranks that may be waiting for this one, end the
+ * whole job with the message (unless every rank failed alike, then rank 0
+ * prints it once); in one process print it. Returns 1. */
+int  cli_dist_fail(sd_dist *dist, const char *cmd, int failed_everywhere);
 /* A resumed run keeps the configuration stored in its checkpoint: every field
  * among the first `n` of `fields` whose flag (its key) was given again must
  * agree with the stored value. Returns 0, or 2 after printing the disagreement. */

@@ -126,37 +126,23 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 1;
     }
-    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    const int rank = sd_dist_rank(dist);
     sd_train_opts o = { .model = "mlp", .epochs = 0, .batch = 64, .optim = SD_OPTIM_ADAM, .seed = 1 };
     int json = 0, rc = train_args(argc, argv, &o, &json);
-    /* every rank learns whether every other one parsed its flags before any waits on another */
-    const int first = sd_dist_first_failed(dist, rc != 0);
-    if (first >= 0 && !rc) {
-        fprintf(stderr, "shendu train: rank %d of %d stopped before training (bad flags or --help there); "
-                        "every rank stops\n", first, nranks);
-        rc = 2;
-    }
+    rc = cli_dist_agree(dist, "train", rc);
     if (rc) {
         sd_train_config_free(&o);
         sd_dist_finalize(dist);
         return rc == 1 ? 0 : rc;
     }
-    FILE *log = rank == 0 ? stdout : fopen("/dev/null", "w");
-    if (!log) log = stdout;
+    FILE *log = cli_dist_log(dist);
     o.dist = dist;
     o.live_progress = rank == 0 && isatty(STDERR_FILENO);
     o.stop = cli_catch_stop();
     sd_train_result r;
     rc = sd_app_train_classifier(&o, &r, log);
-    if (log != stdout) fclose(log);
-    if (rc && rc != SD_STOPPED) {
-        if (nranks > 1 && !r.failed_everywhere) {   /* the others may be waiting for this rank: end them */
-            char msg[1200];
-            snprintf(msg, sizeof msg, "shendu train: %s", sd_last_error());
-            sd_dist_abort(dist, 1, msg);
-        }
-        if (rank == 0) cli_fail("train");   /* every rank failed alike: one message */
-    }
+    cli_dist_log_close(log);
+    if (rc && rc != SD_STOPPED) cli_dist_fail(dist, "train", r.failed_everywhere);
     if (!rc && json && rank == 0) {
         printf("{\"model\":");
         cli_json_str(stdout, o.model);

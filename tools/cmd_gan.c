@@ -152,37 +152,24 @@ int cmd_gan(int argc, char **argv)
         fprintf(stderr, "shendu gan: %s\n", sd_last_error());
         return 1;
     }
-    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    const int rank = sd_dist_rank(dist);
     sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .batch = 64, .seed = 1, .ema = 0.999f, .lr = 2e-4f };
     int json = 0, rc = train_args(argc, argv, &o, &json);
-    const int first = sd_dist_first_failed(dist, rc != 0);   /* before any rank waits on another */
-    if (first >= 0 && !rc) {
-        fprintf(stderr, "shendu gan: rank %d of %d stopped before training (bad flags or --help there); "
-                        "every rank stops\n", first, nranks);
-        rc = 2;
-    }
+    rc = cli_dist_agree(dist, "gan", rc);
     if (rc) {
         sd_gan_config_free(&o);
         sd_dist_finalize(dist);
         return rc == 1 ? 0 : rc;
     }
-    FILE *log = rank == 0 ? stdout : fopen("/dev/null", "w");
-    if (!log) log = stdout;
+    FILE *log = cli_dist_log(dist);
     o.dist = dist;
     o.live_progress = rank == 0 && isatty(STDERR_FILENO);
     o.stop = cli_catch_stop();
     sd_gan_result r;
     rc = sd_app_gan_train(&o, &r, log);
     cli_release_stop();
-    if (log != stdout) fclose(log);
-    if (rc && rc != SD_STOPPED) {
-        if (nranks > 1) {   /* the others may be waiting for this rank: end them all */
-            char msg[1200];
-            snprintf(msg, sizeof msg, "shendu gan: %s", sd_last_error());
-            sd_dist_abort(dist, 1, msg);
-        }
-        cli_fail("gan");
-    }
+    cli_dist_log_close(log);
+    if (rc && rc != SD_STOPPED) cli_dist_fail(dist, "gan", r.failed_everywhere);
     if (!rc && json && rank == 0) {
         printf("{\"arch\":");
         cli_json_str(stdout, o.arch);

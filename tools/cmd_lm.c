@@ -98,38 +98,24 @@ static int lm_train(int argc, char **argv)
         fprintf(stderr, "shendu lm train: %s\n", sd_last_error());
         return 1;
     }
-    const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
+    const int rank = sd_dist_rank(dist);
     sd_lm_opts o = { .layers = 1, .hidden = 256, .emb = 64, .seq = 64, .batch = 32, .steps = 2000, .lr = 2e-3f,
                      .seed = 1, .eval_every = 500, .sample_len = 160 };
     int json = 0, rc = train_args(argc, argv, &o, &json);
-    /* every rank learns whether every other one parsed its flags before any waits on another */
-    const int first = sd_dist_first_failed(dist, rc != 0);
-    if (first >= 0 && !rc) {
-        fprintf(stderr, "shendu lm train: rank %d of %d stopped before training (bad flags or --help there); "
-                        "every rank stops\n", first, nranks);
-        rc = 2;
-    }
+    rc = cli_dist_agree(dist, "lm train", rc);
     if (rc) {
         sd_lm_config_free(&o);
         sd_dist_finalize(dist);
         return rc == 1 ? 0 : rc;
     }
-    FILE *log = rank == 0 ? stdout : fopen("/dev/null", "w");
-    if (!log) log = stdout;
+    FILE *log = cli_dist_log(dist);
     o.dist = dist;
     o.live_progress = rank == 0 && isatty(STDERR_FILENO);
     o.stop = cli_catch_stop();
     sd_lm_result r;
     rc = sd_app_lm_train(&o, &r, log);
-    if (log != stdout) fclose(log);
-    if (rc && rc != SD_STOPPED) {
-        if (nranks > 1 && !r.failed_everywhere) {   /* the others may be waiting for this rank: end them */
-            char msg[1200];
-            snprintf(msg, sizeof msg, "shendu lm train: %s", sd_last_error());
-            sd_dist_abort(dist, 1, msg);
-        }
-        if (rank == 0) cli_fail("lm train");   /* every rank failed alike: one message */
-    }
+    cli_dist_log_close(log);
+    if (rc && rc != SD_STOPPED) cli_dist_fail(dist, "lm train", r.failed_everywhere);
     if (!rc && json && rank == 0) {
         printf("{\"cell\":\"%s\",\"val_bpc\":%.4f,\"train_tokens_per_s\":%.1f,\"steps\":%d,\"wall_s\":%.3f,"
                "\"params\":%zu,\"ranks\":%d}\n", sd_cell_name(o.cell), r.val_bpc, r.train_tokens_per_s, r.steps,

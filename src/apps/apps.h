@@ -437,6 +437,7 @@ typedef struct sd_gan_result {
     char generator[4096];                    /* the file written */
     int ranks;                               /* processes that trained */
     double sync_wait_s;                      /* time spent waiting for the all-reduces */
+    int failed_everywhere;                   /* every rank met the same error (no need to abort the job) */
 } sd_gan_result;
 
 /* Where a GAN run is: the epoch in progress (1-based), steps done in it, and

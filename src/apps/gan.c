@@ -598,7 +598,10 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     if (o->epochs < 1 || o->batch < 2) return sd_error("epochs must be at least 1 and batch at least 2");
     if (!(o->ema >= 0.0f && o->ema < 1.0f)) return sd_error("the generator's average decay must be in [0, 1), not %g", o->ema);
     const int rank = sd_dist_rank(o->dist), nranks = sd_dist_size(o->dist);
-    if (nranks > 1 && check_same_config(o)) return -1;
+    if (nranks > 1 && check_same_config(o)) {
+        r->failed_everywhere = 1;
+        return -1;
+    }
     int threads = o->threads;
     if (!threads && nranks > 1) {   /* all cores, shared by this machine's ranks */
         threads = sd_cpu_cores() / sd_dist_local_size(o->dist);
@@ -699,6 +702,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (same > 0) same = sd_dist_same(o->dist, sd_batcher_order(bt), (size_t)train.n * sizeof(int32_t));
         if (same < 0) goto done;
         if (!same) {
+            r->failed_everywhere = 1;
             sd_error("the ranks start from different weights or data order%s",
                      o->resume ? " (is the same checkpoint file visible to every rank?)" : "");
             goto done;
