@@ -1,5 +1,6 @@
-/* libFuzzer harness: checkpoints — the training configuration a resume reads,
- * and the model with optimizer and RNG state inside; the same for lm checkpoints. */
+/* libFuzzer harness: checkpoints — the training configuration a resume reads
+ * (classifier, GAN, DQN, lm), and the model with optimizer and RNG state
+ * inside; the same for lm checkpoints. */
 #include "fuzz_common.h"
 #include "apps/apps.h"
 
@@ -10,10 +11,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     int fd = fuzz_memfile(data, size, path, sizeof path);
     if (fd < 0) return 0;
-    sd_train_opts o = { 0 };
+    sd_train_opts o = { 0 };           /* the configurations `--resume` reads, every trainer's */
     sd_train_config_load(path, &o);
-    free((char *)o.model);            /* the only strings it allocates */
-    free((char *)o.data_dir);
+    sd_train_config_free(&o);
+    sd_gan_train_opts go = { 0 };
+    sd_gan_config_load(path, &go);
+    sd_gan_config_free(&go);
+    sd_rl_dqn_opts ro = { 0 };
+    sd_rl_dqn_config_load(path, &ro);
+    sd_rl_dqn_config_free(&ro);
     sd_lm_opts lo = { 0 };             /* the same for `shendu lm train --resume` and `lm sample` */
     sd_lm_config_load(path, &lo);
     sd_lm_config_free(&lo);
