@@ -19,18 +19,9 @@ static int resume_config(int argc, char **argv, sd_lm_opts *o)
         sd_lm_config_free(&c);
         return 2;
     }
-    for (int i = 0; sd_lm_config_keys[i]; i++) {   /* each key is set by the flag of its name */
-        if (!cli_flag_given(argc, argv, sd_lm_config_keys[i])) continue;
-        char given[256], stored[256];
-        sd_lm_config_get(o, sd_lm_config_keys[i], given, sizeof given);
-        sd_lm_config_get(&c, sd_lm_config_keys[i], stored, sizeof stored);
-        if (strcmp(given, stored)) {
-            fprintf(stderr, "shendu lm train: --%s gives %s = %s, but %s was made with %s = %s; "
-                            "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
-                    sd_lm_config_keys[i], sd_lm_config_keys[i], given, o->resume, sd_lm_config_keys[i], stored);
-            sd_lm_config_free(&c);
-            return 2;
-        }
+    if (cli_check_resumed("lm train", argc, argv, sd_lm_config_fields, SD_CONFIG_MAX, o, &c, o->resume)) {
+        sd_lm_config_free(&c);
+        return 2;
     }
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
     *o = c;

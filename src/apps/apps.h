@@ -10,6 +10,34 @@
 #include <signal.h>
 #include <stdio.h>
 
+/* ---- A trainer's configuration as a table of fields (src/apps/config.c):
+ * checkpoints store it as "shendu.<prefix>.<key>" metadata, a resume reads it
+ * back, the CLI compares it with the flags given again. */
+typedef enum { SD_CFG_INT, SD_CFG_FLOAT, SD_CFG_U64, SD_CFG_STR, SD_CFG_ENUM } sd_config_kind;
+typedef struct sd_config_field {
+    const char *key;              /* also the CLI flag that sets it */
+    sd_config_kind kind;          /* int, float, uint64_t, const char *, or an int indexing `names` */
+    size_t offset;                /* offsetof(the options struct, the field) */
+    double min, max;              /* INT and FLOAT: the values a file may hold */
+    const char *const *names;     /* ENUM: the value names, NULL-terminated */
+    const char *dflt;             /* STR: what NULL means (printed in its place) */
+} sd_config_field;
+#define SD_CONFIG_MAX 32
+typedef struct sd_config_text {   /* metadata for sd_checkpoint_save */
+    char keys[SD_CONFIG_MAX][64], values[SD_CONFIG_MAX][256];
+    sd_st_kv kv[SD_CONFIG_MAX];
+    int n;
+} sd_config_text;
+void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t size);
+/* A whole-string decimal integer in [lo, hi] (NULL, junk or out of range: -1). */
+int  sd_config_parse_long(const char *v, long lo, long hi, long *out);
+/* STR values are copied into *owned (freed first), which the field then points to. */
+int  sd_config_set(const sd_config_field *f, void *opts, const char *v, char **owned);
+int  sd_config_to_meta(const sd_config_field *fields, const void *opts, const char *prefix, sd_config_text *t);
+/* Every field from the file's metadata; the k-th STR field's copy goes to owned[k]. */
+int  sd_config_from_file(const sd_config_field *fields, void *opts, const char *prefix, const sd_st_file *f,
+                         const char *path, char **owned);
+
 typedef struct sd_train_opts {
     const char *model;       /* preset name ("mlp") or an architecture string */
     const char *data_dir;    /* NULL: sd_data_default_dir() */
@@ -255,8 +283,7 @@ typedef struct sd_lm_opts {
 
 /* The run's configuration as text, as lm checkpoints store it ("shendu.lm.KEY").
  * Keys: text cell layers hidden emb seq batch steps lr threads seed forget-bias. */
-extern const char *const sd_lm_config_keys[];
-void sd_lm_config_get(const sd_lm_opts *o, const char *key, char *buf, size_t size);
+extern const sd_config_field sd_lm_config_fields[];   /* each key is also the flag that sets it */
 /* Fill the configuration fields of o from lm checkpoint `path` (errors: not a
  * checkpoint of `shendu lm train`, missing or bad keys); free with sd_lm_config_free. */
 int  sd_lm_config_load(const char *path, sd_lm_opts *o);
@@ -363,32 +390,6 @@ double    sd_gan_sync_wait(const sd_gan *s);              /* seconds spent waiti
 double sd_inception_score(const float *p, int n, int k);
 /* -1 with a clear message if m's metadata says it is a GAN generator (role=generator). */
 int sd_app_check_not_generator(const sd_model *m, const char *path);
-
-/* ---- A trainer's configuration as a table of fields (src/apps/config.c):
- * checkpoints store it as "shendu.<prefix>.<key>" metadata, a resume reads it
- * back, the CLI compares it with the flags given again. */
-typedef enum { SD_CFG_INT, SD_CFG_FLOAT, SD_CFG_U64, SD_CFG_STR, SD_CFG_ENUM } sd_config_kind;
-typedef struct sd_config_field {
-    const char *key;              /* also the CLI flag that sets it */
-    sd_config_kind kind;          /* int, float, uint64_t, const char *, or an int indexing `names` */
-    size_t offset;                /* offsetof(the options struct, the field) */
-    double min, max;              /* INT and FLOAT: the values a file may hold */
-    const char *const *names;     /* ENUM: the value names, NULL-terminated */
-    const char *dflt;             /* STR: what NULL means (printed in its place) */
-} sd_config_field;
-#define SD_CONFIG_MAX 32
-typedef struct sd_config_text {   /* metadata for sd_checkpoint_save */
-    char keys[SD_CONFIG_MAX][64], values[SD_CONFIG_MAX][256];
-    sd_st_kv kv[SD_CONFIG_MAX];
-    int n;
-} sd_config_text;
-void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t size);
-/* STR values are copied into *owned (freed first), which the field then points to. */
-int  sd_config_set(const sd_config_field *f, void *opts, const char *v, char **owned);
-int  sd_config_to_meta(const sd_config_field *fields, const void *opts, const char *prefix, sd_config_text *t);
-/* Every field from the file's metadata; the k-th STR field's copy goes to owned[k]. */
-int  sd_config_from_file(const sd_config_field *fields, void *opts, const char *prefix, const sd_st_file *f,
-                         const char *path, char **owned);
 
 typedef struct sd_gan_train_opts {
     const char *arch;        /* "mlp" (../shared/bench-ref/gan.py) or "dcgan" */

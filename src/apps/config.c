@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "apps.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,14 +37,24 @@ void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t
     }
 }
 
+int sd_config_parse_long(const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
 int sd_config_set(const sd_config_field *f, void *opts, const char *v, char **owned)
 {
     char *p = FIELD(opts, f), *end;
     int bad = !*v;
     switch (f->kind) {
     case SD_CFG_INT: {
-        long x = strtol(v, &end, 10);
-        bad |= *end || x < f->min || x > f->max;
+        long x;
+        bad = sd_config_parse_long(v, (long)f->min, (long)f->max, &x);
         if (!bad) *(int *)p = (int)x;
         break;
     }

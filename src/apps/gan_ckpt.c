@@ -144,12 +144,7 @@ static int read_flat(const sd_st_file *f, const char *name, sd_params *P)
 static int meta_int(const sd_st_file *f, const char *key, long lo, long hi, long *out)
 {
     const char *v = sd_st_meta(f, key);
-    char *end;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || !*v || *end || x < lo || x > hi)
-        return sd_error("bad or missing '%s' (%s)", key, v ? v : "absent");
-    *out = x;
-    return 0;
+    return sd_config_parse_long(v, lo, hi, out) ? sd_error("bad or missing '%s' (%s)", key, v ? v : "absent") : 0;
 }
 
 static int restore(const sd_st_file *f, sd_model *G, sd_model *Gavg, sd_model *D, sd_gan *gan, sd_rng *rng,

@@ -285,9 +285,9 @@ static int check_same_config(const sd_lm_opts *o, sd_dist *dist)
 {
     char v[256];
     int same = 1;
-    for (int i = 0; sd_lm_config_keys[i] && same == 1; i++) {
-        sd_lm_config_get(o, sd_lm_config_keys[i], v, sizeof v);
-        same = sd_app_same_setting(dist, sd_lm_config_keys[i], v);
+    for (int i = 0; sd_lm_config_fields[i].key && same == 1; i++) {
+        sd_config_get(&sd_lm_config_fields[i], o, v, sizeof v);
+        same = sd_app_same_setting(dist, sd_lm_config_fields[i].key, v);
     }
     snprintf(v, sizeof v, "%d", o->eval_every);
     if (same == 1) same = sd_app_same_setting(dist, "eval-every", v);

@@ -5,78 +5,33 @@
 #define _POSIX_C_SOURCE 200809L
 #include "apps.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FORMAT "lm-checkpoint"
 #define N_TAIL 100
 
-const char *const sd_lm_config_keys[] = {
-    "text", "cell", "layers", "hidden", "emb", "seq", "batch", "steps", "lr", "threads", "seed", "forget-bias", NULL
+static const char *const cell_names[] = { "rnn", "lstm", NULL };
+_Static_assert(SD_CELL_RNN == 0 && SD_CELL_LSTM == 1 && sizeof(sd_cell) == sizeof(int), "cell_names follows sd_cell");
+
+#define F(key, kind, field, ...) { key, kind, offsetof(sd_lm_opts, field), __VA_ARGS__ }
+const sd_config_field sd_lm_config_fields[] = {
+    F("text", SD_CFG_STR, text, 0, 0, NULL, SD_LM_DEFAULT_TEXT),
+    F("cell", SD_CFG_ENUM, cell, 0, 0, cell_names),
+    F("layers", SD_CFG_INT, layers, 1, 16),
+    F("hidden", SD_CFG_INT, hidden, 1, 8192),
+    F("emb", SD_CFG_INT, emb, 1, 8192),
+    F("seq", SD_CFG_INT, seq, 1, 1 << 20),
+    F("batch", SD_CFG_INT, batch, 1, 1 << 16),
+    F("steps", SD_CFG_INT, steps, 1, 1 << 30),
+    F("lr", SD_CFG_FLOAT, lr, 0, 1e30),
+    F("threads", SD_CFG_INT, threads, 0, 256),
+    F("seed", SD_CFG_U64, seed),
+    F("forget-bias", SD_CFG_FLOAT, forget_bias, -1e30, 1e30),
+    { 0 }
 };
-#define N_CONFIG 12
-
-void sd_lm_config_get(const sd_lm_opts *o, const char *key, char *buf, size_t size)
-{
-    if (!strcmp(key, "text")) snprintf(buf, size, "%s", o->text ? o->text : SD_LM_DEFAULT_TEXT);
-    else if (!strcmp(key, "cell")) snprintf(buf, size, "%s", sd_cell_name(o->cell));
-    else if (!strcmp(key, "layers")) snprintf(buf, size, "%d", o->layers);
-    else if (!strcmp(key, "hidden")) snprintf(buf, size, "%d", o->hidden);
-    else if (!strcmp(key, "emb")) snprintf(buf, size, "%d", o->emb);
-    else if (!strcmp(key, "seq")) snprintf(buf, size, "%d", o->seq);
-    else if (!strcmp(key, "batch")) snprintf(buf, size, "%d", o->batch);
-    else if (!strcmp(key, "steps")) snprintf(buf, size, "%d", o->steps);
-    else if (!strcmp(key, "lr")) snprintf(buf, size, "%.9g", o->lr);
-    else if (!strcmp(key, "threads")) snprintf(buf, size, "%d", o->threads);
-    else if (!strcmp(key, "seed")) snprintf(buf, size, "%llu", (unsigned long long)o->seed);
-    else if (!strcmp(key, "forget-bias")) snprintf(buf, size, "%.9g", o->forget_bias);
-    else snprintf(buf, size, "?");
-}
-
-/* An integer in [lo, hi], the whole string. */
-static int parse_int(const char *v, int lo, int hi, int *out)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) return -1;
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_float(const char *v, float *out)
-{
-    char *end;
-    float x = strtof(v, &end);
-    if (!*v || *end || x != x) return -1;
-    *out = x;
-    return 0;
-}
-
-static int config_set(sd_lm_opts *o, const char *key, const char *v)
-{
-    int bad = 0;
-    if (!strcmp(key, "text")) {
-        char *copy = strdup(v);
-        if (!copy) return sd_error("out of memory");
-        free(o->owned);
-        o->owned = copy;
-        o->text = copy;
-    } else if (!strcmp(key, "cell")) bad = sd_cell_parse(v, &o->cell);
-    else if (!strcmp(key, "layers")) bad = parse_int(v, 1, 16, &o->layers);
-    else if (!strcmp(key, "hidden")) bad = parse_int(v, 1, 8192, &o->hidden);
-    else if (!strcmp(key, "emb")) bad = parse_int(v, 1, 8192, &o->emb);
-    else if (!strcmp(key, "seq")) bad = parse_int(v, 1, 1 << 20, &o->seq);
-    else if (!strcmp(key, "batch")) bad = parse_int(v, 1, 1 << 16, &o->batch);
-    else if (!strcmp(key, "steps")) bad = parse_int(v, 1, 1 << 30, &o->steps);
-    else if (!strcmp(key, "lr")) bad = parse_float(v, &o->lr);
-    else if (!strcmp(key, "threads")) bad = parse_int(v, 0, 256, &o->threads);
-    else if (!strcmp(key, "seed")) {
-        char *end;
-        o->seed = strtoull(v, &end, 10);
-        bad = !*v || *end || v[0] == '-';
-    } else if (!strcmp(key, "forget-bias")) bad = parse_float(v, &o->forget_bias);
-    return bad ? sd_error("bad value '%s' for '%s'", v, key) : 0;
-}
+#undef F
 
 void sd_lm_config_free(sd_lm_opts *o)
 {
@@ -102,13 +57,7 @@ int sd_lm_config_load(const char *path, sd_lm_opts *o)
     sd_st_file *f = sd_st_open(path);
     if (!f) return -1;
     int rc = check_format(f, path);
-    for (int i = 0; sd_lm_config_keys[i] && !rc; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "shendu.lm.%s", sd_lm_config_keys[i]);
-        const char *v = sd_st_meta(f, key);
-        if (!v) rc = sd_error("%s: checkpoint lacks '%s'", path, key);
-        else if (config_set(o, sd_lm_config_keys[i], v)) rc = sd_error_prefix("%s", path);
-    }
+    if (!rc) rc = sd_config_from_file(sd_lm_config_fields, o, "lm", f, path, &o->owned);
     sd_st_close(f);
     return rc;
 }
@@ -116,9 +65,10 @@ int sd_lm_config_load(const char *path, sd_lm_opts *o)
 int sd_lm_checkpoint_save(const char *path, const sd_lm *m, sd_optim *opt, const sd_lm_opts *o,
                           size_t text_bytes, const sd_lm_train_state *st)
 {
-    char cfg[N_CONFIG][256], keys[N_CONFIG][64], names[4][64];
-    char steps[32], lr[32], step[16], bytes[32], lwin[40], win[16];
-    sd_st_kv kv[N_CONFIG + 10];
+    char names[4][64], steps[32], lr[32], step[16], bytes[32], lwin[40], win[16];
+    sd_config_text cfg;
+    if (sd_config_to_meta(sd_lm_config_fields, o, "lm", &cfg)) return -1;
+    sd_st_kv kv[SD_CONFIG_MAX + 10];
     sd_st_tensor t[8];
     int n = 0, nt = 0;
     const int64_t size = (int64_t)sd_optim_state_size(opt);
@@ -133,11 +83,7 @@ int sd_lm_checkpoint_save(const char *path, const sd_lm *m, sd_optim *opt, const
     t[nt++] = sd_checkpoint_rng_tensor("shendu.lm.sample_rng", &st->srng);
     t[nt++] = (sd_st_tensor){ .name = "shendu.lm.tail", .dtype = SD_F64, .ndim = 1, .shape = { N_TAIL },
                               .data = st->tail };
-    for (int i = 0; sd_lm_config_keys[i]; i++, n++) {
-        snprintf(keys[i], sizeof keys[i], "shendu.lm.%s", sd_lm_config_keys[i]);
-        sd_lm_config_get(o, sd_lm_config_keys[i], cfg[i], sizeof cfg[i]);
-        kv[n] = (sd_st_kv){ keys[i], cfg[i] };
-    }
+    for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
     snprintf(steps, sizeof steps, "%lld", (long long)sd_optim_steps(opt));
     snprintf(lr, sizeof lr, "%.9g", sd_optim_lr(opt));
     snprintf(step, sizeof step, "%d", st->step);
@@ -171,20 +117,18 @@ int sd_lm_checkpoint_restore(const char *path, sd_lm *m, sd_optim *opt, size_t t
         goto done;
     }
     sd_params *P = sd_lm_params(m);
-    for (int i = 0; i < sd_params_count(P); i++) {
-        sd_shape s = sd_params_shape(P, i);
-        int64_t shape[SD_MAX_DIMS];
-        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
-        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) goto done;
-    }
+    if (sd_checkpoint_read_params(f, P)) goto done;
     const char *sp = sd_st_meta(f, "shendu.lm.step"), *steps = sd_st_meta(f, "shendu.optim.steps"),
                *lw = sd_st_meta(f, "shendu.lm.loss_window"), *w = sd_st_meta(f, "shendu.lm.window");
     char *end = NULL;
-    if (!sp || !steps || !lw || !w || parse_int(sp, 0, 1 << 30, &st->step) || parse_int(w, 0, 1 << 30, &st->window) ||
-        strcmp(sp, steps) || (st->loss_window = strtod(lw, &end), *end)) {
+    long step, window;
+    if (!sp || !steps || !lw || !w || sd_config_parse_long(sp, 0, 1 << 30, &step) ||
+        sd_config_parse_long(w, 0, 1 << 30, &window) || strcmp(sp, steps) || (st->loss_window = strtod(lw, &end), *end)) {
         sd_error("%s: bad or missing training state (shendu.lm.step, shendu.lm.window, shendu.lm.loss_window)", path);
         goto done;
     }
+    st->step = (int)step;
+    st->window = (int)window;
     int k = sd_st_find(f, "shendu.lm.tail");
     sd_st_tensor t;
     if (k >= 0) sd_st_get(f, k, &t);
