@@ -33,6 +33,7 @@ void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t
 int  sd_config_parse_long(const char *v, long lo, long hi, long *out);
 /* STR values are copied into *owned (freed first), which the field then points to. */
 int  sd_config_set(const sd_config_field *f, void *opts, const char *v, char **owned);
+const sd_config_field *sd_config_find(const sd_config_field *fields, const char *key);   /* or NULL */
 int  sd_config_to_meta(const sd_config_field *fields, const void *opts, const char *prefix, sd_config_text *t);
 /* Every field from the file's metadata; the k-th STR field's copy goes to owned[k]. */
 int  sd_config_from_file(const sd_config_field *fields, void *opts, const char *prefix, const sd_st_file *f,
@@ -76,11 +77,11 @@ typedef struct sd_train_opts {
 
 #define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
 
-/* The run's configuration as text, as checkpoints store it ("shendu.train.KEY").
- * Keys: model data epochs batch lr optim momentum weight-decay init threads seed
- * limit limit-test normalize shift flip cosine. */
-extern const char *const sd_train_config_keys[];
-void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, size_t size);
+/* The run's configuration, as checkpoints store it ("shendu.train.KEY"): model
+ * data epochs batch lr optim momentum weight-decay init threads seed limit
+ * limit-test normalize shift flip cosine. */
+extern const sd_config_field sd_train_config_fields[];
+void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, size_t size);   /* "?" if unknown */
 /* Fill the configuration fields of o from checkpoint `path`; the strings it
  * allocates are released by sd_train_config_free. */
 int  sd_train_config_load(const char *path, sd_train_opts *o);

@@ -3,6 +3,7 @@
 #include "apps.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,73 +107,42 @@ static void progress_line(FILE *log, int epoch, int epochs, int step, int steps,
 
 /* ---- The run's configuration, as text: what a checkpoint stores and a resume
  * restores and compares against the flags given again. */
-const char *const sd_train_config_keys[] = {
-    "model", "data", "epochs", "batch", "lr", "optim", "momentum", "weight-decay", "init", "threads", "seed",
-    "limit", "limit-test", "normalize", "shift", "flip", "cosine", NULL
-};
+static const char *const optim_names[] = { "sgd", "adam", NULL };
+static const char *const init_names[] = { "default", "he", "xavier", NULL };
+_Static_assert(SD_OPTIM_SGD == 0 && SD_OPTIM_ADAM == 1 && sizeof(sd_optim_kind) == sizeof(int), "optim_names");
+_Static_assert(SD_INIT_DEFAULT == 0 && SD_INIT_HE == 1 && SD_INIT_XAVIER == 2 && sizeof(sd_init) == sizeof(int),
+               "init_names");
 
-static const char *init_name(sd_init i) { return i == SD_INIT_HE ? "he" : i == SD_INIT_XAVIER ? "xavier" : "default"; }
+#define F(key, kind, field, ...) { key, kind, offsetof(sd_train_opts, field), __VA_ARGS__ }
+const sd_config_field sd_train_config_fields[] = {
+    F("model", SD_CFG_STR, model, 0, 0, NULL, "mlp"),
+    F("data", SD_CFG_STR, data_dir, 0, 0, NULL, NULL),   /* filled in before saving */
+    F("epochs", SD_CFG_INT, epochs, 1, 1 << 30),
+    F("batch", SD_CFG_INT, batch, 1, 1 << 30),
+    F("lr", SD_CFG_FLOAT, lr, 0, 1e30),
+    F("optim", SD_CFG_ENUM, optim, 0, 0, optim_names),
+    F("momentum", SD_CFG_FLOAT, momentum, 0, 1e30),
+    F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1e30),
+    F("init", SD_CFG_ENUM, init, 0, 0, init_names),
+    F("threads", SD_CFG_INT, threads, 0, 256),
+    F("seed", SD_CFG_U64, seed),
+    F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
+    F("limit-test", SD_CFG_INT, limit_test, 0, 1 << 30),
+    F("normalize", SD_CFG_INT, normalize, 0, 1),
+    F("shift", SD_CFG_INT, shift, 0, 1 << 20),
+    F("flip", SD_CFG_INT, flip, 0, 1),
+    F("cosine", SD_CFG_INT, cosine, 0, 1),
+    { 0 }
+};
+#undef F
 
 void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, size_t size)
 {
-    const char *dir = o->data_dir ? o->data_dir : sd_data_default_dir();
-    if (!strcmp(key, "model")) snprintf(buf, size, "%s", o->model);
-    else if (!strcmp(key, "data")) snprintf(buf, size, "%s", dir);
-    else if (!strcmp(key, "epochs")) snprintf(buf, size, "%d", o->epochs);
-    else if (!strcmp(key, "batch")) snprintf(buf, size, "%d", o->batch);
-    else if (!strcmp(key, "lr")) snprintf(buf, size, "%.9g", o->lr);
-    else if (!strcmp(key, "optim")) snprintf(buf, size, "%s", sd_optim_kind_name(o->optim));
-    else if (!strcmp(key, "momentum")) snprintf(buf, size, "%.9g", o->momentum);
-    else if (!strcmp(key, "weight-decay")) snprintf(buf, size, "%.9g", o->weight_decay);
-    else if (!strcmp(key, "init")) snprintf(buf, size, "%s", init_name(o->init));
-    else if (!strcmp(key, "threads")) snprintf(buf, size, "%d", o->threads);
-    else if (!strcmp(key, "seed")) snprintf(buf, size, "%llu", (unsigned long long)o->seed);
-    else if (!strcmp(key, "limit")) snprintf(buf, size, "%d", o->limit_train);
-    else if (!strcmp(key, "limit-test")) snprintf(buf, size, "%d", o->limit_test);
-    else if (!strcmp(key, "normalize")) snprintf(buf, size, "%d", o->normalize);
-    else if (!strcmp(key, "shift")) snprintf(buf, size, "%d", o->shift);
-    else if (!strcmp(key, "flip")) snprintf(buf, size, "%d", o->flip);
-    else if (!strcmp(key, "cosine")) snprintf(buf, size, "%d", o->cosine);
+    sd_train_opts c = *o;
+    if (!c.data_dir) c.data_dir = sd_data_default_dir();
+    const sd_config_field *f = sd_config_find(sd_train_config_fields, key);
+    if (f) sd_config_get(f, &c, buf, size);
     else snprintf(buf, size, "?");
-}
-
-static int parse_int(const char *v, int *out)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < -2147483647L || x > 2147483647L) return -1;
-    *out = (int)x;
-    return 0;
-}
-
-static int config_set(sd_train_opts *o, const char *key, const char *v)
-{
-    char *end;
-    int bad = 0;
-    if (!strcmp(key, "model") || !strcmp(key, "data")) {
-        int k = !strcmp(key, "model") ? 0 : 1;
-        char *copy = strdup(v);
-        if (!copy) return sd_error("out of memory");
-        free(o->owned[k]);
-        o->owned[k] = copy;
-        if (k == 0) o->model = copy;
-        else o->data_dir = copy;
-    } else if (!strcmp(key, "epochs")) bad = parse_int(v, &o->epochs);
-    else if (!strcmp(key, "batch")) bad = parse_int(v, &o->batch);
-    else if (!strcmp(key, "lr")) { o->lr = strtof(v, &end); bad = *end != 0; }
-    else if (!strcmp(key, "optim")) bad = sd_optim_kind_parse(v, &o->optim);
-    else if (!strcmp(key, "momentum")) { o->momentum = strtof(v, &end); bad = *end != 0; }
-    else if (!strcmp(key, "weight-decay")) { o->weight_decay = strtof(v, &end); bad = *end != 0; }
-    else if (!strcmp(key, "init")) bad = sd_init_parse(v, &o->init);
-    else if (!strcmp(key, "threads")) bad = parse_int(v, &o->threads);
-    else if (!strcmp(key, "seed")) { o->seed = strtoull(v, &end, 10); bad = *end != 0; }
-    else if (!strcmp(key, "limit")) bad = parse_int(v, &o->limit_train);
-    else if (!strcmp(key, "limit-test")) bad = parse_int(v, &o->limit_test);
-    else if (!strcmp(key, "normalize")) bad = parse_int(v, &o->normalize);
-    else if (!strcmp(key, "shift")) bad = parse_int(v, &o->shift);
-    else if (!strcmp(key, "flip")) bad = parse_int(v, &o->flip);
-    else if (!strcmp(key, "cosine")) bad = parse_int(v, &o->cosine);
-    return bad ? sd_error("bad value '%s' for '%s'", v, key) : 0;
 }
 
 void sd_train_config_free(sd_train_opts *o)
@@ -193,13 +163,7 @@ int sd_train_config_load(const char *path, sd_train_opts *o)
         rc = sd_error("%s: not a checkpoint of `shendu train` (write one with --checkpoint FILE)", path);
         goto done;
     }
-    for (int i = 0; sd_train_config_keys[i] && !rc; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "shendu.train.%s", sd_train_config_keys[i]);
-        const char *v = sd_st_meta(f, key);
-        if (!v) rc = sd_error("%s: checkpoint lacks '%s'", path, key);
-        else if (config_set(o, sd_train_config_keys[i], v)) rc = sd_error_prefix("%s", path);
-    }
+    rc = sd_config_from_file(sd_train_config_fields, o, "train", f, path, o->owned);
 done:
     sd_st_close(f);
     return rc;
@@ -212,19 +176,17 @@ typedef struct train_state {
     double loss_sum;        /* their summed losses */
 } train_state;
 
-#define N_CONFIG 17
-
 static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m, sd_optim *opt,
                            const sd_rng *rng, const sd_batcher *bt, int ntrain, const train_state *st)
 {
-    char cfg[N_CONFIG][256], keys[N_CONFIG][64], epoch[16], step[16], pos[16], loss[40];
-    sd_st_kv kv[N_CONFIG + 4];
+    char epoch[16], step[16], pos[16], loss[40];
+    sd_train_opts c = *o;
+    if (!c.data_dir) c.data_dir = sd_data_default_dir();
+    sd_config_text cfg;
+    if (sd_config_to_meta(sd_train_config_fields, &c, "train", &cfg)) return -1;
+    sd_st_kv kv[SD_CONFIG_MAX + 4];
     int n = 0;
-    for (int i = 0; sd_train_config_keys[i]; i++, n++) {
-        snprintf(keys[i], sizeof keys[i], "shendu.train.%s", sd_train_config_keys[i]);
-        sd_train_config_get(o, sd_train_config_keys[i], cfg[i], sizeof cfg[i]);
-        kv[n] = (sd_st_kv){ keys[i], cfg[i] };
-    }
+    for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
     snprintf(epoch, sizeof epoch, "%d", st->epoch);
     snprintf(step, sizeof step, "%d", st->step);
     snprintf(pos, sizeof pos, "%d", sd_batcher_position(bt));
@@ -253,16 +215,18 @@ static int restore_checkpoint(const char *path, sd_model *m, sd_optim *opt, sd_r
     if (sd_checkpoint_read_params(f, P)) goto done;
     const char *e = sd_st_meta(f, "shendu.train.epoch"), *sp = sd_st_meta(f, "shendu.train.step"),
                *pos = sd_st_meta(f, "shendu.train.position"), *ls = sd_st_meta(f, "shendu.train.loss_sum");
-    int position;
-    if (!e || !sp || !pos || !ls || parse_int(e, &st->epoch) || parse_int(sp, &st->step) ||
-        parse_int(pos, &position)) {
+    long epoch, step, position;
+    if (!ls || sd_config_parse_long(e, 1, 1 << 30, &epoch) || sd_config_parse_long(sp, 0, 1 << 30, &step) ||
+        sd_config_parse_long(pos, 0, ntrain, &position)) {
         sd_error("%s: bad or missing training state", path);
         goto done;
     }
+    st->epoch = (int)epoch;
+    st->step = (int)step;
     st->loss_sum = strtod(ls, NULL);
     if (sd_checkpoint_restore_optim(f, opt) || sd_checkpoint_read_rng(f, "shendu.train.rng", rng) ||
         sd_checkpoint_read_i32(f, "shendu.train.order", order, (size_t)ntrain) ||
-        sd_batcher_restore(bt, position, order)) {
+        sd_batcher_restore(bt, (int)position, order)) {
         sd_error_prefix("%s", path);
         goto done;
     }
@@ -296,9 +260,9 @@ static int check_same_config(const sd_train_opts *o, sd_dist *dist)
 {
     char v[256];
     int same = 1;
-    for (int i = 0; sd_train_config_keys[i] && same == 1; i++) {
-        sd_train_config_get(o, sd_train_config_keys[i], v, sizeof v);
-        same = sd_app_same_setting(dist, sd_train_config_keys[i], v);
+    for (int i = 0; sd_train_config_fields[i].key && same == 1; i++) {
+        sd_train_config_get(o, sd_train_config_fields[i].key, v, sizeof v);
+        same = sd_app_same_setting(dist, sd_train_config_fields[i].key, v);
     }
     if (same == 1) same = sd_app_same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
     snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);

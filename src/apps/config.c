@@ -89,6 +89,13 @@ int sd_config_set(const sd_config_field *f, void *opts, const char *v, char **ow
     return bad ? sd_error("bad value '%s' for '%s'", v, f->key) : 0;
 }
 
+const sd_config_field *sd_config_find(const sd_config_field *fields, const char *key)
+{
+    for (; fields->key; fields++)
+        if (!strcmp(fields->key, key)) return fields;
+    return NULL;
+}
+
 int sd_config_to_meta(const sd_config_field *fields, const void *opts, const char *prefix, sd_config_text *t)
 {
     int n = 0;
