@@ -13,12 +13,12 @@
 /* ---- A trainer's configuration as a table of fields (src/apps/config.c):
  * checkpoints store it as "shendu.<prefix>.<key>" metadata, a resume reads it
  * back, the CLI compares it with the flags given again. */
-typedef enum { SD_CFG_INT, SD_CFG_FLOAT, SD_CFG_U64, SD_CFG_STR, SD_CFG_ENUM } sd_config_kind;
+typedef enum { SD_CFG_INT, SD_CFG_LONG, SD_CFG_FLOAT, SD_CFG_DOUBLE, SD_CFG_U64, SD_CFG_STR, SD_CFG_ENUM } sd_config_kind;
 typedef struct sd_config_field {
     const char *key;              /* also the CLI flag that sets it */
-    sd_config_kind kind;          /* int, float, uint64_t, const char *, or an int indexing `names` */
+    sd_config_kind kind;          /* int, long, float, double, uint64_t, const char *, or an int indexing `names` */
     size_t offset;                /* offsetof(the options struct, the field) */
-    double min, max;              /* INT and FLOAT: the values a file may hold */
+    double min, max;              /* numbers (not U64): the values a file may hold */
     const char *const *names;     /* ENUM: the value names, NULL-terminated */
     const char *dflt;             /* STR: what NULL means (printed in its place) */
 } sd_config_field;
@@ -203,7 +203,7 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f);
 /* The run's configuration, as text (src/apps/rl_checkpoint.c): what a DQN
  * checkpoint stores as "shendu.rl.cfg.KEY", and a resume restores and
  * compares with the flags given again. Keys are the flags' names. */
-extern const char *const sd_rl_dqn_config_keys[];
+extern const sd_config_field sd_rl_dqn_config_fields[];
 void sd_rl_dqn_config_get(const sd_rl_dqn_opts *o, const char *key, char *buf, size_t size);
 /* Read the configuration of a `rl dqn` checkpoint into o (strings owned by o). */
 int  sd_rl_dqn_config_load(const char *path, sd_rl_dqn_opts *o);

@@ -16,6 +16,8 @@ void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t
     const char *p = (const char *)opts + f->offset;
     switch (f->kind) {
     case SD_CFG_INT: snprintf(buf, size, "%d", *(const int *)p); break;
+    case SD_CFG_LONG: snprintf(buf, size, "%ld", *(const long *)p); break;
+    case SD_CFG_DOUBLE: snprintf(buf, size, "%.17g", *(const double *)p); break;
     case SD_CFG_FLOAT: {   /* the shortest of %.7g / %.9g that reads back as the same float */
         float x = *(const float *)p;
         snprintf(buf, size, "%.7g", x);
@@ -56,6 +58,18 @@ int sd_config_set(const sd_config_field *f, void *opts, const char *v, char **ow
         long x;
         bad = sd_config_parse_long(v, (long)f->min, (long)f->max, &x);
         if (!bad) *(int *)p = (int)x;
+        break;
+    }
+    case SD_CFG_LONG: {
+        long x;
+        bad = sd_config_parse_long(v, (long)f->min, (long)f->max, &x);
+        if (!bad) *(long *)p = x;
+        break;
+    }
+    case SD_CFG_DOUBLE: {
+        double x = strtod(v, &end);
+        bad |= *end || !(x >= f->min && x <= f->max);
+        if (!bad) *(double *)p = x;
         break;
     }
     case SD_CFG_FLOAT: {

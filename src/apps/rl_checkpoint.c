@@ -3,116 +3,50 @@
  * agent's state (sd_dqn_checkpoint_save), read back by --resume. */
 #include "apps.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sd_rl_dqn_config_keys[] = {
-    "env", "recipe", "steps", "seed", "threads", "hidden", "lr", "lr-end", "gamma", "batch", "buffer",
-    "learning-starts", "train-freq", "gradient-steps", "target-freq", "tau", "eps-start", "eps-end", "eps-steps",
-    "loss", "double", "clip", "no-stop", "solve-window", "solve-threshold", "eval", "log-steps", NULL
+static const char *const loss_names[] = { "mse", "huber", NULL };
+
+#define F(key, kind, field, ...) { key, kind, offsetof(sd_rl_dqn_opts, field), __VA_ARGS__ }
+const sd_config_field sd_rl_dqn_config_fields[] = {
+    F("env", SD_CFG_STR, env, 0, 0, NULL, ""),
+    F("recipe", SD_CFG_STR, recipe, 0, 0, NULL, ""),
+    F("steps", SD_CFG_LONG, dqn.total_steps, 1, 1L << 40),
+    F("seed", SD_CFG_U64, dqn.seed),
+    F("threads", SD_CFG_INT, threads, 0, 256),
+    F("hidden", SD_CFG_STR, dqn.hidden, 0, 0, NULL, ""),
+    F("lr", SD_CFG_FLOAT, dqn.lr, -1e30, 1e30),
+    F("lr-end", SD_CFG_FLOAT, dqn.lr_end, -1e30, 1e30),
+    F("gamma", SD_CFG_FLOAT, dqn.gamma, -1e30, 1e30),
+    F("batch", SD_CFG_INT, dqn.batch, 1, 1 << 20),
+    F("buffer", SD_CFG_INT, dqn.buffer_size, 1, 1 << 26),
+    F("learning-starts", SD_CFG_LONG, dqn.learning_starts, -1, 1L << 40),
+    F("train-freq", SD_CFG_INT, dqn.train_freq, 1, 1 << 30),
+    F("gradient-steps", SD_CFG_INT, dqn.gradient_steps, 1, 1 << 30),
+    F("target-freq", SD_CFG_INT, dqn.target_freq, 1, 1 << 30),
+    F("tau", SD_CFG_FLOAT, dqn.tau, -1e30, 1e30),
+    F("eps-start", SD_CFG_FLOAT, dqn.eps_start, -1e30, 1e30),
+    F("eps-end", SD_CFG_FLOAT, dqn.eps_end, -1e30, 1e30),
+    F("eps-steps", SD_CFG_LONG, dqn.eps_decay_steps, 1, 1L << 40),
+    F("loss", SD_CFG_ENUM, dqn.huber, 0, 0, loss_names),
+    F("double", SD_CFG_INT, dqn.double_dqn, 0, 1),
+    F("clip", SD_CFG_FLOAT, dqn.max_grad_norm, -1e30, 1e30),
+    F("no-stop", SD_CFG_INT, dqn.no_stop, 0, 1),
+    F("solve-window", SD_CFG_INT, dqn.solve_window, 1, 1 << 30),
+    F("solve-threshold", SD_CFG_DOUBLE, dqn.solve_threshold, -1e300, 1e300),
+    F("eval", SD_CFG_INT, eval_episodes, 0, 100000),
+    F("log-steps", SD_CFG_LONG, log_steps, 1, 1L << 40),
+    { 0 }
 };
-#define N_KEYS 27
+#undef F
 
 void sd_rl_dqn_config_get(const sd_rl_dqn_opts *o, const char *key, char *buf, size_t size)
 {
-    const sd_dqn_opts *q = &o->dqn;
-    if (!strcmp(key, "env")) snprintf(buf, size, "%s", o->env);
-    else if (!strcmp(key, "recipe")) snprintf(buf, size, "%s", o->recipe ? o->recipe : "");
-    else if (!strcmp(key, "steps")) snprintf(buf, size, "%ld", q->total_steps);
-    else if (!strcmp(key, "seed")) snprintf(buf, size, "%llu", (unsigned long long)q->seed);
-    else if (!strcmp(key, "threads")) snprintf(buf, size, "%d", o->threads);
-    else if (!strcmp(key, "hidden")) snprintf(buf, size, "%s", q->hidden ? q->hidden : "");
-    else if (!strcmp(key, "lr")) snprintf(buf, size, "%.9g", q->lr);
-    else if (!strcmp(key, "lr-end")) snprintf(buf, size, "%.9g", q->lr_end);
-    else if (!strcmp(key, "gamma")) snprintf(buf, size, "%.9g", q->gamma);
-    else if (!strcmp(key, "batch")) snprintf(buf, size, "%d", q->batch);
-    else if (!strcmp(key, "buffer")) snprintf(buf, size, "%d", q->buffer_size);
-    else if (!strcmp(key, "learning-starts")) snprintf(buf, size, "%ld", q->learning_starts);
-    else if (!strcmp(key, "train-freq")) snprintf(buf, size, "%d", q->train_freq);
-    else if (!strcmp(key, "gradient-steps")) snprintf(buf, size, "%d", q->gradient_steps);
-    else if (!strcmp(key, "target-freq")) snprintf(buf, size, "%d", q->target_freq);
-    else if (!strcmp(key, "tau")) snprintf(buf, size, "%.9g", q->tau);
-    else if (!strcmp(key, "eps-start")) snprintf(buf, size, "%.9g", q->eps_start);
-    else if (!strcmp(key, "eps-end")) snprintf(buf, size, "%.9g", q->eps_end);
-    else if (!strcmp(key, "eps-steps")) snprintf(buf, size, "%ld", q->eps_decay_steps);
-    else if (!strcmp(key, "loss")) snprintf(buf, size, "%s", q->huber ? "huber" : "mse");
-    else if (!strcmp(key, "double")) snprintf(buf, size, "%d", q->double_dqn);
-    else if (!strcmp(key, "clip")) snprintf(buf, size, "%.9g", q->max_grad_norm);
-    else if (!strcmp(key, "no-stop")) snprintf(buf, size, "%d", q->no_stop);
-    else if (!strcmp(key, "solve-window")) snprintf(buf, size, "%d", q->solve_window);
-    else if (!strcmp(key, "solve-threshold")) snprintf(buf, size, "%.17g", q->solve_threshold);
-    else if (!strcmp(key, "eval")) snprintf(buf, size, "%d", o->eval_episodes);
-    else if (!strcmp(key, "log-steps")) snprintf(buf, size, "%ld", o->log_steps);
+    const sd_config_field *f = sd_config_find(sd_rl_dqn_config_fields, key);
+    if (f) sd_config_get(f, o, buf, size);
     else snprintf(buf, size, "?");
-}
-
-static int parse_long(const char *v, long lo, long hi, long *out)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) return -1;
-    *out = x;
-    return 0;
-}
-
-static int parse_int(const char *v, int lo, int hi, int *out)
-{
-    long x;
-    if (parse_long(v, lo, hi, &x)) return -1;
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_float(const char *v, float *out)
-{
-    char *end;
-    *out = strtof(v, &end);
-    return !*v || *end ? -1 : 0;
-}
-
-static int own(sd_rl_dqn_opts *o, int k, const char *v, const char **field)
-{
-    char *copy = strdup(v);
-    if (!copy) return sd_error("out of memory");
-    free(o->owned[k]);
-    o->owned[k] = copy;
-    *field = copy;
-    return 0;
-}
-
-static int config_set(sd_rl_dqn_opts *o, const char *key, const char *v)
-{
-    sd_dqn_opts *q = &o->dqn;
-    int bad = 0;
-    char *end;
-    if (!strcmp(key, "env")) return own(o, 0, v, &o->env);
-    if (!strcmp(key, "recipe")) return own(o, 1, v, &o->recipe);
-    if (!strcmp(key, "hidden")) return own(o, 2, v, &q->hidden);
-    if (!strcmp(key, "steps")) bad = parse_long(v, 1, 1L << 40, &q->total_steps);
-    else if (!strcmp(key, "seed")) { q->seed = strtoull(v, &end, 10); bad = !*v || *end; }
-    else if (!strcmp(key, "threads")) bad = parse_int(v, 0, 256, &o->threads);
-    else if (!strcmp(key, "lr")) bad = parse_float(v, &q->lr);
-    else if (!strcmp(key, "lr-end")) bad = parse_float(v, &q->lr_end);
-    else if (!strcmp(key, "gamma")) bad = parse_float(v, &q->gamma);
-    else if (!strcmp(key, "batch")) bad = parse_int(v, 1, 1 << 20, &q->batch);
-    else if (!strcmp(key, "buffer")) bad = parse_int(v, 1, 1 << 26, &q->buffer_size);
-    else if (!strcmp(key, "learning-starts")) bad = parse_long(v, -1, 1L << 40, &q->learning_starts);
-    else if (!strcmp(key, "train-freq")) bad = parse_int(v, 1, 1 << 30, &q->train_freq);
-    else if (!strcmp(key, "gradient-steps")) bad = parse_int(v, 1, 1 << 30, &q->gradient_steps);
-    else if (!strcmp(key, "target-freq")) bad = parse_int(v, 1, 1 << 30, &q->target_freq);
-    else if (!strcmp(key, "tau")) bad = parse_float(v, &q->tau);
-    else if (!strcmp(key, "eps-start")) bad = parse_float(v, &q->eps_start);
-    else if (!strcmp(key, "eps-end")) bad = parse_float(v, &q->eps_end);
-    else if (!strcmp(key, "eps-steps")) bad = parse_long(v, 1, 1L << 40, &q->eps_decay_steps);
-    else if (!strcmp(key, "loss")) { bad = strcmp(v, "mse") && strcmp(v, "huber"); q->huber = !strcmp(v, "huber"); }
-    else if (!strcmp(key, "double")) bad = parse_int(v, 0, 1, &q->double_dqn);
-    else if (!strcmp(key, "clip")) bad = parse_float(v, &q->max_grad_norm);
-    else if (!strcmp(key, "no-stop")) bad = parse_int(v, 0, 1, &q->no_stop);
-    else if (!strcmp(key, "solve-window")) bad = parse_int(v, 1, 1 << 30, &q->solve_window);
-    else if (!strcmp(key, "solve-threshold")) { q->solve_threshold = strtod(v, &end); bad = !*v || *end; }
-    else if (!strcmp(key, "eval")) bad = parse_int(v, 0, 100000, &o->eval_episodes);
-    else if (!strcmp(key, "log-steps")) bad = parse_long(v, 1, 1L << 40, &o->log_steps);
-    return bad ? sd_error("bad value '%s' for '%s'", v, key) : 0;
 }
 
 void sd_rl_dqn_config_free(sd_rl_dqn_opts *o)
@@ -138,13 +72,7 @@ int sd_rl_dqn_config_load(const char *path, sd_rl_dqn_opts *o)
         rc = sd_error("%s: not a checkpoint of `shendu rl dqn` (write one with --checkpoint FILE)", path);
         goto done;
     }
-    for (int i = 0; sd_rl_dqn_config_keys[i] && !rc; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "shendu.rl.cfg.%s", sd_rl_dqn_config_keys[i]);
-        const char *v = sd_st_meta(f, key);
-        if (!v) rc = sd_error("%s: checkpoint lacks '%s'", path, key);
-        else if (config_set(o, sd_rl_dqn_config_keys[i], v)) rc = sd_error_prefix("%s", path);
-    }
+    rc = sd_config_from_file(sd_rl_dqn_config_fields, o, "rl.cfg", f, path, o->owned);
 done:
     sd_st_close(f);
     return rc;
@@ -152,14 +80,12 @@ done:
 
 int sd_rl_dqn_checkpoint_save(const sd_rl_dqn_opts *o, sd_dqn *d, const sd_env *env, long next_log)
 {
-    char keys[N_KEYS][64], vals[N_KEYS][256], nl[32];
-    sd_st_kv kv[N_KEYS + 1];
+    char nl[32];
+    sd_config_text cfg;
+    if (sd_config_to_meta(sd_rl_dqn_config_fields, o, "rl.cfg", &cfg)) return -1;
+    sd_st_kv kv[SD_CONFIG_MAX + 1];
     int n = 0;
-    for (int i = 0; sd_rl_dqn_config_keys[i]; i++, n++) {
-        snprintf(keys[i], sizeof keys[i], "shendu.rl.cfg.%s", sd_rl_dqn_config_keys[i]);
-        sd_rl_dqn_config_get(o, sd_rl_dqn_config_keys[i], vals[i], sizeof vals[i]);
-        kv[n] = (sd_st_kv){ keys[i], vals[i] };
-    }
+    for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
     snprintf(nl, sizeof nl, "%ld", next_log);
     kv[n++] = (sd_st_kv){ "shendu.rl.next_log", nl };
     return sd_dqn_checkpoint_save(d, env, o->checkpoint, kv, n);
@@ -170,7 +96,7 @@ long sd_rl_dqn_checkpoint_next_log(const char *path)
     sd_st_file *f = sd_st_open(path);
     const char *v = f ? sd_st_meta(f, "shendu.rl.next_log") : NULL;
     long x = 0;
-    if (v && parse_long(v, 1, 1L << 62, &x)) x = 0;
+    if (sd_config_parse_long(v, 1, 1L << 62, &x)) x = 0;
     sd_st_close(f);
     return x;
 }
