@@ -132,20 +132,29 @@ int cli_flag_given(int argc, char **argv, const char *name)
     return 0;
 }
 
-int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
-                      const void *given, const void *stored, const char *path)
+/* 0 if field f of `given` and `stored` agree, else 2 after saying so. */
+static int same_or_say(const char *cmd, const char *name, const sd_config_field *f, const void *given,
+                       const void *stored, const char *path)
 {
-    for (int i = 0; i < n && fields[i].key; i++) {
-        if (!cli_flag_given(argc, argv, fields[i].key)) continue;
-        char a[256], b[256];
-        sd_config_get(&fields[i], given, a, sizeof a);
-        sd_config_get(&fields[i], stored, b, sizeof b);
-        if (strcmp(a, b)) {
-            fprintf(stderr, "shendu %s: --%s gives %s = %s, but %s was made with %s = %s; a resumed run keeps "
-                            "its configuration (drop the flag, or start a new run)\n", cmd, fields[i].key,
-                    fields[i].key, a, path, fields[i].key, b);
+    char a[256], b[256];
+    sd_config_get(f, given, a, sizeof a);
+    sd_config_get(f, stored, b, sizeof b);
+    if (!strcmp(a, b)) return 0;
+    fprintf(stderr, "shendu %s: --%s gives %s = %s, but %s was made with %s = %s; a resumed run keeps its "
+                    "configuration (drop the flag, or start a new run)\n", cmd, name, f->key, a, path, f->key, b);
+    return 2;
+}
+
+int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
+                      const cli_alias *aliases, const void *given, const void *stored, const char *path)
+{
+    for (int i = 0; i < n && fields[i].key; i++)
+        if (cli_flag_given(argc, argv, fields[i].key) && same_or_say(cmd, fields[i].key, &fields[i], given, stored, path))
             return 2;
-        }
+    for (; aliases && aliases->flag; aliases++) {
+        const sd_config_field *f = sd_config_find(fields, aliases->key);
+        if (f && cli_flag_given(argc, argv, aliases->flag) && same_or_say(cmd, aliases->flag, f, given, stored, path))
+            return 2;
     }
     return 0;
 }

@@ -48,10 +48,13 @@ void cli_dist_log_close(FILE *log);
  * prints it once); in one process print it. Returns 1. */
 int  cli_dist_fail(sd_dist *dist, const char *cmd, int failed_everywhere);
 /* A resumed run keeps the configuration stored in its checkpoint: every field
- * among the first `n` of `fields` whose flag (its key) was given again must
- * agree with the stored value. Returns 0, or 2 after printing the disagreement. */
+ * among the first `n` of `fields` whose flag (its key) was given again, and
+ * every field an alias's flag sets (e.g. --recipe sets normalize), must agree
+ * with the stored value. aliases: NULL or ending with { NULL }. Returns 0, or 2
+ * after printing the disagreement. */
+typedef struct cli_alias { const char *flag, *key; } cli_alias;
 int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
-                      const void *given, const void *stored, const char *path);
+                      const cli_alias *aliases, const void *given, const void *stored, const char *path);
 void cli_release_stop(void);
 
 /* The subcommands (tools/cmd_*.c). */

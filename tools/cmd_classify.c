@@ -8,14 +8,10 @@
 
 /* ---- shendu train */
 
-/* Which configuration keys each flag sets (a resume refuses flags that disagree). */
-static const struct { const char *flag, *key; } flag_keys[] = {
-    { "model", "model" }, { "data", "data" }, { "epochs", "epochs" }, { "batch", "batch" }, { "lr", "lr" },
-    { "optim", "optim" }, { "momentum", "momentum" }, { "weight-decay", "weight-decay" }, { "init", "init" },
-    { "threads", "threads" }, { "seed", "seed" }, { "limit", "limit" }, { "limit-test", "limit-test" },
+/* Flags that set a configuration key of another name (the others are named after theirs). */
+static const cli_alias flag_keys[] = {
     { "recipe", "normalize" }, { "recipe", "shift" }, { "recipe", "flip" }, { "recipe", "cosine" },
-    { "normalize", "normalize" }, { "no-normalize", "normalize" }, { "shift", "shift" }, { "flip", "flip" },
-    { "no-flip", "flip" }, { "schedule", "cosine" },
+    { "no-normalize", "normalize" }, { "no-flip", "flip" }, { "schedule", "cosine" }, { NULL, NULL }
 };
 
 /* Resume: the configuration comes from the checkpoint; every flag given again
@@ -28,18 +24,11 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
         sd_train_config_free(&c);
         return 2;
     }
-    for (size_t i = 0; i < sizeof flag_keys / sizeof *flag_keys; i++) {
-        if (!cli_flag_given(argc, argv, flag_keys[i].flag)) continue;
-        char given[256], stored[256];
-        sd_train_config_get(o, flag_keys[i].key, given, sizeof given);
-        sd_train_config_get(&c, flag_keys[i].key, stored, sizeof stored);
-        if (strcmp(given, stored)) {
-            fprintf(stderr, "shendu train: --%s gives %s = %s, but %s was made with %s = %s; "
-                            "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
-                    flag_keys[i].flag, flag_keys[i].key, given, o->resume, flag_keys[i].key, stored);
-            sd_train_config_free(&c);
-            return 2;
-        }
+    sd_train_opts given = *o;   /* the data directory a run without --data would use */
+    if (!given.data_dir) given.data_dir = sd_data_default_dir();
+    if (cli_check_resumed("train", argc, argv, sd_train_config_fields, SD_CONFIG_MAX, flag_keys, &given, &c, o->resume)) {
+        sd_train_config_free(&c);
+        return 2;
     }
     c.out = o->out;
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;

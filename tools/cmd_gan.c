@@ -126,7 +126,8 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
             sd_gan_config_free(&c);
             return 2;
         }
-        if ((rc = cli_check_resumed("gan", argc, argv, sd_gan_config_fields, SD_GAN_CONFIG_FREE_FROM, &o, &c, o.resume))) {
+        if ((rc = cli_check_resumed("gan", argc, argv, sd_gan_config_fields, SD_GAN_CONFIG_FREE_FROM, NULL, &o, &c,
+                                    o.resume))) {
             sd_gan_config_free(&c);
             return rc;
         }

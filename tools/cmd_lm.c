@@ -19,7 +19,7 @@ static int resume_config(int argc, char **argv, sd_lm_opts *o)
         sd_lm_config_free(&c);
         return 2;
     }
-    if (cli_check_resumed("lm train", argc, argv, sd_lm_config_fields, SD_CONFIG_MAX, o, &c, o->resume)) {
+    if (cli_check_resumed("lm train", argc, argv, sd_lm_config_fields, SD_CONFIG_MAX, NULL, o, &c, o->resume)) {
         sd_lm_config_free(&c);
         return 2;
     }

@@ -118,16 +118,8 @@ static int rl_qlearn(int argc, char **argv)
 
 /* ---- rl dqn */
 
-/* Which configuration keys each flag sets (a resume refuses flags that disagree). */
-static const struct { const char *flag, *key; } dqn_flag_keys[] = {
-    { "env", "env" }, { "recipe", "recipe" }, { "steps", "steps" }, { "seed", "seed" }, { "threads", "threads" },
-    { "hidden", "hidden" }, { "lr", "lr" }, { "lr-end", "lr-end" }, { "gamma", "gamma" }, { "batch", "batch" },
-    { "buffer", "buffer" }, { "learning-starts", "learning-starts" }, { "train-freq", "train-freq" },
-    { "gradient-steps", "gradient-steps" }, { "target-freq", "target-freq" }, { "tau", "tau" },
-    { "eps-end", "eps-end" }, { "eps-steps", "eps-steps" }, { "loss", "loss" }, { "double", "double" },
-    { "no-double", "double" }, { "clip", "clip" }, { "no-stop", "no-stop" }, { "eval", "eval" },
-    { "log-steps", "log-steps" },
-};
+/* --no-double sets `double`; every other configuration key is set by the flag of its name. */
+static const cli_alias dqn_flag_keys[] = { { "no-double", "double" }, { NULL, NULL } };
 
 /* Resume: the configuration comes from the checkpoint; every flag given again
  * must agree with it. Returns 0, or 2 after printing the disagreement. */
@@ -139,18 +131,10 @@ static int dqn_resume_config(int argc, char **argv, sd_rl_dqn_opts *o)
         sd_rl_dqn_config_free(&c);
         return 2;
     }
-    for (size_t i = 0; i < sizeof dqn_flag_keys / sizeof *dqn_flag_keys; i++) {
-        if (!cli_flag_given(argc, argv, dqn_flag_keys[i].flag)) continue;
-        char given[256], stored[256];
-        sd_rl_dqn_config_get(o, dqn_flag_keys[i].key, given, sizeof given);
-        sd_rl_dqn_config_get(&c, dqn_flag_keys[i].key, stored, sizeof stored);
-        if (strcmp(given, stored)) {
-            fprintf(stderr, "shendu rl dqn: --%s gives %s = %s, but %s was made with %s = %s; "
-                            "a resumed run keeps its configuration (drop the flag, or start a new run)\n",
-                    dqn_flag_keys[i].flag, dqn_flag_keys[i].key, given, o->resume, dqn_flag_keys[i].key, stored);
-            sd_rl_dqn_config_free(&c);
-            return 2;
-        }
+    if (cli_check_resumed("rl dqn", argc, argv, sd_rl_dqn_config_fields, SD_CONFIG_MAX, dqn_flag_keys, o, &c,
+                          o->resume)) {
+        sd_rl_dqn_config_free(&c);
+        return 2;
     }
     c.out = o->out;
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
