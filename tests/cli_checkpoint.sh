@@ -40,6 +40,12 @@ for i in $(seq 1 "$KILLS"); do
     cmp -s "$TMP/full.safetensors" "$TMP/k_out.safetensors" && ok || bad "trial $i: resumed weights differ"
 done
 
+# --stop-after: the same stop as Ctrl-C at an exact step (exit 0), resumed bit-identically
+out=$("$BIN" train "${run[@]}" --checkpoint "$TMP/sa.safetensors" --stop-after 7 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "stopped at epoch 1 step 7; checkpoint written" <<<"$out" && ok || bad "--stop-after 7: exit $rc: $out"
+"$BIN" train --resume "$TMP/sa.safetensors" --out "$TMP/sa_out.safetensors" >/dev/null 2>&1 || bad "resume after --stop-after failed"
+cmp -s "$TMP/full.safetensors" "$TMP/sa_out.safetensors" && ok || bad "--stop-after 7 + resume differs from the uninterrupted run"
+
 # a resumed run keeps its configuration
 expect 2 "disagree|keeps its configuration" "$BIN" train --resume "$TMP/ck.safetensors" --lr 0.5
 expect 2 "keeps its configuration" "$BIN" train --resume "$TMP/ck.safetensors" --epochs 7

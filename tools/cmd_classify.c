@@ -33,6 +33,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     c.out = o->out;
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
     c.checkpoint_every = o->checkpoint_every;
+    c.stop_after = o->stop_after;
     *o = c;
     return 0;
 }
@@ -42,7 +43,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
 {
     sd_train_opts o = *o_;
     const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL, *allreduce = "overlap";
-    int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0;
+    int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0, stop_after = 0;
     const flag flags[] = {
         { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
@@ -67,6 +68,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "limit-test", F_INT, &o.limit_test, "use only the first N test images", 0, 1 << 30 },
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (model + optimizer + data position) to this file" },
         { "checkpoint-every", F_INT, &o.checkpoint_every, "... every N steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
+        { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0", 0, 1 << 30 },
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "detect-anomaly", F_BOOL, &o.detect_anomaly, "check every op's output and gradient for NaN/Inf (slower)" },
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain (one all-reduce per step)" },
@@ -100,6 +102,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
         return cli_usage_error("train", "[flags]", "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
     o.overlap = !strcmp(allreduce, "overlap");
+    o.stop_after = stop_after;
     if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
     *o_ = o;
     *json_ = json;
@@ -141,7 +144,7 @@ int cmd_train(int argc, char **argv)
     }
     sd_train_config_free(&o);   /* after the JSON line: o.model may point into it */
     sd_dist_finalize(dist);
-    return rc == SD_STOPPED ? 130 : rc ? 1 : 0;
+    return rc == SD_STOPPED ? (*o.stop ? 130 : 0) : rc ? 1 : 0;
 }
 
 /* ---- shendu eval */

@@ -66,6 +66,7 @@ typedef struct sd_train_opts {
     /* Polled after every step; when it becomes non-zero the trainer writes its
      * checkpoint and returns SD_STOPPED (set from a SIGINT/SIGTERM handler). */
     volatile sig_atomic_t *stop;
+    long stop_after;         /* > 0: stop the same way once this many steps are done (tests, time slices) */
     int detect_anomaly;      /* check every op for NaN/Inf (slower; names the first op) */
     char *owned[2];          /* strings sd_train_config_load allocated (sd_train_config_free) */
     /* Data parallel (issue 9): NULL or a one-rank context trains alone. With N

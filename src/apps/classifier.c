@@ -267,6 +267,8 @@ static int check_same_config(const sd_train_opts *o, sd_dist *dist)
     if (same == 1) same = sd_app_same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
     snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);
     if (same == 1) same = sd_app_same_setting(dist, "checkpoint-every (or --checkpoint)", v);
+    snprintf(v, sizeof v, "%ld", o->stop_after);
+    if (same == 1) same = sd_app_same_setting(dist, "stop-after", v);
     return same == 1 ? 0 : -1;
 }
 
@@ -439,7 +441,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                 goto done;
             }
             /* the gradient becomes the global batch's; the loss and a stop request travel along */
-            double step_info[2] = { count > 0 ? loss->data[0] * share : 0.0, o->stop && *o->stop };
+            double step_info[2] = { count > 0 ? loss->data[0] * share : 0.0,
+                                    (o->stop && *o->stop) || (o->stop_after > 0 && sd_optim_steps(opt) + 1 >= o->stop_after) };
             if (sd_dist_sync_end(sync, step_info, 2)) goto done;
             const double step_loss = step_info[0];
             int bad = -1;
