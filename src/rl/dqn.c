@@ -194,11 +194,8 @@ int sd_dqn_act(sd_dqn *d, const float *obs) { return sd_agent_act(d->ga, d->q, o
 void sd_dqn_sync_target(sd_dqn *d, float tau)
 {
     sd_params *T = sd_model_params(d->target), *Q = sd_model_params(d->q);
-    if (tau >= 1.0f) { sd_params_copy(T, Q); return; }
-    float *t = sd_params_values(T);
-    const float *q = sd_params_values(Q);
-    size_t n = sd_params_size(Q);
-    for (size_t i = 0; i < n; i++) t[i] += tau * (q[i] - t[i]);
+    if (tau >= 1.0f) sd_params_copy(T, Q);
+    else sd_params_ema(T, Q, 1.0f - tau);   /* Polyak: T = (1 - tau) T + tau Q */
 }
 
 /* Scale the gradient so that its global L2 norm is at most max_norm. */
