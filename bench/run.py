@@ -365,7 +365,53 @@ def bench_mpi():
         print(f"| {m} | " + " | ".join(cells) + " |")
 
 
+# ---- sgemm (issue 4): shendu's GEMM against OpenBLAS on the same shapes and transposes (the
+# -DSHENDU_BLAS=openblas build of bench_gemm, in build-blas/) and against the machine's FMA peak
+# (../shared/bench-ref/peak_fma.c), 1 and 2 threads, OPENBLAS_CORETYPE unset.
+def _build_blas():
+    if not os.path.exists(os.path.join(ROOT, "build-blas", "bench_gemm")):
+        subprocess.run(["cmake", "-S", ROOT, "-B", os.path.join(ROOT, "build-blas"), "-DCMAKE_BUILD_TYPE=Release",
+                        "-DSHENDU_BLAS=openblas", "-DSHENDU_MPI=OFF", "-DSHENDU_TESTS=OFF"], check=True,
+                       capture_output=True)
+        subprocess.run(["cmake", "--build", os.path.join(ROOT, "build-blas"), "-j2", "--target", "bench_gemm"],
+                       check=True, capture_output=True)
+    return os.path.join(ROOT, "build-blas", "bench_gemm")
+
+
+def bench_sgemm():
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    peak_bin = "/tmp/shendu-bench-peak_fma"
+    subprocess.run(["gcc", "-O3", "-march=native", "-fopenmp", os.path.join(REF, "peak_fma.c"), "-o", peak_bin],
+                   check=True)
+    peak = {}
+    for line in subprocess.run([peak_bin], capture_output=True, text=True, env=dict(env, OMP_NUM_THREADS="2")).stdout.splitlines():
+        m = re.match(r"^(\S.*?)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)$", line)
+        if m:
+            peak[int(m.group(2))] = max(peak.get(int(m.group(2)), 0.0), float(m.group(3)))
+    ours, blas = {}, {}
+    blas_bin = _build_blas()
+    for t in (1, 2):
+        for rep in range(REPS):   # alternate, REPS runs each; the median per shape
+            for name, binary, into in (("shendu", os.path.join(ROOT, "build", "bench_gemm"), ours),
+                                       ("openblas", blas_bin, blas)):
+                out = subprocess.run([binary, str(t), "--json"], capture_output=True, text=True, env=env, check=True).stdout
+                for r in json.loads(out)["results"]:
+                    into.setdefault((t, r["shape"]), []).append(r["gflops"])
+    shapes = [k[1] for k in ours if k[0] == 1]
+    print(f"\n### sgemm, GFLOP/s (median of {REPS} runs, each the median of 5 trials), shendu's kernels vs "
+          f"OpenBLAS through the same sd_gemm call\n")
+    print(f"FMA peak (peak_fma.c): {peak.get(1, float('nan')):.1f} GFLOP/s on 1 thread, "
+          f"{peak.get(2, float('nan')):.1f} on 2.\n")
+    print("| shape | shendu 1 thr | OpenBLAS 1 thr | ratio | shendu 2 thr | OpenBLAS 2 thr | ratio | shendu % of peak (2 thr) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for sh in shapes:
+        o1, b1, o2, b2 = (med(ours[(1, sh)]), med(blas[(1, sh)]), med(ours[(2, sh)]), med(blas[(2, sh)]))
+        print(f"| {sh} | {o1:.1f} | {b1:.1f} | {o1 / b1:.2f}x | {o2:.1f} | {b2:.1f} | {o2 / b2:.2f}x | "
+              f"{100 * o2 / peak.get(2, float('nan')):.0f}% |")
+
+
 WORKLOADS = {"mlp": bench_mlp}
+WORKLOADS["sgemm"] = bench_sgemm
 WORKLOADS["cnn"] = bench_cnn
 WORKLOADS["rl"] = bench_rl
 WORKLOADS["gan"] = bench_gan

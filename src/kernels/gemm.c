@@ -40,6 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef SHENDU_OPENBLAS
+#include <cblas.h>
+void openblas_set_num_threads(int num_threads);
+#endif
+
 #define SD_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SD_MAX(a, b) ((a) > (b) ? (a) : (b))
 
@@ -203,7 +208,15 @@ void sd_gemm_state_free(struct sd_gemm_state *s)
     free(s);
 }
 
-const char *sd_gemm_kernel_name(const struct sd_gemm_state *s) { return s->arch->name; }
+const char *sd_gemm_kernel_name(const struct sd_gemm_state *s)
+{
+#ifdef SHENDU_OPENBLAS
+    (void)s;
+    return "openblas (-DSHENDU_BLAS=openblas)";
+#else
+    return s->arch->name;
+#endif
+}
 
 /* ------------------------------------------------------------------------- */
 /* Packing                                                                    */
@@ -403,6 +416,14 @@ void sd_gemm(sd_ctx *ctx, int transA, int transB, int M, int N, int K,
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
+#ifdef SHENDU_OPENBLAS
+    /* The comparison build: the same contract through OpenBLAS, on the
+     * context's thread count (a call from inside a parallel region: one). */
+    openblas_set_num_threads(omp_in_parallel() ? 1 : ctx->gemm->threads);
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);   /* OpenBLAS fills C with zeros for beta 0 */
+    return;
+#endif
 
     struct sd_gemm_state *s = ctx->gemm;
     const struct sd_gemm_arch *ar = s->arch;
