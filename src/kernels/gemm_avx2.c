@@ -263,6 +263,25 @@ void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int 
         }
         return;
     }
+    if (kmajor && P == 6) {
+        /* The same for A panels of 6 (a transposed A): each piece is a 4-float
+         * and a 2-float move; a partial last panel is padded with zeros. */
+        int full = n / P * P;
+        for (int k = 0; k < kc; k++) {
+            const float *s = x + (size_t)k * ldx;
+            float *dk = dst + (size_t)k * P;
+            for (int i0 = 0; i0 < full; i0 += P) {
+                float *d = dk + (size_t)i0 * kc;
+                _mm_storeu_ps(d, _mm_loadu_ps(s + i0));
+                _mm_storel_pi((__m64 *)(d + 4), _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(s + i0 + 4)));
+            }
+            if (full < n) {
+                float *d = dk + (size_t)full * kc;
+                for (int r = 0; r < P; r++) d[r] = full + r < n ? s[full + r] : 0.0f;
+            }
+        }
+        return;
+    }
     if (kmajor || (P % 8 != 0 && P != 6)) {
         sd_gemm_pack_ref(x, ldx, kmajor, n, kc, P, dst);
         return;
