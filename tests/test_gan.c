@@ -76,6 +76,19 @@ static void losses(sd_ctx *ctx)
         CHECK_NEAR(sd_params_grad(P, 1)[i], (sig(l[i]) - 1.0) / 4, 1e-7);
         CHECK_NEAR(sd_params_grad(P, 0)[i], sig(l[i]) / 4, 1e-7);
     }
+    /* one-sided label smoothing 0.1: the real target is 0.9, the fake one stays 0 */
+    sd_graph_reset(g);
+    sd_params_zero_grad(P);
+    ld = sd_gan_d_loss_smooth(g, sd_param(g, P, 1), sd_param(g, P, 0), 0.1f);
+    CHECK(ld && sd_backward(g, ld) == 0);
+    want = 0.0;
+    for (int i = 0; i < 4; i++)
+        want += -(0.9 * log(sig(l[i])) + 0.1 * log(1.0 - sig(l[i]))) / 4 - log(1.0 - sig(l[i])) / 4;
+    CHECK_NEAR(ld->data[0], want, 1e-5);
+    for (int i = 0; i < 4; i++) {
+        CHECK_NEAR(sd_params_grad(P, 1)[i], (sig(l[i]) - 0.9) / 4, 1e-7);
+        CHECK_NEAR(sd_params_grad(P, 0)[i], sig(l[i]) / 4, 1e-7);
+    }
     sd_graph_free(g);
     sd_params_free(P);
 }

@@ -355,6 +355,8 @@ const char *sd_gan_loss_name(sd_gan_loss l);
 /* On D's logits (N,1): L_D = bce(real, 1) + bce(fake, 0); L_G = bce(fake, 1)
  * (ns) or -bce(fake, 0) = mean log(1 - sigmoid(fake)) (minimax). */
 sd_tensor *sd_gan_d_loss(sd_graph *g, sd_tensor *real_logits, sd_tensor *fake_logits);
+/* The same with the real images' target 1 - smooth (one-sided label smoothing). */
+sd_tensor *sd_gan_d_loss_smooth(sd_graph *g, sd_tensor *real_logits, sd_tensor *fake_logits, float smooth);
 sd_tensor *sd_gan_g_loss(sd_graph *g, sd_tensor *fake_logits, sd_gan_loss kind);
 
 /* A GAN trainer over two models it borrows: G (noise (nz) -> an image) and D
@@ -364,6 +366,7 @@ typedef struct sd_gan_opts {
     int batch;               /* real images per step (>= 2): the global batch under MPI */
     sd_gan_loss loss;
     float lr, beta1;         /* Adam for both; 0 -> 2e-4 and 0.5 (DCGAN's, gan.py's) */
+    float smooth;            /* one-sided label smoothing: D's target for real images is 1 - smooth */
     /* Data parallel (issue 9; NULL: one process): every rank passes the same
      * global batch and noise, computes its shard's gradients, and both
      * gradients are averaged over the ranks before each Adam step. Batchnorm
@@ -401,6 +404,7 @@ typedef struct sd_gan_train_opts {
     int epochs, batch;
     sd_gan_loss loss;
     float lr;                /* 0: 2e-4 */
+    float smooth;            /* one-sided label smoothing (Salimans et al. 2016): real target 1 - smooth */
     float ema;               /* decay of the generator's moving average, which is what is sampled,
                                 scored and saved (0: no average, the last weights) */
     int threads;             /* 0: all cores */
@@ -425,7 +429,7 @@ typedef struct sd_gan_train_opts {
  * also the flag that sets it. The last three (out, classifier, score-n) do not
  * change the training and may be given anew on a resume. */
 extern const sd_config_field sd_gan_config_fields[];
-#define SD_GAN_CONFIG_FREE_FROM 10   /* index of the first of those three */
+#define SD_GAN_CONFIG_FREE_FROM 11   /* index of the first of those three */
 /* Fill o's configuration from checkpoint `path` (not a GAN checkpoint, missing
  * or bad keys: an error); free the strings with sd_gan_config_free. */
 int  sd_gan_config_load(const char *path, sd_gan_train_opts *o);

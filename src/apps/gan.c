@@ -78,8 +78,13 @@ static sd_tensor *constant(sd_graph *g, int n, float v)
 
 sd_tensor *sd_gan_d_loss(sd_graph *g, sd_tensor *real_logits, sd_tensor *fake_logits)
 {
+    return sd_gan_d_loss_smooth(g, real_logits, fake_logits, 0.0f);
+}
+
+sd_tensor *sd_gan_d_loss_smooth(sd_graph *g, sd_tensor *real_logits, sd_tensor *fake_logits, float smooth)
+{
     if (!real_logits || !fake_logits) return NULL;
-    return sd_add(g, sd_bce_logits(g, real_logits, constant(g, real_logits->shape.d[0], 1.0f)),
+    return sd_add(g, sd_bce_logits(g, real_logits, constant(g, real_logits->shape.d[0], 1.0f - smooth)),
                   sd_bce_logits(g, fake_logits, constant(g, fake_logits->shape.d[0], 0.0f)));
 }
 
@@ -107,6 +112,7 @@ struct sd_gan {
     sd_tensor *fake;               /* G(z) of the last D step (this rank's rows), on gG */
     sd_dist_sync *syncG, *syncD;   /* gradient averaging over the ranks (no-ops in one process) */
     int first, count;              /* this rank's rows of the global batch */
+    float real_target;             /* 1 - one-sided label smoothing */
     double share;                  /* count / batch */
 };
 
@@ -142,6 +148,7 @@ sd_gan *sd_gan_new(sd_ctx *ctx, sd_model *G, sd_model *D, const sd_gan_opts *o)
     *s = (sd_gan){ .ctx = ctx, .G = G, .D = D, .batch = o->batch, .nz = zin.d[0], .loss = o->loss };
     sd_dist_shard(o->dist, o->batch, &s->first, &s->count);
     s->share = (double)s->count / o->batch;
+    s->real_target = 1.0f - o->smooth;
     const sd_optim_opts adam = { .kind = SD_OPTIM_ADAM, .lr = o->lr > 0 ? o->lr : 2e-4f,
                                  .beta1 = o->beta1 > 0 ? o->beta1 : 0.5f, .beta2 = 0.999f,
                                  .threads = sd_ctx_threads(ctx) };
@@ -217,7 +224,7 @@ int sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
         memcpy(s->xcat + n * img, s->fake->data, n * img * sizeof(float));
         sd_tensor *l = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->xcat, batch_of(din, 2 * n)));
         sd_tensor *t = sd_zeros(s->gD, SD_SHAPE(2 * n, 1));
-        for (int i = 0; t && i < n; i++) t->data[i] = 1.0f;
+        for (int i = 0; t && i < n; i++) t->data[i] = s->real_target;
         loss = sd_scale(s->gD, sd_bce_logits(s->gD, l, t), 2.0f);
         if (loss) {
             d_real = mean_sigmoid(l->data, n);
@@ -226,7 +233,7 @@ int sd_gan_d_step(sd_gan *s, const float *real, sd_rng *rng, sd_gan_stats *st)
     } else {   /* batchnorm in D: real and fake batches normalised separately, as in PyTorch's DCGAN */
         sd_tensor *lr = sd_model_forward(s->gD, s->D, sd_input(s->gD, real, batch_of(din, n)));
         sd_tensor *lf = sd_model_forward(s->gD, s->D, sd_input(s->gD, s->fake->data, batch_of(din, n)));
-        loss = sd_gan_d_loss(s->gD, lr, lf);
+        loss = sd_gan_d_loss_smooth(s->gD, lr, lf, 1.0f - s->real_target);
         if (loss) {
             d_real = mean_sigmoid(lr->data, n);
             d_fake = mean_sigmoid(lf->data, n);
@@ -597,6 +604,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     if (!A) return -1;
     if (o->epochs < 1 || o->batch < 2) return sd_error("epochs must be at least 1 and batch at least 2");
     if (!(o->ema >= 0.0f && o->ema < 1.0f)) return sd_error("the generator's average decay must be in [0, 1), not %g", o->ema);
+    if (!(o->smooth >= 0.0f && o->smooth < 0.5f)) return sd_error("label smoothing must be in [0, 0.5), not %g", o->smooth);
     const int rank = sd_dist_rank(o->dist), nranks = sd_dist_size(o->dist);
     if (nranks > 1 && check_same_config(o)) {
         r->failed_everywhere = 1;
@@ -657,7 +665,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         Gout = Gavg;
     }
     if (!(gan = sd_gan_new(ctx, G, D, &(sd_gan_opts){ .batch = o->batch, .loss = o->loss, .lr = o->lr,
-                                                      .dist = o->dist, .overlap = o->overlap })))
+                                                      .smooth = o->smooth, .dist = o->dist, .overlap = o->overlap })))
         goto done;
     /* x = pixel / 127.5 - 1, in tanh's range */
     if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = 1.0f / 127.5f,
