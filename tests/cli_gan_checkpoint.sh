@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib_cli.sh"
 is_png() { [ "$(od -An -c -N4 "$1" | tr -d ' ')" = '211PNG' ]; }
 
-run=(--limit 640 --threads 1 --seed 5)
+run=(--limit 640 --threads 1 --seed 5 --batch 64)
 
 # ---- stopped at step 13 (epoch 2, step 3) and resumed: bit-identical
 for arch in "mlp --ema 0.999" "mlp --ema 0" "dcgan"; do
