@@ -285,9 +285,14 @@ def bench_cnn():
           f"{med([r['rss'] for r in t_runs]) / med([r['rss'] for r in s_runs]):.1f}x smaller |")
     print("\nshendu runs (img/s, acc):", [(round(r["ips"]), r["acc"][0]) for r in s_runs])
     print("PyTorch runs (img/s, acc):", [(round(r["ips"]), r["acc"][0]) for r in t_runs])
+    # Inference, measured cnn.py's way (bench/infer.c): batch-1 latency and batch-256 throughput.
     lat = [r["raw"].get("infer_b1_latency_ms_median") for r in t_runs]
     thr = [r["raw"].get("infer_b256_images_per_s") for r in t_runs]
-    print(f"PyTorch inference (for reference): batch-1 latency {med(lat):.3f} ms, batch-256 {med(thr):,.0f} img/s")
+    inf = [last_json(timed([os.path.join(os.path.dirname(BIN), "bench_infer"), str(THREADS)])[0]) for _ in range(REPS)]
+    print(f"\n| inference ({THREADS} threads) | shendu | PyTorch | ratio |\n| --- | --- | --- | --- |")
+    row("batch-1 latency, median of 1000 (median of runs)", med([r["infer_b1_latency_ms_median"] for r in inf]),
+        med(lat), "ms", higher_better=False)
+    row("batch-256 throughput (median of runs)", med([r["infer_b256_images_per_s"] for r in inf]), med(thr), "img/s")
 
 
 # ---- Scale-out (issue 9): the data-parallel CNN, 1 rank x 2 threads against 2 ranks x 1 thread
