@@ -54,9 +54,9 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def row(name, ours, ref, unit, higher_better=True):
+def row(name, ours, ref, unit, higher_better=True, digits=1):
     ratio = ours / ref if higher_better else ref / ours
-    print(f"| {name} | {ours:,.1f} {unit} | {ref:,.1f} {unit} | {ratio:.2f}x |")
+    print(f"| {name} | {ours:,.{digits}f} {unit} | {ref:,.{digits}f} {unit} | {ratio:.2f}x |")
 
 
 def bench_mlp():
@@ -291,7 +291,7 @@ def bench_cnn():
     inf = [last_json(timed([os.path.join(os.path.dirname(BIN), "bench_infer"), str(THREADS)])[0]) for _ in range(REPS)]
     print(f"\n| inference ({THREADS} threads) | shendu | PyTorch | ratio |\n| --- | --- | --- | --- |")
     row("batch-1 latency, median of 1000 (median of runs)", med([r["infer_b1_latency_ms_median"] for r in inf]),
-        med(lat), "ms", higher_better=False)
+        med(lat), "ms", higher_better=False, digits=3)
     row("batch-256 throughput (median of runs)", med([r["infer_b256_images_per_s"] for r in inf]), med(thr), "img/s")
 
 
