@@ -93,11 +93,12 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
             return sd_error("layer %s: conv needs (C,H,W) inputs, got %s", L->name, sd_shape_str(L->in, s, sizeof s));
         for (int i = 0; i < L->nargs; i++)
             if (L->arg[i] != (float)(int)L->arg[i]) return sd_error("layer %s: conv arguments must be integers", L->name);
-        if (sd_conv2d_layer_init(&L->conv, m->P, L->name, L->in.d[0], out, k, stride, pad, init, rng)) return -1;
-        int oh = (L->in.d[1] + 2 * pad - k) / stride + 1, ow = (L->in.d[2] + 2 * pad - k) / stride + 1;
-        if (L->in.d[1] + 2 * pad < k || L->in.d[2] + 2 * pad < k)
+        /* a kernel larger than the padded input is refused before its weights are allocated */
+        if (k >= 1 && pad >= 0 && ((long)L->in.d[1] + 2L * pad < k || (long)L->in.d[2] + 2L * pad < k))
             return sd_error("layer %s: a %dx%d kernel does not fit a %s input", L->name, k, k,
                             sd_shape_str(L->in, s, sizeof s));
+        if (sd_conv2d_layer_init(&L->conv, m->P, L->name, L->in.d[0], out, k, stride, pad, init, rng)) return -1;
+        int oh = (L->in.d[1] + 2 * pad - k) / stride + 1, ow = (L->in.d[2] + 2 * pad - k) / stride + 1;
         L->out = SD_SHAPE(out, oh, ow);
         L->nparams = (size_t)out * L->in.d[0] * k * k + out;
         return 0;
