@@ -53,6 +53,10 @@ void sd_dist_finalize(sd_dist *d);
 int sd_dist_rank(const sd_dist *d);      /* 0..size-1; NULL gives 0 */
 int sd_dist_size(const sd_dist *d);      /* ranks in the job; NULL gives 1 */
 int sd_dist_local_size(const sd_dist *d); /* ranks on this machine (for thread counts); NULL gives 1 */
+/* The threads a rank should use when `requested` threads were asked for:
+ * `requested` if > 0; else all cores in one process, and this machine's cores
+ * shared by its ranks (at least 1) under mpirun. */
+int sd_dist_threads(const sd_dist *d, int requested);
 
 /* Print "<prog>: rank R of N: msg" on stderr and end the whole job with `code`
  * (MPI_Abort; exit in a single process). Does not return. */

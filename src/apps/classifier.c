@@ -319,11 +319,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         r->failed_everywhere = 1;
         return -1;
     }
-    int threads = o->threads;
-    if (!threads && nranks > 1) {   /* all cores, shared by this machine's ranks */
-        threads = sd_cpu_cores() / sd_dist_local_size(dist);
-        if (threads < 1) threads = 1;
-    }
+    const int threads = sd_dist_threads(dist, o->threads);
 
     sd_dataset train = { 0 }, test = { 0 };
     sd_ctx *ctx = NULL;

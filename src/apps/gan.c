@@ -625,11 +625,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         r->failed_everywhere = 1;
         return -1;
     }
-    int threads = o->threads;
-    if (!threads && nranks > 1) {   /* all cores, shared by this machine's ranks */
-        threads = sd_cpu_cores() / sd_dist_local_size(o->dist);
-        if (threads < 1) threads = 1;
-    }
+    const int threads = sd_dist_threads(o->dist, o->threads);
     sd_dataset train = { 0 }, test = { 0 };
     sd_ctx *ctx = NULL;
     sd_model *G = NULL, *D = NULL, *cls = NULL, *Gavg = NULL, *Gout = NULL;   /* Gout: sampled, scored, saved */

@@ -313,11 +313,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         r->failed_everywhere = 1;
         return -1;
     }
-    int threads = o->threads;
-    if (!threads && nranks > 1) {   /* all cores, shared by this machine's ranks */
-        threads = sd_cpu_cores() / sd_dist_local_size(dist);
-        if (threads < 1) threads = 1;
-    }
+    const int threads = sd_dist_threads(dist, o->threads);
     sd_text text = { 0 };
     sd_lm *m = NULL;
     sd_ctx *ctx = NULL;

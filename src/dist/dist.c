@@ -115,6 +115,13 @@ int sd_dist_rank(const sd_dist *d) { return d ? d->rank : 0; }
 int sd_dist_size(const sd_dist *d) { return d ? d->size : 1; }
 int sd_dist_local_size(const sd_dist *d) { return d ? d->local_size : 1; }
 
+int sd_dist_threads(const sd_dist *d, int requested)
+{
+    if (requested > 0 || sd_dist_size(d) == 1) return requested;   /* 0 in one process: the context's default */
+    int t = sd_cpu_cores() / sd_dist_local_size(d);
+    return t > 0 ? t : 1;
+}
+
 void sd_dist_abort(sd_dist *d, int code, const char *msg)
 {
     if (d && d->size > 1) fprintf(stderr, "%s (rank %d of %d; ending every rank)\n", msg, d->rank, d->size);
