@@ -316,6 +316,11 @@ int sd_lm_checkpoint_restore(const char *path, sd_lm *m, sd_optim *opt, size_t t
  * message naming rank 0's and the first differing rank's values) if not, -1 on
  * an MPI error. Every rank must call it. */
 int sd_app_same_setting(sd_dist *dist, const char *key, const char *v);
+/* The same over a trainer's configuration table (its first n fields of opts)
+ * and the settings that decide collective calls: the all-reduce kind, the
+ * checkpoint steps (-1: no checkpoint) and --stop-after. 0, or -1 with a message. */
+int sd_app_same_config(sd_dist *dist, const sd_config_field *fields, int n, const void *opts, int overlap,
+                       int checkpoint_every, long stop_after);
 
 typedef struct sd_lm_result {
     double val_bpc;              /* validation bits per character at the end */

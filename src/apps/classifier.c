@@ -256,20 +256,29 @@ int sd_app_same_setting(sd_dist *dist, const char *key, const char *v)
     return 0;
 }
 
-static int check_same_config(const sd_train_opts *o, sd_dist *dist)
+int sd_app_same_config(sd_dist *dist, const sd_config_field *fields, int n, const void *opts, int overlap,
+                       int checkpoint_every, long stop_after)
 {
     char v[256];
     int same = 1;
-    for (int i = 0; sd_train_config_fields[i].key && same == 1; i++) {
-        sd_train_config_get(o, sd_train_config_fields[i].key, v, sizeof v);
-        same = sd_app_same_setting(dist, sd_train_config_fields[i].key, v);
+    for (int i = 0; i < n && fields[i].key && same == 1; i++) {
+        sd_config_get(&fields[i], opts, v, sizeof v);
+        same = sd_app_same_setting(dist, fields[i].key, v);
     }
-    if (same == 1) same = sd_app_same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
-    snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);
+    if (same == 1) same = sd_app_same_setting(dist, "allreduce", overlap ? "overlap" : "plain");
+    snprintf(v, sizeof v, "%d", checkpoint_every);
     if (same == 1) same = sd_app_same_setting(dist, "checkpoint-every (or --checkpoint)", v);
-    snprintf(v, sizeof v, "%ld", o->stop_after);
+    snprintf(v, sizeof v, "%ld", stop_after);
     if (same == 1) same = sd_app_same_setting(dist, "stop-after", v);
     return same == 1 ? 0 : -1;
+}
+
+static int check_same_config(const sd_train_opts *o, sd_dist *dist)
+{
+    sd_train_opts c = *o;   /* the data directory a run without --data uses */
+    if (!c.data_dir) c.data_dir = sd_data_default_dir();
+    return sd_app_same_config(dist, sd_train_config_fields, SD_CONFIG_MAX, &c, o->overlap,
+                              o->checkpoint ? o->checkpoint_every : -1, o->stop_after);
 }
 
 /* Batchnorm running averages come from each rank's shard: before they are

@@ -522,21 +522,9 @@ static int check_same_config(const sd_gan_train_opts *o)
 {
     sd_gan_train_opts c = *o;
     if (!c.data_dir) c.data_dir = sd_data_default_dir();
-    char v[256];
-    int same = 1;
-    for (int i = 0; i < SD_GAN_CONFIG_FREE_FROM && same == 1; i++) {
-        sd_config_get(&sd_gan_config_fields[i], &c, v, sizeof v);
-        same = sd_app_same_setting(o->dist, sd_gan_config_fields[i].key, v);
-    }
-    const struct { const char *key; long v; } more[] = {
-        { "allreduce (1: overlap)", o->overlap }, { "checkpoint-every (-1: no --checkpoint)", o->checkpoint ? o->checkpoint_every : -1 },
-        { "stop-after", o->stop_after }, { "resume (1: given)", o->resume != NULL },
-    };
-    for (size_t i = 0; i < sizeof more / sizeof *more && same == 1; i++) {
-        snprintf(v, sizeof v, "%ld", more[i].v);
-        same = sd_app_same_setting(o->dist, more[i].key, v);
-    }
-    return same == 1 ? 0 : -1;
+    if (sd_app_same_config(o->dist, sd_gan_config_fields, SD_GAN_CONFIG_FREE_FROM, &c, o->overlap,
+                           o->checkpoint ? o->checkpoint_every : -1, o->stop_after)) return -1;
+    return sd_app_same_setting(o->dist, "resume (1: given)", o->resume ? "1" : "0") == 1 ? 0 : -1;
 }
 
 /* Under MPI, batchnorm's running statistics are each rank's own: their mean

@@ -283,20 +283,12 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
  * (validation steps, all-reduce kind, checkpoint steps). 0, or -1 with a message. */
 static int check_same_config(const sd_lm_opts *o, sd_dist *dist)
 {
-    char v[256];
-    int same = 1;
-    for (int i = 0; sd_lm_config_fields[i].key && same == 1; i++) {
-        sd_config_get(&sd_lm_config_fields[i], o, v, sizeof v);
-        same = sd_app_same_setting(dist, sd_lm_config_fields[i].key, v);
-    }
+    char v[32];
     snprintf(v, sizeof v, "%d", o->eval_every);
-    if (same == 1) same = sd_app_same_setting(dist, "eval-every", v);
-    if (same == 1) same = sd_app_same_setting(dist, "allreduce", o->overlap ? "overlap" : "plain");
-    snprintf(v, sizeof v, "%d", o->checkpoint ? o->checkpoint_every : -1);
-    if (same == 1) same = sd_app_same_setting(dist, "checkpoint-every (or --checkpoint)", v);
-    snprintf(v, sizeof v, "%d", o->stop_after);
-    if (same == 1) same = sd_app_same_setting(dist, "stop-after", v);
-    return same == 1 ? 0 : -1;
+    int same = sd_app_same_setting(dist, "eval-every", v);
+    if (same != 1) return -1;
+    return sd_app_same_config(dist, sd_lm_config_fields, SD_CONFIG_MAX, o, o->overlap,
+                              o->checkpoint ? o->checkpoint_every : -1, o->stop_after);
 }
 
 int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
