@@ -493,6 +493,27 @@ static void steady_state_and_determinism(void)
     free(final[1]);
 }
 
+/* A language-model file whose metadata asks for more parameters than its
+ * tensors hold (16 layers of 8000 LSTM units: 4·10^9 values) is refused
+ * before anything is allocated. */
+static void lm_file_limit(void)
+{
+    sd_vocab v;
+    sd_vocab_build(&v, (const uint8_t *)"ab", 2);
+    char vs[64];
+    sd_vocab_escape(&v, vs, sizeof vs);
+    float w[8] = { 0 };
+    sd_st_tensor t = { .name = "emb.weight", .dtype = SD_F32, .ndim = 2, .shape = { 2, 4 }, .data = w };
+    sd_st_kv kv[] = { { "shendu.format", "lm" }, { "cell", "lstm" }, { "vocab", vs },
+                      { "layers", "16" }, { "hidden", "8000" }, { "embedding", "4" } };
+    const char *path = "/tmp/test_rnn_lm_limit.safetensors";
+    CHECK(sd_st_save(path, &t, 1, kv, 6) == 0);
+    CHECK(sd_lm_load(path) == NULL);
+    CHECK_MSG(strstr(sd_last_error(), "hold 8 values") && strstr(sd_last_error(), "limit of 9"), "%s",
+              sd_last_error());
+    remove(path);
+}
+
 int main(void)
 {
     const char *src = getenv("SHENDU_SOURCE");
@@ -515,6 +536,7 @@ int main(void)
     state_and_lengths(ctx, SD_CELL_LSTM);
     state_and_lengths(ctx, SD_CELL_RNN);
     steady_state_and_determinism();
+    lm_file_limit();
     double t0 = sd_time_now();
     sd_ctx *ctx1 = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });   /* tiny sizes: one thread is fastest */
     double lstm = memory_task(ctx1, SD_CELL_LSTM, 1), rnn = memory_task(ctx1, SD_CELL_RNN, 1);

@@ -130,7 +130,7 @@ static void test_save_load(sd_ctx *ctx)
     CHECK(y1 && y2 && memcmp(y1->data, y2->data, 30 * sizeof(float)) == 0);
     sd_graph_free(g);
     /* a model whose tensors do not match its architecture is refused */
-    sd_model *other = sd_model_new("flatten fc1=linear(32) relu fc2=linear(10)", SD_SHAPE(1, 28, 28), SD_INIT_DEFAULT, &rng);
+    sd_model *other = sd_model_new("flatten fc1=linear(512) relu fc2=linear(10)", SD_SHAPE(1, 28, 28), SD_INIT_DEFAULT, &rng);
     sd_params *P = sd_model_params(other);
     sd_st_tensor t[4];
     for (int i = 0; i < 4; i++) {
@@ -142,6 +142,19 @@ static void test_save_load(sd_ctx *ctx)
     CHECK(sd_st_save(path, t, 4, kv, 3) == 0);
     CHECK(sd_model_load(path) == NULL);
     CHECK_MSG(strstr(sd_last_error(), "do not match") != NULL, "%s", sd_last_error());
+    /* an architecture that asks for more parameters than the file holds (here
+     * 2.8·10^8, over 2 GB with gradients) is refused before anything is allocated */
+    kv[1].value = "flatten fc1=linear(100000) fc2=linear(2000)";
+    CHECK(sd_st_save(path, t, 4, kv, 3) == 0);
+    CHECK(sd_model_load(path) == NULL);
+    CHECK_MSG(strstr(sd_last_error(), "fc1.weight") && strstr(sd_last_error(), "hold 407050 values"), "%s",
+              sd_last_error());
+    sd_params *lim = sd_params_new();   /* the limit counts elements, not padded floats */
+    sd_params_set_limit(lim, 20);
+    CHECK(sd_params_add(lim, "a", SD_SHAPE(3)) == 0 && sd_params_add(lim, "b", SD_SHAPE(17)) == 1);
+    CHECK(sd_params_add(lim, "c", SD_SHAPE(1)) == -1 && strstr(sd_last_error(), "limit of 20"));
+    CHECK(sd_params_numel(lim) == 20);
+    sd_params_free(lim);
     sd_model_free(other);
     sd_model_free(m);
     sd_model_free(m2);

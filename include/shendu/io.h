@@ -51,6 +51,7 @@ sd_st_file *sd_st_open(const char *path);
 sd_st_file *sd_st_open_mem(const void *buf, size_t size, const char *name);
 void        sd_st_close(sd_st_file *f);                  /* NULL-safe */
 int         sd_st_count(const sd_st_file *f);
+size_t      sd_st_numel(const sd_st_file *f);    /* elements in all its tensors */
 int         sd_st_find(const sd_st_file *f, const char *name);   /* index or -1 (no error set) */
 /* Fills *out (its data points into the file's buffer, valid until close). */
 void        sd_st_get(const sd_st_file *f, int i, sd_st_tensor *out);

@@ -65,6 +65,14 @@ const char *sd_model_preset(const char *name);
 /* Build from an architecture string for inputs of shape `input` (one example,
  * without the batch dimension, e.g. SD_SHAPE(1,28,28)). Errors name the token. */
 sd_model  *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *rng);
+/* The same with options. max_params bounds the parameters (and the state)
+ * before anything is allocated: sd_model_load sets it to what the file holds. */
+typedef struct sd_model_opts {
+    sd_init init;          /* SD_INIT_DEFAULT */
+    sd_rng *rng;           /* required: draws the initial weights */
+    size_t max_params;     /* 0: the library's limit, 2^28 */
+} sd_model_opts;
+sd_model  *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opts *o);
 void       sd_model_free(sd_model *m);                 /* NULL-safe */
 /* x (N, input...) -> (N, output...) */
 sd_tensor *sd_model_forward(sd_graph *g, sd_model *m, sd_tensor *x);

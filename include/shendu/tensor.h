@@ -85,6 +85,10 @@ void       sd_params_free(sd_params *P);               /* NULL-safe */
 /* Add a zero-filled tensor; returns its id (>= 0) or -1. Adding may move the
  * buffers: take data pointers only after the last add. */
 int        sd_params_add(sd_params *P, const char *name, sd_shape shape);
+/* Refuse (in sd_params_add, before allocating) to hold more than max_numel
+ * elements in all; 0 means the library's own limit, 2^28. Loaders set it to
+ * what a file holds, so a hostile architecture cannot make them allocate more. */
+void       sd_params_set_limit(sd_params *P, size_t max_numel);
 int        sd_params_count(const sd_params *P);        /* tensors */
 int        sd_params_find(const sd_params *P, const char *name);  /* id or -1 */
 const char *sd_params_name(const sd_params *P, int id);

@@ -35,11 +35,13 @@ void sd_lm_free(sd_lm *m)
     free(m);
 }
 
-sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, float forget_bias,
-                 sd_rng *rng)
+/* max_params > 0 bounds the parameters before they are allocated (loading a file) */
+static sd_lm *lm_build(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, float forget_bias,
+                       size_t max_params, sd_rng *rng)
 {
     sd_lm *m = calloc(1, sizeof *m);
     if (!m || !(m->P = sd_params_new())) { free(m); sd_error("out of memory"); return NULL; }
+    sd_params_set_limit(m->P, max_params);
     m->vocab = *v;
     m->cell = cell;
     m->layers = layers;
@@ -55,6 +57,12 @@ sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int em
 fail:
     sd_lm_free(m);
     return NULL;
+}
+
+sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, float forget_bias,
+                 sd_rng *rng)
+{
+    return lm_build(v, cell, layers, hidden, embdim, forget_bias, 0, rng);
 }
 
 sd_params *sd_lm_params(sd_lm *m) { return m->P; }
@@ -150,7 +158,11 @@ sd_lm *sd_lm_load(const char *path)
         meta_int(f, path, "embedding", 1, 1 << 16, &emb)) goto done;
     sd_rng rng;
     sd_rng_seed(&rng, 0);
-    if (!(m = sd_lm_new(&v, cell, layers, hidden, emb, 0.0f, &rng))) goto done;
+    size_t held = sd_st_numel(f);   /* no more parameters than the file holds (+ 1: 0 means no limit) */
+    if (!(m = lm_build(&v, cell, layers, hidden, emb, 0.0f, held + 1, &rng))) {
+        sd_error_prefix("%s: the file's tensors hold %zu values", path, held);
+        goto done;
+    }
     sd_params *P = m->P;
     int nt = 0;   /* the parameters; a checkpoint's optimizer and trainer state are "shendu.*" */
     for (int i = 0; i < sd_st_count(f); i++) {

@@ -22,6 +22,7 @@ struct sd_params {
     int count, cap;
     float *values, *grads;
     size_t size, capacity;    /* floats used / allocated, per buffer */
+    size_t numel, limit;      /* elements added; at most this many (0: SD_PARAMS_MAX) */
     int frozen;
 };
 
@@ -74,7 +75,13 @@ int sd_params_add(sd_params *P, const char *name, sd_shape shape)
             return sd_error("parameter '%s': shape too large (over %zu values)", name, (size_t)SD_PARAMS_MAX);
         numel *= (size_t)shape.d[i];
     }
-    if (numel > SD_PARAMS_MAX || P->size + numel > SD_PARAMS_MAX)
+    size_t limit = P->limit && P->limit < SD_PARAMS_MAX ? P->limit : SD_PARAMS_MAX;
+    if (numel > limit || P->numel + numel > limit) {   /* checked before anything is allocated */
+        char s[64];
+        return sd_error("parameter '%s' %s: %zu more values would pass the limit of %zu parameters", name,
+                        sd_shape_str(shape, s, sizeof s), numel, limit);
+    }
+    if (P->size + numel > SD_PARAMS_MAX)
         return sd_error("parameter '%s': %zu more values would pass the limit of %zu parameters", name, numel,
                         (size_t)SD_PARAMS_MAX);
     size_t offset = P->size;
@@ -96,8 +103,11 @@ int sd_params_add(sd_params *P, const char *name, sd_shape shape)
     e->offset = offset;
     e->numel = numel;
     P->size = need;
+    P->numel += numel;
     return P->count++;
 }
+
+void sd_params_set_limit(sd_params *P, size_t max_numel) { P->limit = max_numel; }
 
 int sd_params_count(const sd_params *P) { return P->count; }
 
@@ -116,12 +126,7 @@ size_t sd_params_size(const sd_params *P) { return P->size; }
 float *sd_params_values(sd_params *P) { return P->values; }
 float *sd_params_grads(sd_params *P) { return P->grads; }
 
-size_t sd_params_numel(const sd_params *P)
-{
-    size_t n = 0;
-    for (int i = 0; i < P->count; i++) n += P->entries[i].numel;
-    return n;
-}
+size_t sd_params_numel(const sd_params *P) { return P->numel; }
 
 void sd_params_zero_grad(sd_params *P)
 {

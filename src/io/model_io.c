@@ -94,8 +94,10 @@ sd_model *sd_model_load(const char *path)
     if (parse_input(input, &in)) { sd_error("%s: bad shendu.input '%s'", path, input); goto done; }
     sd_rng rng;
     sd_rng_seed(&rng, 0);
-    m = sd_model_new(arch, in, SD_INIT_DEFAULT, &rng);
-    if (!m) { sd_error_prefix("%s: shendu.arch", path); goto done; }
+    /* the architecture may not ask for more parameters than the file holds */
+    size_t held = sd_st_numel(f);   /* + 1: a limit of 0 would mean no limit */
+    m = sd_model_new_with(arch, in, &(sd_model_opts){ .rng = &rng, .max_params = held + 1 });
+    if (!m) { sd_error_prefix("%s: shendu.arch (the file's tensors hold %zu values)", path, held); goto done; }
     sd_params *P = sd_model_params(m);
     for (int i = 0; i < sd_params_count(P); i++) {
         sd_shape s = sd_params_shape(P, i);

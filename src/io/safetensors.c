@@ -615,6 +615,17 @@ void sd_st_close(sd_st_file *f)
 int sd_st_count(const sd_st_file *f) { return f ? f->n : 0; }
 int sd_st_meta_count(const sd_st_file *f) { return f ? f->nmeta : 0; }
 
+size_t sd_st_numel(const sd_st_file *f)
+{
+    size_t n = 0;   /* no overflow: open checked every tensor against the file's size */
+    for (int i = 0; f && i < f->n; i++) {
+        size_t k = 1;
+        for (int d = 0; d < f->t[i].ndim; d++) k *= (size_t)f->t[i].shape[d];
+        n += k;
+    }
+    return n;
+}
+
 int sd_st_find(const sd_st_file *f, const char *name)
 {
     if (!f || !name) return -1;

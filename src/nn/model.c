@@ -261,7 +261,13 @@ static void append_layer(char *s, size_t size, const layer *L)
 
 sd_model *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *rng)
 {
+    return sd_model_new_with(arch, input, &(sd_model_opts){ .init = init, .rng = rng });
+}
+
+sd_model *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opts *o)
+{
     if (!arch) { sd_error("no architecture given"); return NULL; }
+    if (!o || !o->rng) { sd_error("sd_model_new_with: no random number generator given"); return NULL; }
     if (input.ndim < 1 || input.ndim > 3 || sd_shape_numel(input) == 0) {
         sd_error("model input must be 1 to 3 positive dimensions (one example, no batch)");
         return NULL;
@@ -273,6 +279,8 @@ sd_model *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *r
         sd_error("out of memory allocating a model");
         return NULL;
     }
+    sd_params_set_limit(m->P, o->max_params);
+    sd_params_set_limit(m->S, o->max_params);
     m->input = input;
     m->training = 1;
     int counters[L_COUNT] = { 0 };
@@ -300,7 +308,7 @@ sd_model *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *r
         if (!L->name[0] && kinds[L->kind].prefix)
             snprintf(L->name, sizeof L->name, "%s%d", kinds[L->kind].prefix, counters[L->kind]);
         L->in = cur;
-        if (layer_build(m, L, init, rng)) goto fail;
+        if (layer_build(m, L, o->init, o->rng)) goto fail;
         cur = L->out;
         m->nlayers++;
     }
