@@ -102,6 +102,26 @@ static void forward_values(sd_ctx *ctx)
     sd_graph_free(g);
 }
 
+/* A step that spilled into several arena blocks is followed by one block the
+ * size of what it used (not of the blocks, which were a third empty), and the
+ * same step then allocates nothing. */
+static void arena_consolidation(sd_ctx *ctx)
+{
+    sd_graph *g = sd_graph_new(ctx);
+    const size_t bytes = 180000 * sizeof(float);   /* 720 kB: one per 1 MB block */
+    for (int step = 0; step < 3; step++) {
+        sd_graph_reset(g);
+        size_t grown = sd_graph_grow_count(g);
+        if (step == 1)   /* the tensors and their headers; the three blocks were 3 MB */
+            CHECK_MSG(grown >= 3 * bytes && grown < 3 * bytes + 4096, "the reset allocated %zu bytes, not %zu + headers",
+                      grown, 3 * bytes);
+        if (step == 2) CHECK_MSG(grown == 0, "the third reset allocated %zu bytes", grown);
+        for (int i = 0; i < 3; i++) CHECK(sd_zeros(g, SD_SHAPE(180000)) != NULL);
+        if (step > 0) CHECK_MSG(sd_graph_grow_count(g) == grown, "step %d grew the arena", step);
+    }
+    sd_graph_free(g);
+}
+
 int main(void)
 {
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 2 });
@@ -133,6 +153,7 @@ int main(void)
     run(ctx, "bce_logits", (opcase){ T_BCE, 0, 0 }, SD_SHAPE(3, 4), SD_SHAPE(3, 4), none, 0);
     run(ctx, "linear+tanh", (opcase){ T_LINEAR, 0, 0 }, SD_SHAPE(4, 6), SD_SHAPE(5, 6), SD_SHAPE(5), 0);
     forward_values(ctx);
+    arena_consolidation(ctx);
     sd_ctx_free(ctx);
     return check_done("test_ops");
 }

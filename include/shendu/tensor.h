@@ -51,6 +51,7 @@ void      sd_graph_free(sd_graph *g);                  /* NULL-safe */
 void      sd_graph_reset(sd_graph *g);                 /* drop all tensors of the last step */
 /* Gradient recording on (default) or off (inference: no tape, less memory). */
 void      sd_graph_set_grad(sd_graph *g, int enabled);
+int       sd_graph_grad(const sd_graph *g);            /* recording? */
 sd_ctx   *sd_graph_ctx(const sd_graph *g);
 /* Anomaly detection (off by default): every op checks its output, and every
  * backward step the gradients it wrote, for NaN/Inf; the first one found

@@ -115,9 +115,11 @@ typedef struct sd_eval_result { double test_accuracy, test_loss; int n; } sd_eva
 int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
                            const char *logits_path, sd_eval_result *r);
 
-/* Accuracy and mean cross-entropy of model m over data set d (batches of 1000,
- * no gradients). x = pixel * scale + shift. */
-int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
+/* Accuracy and mean cross-entropy of model m over data set d (batches of 100,
+ * no gradients), run in graph g (reset here, its gradient recording restored
+ * after: a trainer passes its own, so the evaluation reuses that arena instead
+ * of growing a second one). x = pixel * scale + shift. */
+int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, float shift,
                     double *accuracy, double *loss, float *logits /* NULL, or n × classes */);
 
 /* ---- shendu explain */

@@ -54,13 +54,13 @@ static void pixel_stats(const sd_dataset *d, double *mean, double *sd)
     if (!(*sd > 1e-6)) *sd = 1.0;
 }
 
-int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, float shift,
+int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, float shift,
                     double *accuracy, double *loss, float *logits_out)
 {
-    sd_graph *g = sd_graph_new(ctx);
     /* batches of 100: the arena of a CNN stays small (peak memory), the GEMMs big enough */
     sd_batcher *b = sd_batcher_new(d, &(sd_batcher_opts){ .batch = 100, .scale = scale, .shift = shift }, NULL);
-    if (!g || !b) { sd_graph_free(g); sd_batcher_free(b); return -1; }
+    if (!b) return -1;
+    const int was_recording = sd_graph_grad(g);
     sd_graph_set_grad(g, 0);
     const int was_training = sd_model_training(m);
     sd_model_set_training(m, 0);   /* batchnorm: the running averages, not this batch's statistics */
@@ -89,8 +89,9 @@ int sd_app_evaluate(sd_ctx *ctx, sd_model *m, const sd_dataset *d, float scale, 
         }
     }
     sd_model_set_training(m, was_training);
+    sd_graph_set_grad(g, was_recording);
+    sd_graph_reset(g);
     sd_batcher_free(b);
-    sd_graph_free(g);
     if (rc) return rc;
     *accuracy = (double)correct / d->n;
     *loss = loss_sum / d->n;
@@ -291,10 +292,10 @@ static int average_state(sd_dist *dist, sd_model *m)
 }
 
 /* Accuracy and loss over the test set, each rank evaluating its shard. */
-static int evaluate_sharded(sd_ctx *ctx, sd_dist *dist, sd_model *m, const sd_dataset *test, float scale,
+static int evaluate_sharded(sd_graph *g, sd_dist *dist, sd_model *m, const sd_dataset *test, float scale,
                             float shift, double *accuracy, double *loss)
 {
-    if (sd_dist_size(dist) == 1) return sd_app_evaluate(ctx, m, test, scale, shift, accuracy, loss, NULL);
+    if (sd_dist_size(dist) == 1) return sd_app_evaluate(g, m, test, scale, shift, accuracy, loss, NULL);
     int start, count;
     sd_dist_shard(dist, test->n, &start, &count);
     sd_dataset part = *test;
@@ -304,7 +305,7 @@ static int evaluate_sharded(sd_ctx *ctx, sd_dist *dist, sd_model *m, const sd_da
     part.n = count;
     double sums[2] = { 0, 0 }, acc, l;
     if (count > 0) {
-        if (sd_app_evaluate(ctx, m, &part, scale, shift, &acc, &l, NULL)) return -1;
+        if (sd_app_evaluate(g, m, &part, scale, shift, &acc, &l, NULL)) return -1;
         sums[0] = (double)llround(acc * count);   /* correct answers */
         sums[1] = l * count;
     }
@@ -495,7 +496,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (o->live_progress) fprintf(stderr, "\r\033[K");
         r->train_loss = st.loss_sum / steps;
         if (average_state(dist, m)) goto done;
-        if (evaluate_sharded(ctx, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
         r->epochs = epoch;
         fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
                 epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy,
@@ -510,7 +511,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                 ss.redone ? ", some steps reduced twice (the graph changed)" : "");
     }
     if (r->epochs == 0) {   /* resumed a finished run: no epoch ran here, but the model file gets its figures */
-        if (evaluate_sharded(ctx, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
         r->epochs = o->epochs;
     }
     r->train_images_per_s = train_time > 0 ? images / train_time : 0.0;
@@ -567,6 +568,7 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     const char *dir = data_dir ? data_dir : sd_data_default_dir();
     sd_dataset test = { 0 };
     sd_ctx *ctx = NULL;
+    sd_graph *g = NULL;
     float *logits = NULL;
     int rc = -1;
     sd_model *m = sd_model_load(model_path);
@@ -590,7 +592,8 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
         sd_error("out of memory");
         goto done;
     }
-    if (sd_app_evaluate(ctx, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
+    if (!(g = sd_graph_new(ctx))) goto done;
+    if (sd_app_evaluate(g, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
                         meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss, logits)) goto done;
     if (logits_path &&
         sd_write_atomic(logits_path, &(sd_chunk){ logits, (size_t)test.n * out.d[0] * sizeof *logits }, 1)) goto done;
@@ -598,6 +601,7 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     rc = 0;
 done:
     free(logits);
+    sd_graph_free(g);
     sd_ctx_free(ctx);
     sd_model_free(m);
     sd_dataset_free(&test);

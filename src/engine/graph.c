@@ -122,15 +122,15 @@ void sd_graph_free(sd_graph *g)
 
 void sd_graph_reset(sd_graph *g)
 {
-    size_t used = 0, total = 0;
+    size_t used = 0;
     int nblocks = 0;
-    for (arena_block *b = g->blocks; b; b = b->next) { used += b->used; total += b->size; nblocks++; }
+    for (arena_block *b = g->blocks; b; b = b->next) { used += b->used; nblocks++; }
     if (used > g->high_water) g->high_water = used;
     g->grown = 0;
-    if (nblocks > 1) {
+    if (nblocks > 1) {   /* one block that holds the largest step: what was used, not the blocks' sizes */
         for (arena_block *b = g->blocks, *n; b; b = n) { n = b->next; free(b); }
-        g->blocks = block_new(total);   /* on failure the next alloc retries */
-        if (g->blocks) g->grown = total;
+        g->blocks = block_new(g->high_water);   /* on failure the next alloc retries */
+        if (g->blocks) g->grown = g->high_water;
     } else if (g->blocks) {
         g->blocks->used = 0;
     }
@@ -138,6 +138,7 @@ void sd_graph_reset(sd_graph *g)
 }
 
 void sd_graph_set_grad(sd_graph *g, int enabled) { g->grad_enabled = enabled != 0; }
+int sd_graph_grad(const sd_graph *g) { return g->grad_enabled; }
 sd_ctx *sd_graph_ctx(const sd_graph *g) { return g->ctx; }
 
 size_t sd_graph_arena_bytes(const sd_graph *g)
