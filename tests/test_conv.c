@@ -222,7 +222,7 @@ static void compare_conv(sd_ctx *ctx, conv_case k, sd_rng *rng)
 }
 
 /* x (N,C,H,W) -> k x k max-pool, stride s: the op against sd_maxpool2d_naive. */
-static void compare_pool(sd_ctx *ctx, int n, int c, int h, int w, int k, int s, sd_rng *rng)
+static void compare_pool(sd_ctx *ctx, int n, int c, int h, int w, int k, int s, int nans, sd_rng *rng)
 {
     char name[96];
     snprintf(name, sizeof name, "maxpool x(%d,%d,%d,%d) k%d s%d t%d", n, c, h, w, k, s, sd_ctx_threads(ctx));
@@ -234,6 +234,7 @@ static void compare_pool(sd_ctx *ctx, int n, int c, int h, int w, int k, int s, 
     float *x = sd_params_data(P, 0);
     fill(x, nx, rng);
     for (size_t i = 0; i < nx; i += 7) x[i] = x[i / 2];    /* some ties */
+    for (size_t i = 0; nans && i < nx; i += 97) x[i] = i % 3 ? NAN : INFINITY;
     float *r = malloc(ny * sizeof *r), *y0 = malloc(ny * sizeof *y0), *dx = calloc(nx, sizeof *dx);
     int32_t *am = malloc(ny * sizeof *am);
     fill(r, ny, rng);
@@ -273,13 +274,16 @@ static void fast_vs_naive(sd_ctx *ctx, sd_rng *rng)
         { 1, 8, 40, 40, 16, 3, 3, 1, 1 },  /* one image, big: the GEMM itself threaded */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) compare_conv(ctx, cases[i], rng);
-    compare_pool(ctx, 2, 3, 4, 4, 2, 2, rng);
-    compare_pool(ctx, 2, 2, 7, 5, 2, 2, rng);      /* odd sizes: floor */
-    compare_pool(ctx, 1, 3, 7, 7, 3, 2, rng);      /* overlapping windows */
-    compare_pool(ctx, 2, 2, 9, 8, 2, 3, rng);      /* gaps between windows */
-    compare_pool(ctx, 1, 1, 5, 5, 5, 1, rng);      /* one window */
-    compare_pool(ctx, 3, 4, 1, 6, 1, 1, rng);      /* k = 1 */
-    compare_pool(ctx, 8, 16, 26, 26, 2, 2, rng);   /* parallel */
+    compare_pool(ctx, 2, 3, 4, 4, 2, 2, 0, rng);
+    compare_pool(ctx, 2, 2, 7, 5, 2, 2, 0, rng);      /* odd sizes: floor */
+    compare_pool(ctx, 1, 3, 7, 7, 3, 2, 0, rng);      /* overlapping windows */
+    compare_pool(ctx, 2, 2, 9, 8, 2, 3, 0, rng);      /* gaps between windows */
+    compare_pool(ctx, 1, 1, 5, 5, 5, 1, 0, rng);      /* one window */
+    compare_pool(ctx, 3, 4, 1, 6, 1, 1, 0, rng);      /* k = 1 */
+    compare_pool(ctx, 8, 16, 26, 26, 2, 2, 0, rng);   /* parallel */
+    compare_pool(ctx, 2, 3, 70, 71, 2, 2, 0, rng);    /* rows of 35: whole vectors and a tail */
+    compare_pool(ctx, 2, 3, 70, 71, 2, 2, 1, rng);    /* the same with NaNs and infinities */
+    compare_pool(ctx, 2, 3, 70, 71, 3, 2, 1, rng);
 }
 
 /* ---- Finite differences */

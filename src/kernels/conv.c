@@ -269,12 +269,34 @@ static void nan_fixup(const float *x, int first, int W, int KH, int KW, float *m
             if (isnan(x[first + p * W + q])) { *m = x[first + p * W + q]; *arg = first + p * W + q; return; }
 }
 
+/* One output row of 2x2 windows at stride 2: r0, r1 the two input rows,
+ * `first` the index of r0[0] in the plane. Branch-free so that it vectorises
+ * (a tree of strict comparisons keeps the first maximum in window order, as
+ * the general loop does); returns nonzero if a window held a NaN, and the
+ * caller redoes that row. */
+static int pool_row_2x2s2(const float *restrict r0, const float *restrict r1, int OW, int first, int W,
+                          float *restrict yr, int32_t *restrict ar)
+{
+    int nan = 0;
+    for (int j = 0; j < OW; j++) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], e = r1[2 * j], f = r1[2 * j + 1];
+        const int c1 = b > a, c2 = f > e;
+        const float m1 = c1 ? b : a, m2 = c2 ? f : e;
+        const int c3 = m2 > m1;
+        yr[j] = c3 ? m2 : m1;
+        if (ar) ar[j] = first + 2 * j + c1 + c3 * (W + c2 - c1);
+        const float sum = a + b + e + f;   /* NaN if any is (or if inf - inf) */
+        nan |= sum != sum;
+    }
+    return nan;
+}
+
 /* One plane: x (H,W) -> y (OH,OW), argmax (OH,OW) or NULL. Written without
  * data-dependent branches (on random data they mispredict half the time;
  * measured 10x slower): m = max by a select, the index by an integer mask
  * (a `?:` on the index compiles to a branch); a window with a NaN (rare) is
  * looked at again for its first NaN. 2x2 windows, the common case, have their
- * own loop. Sizes in locals: the stores could alias *d. */
+ * own loops. Sizes in locals: the stores could alias *d. */
 static void pool_plane(const sd_conv_dims *d, const float *restrict x, float *restrict y,
                        int32_t *restrict argmax)
 {
@@ -282,6 +304,9 @@ static void pool_plane(const sd_conv_dims *d, const float *restrict x, float *re
     for (int i = 0; i < OH; i++) {
         float *yr = y + (size_t)i * OW;
         int32_t *ar = argmax ? argmax + (size_t)i * OW : NULL;
+        if (KH == 2 && KW == 2 && s == 2 &&
+            !pool_row_2x2s2(x + (size_t)i * 2 * W, x + (size_t)i * 2 * W + W, OW, i * 2 * W, W, yr, ar))
+            continue;
         if (KH == 2 && KW == 2) {
             const float *r0 = x + (size_t)i * s * W, *r1 = r0 + W;
             for (int j = 0; j < OW; j++) {
