@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sd_rng_seed(&rng, 1);
     /* Small inputs, and a parameter limit as a model file's size sets one in
      * sd_model_load: a legal model of 10^8 parameters is not a parser bug. */
-    sd_model_opts o = { .rng = &rng, .max_params = 1 << 22 };
+    sd_model_opts o = { .rng = &rng, .max_params = 1 << 18 };
     sd_model_free(sd_model_new_with(arch, SD_SHAPE(1, 12, 12), &o));
     sd_model_free(sd_model_new_with(arch, SD_SHAPE(16), &o));
     free(arch);
