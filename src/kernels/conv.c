@@ -135,6 +135,20 @@ static inline void row_add(float *restrict dst, const float *restrict src, int n
 #endif
 }
 
+/* Σ x[0..n), in 16 float lanes that each add in order (so it vectorises
+ * without reassociating), then the lanes in double: a fixed order. */
+static double row_sum(const float *x, int n)
+{
+    float lane[16] = { 0 };
+    int k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int l = 0; l < 16; l++) lane[l] += x[k + l];
+    double s = 0.0;
+    for (int l = 0; l < 16; l++) s += lane[l];
+    for (; k < n; k++) s += x[k];
+    return s;
+}
+
 /* x (C,H,W) -> cols (C*KH*KW, OH*OW), row stride ldc; taps outside x give 0. */
 void sd_im2col(const sd_conv_dims *d, const float *x, float *cols, size_t ldc)
 {
@@ -238,7 +252,7 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
         for (int n = 0; n < N; n++) {
             const float *src = dy + ((size_t)n * O + o) * P;
             if (dw || dx) memcpy(dyt + (size_t)o * NP + (size_t)n * P, src, (size_t)P * sizeof(float));
-            if (db) for (int k = 0; k < P; k++) s += src[k];
+            if (db) s += row_sum(src, P);
         }
         if (db) db[o] += (float)s;
     }
@@ -307,8 +321,39 @@ static void nan_fixup(const float *x, int first, int W, int KH, int KW, float *m
 static int pool_row_2x2s2(const float *restrict r0, const float *restrict r1, int OW, int first, int W,
                           float *restrict yr, int32_t *restrict ar)
 {
-    int nan = 0;
-    for (int j = 0; j < OW; j++) {
+    int nan = 0, j = 0;
+#if defined(__AVX512F__)
+    /* 16 windows per step, the tail masked: even and odd columns of each
+     * row by a two-register permute, then the same tree with mask blends. */
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1)), one = _mm512_set1_epi32(1);
+    const __m512i lane2 = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+    __mmask16 bad = 0;
+    for (; j < OW; j += 16) {
+        const int n = OW - j < 16 ? OW - j : 16;
+        const __mmask16 m = (__mmask16)((1u << n) - 1);
+        const __mmask16 lo = (__mmask16)(2 * n >= 16 ? 0xFFFF : (1u << 2 * n) - 1);
+        const __mmask16 hi = (__mmask16)(2 * n <= 16 ? 0 : 2 * n >= 32 ? 0xFFFF : (1u << (2 * n - 16)) - 1);
+        const __m512 x0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j), x1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
+        const __m512 z0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j), z1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
+        const __m512 a = _mm512_permutex2var_ps(x0, even, x1), b = _mm512_permutex2var_ps(x0, odd, x1);
+        const __m512 e = _mm512_permutex2var_ps(z0, even, z1), f = _mm512_permutex2var_ps(z0, odd, z1);
+        const __mmask16 c1 = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ), c2 = _mm512_cmp_ps_mask(f, e, _CMP_GT_OQ);
+        const __m512 m1 = _mm512_mask_blend_ps(c1, a, b), m2 = _mm512_mask_blend_ps(c2, e, f);
+        const __mmask16 c3 = _mm512_cmp_ps_mask(m2, m1, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(yr + j, m, _mm512_mask_blend_ps(c3, m1, m2));
+        if (ar) {   /* first + 2(j + lane) + (c3 ? W + c2 : c1) */
+            const __m512i w_c2 = _mm512_mask_add_epi32(_mm512_set1_epi32(W), c2, _mm512_set1_epi32(W), one);
+            const __m512i off = _mm512_mask_blend_epi32(c3, _mm512_maskz_mov_epi32(c1, one), w_c2);
+            const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(first + 2 * j), lane2);
+            _mm512_mask_storeu_epi32(ar + j, m, _mm512_add_epi32(base, off));
+        }
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(e, f));
+        bad |= _mm512_mask_cmp_ps_mask(m, sum, sum, _CMP_UNORD_Q);   /* NaN, or inf - inf */
+    }
+    nan = bad != 0;
+#endif
+    for (; j < OW; j++) {
         const float a = r0[2 * j], b = r0[2 * j + 1], e = r1[2 * j], f = r1[2 * j + 1];
         const int c1 = b > a, c2 = f > e;
         const float m1 = c1 ? b : a, m2 = c2 ? f : e;
