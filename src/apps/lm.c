@@ -175,14 +175,9 @@ sd_lm *sd_lm_load(const char *path)
                  sd_params_count(P));
         goto fail;
     }
-    for (int i = 0; i < sd_params_count(P); i++) {
-        sd_shape s = sd_params_shape(P, i);
-        int64_t shape[SD_MAX_DIMS];
-        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
-        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) {
-            sd_error_prefix("tensors do not match the model in the metadata");
-            goto fail;
-        }
+    if (sd_checkpoint_read_params(f, P)) {
+        sd_error_prefix("tensors do not match the model in the metadata");
+        goto fail;
     }
     goto done;
 fail:

@@ -98,25 +98,10 @@ sd_model *sd_model_load(const char *path)
     size_t held = sd_st_numel(f);   /* + 1: a limit of 0 would mean no limit */
     m = sd_model_new_with(arch, in, &(sd_model_opts){ .rng = &rng, .max_params = held + 1 });
     if (!m) { sd_error_prefix("%s: shendu.arch (the file's tensors hold %zu values)", path, held); goto done; }
-    sd_params *P = sd_model_params(m);
-    for (int i = 0; i < sd_params_count(P); i++) {
-        sd_shape s = sd_params_shape(P, i);
-        int64_t shape[SD_MAX_DIMS];
-        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
-        if (sd_st_read_f32(f, sd_params_name(P, i), s.ndim, shape, sd_params_data(P, i))) {
-            sd_error_prefix("tensors do not match the architecture in the metadata");
-            goto fail;
-        }
-    }
-    sd_params *S = sd_model_state(m);   /* batchnorm running averages */
-    for (int i = 0; i < sd_params_count(S); i++) {
-        sd_shape s = sd_params_shape(S, i);
-        int64_t shape[SD_MAX_DIMS];
-        for (int d = 0; d < s.ndim; d++) shape[d] = s.d[d];
-        if (sd_st_read_f32(f, sd_params_name(S, i), s.ndim, shape, sd_params_data(S, i))) {
-            sd_error_prefix("tensors do not match the architecture in the metadata");
-            goto fail;
-        }
+    sd_params *P = sd_model_params(m), *S = sd_model_state(m);   /* S: batchnorm running averages */
+    if (sd_checkpoint_read_params(f, P) || sd_checkpoint_read_params(f, S)) {
+        sd_error_prefix("tensors do not match the architecture in the metadata");
+        goto fail;
     }
     sd_model_set_training(m, !strcmp(fmt, "checkpoint"));   /* a model file is for inference, a checkpoint resumes training */
     for (int i = 0; i < sd_st_count(f); i++) {   /* nothing but the parameters (and shendu.* state) */
