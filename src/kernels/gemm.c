@@ -324,8 +324,12 @@ static void gemm_rect(const struct sd_gemm_arch *ar, const struct gemm_args *g,
 /* ------------------------------------------------------------------------- */
 /* Work split                                                                 */
 
-/* Below this many flops per thread, extra threads cost more than they save. */
-#define MIN_FLOPS_PER_THREAD (2.0 * 64 * 64 * 64)
+/* Below this many flops per thread, extra threads cost more than they save:
+ * waking a second thread and joining it costs tens of microseconds on a
+ * shared VM. At 2·64³ the CNN's batch-1 inference (one 4.5 MFLOP product)
+ * took 0.125 ms on 2 threads and 0.085 ms on 1; at 2·128³ it stays on one
+ * thread, and training throughput (MLP, CNN) measured the same. */
+#define MIN_FLOPS_PER_THREAD (2.0 * 128 * 128 * 128)
 
 /* A tm x tn grid of rectangles over the MR x NR tiles of C, chosen to minimise
  * the largest rectangle's cost: padded multiply-adds plus packing (A is
