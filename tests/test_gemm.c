@@ -206,6 +206,10 @@ static void test_thread_invariance(const char *kernel, sd_rng *r)
         sd_gemm(c2, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C2, N);
         CHECK_MSG(memcmp(C1, C2, sizeof(float) * M * N) == 0, "%s: 1 vs 2 threads differ (%dx%dx%d)",
                   kernel, M, N, K);
+        memset(C2, 0, sizeof(float) * M * N);   /* a 2-thread context capped at 1 */
+        sd_gemm_on(c2, 1, ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C2, N);
+        CHECK_MSG(memcmp(C1, C2, sizeof(float) * M * N) == 0, "%s: sd_gemm_on(1 thread) differs (%dx%dx%d)",
+                  kernel, M, N, K);
         free(A); free(B); free(C1); free(C2);
     }
     sd_ctx_free(c1);

@@ -18,6 +18,14 @@ void sd_gemm(sd_ctx *ctx, int transA, int transB, int M, int N, int K,
              float alpha, const float *A, int lda, const float *B, int ldb,
              float beta, float *C, int ldc);
 
+/* The same on at most max_threads threads (0: the context's). The result does
+ * not depend on the thread count. For callers that know better than the
+ * product's size, e.g. a small product of operands this core has just written,
+ * which another core would first have to fetch. */
+void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int N, int K,
+                float alpha, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc);
+
 /* The reference triple loop (single thread): the oracle for sd_gemm. */
 void sd_gemm_naive(int transA, int transB, int M, int N, int K,
                    float alpha, const float *A, int lda, const float *B, int ldb,

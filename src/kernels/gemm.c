@@ -324,12 +324,11 @@ static void gemm_rect(const struct sd_gemm_arch *ar, const struct gemm_args *g,
 /* ------------------------------------------------------------------------- */
 /* Work split                                                                 */
 
-/* Below this many flops per thread, extra threads cost more than they save:
- * waking a second thread and joining it costs tens of microseconds on a
- * shared VM. At 2·64³ the CNN's batch-1 inference (one 4.5 MFLOP product)
- * took 0.125 ms on 2 threads and 0.085 ms on 1; at 2·128³ it stays on one
- * thread, and training throughput (MLP, CNN) measured the same. */
-#define MIN_FLOPS_PER_THREAD (2.0 * 128 * 128 * 128)
+/* Below this many flops per thread, extra threads cost more than they save
+ * (measured on products repeated back to back, operands in every core's cache;
+ * a caller whose operands were just written by one core may cap the threads:
+ * sd_gemm_on). */
+#define MIN_FLOPS_PER_THREAD (2.0 * 64 * 64 * 64)
 
 /* A tm x tn grid of rectangles over the MR x NR tiles of C, chosen to minimise
  * the largest rectangle's cost: padded multiply-adds plus packing (A is
@@ -418,6 +417,13 @@ void sd_gemm(sd_ctx *ctx, int transA, int transB, int M, int N, int K,
              float alpha, const float *A, int lda, const float *B, int ldb,
              float beta, float *C, int ldc)
 {
+    sd_gemm_on(ctx, 0, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int N, int K,
+                float alpha, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc)
+{
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
 #ifdef SHENDU_OPENBLAS
@@ -439,7 +445,7 @@ void sd_gemm(sd_ctx *ctx, int transA, int transB, int M, int N, int K,
 
     /* Called from inside a parallel region: run serially on this thread's
      * buffers (or, if there are none for it, on the reference loop). */
-    int caller = 0, threads = s->threads;
+    int caller = 0, threads = max_threads > 0 && max_threads < s->threads ? max_threads : s->threads;
     if (omp_in_parallel()) {
         caller = omp_get_thread_num();
         threads = 1;
