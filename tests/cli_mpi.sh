@@ -9,8 +9,8 @@
 #     checkpoint loads, and resumes on 1 rank (2 -> 1) and on 2 (bit-identical to
 #     the uninterrupted 2-rank run); a 1-process checkpoint resumes on 2 ranks
 #   - Ctrl-C to mpirun stops every rank at one step with a checkpoint
-#   - a bad flag or a different setting on one rank, and a failure on one rank
-#     mid-run, end every rank with a message
+#   - a bad flag or a different setting on one rank, ranks resuming different
+#     checkpoints, and a failure on one rank mid-run, end every rank with a message
 # Every mpirun is bounded by `timeout`: a hang fails the test instead of blocking it.
 . "$(dirname "$0")/lib_cli.sh"
 BUILD=${SHENDU_BUILD:?run through ctest}
@@ -117,6 +117,11 @@ expect 2 "lr.*not a number" mpi -np 1 "$BIN" train "${quick[@]}" : -np 1 "$BIN" 
 expect 2 "rank 1 of 2 stopped before training" mpi -np 1 "$BIN" train "${quick[@]}" : -np 1 "$BIN" train "${quick[@]}" --lr abc
 expect 1 "different settings: lr is .* on rank 0 but 0.002.* on rank 1" \
     mpi -np 1 "$BIN" train "${quick[@]}" : -np 1 "$BIN" train "${quick[@]}" --lr 0.002
+# ---- ranks resuming different checkpoints of one run (same settings, different weights)
+"$BIN" train "${quick[@]}" --checkpoint "$TMP/s1.st" --stop-after 1 >/dev/null 2>&1 || bad "checkpoint at step 1"
+"$BIN" train "${quick[@]}" --checkpoint "$TMP/s2.st" --stop-after 2 >/dev/null 2>&1 || bad "checkpoint at step 2"
+expect 1 "start from different weights or data order .is the same checkpoint file visible to every rank" \
+    mpi -np 1 "$BIN" train --resume "$TMP/s1.st" : -np 1 "$BIN" train --resume "$TMP/s2.st"
 # ---- a failure on rank 0 alone mid-run (its checkpoint cannot be written) ends rank 1 too
 out=$(mpi -np 2 "$BIN" train "${quick[@]}" --checkpoint "$TMP/no/such/dir/ck.st" --checkpoint-every 2 2>&1); rc=$?
 [ $rc != 0 ] && [ $rc != 124 ] && ok || bad "a failing rank 0 did not end the job cleanly (exit $rc)"

@@ -323,6 +323,10 @@ int sd_app_same_setting(sd_dist *dist, const char *key, const char *v);
  * checkpoint steps (-1: no checkpoint) and --stop-after. 0, or -1 with a message. */
 int sd_app_same_config(sd_dist *dist, const sd_config_field *fields, int n, const void *opts, int overlap,
                        int checkpoint_every, long stop_after);
+/* The ranks start from the same state (weights, data order or data RNG: the
+ * n buffers), or they would drift apart. 1 if so, 0 with a message if not
+ * (resumed: it suggests the checkpoint file), -1 on an MPI error. */
+int sd_app_same_start(sd_dist *dist, const sd_chunk *parts, int n, int resumed);
 
 typedef struct sd_lm_result {
     double val_bpc;              /* validation bits per character at the end */

@@ -257,6 +257,16 @@ int sd_app_same_setting(sd_dist *dist, const char *key, const char *v)
     return 0;
 }
 
+int sd_app_same_start(sd_dist *dist, const sd_chunk *parts, int n, int resumed)
+{
+    int same = 1;
+    for (int i = 0; i < n && same > 0; i++) same = sd_dist_same(dist, parts[i].data, parts[i].size);
+    if (!same)
+        sd_error("the ranks start from different weights or data order%s",
+                 resumed ? " (is the same checkpoint file visible to every rank?)" : "");
+    return same;
+}
+
 int sd_app_same_config(sd_dist *dist, const sd_config_field *fields, int n, const void *opts, int overlap,
                        int checkpoint_every, long stop_after)
 {
@@ -385,16 +395,11 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         fprintf(log, "resuming %s at epoch %d, step %d (%lld steps done)\n", o->resume, st.epoch, st.step,
                 (long long)sd_optim_steps(opt));
     }
-    if (nranks > 1) {   /* same weights and data order everywhere, or the ranks would drift apart */
-        int same = sd_dist_same(dist, sd_params_values(P), sd_params_size(P) * sizeof(float));
-        if (same > 0) same = sd_dist_same(dist, sd_batcher_order(bt), (size_t)train.n * sizeof(int32_t));
-        if (same < 0) goto done;
-        if (!same) {
-            r->failed_everywhere = 1;
-            sd_error("the ranks start from different weights or data order%s",
-                     o->resume ? " (is the same checkpoint file visible to every rank?)" : "");
-            goto done;
-        }
+    if (nranks > 1) {
+        const sd_chunk start[] = { { sd_params_values(P), sd_params_size(P) * sizeof(float) },
+                                   { sd_batcher_order(bt), (size_t)train.n * sizeof(int32_t) } };
+        int same = sd_app_same_start(dist, start, 2, o->resume != NULL);
+        if (same <= 0) { r->failed_everywhere = same == 0; goto done; }
     }
     r->params = sd_params_numel(P);
     r->ranks = nranks;

@@ -705,17 +705,13 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         fprintf(log, "resuming %s at epoch %d, step %d (%lld steps done)\n", o->resume, R.p.epoch, R.p.step,
                 (long long)sd_optim_steps(sd_gan_optim(gan, 0)));
     }
-    if (nranks > 1) {   /* same weights and data order everywhere, or the ranks would drift apart */
-        int same = sd_dist_same(o->dist, sd_params_values(sd_model_params(G)), sd_params_size(sd_model_params(G)) * 4);
-        if (same > 0) same = sd_dist_same(o->dist, sd_params_values(sd_model_params(D)), sd_params_size(sd_model_params(D)) * 4);
-        if (same > 0) same = sd_dist_same(o->dist, sd_batcher_order(bt), (size_t)train.n * sizeof(int32_t));
-        if (same < 0) goto done;
-        if (!same) {
-            r->failed_everywhere = 1;
-            sd_error("the ranks start from different weights or data order%s",
-                     o->resume ? " (is the same checkpoint file visible to every rank?)" : "");
-            goto done;
-        }
+    if (nranks > 1) {
+        sd_params *PG = sd_model_params(G), *PD = sd_model_params(D);
+        const sd_chunk start[] = { { sd_params_values(PG), sd_params_size(PG) * sizeof(float) },
+                                   { sd_params_values(PD), sd_params_size(PD) * sizeof(float) },
+                                   { sd_batcher_order(bt), (size_t)train.n * sizeof(int32_t) } };
+        int same = sd_app_same_start(o->dist, start, 3, o->resume != NULL);
+        if (same <= 0) { r->failed_everywhere = same == 0; goto done; }
         fprintf(log, "data parallel: %d ranks x %d threads, each %d or %d of the %d images of a step; gradients "
                      "all-reduced %s\n", nranks, sd_ctx_threads(ctx), o->batch / nranks, (o->batch + nranks - 1) / nranks,
                 o->batch, o->overlap ? "in buckets during backward" : "once per step");

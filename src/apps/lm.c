@@ -365,16 +365,11 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         }
         fprintf(log, "resuming %s at step %d of %d\n", o->resume, st.step, o->steps);
     }
-    if (nranks > 1) {   /* same weights and data RNG everywhere, or the ranks would drift apart */
-        int same = sd_dist_same(dist, sd_params_values(P), sd_params_size(P) * sizeof(float));
-        if (same > 0) same = sd_dist_same(dist, st.rng.s, sizeof st.rng.s);
-        if (same < 0) goto done;
-        if (!same) {
-            r->failed_everywhere = 1;
-            sd_error("the ranks start from different weights or data order%s",
-                     o->resume ? " (is the same checkpoint file visible to every rank?)" : "");
-            goto done;
-        }
+    if (nranks > 1) {   /* the data RNG draws every window */
+        const sd_chunk start[] = { { sd_params_values(P), sd_params_size(P) * sizeof(float) },
+                                   { st.rng.s, sizeof st.rng.s } };
+        int same = sd_app_same_start(dist, start, 2, o->resume != NULL);
+        if (same <= 0) { r->failed_everywhere = same == 0; goto done; }
     }
     r->params = sd_params_numel(P);
     r->vocab = vocab.n;
