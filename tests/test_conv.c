@@ -286,6 +286,103 @@ static void fast_vs_naive(sd_ctx *ctx, sd_rng *rng)
     compare_pool(ctx, 2, 3, 70, 71, 3, 2, 1, rng);
 }
 
+/* The two forward kernels against the reference loop, and bit-identical
+ * between 1, 2 and 4 threads (fewer images than threads, chunks of images). */
+static void thread_invariance(sd_rng *rng)
+{
+    static const conv_case cases[] = {
+        { 1, 32, 13, 13, 64, 3, 3, 1, 0 },   /* the CNN's conv2 at batch 1 */
+        { 1, 8, 40, 40, 16, 3, 3, 1, 1 },
+        { 1, 3, 30, 31, 40, 3, 3, 2, 1 },    /* stride 2: im2col only */
+        { 3, 16, 20, 20, 20, 3, 3, 1, 1 },   /* 3 images on 4 threads */
+        { 5, 8, 9, 7, 8, 3, 3, 1, 1 },       /* odd output sizes: partial tiles */
+        { 2, 8, 4, 4, 9, 3, 3, 1, 0 },       /* one tile */
+        { 1, 8, 3, 5, 8, 3, 3, 1, 2 },       /* pad 2: tiles mostly outside x */
+        { 40, 8, 12, 12, 8, 3, 3, 1, 1 },    /* several chunks of images */
+    };
+    sd_ctx *ctx[3] = { sd_ctx_new(&(sd_ctx_opts){ .threads = 1 }), sd_ctx_new(&(sd_ctx_opts){ .threads = 2 }),
+                       sd_ctx_new(&(sd_ctx_opts){ .threads = 4 }) };
+    for (size_t i = 0; ctx[0] && ctx[1] && ctx[2] && i < sizeof cases / sizeof cases[0]; i++) {
+        conv_case k = cases[i];
+        sd_conv_dims d = dims_of(k);
+        size_t nx = (size_t)k.n * k.c * k.h * k.w, nw = (size_t)k.o * k.c * k.kh * k.kw;
+        size_t ny = (size_t)k.n * k.o * d.oh * d.ow;
+        size_t ns = sd_conv2d_gemm_scratch(&d, 0), nsw = sd_conv2d_winograd_scratch(&d, 4);
+        float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc((size_t)k.o * sizeof *b);
+        float *y[3], *y0 = malloc(ny * sizeof *y0), *scratch = malloc((ns > nsw ? ns : nsw) * sizeof *scratch);
+        fill(x, nx, rng);
+        fill(w, nw, rng);
+        fill(b, (size_t)k.o, rng);
+        sd_conv2d_naive(&d, x, w, b, y0);
+        for (int wino = 0; wino <= 1; wino++) {
+            if (wino && !sd_conv2d_winograd_ok(&d)) continue;
+            char name[64];
+            snprintf(name, sizeof name, "conv case %zu (%s)", i, wino ? "winograd" : "im2col");
+            for (int t = 0; t < 3; t++) {
+                y[t] = malloc(ny * sizeof *y[t]);
+                if (wino) sd_conv2d_winograd(ctx[t], &d, x, w, b, y[t], scratch);
+                else sd_conv2d_gemm(ctx[t], &d, x, w, b, y[t], scratch);
+            }
+            CHECK_CLOSE(y[0], y0, ny, "y");
+            CHECK_MSG(!memcmp(y[0], y[1], ny * sizeof *y0) && !memcmp(y[0], y[2], ny * sizeof *y0),
+                      "%s: the output differs between 1, 2 and 4 threads", name);
+            for (int t = 0; t < 3; t++) free(y[t]);
+        }
+        free(x); free(w); free(b); free(y0); free(scratch);
+    }
+    CHECK(sd_conv2d_winograd_ok(&(sd_conv_dims){ .c = 32, .o = 64, .kh = 3, .kw = 3, .stride = 1 }));
+    CHECK(!sd_conv2d_winograd_ok(&(sd_conv_dims){ .c = 1, .o = 32, .kh = 3, .kw = 3, .stride = 1 }));
+    CHECK(!sd_conv2d_winograd_ok(&(sd_conv_dims){ .c = 32, .o = 64, .kh = 3, .kw = 3, .stride = 2 }));
+    CHECK(!sd_conv2d_winograd_ok(&(sd_conv_dims){ .c = 32, .o = 64, .kh = 5, .kw = 5, .stride = 1 }));
+
+    /* Its transformed weights are kept in the context between calls: reused
+     * while the weights are unchanged, remade when a value changes in place. */
+    {
+        conv_case k = cases[0];
+        sd_conv_dims d = dims_of(k);
+        size_t nx = (size_t)k.n * k.c * k.h * k.w, nw = (size_t)k.o * k.c * k.kh * k.kw;
+        size_t ny = (size_t)k.n * k.o * d.oh * d.ow;
+        float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *y0 = malloc(ny * sizeof *y0);
+        float *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
+        float *scratch = malloc(sd_conv2d_winograd_scratch(&d, 2) * sizeof *scratch);
+        fill(x, nx, rng);
+        fill(w, nw, rng);
+        sd_conv2d_winograd(ctx[1], &d, x, w, NULL, y1, scratch);
+        sd_conv2d_winograd(ctx[1], &d, x, w, NULL, y2, scratch);
+        CHECK_MSG(!memcmp(y1, y2, ny * sizeof *y1), "winograd: a second call with the same weights differs");
+        for (int change = 0; change < 2; change++) {
+            w[change ? nw - 1 : 0] += 0.5f;       /* the first and the last filter tap */
+            sd_conv2d_winograd(ctx[1], &d, x, w, NULL, y1, scratch);
+            sd_conv2d_naive(&d, x, w, NULL, y0);
+            const char *name = "winograd after a weight changed in place";
+            CHECK_CLOSE(y1, y0, ny, "y");
+        }
+        free(x); free(w); free(y0); free(y1); free(y2); free(scratch);
+    }
+
+    /* The op takes Winograd in a graph without gradients: same values as with them. */
+    conv_case k = cases[0];
+    sd_conv_dims d = dims_of(k);
+    size_t nx = (size_t)k.n * k.c * k.h * k.w, nw = (size_t)k.o * k.c * k.kh * k.kw;
+    size_t ny = (size_t)k.n * k.o * d.oh * d.ow;
+    sd_params *P = sd_params_new();
+    sd_params_add(P, "w", SD_SHAPE(k.o, k.c, k.kh, k.kw));
+    float *x = malloc(nx * sizeof *x), *y0 = malloc(ny * sizeof *y0), *w = sd_params_data(P, 0);
+    fill(x, nx, rng);
+    fill(w, nw, rng);
+    sd_conv2d_naive(&d, x, w, NULL, y0);
+    sd_graph *g = sd_graph_new(ctx[1]);
+    sd_graph_set_grad(g, 0);
+    sd_tensor *y = sd_conv2d(g, sd_input(g, x, SD_SHAPE(k.n, k.c, k.h, k.w)), sd_param(g, P, 0), NULL, 1, 0);
+    const char *name = "conv2d without gradients";
+    CHECK_MSG(y && y->n == ny && y->iarg[1] == 1, "%s: not on the Winograd path (%s)", name, sd_last_error());
+    if (y && y->n == ny) CHECK_CLOSE(y->data, y0, ny, "y");
+    sd_graph_free(g);
+    sd_params_free(P);
+    free(x); free(y0);
+    for (int t = 0; t < 3; t++) sd_ctx_free(ctx[t]);
+}
+
 /* ---- Finite differences */
 
 static float weights[4096];   /* fixed random R: loss = Σ y ∘ R */
@@ -484,6 +581,7 @@ int main(void)
         if (threads == 1) {
             lecture_examples(ctx);
             errors(ctx);
+            thread_invariance(&rng);
         }
         fast_vs_naive(ctx, &rng);
         if (threads == 2) {

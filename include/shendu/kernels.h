@@ -71,6 +71,16 @@ void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const fl
 void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
                         float *dx, float *dw, float *db, float *scratch);
 
+/* Winograd F(2x2, 3x3) (src/kernels/winograd.c): the forward of a 3x3, stride-1
+ * convolution as 16 products of (O,C)·(C,tiles), 2.25x fewer multiplications
+ * than im2col's; for forward-only graphs (the backward needs im2col's columns).
+ * _ok says whether it applies (3x3, stride 1, at least 8 channels in and out);
+ * scratch holds sd_conv2d_winograd_scratch(d, threads of ctx) floats. */
+int sd_conv2d_winograd_ok(const sd_conv_dims *d);
+size_t sd_conv2d_winograd_scratch(const sd_conv_dims *d, int threads);
+void sd_conv2d_winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
+                        const float *b, float *y, float *scratch);
+
 /* ---- Transposed convolution (src/kernels/conv_transpose.c): the adjoint of
  * the convolution described by d. x (N,O,OH,OW), w (O,C,KH,KW) — PyTorch's
  * ConvTranspose2d layout (in, out, kH, kW) — and b (C) or NULL -> y (N,C,H,W):

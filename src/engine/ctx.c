@@ -3,6 +3,7 @@
 #include "engine/internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +32,44 @@ void sd_ctx_free(sd_ctx *ctx)
 {
     if (!ctx) return;
     sd_gemm_state_free(ctx->gemm);
+    for (int i = 0; i < SD_XFORM_ENTRIES; i++) free(ctx->xform[i].copy);
     free(ctx);
+}
+
+/* Transformed weights. Inference runs the same weights again and again, and
+ * transforming them can cost as much as the rest of a small layer (Winograd's
+ * U for the CNN's conv2: 15 µs of a 60 µs batch-1 convolution). An entry is
+ * reused only while the weights' contents equal the copy taken when it was
+ * made: a memcmp (under 1 µs there) catches every change, whoever wrote it —
+ * an optimizer step, a loaded file, a caller writing through a pointer. */
+#define SD_XFORM_MAX_FLOATS ((size_t)1 << 20)   /* copy + transform: 4 MB an entry */
+
+float *sd_ctx_transformed(sd_ctx *ctx, int kind, const float *w, size_t nw, size_t nu, int *fresh)
+{
+    *fresh = 0;
+    if (!ctx || nw + nu > SD_XFORM_MAX_FLOATS) return NULL;
+    sd_xform *e = NULL, *victim = &ctx->xform[0];
+    for (int i = 0; i < SD_XFORM_ENTRIES; i++) {
+        sd_xform *x = &ctx->xform[i];
+        if (x->kind == kind && x->w == w && x->nw == nw && x->nu == nu) { e = x; break; }
+        if (x->used < victim->used) victim = x;
+    }
+    if (e && !memcmp(e->copy, w, nw * sizeof *w)) {
+        e->used = ++ctx->xform_clock;
+        *fresh = 1;
+        return e->u;
+    }
+    if (!e) {                                 /* the least recently used entry makes room */
+        e = victim;
+        free(e->copy);
+        *e = (sd_xform){ 0 };
+        e->copy = malloc((nw + nu) * sizeof *w);
+        if (!e->copy) return NULL;
+        *e = (sd_xform){ .kind = kind, .w = w, .nw = nw, .nu = nu, .copy = e->copy, .u = e->copy + nw };
+    }
+    memcpy(e->copy, w, nw * sizeof *w);
+    e->used = ++ctx->xform_clock;
+    return e->u;
 }
 
 int sd_ctx_threads(const sd_ctx *ctx) { return ctx->threads; }

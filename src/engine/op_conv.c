@@ -70,9 +70,13 @@ sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int 
     s->d = (sd_conv_dims){ .n = xs[0], .c = xs[1], .h = xs[2], .w = xs[3], .o = ws[0], .kh = ws[2],
                            .kw = ws[3], .stride = stride, .pad = pad, .oh = (int)oh, .ow = (int)ow };
     int grads = !y->requires_grad ? 0 : x->requires_grad ? 2 : 1;
-    s->scratch = sd_graph_alloc(g, sd_conv2d_gemm_scratch(&s->d, grads) * sizeof(float));
+    /* A forward only (inference, evaluation) of a 3x3 stride-1 convolution: Winograd. */
+    int wino = grads == 0 && sd_conv2d_winograd_ok(&s->d);
+    s->scratch = sd_graph_alloc(g, (wino ? sd_conv2d_winograd_scratch(&s->d, sd_ctx_threads(sd_graph_ctx(g)))
+                                         : sd_conv2d_gemm_scratch(&s->d, grads)) * sizeof(float));
     if (!s->scratch) return NULL;
     y->iarg[0] = grads;
+    y->iarg[1] = wino;
     y->saved = s;
     return sd_node_forward(g, y);
 }
@@ -81,8 +85,12 @@ void sd_op_conv2d_fwd(sd_graph *g, sd_tensor *y)
 {
     const conv_saved *s = y->saved;
     const sd_tensor *b = y->src[2];
-    sd_conv2d_gemm(sd_graph_ctx(g), &s->d, y->src[0]->data, y->src[1]->data, b ? b->data : NULL,
-                   y->data, s->scratch);
+    if (y->iarg[1])
+        sd_conv2d_winograd(sd_graph_ctx(g), &s->d, y->src[0]->data, y->src[1]->data, b ? b->data : NULL,
+                           y->data, s->scratch);
+    else
+        sd_conv2d_gemm(sd_graph_ctx(g), &s->d, y->src[0]->data, y->src[1]->data, b ? b->data : NULL,
+                       y->data, s->scratch);
 }
 
 /* dx (N,C,H,W) += col2im(wᵀ · dy), dw (O,C,KH,KW) += dy · colsᵀ, db (O) += Σ dy */

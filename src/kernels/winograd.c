@@ -1,0 +1,253 @@
+/* Winograd's minimal filtering F(2x2, 3x3) for the forward of a 3x3,
+ * stride-1 convolution, NCHW, float32 (Lavin & Gray 2015).
+ *
+ * The output is cut into 2x2 tiles; tile (ti, tj) needs the 4x4 input patch
+ * d at rows 2ti - pad .. 2ti - pad + 3 (0 outside x). With
+ *
+ *   Bᵀ = | 1  0 -1  0 |    G = | 1    0    0   |    Aᵀ = | 1  1  1  0 |
+ *        | 0  1  1  0 |        | 1/2  1/2  1/2 |         | 0  1 -1 -1 |
+ *        | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+ *        | 0  1  0 -1 |        | 0    0    1   |
+ *
+ * each input channel c and output channel o contribute Aᵀ [(G g Gᵀ) ∘ (Bᵀ d B)] A
+ * to the tile, and the sum over c of the elementwise product is, for each of
+ * the 16 positions ξ, a matrix product:
+ *
+ *   U[ξ] (C, O)      = G g Gᵀ at ξ for every filter g = w[o, c]   once per call
+ *   V[ξ] (C, T)      = Bᵀ d B at ξ for every channel and tile      T tiles of a chunk of images
+ *   M[ξ] (T, O)      = V[ξ]ᵀ · U[ξ]                               16 sd_gemm calls
+ *   y tile (o, t)    = Aᵀ M[·](t, o) A + b[o]                      the 2x2 outputs inside y
+ *
+ * The products put the tiles along M and the output channels along N: the
+ * micro-kernel's tile is 6 rows by 64 columns, and channel counts are
+ * multiples of 16 far more often than tile counts are (conv2 of the CNN at
+ * batch 1: 36 tiles, 64 channels; the other way round the last column panel
+ * would be half empty).
+ *
+ * 16 products with K = C instead of one with K = 9C over 4 pixels: 2.25x fewer
+ * multiplications for whole tiles. Images go in chunks whose V and M fit in
+ * the L2 cache, one chunk per thread at a time; every output is computed by
+ * one thread in a fixed order, so results do not depend on the thread count.
+ * Rounding differs from the direct sum (the transforms add and subtract
+ * inputs first): the tests hold it to the reference loops' 1e-4. The
+ * backward needs im2col's columns, so graphs that train use sd_conv2d_gemm. */
+#include "engine/internal.h"
+#include "shendu/kernels.h"
+
+#include <omp.h>
+#include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+/* Floats of V and M per chunk of images (512 KB: half of a Zen 4 core's L2). */
+#define CHUNK_FLOATS (64 * 1024)
+
+int sd_conv2d_winograd_ok(const sd_conv_dims *d)
+{
+    /* With few channels the 16 products have nothing to sum over (K = C):
+     * im2col's single product with K = 9C is faster. */
+    return d->kh == 3 && d->kw == 3 && d->stride == 1 && d->c >= 8 && d->o >= 8;
+}
+
+static int tiles_of(const sd_conv_dims *d) { return ((d->oh + 1) / 2) * ((d->ow + 1) / 2); }
+
+/* Images per chunk: at least one, at most N. */
+static int chunk_of(const sd_conv_dims *d)
+{
+    long per_image = 16L * tiles_of(d) * (d->c + d->o);
+    long k = CHUNK_FLOATS / (per_image > 0 ? per_image : 1);
+    if (k < 1) k = 1;
+    return k < d->n ? (int)k : (d->n > 0 ? d->n : 1);
+}
+
+size_t sd_conv2d_winograd_scratch(const sd_conv_dims *d, int threads)
+{
+    size_t u = 16 * (size_t)d->o * d->c;
+    return u + (size_t)(threads > 0 ? threads : 1) * chunk_of(d) * 16 * (size_t)tiles_of(d) * (d->c + d->o);
+}
+
+/* U[ξ][c][o] = (G g Gᵀ)[ξ] for g = w[o, c] (3x3). Sixteen filters (o) at a
+ * time, each loop over the filters so that it vectorises, through a small
+ * buffer: each plane gets a run of 16 contiguous floats. */
+static void transform_weights(const sd_conv_dims *d, const float *w, float *U)
+{
+    const int O = d->o, C = d->c;
+    const size_t plane = (size_t)O * C;
+    for (int c = 0; c < C; c++)
+        for (int o0 = 0; o0 < O; o0 += 16) {
+            const int no = O - o0 < 16 ? O - o0 : 16;
+            const float *g = w + ((size_t)o0 * C + c) * 9;          /* filter o0 + k at g + k*C*9 */
+            float gq[9][16] = { { 0 } }, t[4][3][16], u[16][16];   /* [tap][filter], [ξ][filter] */
+            for (int k = 0; k < no; k++)                  /* 9 contiguous taps per filter */
+                for (int q = 0; q < 9; q++) gq[q][k] = g[(size_t)k * C * 9 + q];
+            for (int q = 0; q < 3; q++)                   /* t = G g: 4 rows of 3 */
+                for (int k = 0; k < 16; k++) {
+                    t[0][q][k] = gq[q][k];
+                    t[1][q][k] = 0.5f * (gq[q][k] + gq[3 + q][k] + gq[6 + q][k]);
+                    t[2][q][k] = 0.5f * (gq[q][k] - gq[3 + q][k] + gq[6 + q][k]);
+                    t[3][q][k] = gq[6 + q][k];
+                }
+            for (int r = 0; r < 4; r++)                   /* u = t Gᵀ */
+                for (int k = 0; k < 16; k++) {
+                    u[4 * r + 0][k] = t[r][0][k];
+                    u[4 * r + 1][k] = 0.5f * (t[r][0][k] + t[r][1][k] + t[r][2][k]);
+                    u[4 * r + 2][k] = 0.5f * (t[r][0][k] - t[r][1][k] + t[r][2][k]);
+                    u[4 * r + 3][k] = t[r][2][k];
+                }
+            for (int xi = 0; xi < 16; xi++) {             /* (a constant size: not a rep movs) */
+                float *dst = U + xi * plane + (size_t)c * O + o0;
+                if (no == 16) memcpy(dst, u[xi], sizeof u[xi]);
+                else memcpy(dst, u[xi], (size_t)no * sizeof(float));
+            }
+        }
+}
+
+/* Tiles of a tile row per step: the 2*15 + 2 = 32 input columns they read
+ * are two vectors. */
+#define ROW_TILES 15
+
+/* p[j] = row[x0 + j] for j < 32 where 0 <= x0 + j < W, else 0 (row NULL: all 0). */
+static inline void padded_row(float *restrict p, const float *row, int x0, int W)
+{
+#if defined(__AVX512F__)
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int h = 0; h < 2; h++) {
+        const __m512i xj = _mm512_add_epi32(lane, _mm512_set1_epi32(x0 + 16 * h));
+        __mmask16 m = _mm512_cmpge_epi32_mask(xj, _mm512_setzero_si512()) &
+                      _mm512_cmplt_epi32_mask(xj, _mm512_set1_epi32(W));
+        if (!row) m = 0;
+        /* masked-off lanes are not read: row + x0 may point before the row */
+        _mm512_storeu_ps(p + 16 * h, _mm512_maskz_loadu_ps(m, row ? row + x0 + 16 * h : p));
+    }
+#else
+    for (int j = 0; j < 32; j++) p[j] = row && x0 + j >= 0 && x0 + j < W ? row[x0 + j] : 0.0f;
+#endif
+}
+
+/* V[ξ][c][t0 + t] = (Bᵀ d B)[ξ] for each tile t of image x (C,H,W); ld = T.
+ * Up to ROW_TILES tiles of a tile row at once: Bᵀ on the four input rows they
+ * read (padded with zeros), then B along the row, tile tj reading columns
+ * 2tj .. 2tj+3 (with AVX-512, a permute per column of the tiles). */
+static void transform_input(const sd_conv_dims *d, const float *x, float *V, int ld, int t0)
+{
+    const int C = d->c, H = d->h, W = d->w, TH = (d->oh + 1) / 2, TW = (d->ow + 1) / 2, pad = d->pad;
+    const size_t plane = (size_t)C * ld;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int ti = 0; ti < TH; ti++)
+            for (int tj0 = 0; tj0 < TW; tj0 += ROW_TILES) {
+                const int ntj = TW - tj0 < ROW_TILES ? TW - tj0 : ROW_TILES;
+                float p[4][32], t[4][32];
+                for (int r = 0; r < 4; r++) {
+                    const int i = 2 * ti - pad + r;
+                    padded_row(p[r], i >= 0 && i < H ? xc + (size_t)i * W : NULL, 2 * tj0 - pad, W);
+                }
+                for (int j = 0; j < 32; j++) {            /* t = Bᵀ p */
+                    t[0][j] = p[0][j] - p[2][j];
+                    t[1][j] = p[1][j] + p[2][j];
+                    t[2][j] = p[2][j] - p[1][j];
+                    t[3][j] = p[1][j] - p[3][j];
+                }
+                float *v = V + (size_t)c * ld + t0 + ti * TW + tj0;
+                for (int r = 0; r < 4; r++) {             /* t B */
+                    float *v0 = v + (4 * r) * plane, *v1 = v0 + plane, *v2 = v1 + plane, *v3 = v2 + plane;
+                    const float *tr = t[r];
+#if defined(__AVX512F__)
+                    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 0);
+                    const __m512i one = _mm512_set1_epi32(1);
+                    const __m512 lo = _mm512_loadu_ps(tr), hi = _mm512_loadu_ps(tr + 16);
+                    const __m512i i1 = _mm512_add_epi32(even, one), i2 = _mm512_add_epi32(i1, one);
+                    const __m512 a = _mm512_permutex2var_ps(lo, even, hi), b = _mm512_permutex2var_ps(lo, i1, hi);
+                    const __m512 e = _mm512_permutex2var_ps(lo, i2, hi);
+                    const __m512 f = _mm512_permutex2var_ps(lo, _mm512_add_epi32(i2, one), hi);
+                    const __mmask16 m = (__mmask16)((1u << ntj) - 1);
+                    _mm512_mask_storeu_ps(v0, m, _mm512_sub_ps(a, e));
+                    _mm512_mask_storeu_ps(v1, m, _mm512_add_ps(b, e));
+                    _mm512_mask_storeu_ps(v2, m, _mm512_sub_ps(e, b));
+                    _mm512_mask_storeu_ps(v3, m, _mm512_sub_ps(b, f));
+#else
+                    for (int tj = 0; tj < ntj; tj++) {
+                        const float a = tr[2 * tj], b = tr[2 * tj + 1], e = tr[2 * tj + 2], f = tr[2 * tj + 3];
+                        v0[tj] = a - e;
+                        v1[tj] = b + e;
+                        v2[tj] = e - b;
+                        v3[tj] = b - f;
+                    }
+#endif
+                }
+            }
+    }
+}
+
+/* y (O,OH,OW) of one image = Aᵀ M[·](t0 + t, o) A + b[o] for its tiles; M[ξ]
+ * is (T, O). Sixteen channels by up to 16 tiles of a tile row at a time: the
+ * loop over channels vectorises (M's rows are contiguous in o), the results
+ * go through a buffer to whole runs of y's rows. */
+static void transform_output(const sd_conv_dims *d, const float *M, int T, int t0, const float *b, float *y)
+{
+    const int O = d->o, OH = d->oh, OW = d->ow, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const size_t plane = (size_t)T * O;
+    for (int ti = 0; ti < TH; ti++)
+        for (int tj0 = 0; tj0 < TW; tj0 += 16) {
+            const int ntj = TW - tj0 < 16 ? TW - tj0 : 16;
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                const int no = O - o0 < 16 ? O - o0 : 16;
+                float out[16][2][32];                     /* [channel][row][column] */
+                for (int tj = 0; tj < ntj; tj++) {
+                    const float *m = M + (size_t)(t0 + ti * TW + tj0 + tj) * O + o0;
+                    float t[2][4][16];
+                    for (int s = 0; s < 4; s++)           /* t = Aᵀ m */
+                        for (int k = 0; k < no; k++) {
+                            const float m0 = m[s * plane + k], m1 = m[(4 + s) * plane + k];
+                            const float m2 = m[(8 + s) * plane + k], m3 = m[(12 + s) * plane + k];
+                            t[0][s][k] = m0 + m1 + m2;
+                            t[1][s][k] = m1 - m2 - m3;
+                        }
+                    for (int r = 0; r < 2; r++)           /* t A */
+                        for (int k = 0; k < no; k++) {
+                            out[k][r][2 * tj] = t[r][0][k] + t[r][1][k] + t[r][2][k];
+                            out[k][r][2 * tj + 1] = t[r][1][k] - t[r][2][k] - t[r][3][k];
+                        }
+                }
+                const int j0 = 2 * tj0, nj = OW - j0 < 2 * ntj ? OW - j0 : 2 * ntj;
+                for (int k = 0; k < no; k++) {
+                    const float bo = b ? b[o0 + k] : 0.0f;
+                    for (int r = 0; r < 2 && 2 * ti + r < OH; r++) {
+                        float *yr = y + ((size_t)(o0 + k) * OH + 2 * ti + r) * OW + j0;
+                        for (int j = 0; j < nj; j++) yr[j] = out[k][r][j] + bo;
+                    }
+                }
+            }
+        }
+}
+
+/* x (N,C,H,W), w (O,C,3,3), b (O) or NULL -> y (N,O,OH,OW).
+ * scratch: sd_conv2d_winograd_scratch(d, sd_ctx_threads(ctx)) floats. */
+void sd_conv2d_winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
+                        const float *b, float *y, float *scratch)
+{
+    const int N = d->n, C = d->c, O = d->o, tiles = tiles_of(d), chunk = chunk_of(d);
+    if (N <= 0 || tiles <= 0) return;
+    const size_t chw = (size_t)C * d->h * d->w, ohw = (size_t)O * d->oh * d->ow;
+    const size_t per_thread = (size_t)chunk * 16 * tiles * (C + O);
+    /* U: kept in ctx between calls while w holds the same values (inference). */
+    int fresh;
+    float *U = sd_ctx_transformed(ctx, SD_XFORM_WINOGRAD, w, (size_t)O * C * 9, 16 * (size_t)O * C, &fresh);
+    if (!U) U = scratch;
+    if (!fresh) transform_weights(d, w, U);
+    float *work = scratch + 16 * (size_t)O * C;
+    const int nchunks = (N + chunk - 1) / chunk, threads = sd_ctx_threads(ctx);
+    const int t = nchunks < threads ? nchunks : threads;
+    #pragma omp parallel for num_threads(t) if (t > 1) schedule(static)
+    for (int k = 0; k < nchunks; k++) {
+        const int n0 = k * chunk, n1 = n0 + chunk < N ? n0 + chunk : N, T = (n1 - n0) * tiles;
+        float *V = work + (size_t)omp_get_thread_num() * per_thread;
+        float *M = V + 16 * (size_t)C * T;
+        for (int n = n0; n < n1; n++) transform_input(d, x + n * chw, V, T, (n - n0) * tiles);
+        for (int xi = 0; xi < 16; xi++)   /* M[ξ] (T, O) = V[ξ]ᵀ (T, C) · U[ξ] (C, O) */
+            sd_gemm_on(ctx, 1, 1, 0, T, O, C, 1.0f, V + (size_t)xi * C * T, T, U + (size_t)xi * C * O, O,
+                       0.0f, M + (size_t)xi * T * O, O);
+        for (int n = n0; n < n1; n++) transform_output(d, M, T, (n - n0) * tiles, b, y + n * ohw);
+    }
+}
