@@ -67,19 +67,28 @@ void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x);
 size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads);
 void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
                     const float *b, float *y, float *scratch);
+/* The columns sd_conv2d_gemm leaves in scratch, made from x (for a forward
+ * that ran another kernel, before sd_conv2d_gemm_bwd). */
+void sd_conv2d_cols(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *scratch);
 /* Gradients ADDED into dx, dw, db (any may be NULL; scratch sized for them). */
 void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
                         float *dx, float *dw, float *db, float *scratch);
 
 /* Winograd F(2x2, 3x3) (src/kernels/winograd.c): the forward of a 3x3, stride-1
  * convolution as 16 products of (O,C)·(C,tiles), 2.25x fewer multiplications
- * than im2col's; for forward-only graphs (the backward needs im2col's columns).
+ * than im2col's.
  * _ok says whether it applies (3x3, stride 1, at least 8 channels in and out);
  * scratch holds sd_conv2d_winograd_scratch(d, threads of ctx) floats. */
 int sd_conv2d_winograd_ok(const sd_conv_dims *d);
 size_t sd_conv2d_winograd_scratch(const sd_conv_dims *d, int threads);
 void sd_conv2d_winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
                         const float *b, float *y, float *scratch);
+/* The backward's dx the same way (dx += dy correlated with w turned by 180
+ * degrees, padding 2 - pad); _dx_ok also needs pad <= 2. */
+int sd_conv2d_winograd_dx_ok(const sd_conv_dims *d);
+size_t sd_conv2d_winograd_dx_scratch(const sd_conv_dims *d, int threads);
+void sd_conv2d_winograd_dx(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy, float *dx,
+                           float *scratch);
 
 /* ---- Transposed convolution (src/kernels/conv_transpose.c): the adjoint of
  * the convolution described by d. x (N,O,OH,OW), w (O,C,KH,KW) — PyTorch's

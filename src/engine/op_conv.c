@@ -11,7 +11,9 @@
 /* Scratch kept from forward to backward (in the arena). */
 typedef struct conv_saved {
     sd_conv_dims d;
+    int wino, wino_dx;     /* Winograd for the forward, for the backward's dx */
     float *scratch;        /* im2col columns, then the backward's buffers */
+    float *wscratch;       /* Winograd's buffers */
 } conv_saved;
 
 /* sd_op_error (the op's name and both shapes) with a printf-style detail. */
@@ -70,13 +72,20 @@ sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int 
     s->d = (sd_conv_dims){ .n = xs[0], .c = xs[1], .h = xs[2], .w = xs[3], .o = ws[0], .kh = ws[2],
                            .kw = ws[3], .stride = stride, .pad = pad, .oh = (int)oh, .ow = (int)ow };
     int grads = !y->requires_grad ? 0 : x->requires_grad ? 2 : 1;
-    /* A forward only (inference, evaluation) of a 3x3 stride-1 convolution: Winograd. */
-    int wino = grads == 0 && sd_conv2d_winograd_ok(&s->d);
-    s->scratch = sd_graph_alloc(g, (wino ? sd_conv2d_winograd_scratch(&s->d, sd_ctx_threads(sd_graph_ctx(g)))
-                                         : sd_conv2d_gemm_scratch(&s->d, grads)) * sizeof(float));
+    /* 3x3 stride-1 convolutions (with enough channels) run Winograd's
+     * algorithm forward, and for dx backward; the weight gradient stays a
+     * product with im2col's columns, made in the backward then. */
+    const int threads = sd_ctx_threads(sd_graph_ctx(g));
+    s->wino = sd_conv2d_winograd_ok(&s->d);
+    s->wino_dx = grads == 2 && sd_conv2d_winograd_dx_ok(&s->d);
+    size_t wsz = s->wino ? sd_conv2d_winograd_scratch(&s->d, threads) : 0;
+    if (s->wino_dx && sd_conv2d_winograd_dx_scratch(&s->d, threads) > wsz)
+        wsz = sd_conv2d_winograd_dx_scratch(&s->d, threads);
+    size_t gs = s->wino && !grads ? 0 : sd_conv2d_gemm_scratch(&s->d, s->wino_dx ? 1 : grads);
+    s->scratch = sd_graph_alloc(g, (gs + wsz) * sizeof(float));
     if (!s->scratch) return NULL;
+    s->wscratch = s->scratch + gs;
     y->iarg[0] = grads;
-    y->iarg[1] = wino;
     y->saved = s;
     return sd_node_forward(g, y);
 }
@@ -85,9 +94,9 @@ void sd_op_conv2d_fwd(sd_graph *g, sd_tensor *y)
 {
     const conv_saved *s = y->saved;
     const sd_tensor *b = y->src[2];
-    if (y->iarg[1])
+    if (s->wino)
         sd_conv2d_winograd(sd_graph_ctx(g), &s->d, y->src[0]->data, y->src[1]->data, b ? b->data : NULL,
-                           y->data, s->scratch);
+                           y->data, s->wscratch);
     else
         sd_conv2d_gemm(sd_graph_ctx(g), &s->d, y->src[0]->data, y->src[1]->data, b ? b->data : NULL,
                        y->data, s->scratch);
@@ -101,7 +110,10 @@ void sd_op_conv2d_bwd(sd_graph *g, sd_tensor *y)
     float *dx = y->iarg[0] == 2 ? x->grad : NULL;   /* dcols scratch exists only then */
     float *dw = w->requires_grad ? w->grad : NULL;
     float *db = b && b->requires_grad ? b->grad : NULL;
-    sd_conv2d_gemm_bwd(sd_graph_ctx(g), &s->d, w->data, y->grad, dx, dw, db, s->scratch);
+    sd_ctx *ctx = sd_graph_ctx(g);
+    if (s->wino && dw) sd_conv2d_cols(ctx, &s->d, x->data, s->scratch);
+    sd_conv2d_gemm_bwd(ctx, &s->d, w->data, y->grad, s->wino_dx ? NULL : dx, dw, db, s->scratch);
+    if (s->wino_dx && dx) sd_conv2d_winograd_dx(ctx, &s->d, w->data, y->grad, dx, s->wscratch);
 }
 
 /* ---- maxpool2d: y (N,C,OH,OW) = max over each k x k window of x (N,C,H,W), step `stride`.

@@ -243,6 +243,17 @@ void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const fl
     }
 }
 
+/* cols (CKK, N*P) at the start of scratch = im2col of every image: what
+ * sd_conv2d_gemm leaves there, for a forward that took another path. */
+void sd_conv2d_cols(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *scratch)
+{
+    const int N = d->n, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
+    const size_t chw = (size_t)d->c * d->h * d->w;
+    int t = nthreads(ctx, (size_t)CKK * NP);
+    #pragma omp parallel for num_threads(t) if (t > 1 && N >= t) schedule(static)
+    for (int n = 0; n < N; n++) sd_im2col(d, x + n * chw, scratch + (size_t)n * P, (size_t)NP);
+}
+
 /* dy (N,O,OH,OW) -> dx (N,C,H,W) +=, dw (O,C*KH*KW) +=, db (O) +=; reads cols from scratch.
  * The weight gradient is one GEMM over the whole batch (K = N*P), so its sum
  * has a fixed order whatever the thread count. */

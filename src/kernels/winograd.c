@@ -29,8 +29,10 @@
  * the L2 cache, one chunk per thread at a time; every output is computed by
  * one thread in a fixed order, so results do not depend on the thread count.
  * Rounding differs from the direct sum (the transforms add and subtract
- * inputs first): the tests hold it to the reference loops' 1e-4. The
- * backward needs im2col's columns, so graphs that train use sd_conv2d_gemm. */
+ * inputs first): the tests hold it to the reference loops' 1e-4.
+ *
+ * The backward's dx is the same algorithm on dy (sd_conv2d_winograd_dx); the
+ * weight gradient is not (it stays im2col's product, src/kernels/conv.c). */
 #include "engine/internal.h"
 #include "shendu/kernels.h"
 
@@ -67,20 +69,23 @@ size_t sd_conv2d_winograd_scratch(const sd_conv_dims *d, int threads)
     return u + (size_t)(threads > 0 ? threads : 1) * chunk_of(d) * 16 * (size_t)tiles_of(d) * (d->c + d->o);
 }
 
-/* U[ξ][c][o] = (G g Gᵀ)[ξ] for g = w[o, c] (3x3). Sixteen filters (o) at a
- * time, each loop over the filters so that it vectorises, through a small
- * buffer: each plane gets a run of 16 contiguous floats. */
-static void transform_weights(const sd_conv_dims *d, const float *w, float *U)
+/* U[ξ][c][o] = (G g Gᵀ)[ξ] for every filter g of d (O filters of C channels,
+ * 3x3): g = w[o, c] (w is (O,C,3,3)); with `flip`, g = w[c, o] turned by 180
+ * degrees (w is (C,O,3,3)): the filters of the backward's dx. Sixteen filters
+ * (o) at a time, each loop over the filters so that it vectorises, through a
+ * small buffer: each plane gets a run of 16 contiguous floats. */
+static void transform_weights(const sd_conv_dims *d, const float *w, int flip, float *U)
 {
     const int O = d->o, C = d->c;
     const size_t plane = (size_t)O * C;
+    const size_t so = flip ? 9 : (size_t)C * 9, sc = flip ? (size_t)O * 9 : 9;   /* filter (o, c) at o*so + c*sc */
     for (int c = 0; c < C; c++)
         for (int o0 = 0; o0 < O; o0 += 16) {
             const int no = O - o0 < 16 ? O - o0 : 16;
-            const float *g = w + ((size_t)o0 * C + c) * 9;          /* filter o0 + k at g + k*C*9 */
+            const float *g = w + o0 * so + c * sc;
             float gq[9][16] = { { 0 } }, t[4][3][16], u[16][16];   /* [tap][filter], [ξ][filter] */
             for (int k = 0; k < no; k++)                  /* 9 contiguous taps per filter */
-                for (int q = 0; q < 9; q++) gq[q][k] = g[(size_t)k * C * 9 + q];
+                for (int q = 0; q < 9; q++) gq[q][k] = g[k * so + (flip ? 8 - q : q)];
             for (int q = 0; q < 3; q++)                   /* t = G g: 4 rows of 3 */
                 for (int k = 0; k < 16; k++) {
                     t[0][q][k] = gq[q][k];
@@ -180,11 +185,13 @@ static void transform_input(const sd_conv_dims *d, const float *x, float *V, int
     }
 }
 
-/* y (O,OH,OW) of one image = Aᵀ M[·](t0 + t, o) A + b[o] for its tiles; M[ξ]
+/* y (O,OH,OW) of one image = (or, accumulating, +=) Aᵀ M[·](t0 + t, o) A + b[o]
+ * for its tiles; M[ξ]
  * is (T, O). Sixteen channels by up to 16 tiles of a tile row at a time: the
  * loop over channels vectorises (M's rows are contiguous in o), the results
  * go through a buffer to whole runs of y's rows. */
-static void transform_output(const sd_conv_dims *d, const float *M, int T, int t0, const float *b, float *y)
+static void transform_output(const sd_conv_dims *d, const float *M, int T, int t0, const float *b,
+                             int accumulate, float *y)
 {
     const int O = d->o, OH = d->oh, OW = d->ow, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
     const size_t plane = (size_t)T * O;
@@ -193,7 +200,7 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
             const int ntj = TW - tj0 < 16 ? TW - tj0 : 16;
             for (int o0 = 0; o0 < O; o0 += 16) {
                 const int no = O - o0 < 16 ? O - o0 : 16;
-                float out[16][2][32];                     /* [channel][row][column] */
+                float out[2][32][16];                     /* [row][column][channel] */
                 for (int tj = 0; tj < ntj; tj++) {
                     const float *m = M + (size_t)(t0 + ti * TW + tj0 + tj) * O + o0;
                     float t[2][4][16];
@@ -206,36 +213,42 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
                         }
                     for (int r = 0; r < 2; r++)           /* t A */
                         for (int k = 0; k < no; k++) {
-                            out[k][r][2 * tj] = t[r][0][k] + t[r][1][k] + t[r][2][k];
-                            out[k][r][2 * tj + 1] = t[r][1][k] - t[r][2][k] - t[r][3][k];
+                            out[r][2 * tj][k] = t[r][0][k] + t[r][1][k] + t[r][2][k];
+                            out[r][2 * tj + 1][k] = t[r][1][k] - t[r][2][k] - t[r][3][k];
                         }
                 }
+                /* Written as vectors over the channels, read back one float at a
+                 * time: the other way round (scalar stores, a vector load) every
+                 * load waited for the stores it could not be forwarded from. */
                 const int j0 = 2 * tj0, nj = OW - j0 < 2 * ntj ? OW - j0 : 2 * ntj;
                 for (int k = 0; k < no; k++) {
                     const float bo = b ? b[o0 + k] : 0.0f;
                     for (int r = 0; r < 2 && 2 * ti + r < OH; r++) {
                         float *yr = y + ((size_t)(o0 + k) * OH + 2 * ti + r) * OW + j0;
-                        for (int j = 0; j < nj; j++) yr[j] = out[k][r][j] + bo;
+                        if (accumulate)
+                            for (int j = 0; j < nj; j++) yr[j] += out[r][j][k];
+                        else
+                            for (int j = 0; j < nj; j++) yr[j] = out[r][j][k] + bo;
                     }
                 }
             }
         }
 }
 
-/* x (N,C,H,W), w (O,C,3,3), b (O) or NULL -> y (N,O,OH,OW).
- * scratch: sd_conv2d_winograd_scratch(d, sd_ctx_threads(ctx)) floats. */
-void sd_conv2d_winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
-                        const float *b, float *y, float *scratch)
+/* The convolution of d, y = x ⋆ U + b (or y += x ⋆ U), U the filters'
+ * transform (made here, or taken from ctx's cache). */
+static void winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w, int flip, int cache,
+                     const float *b, int accumulate, float *y, float *scratch)
 {
     const int N = d->n, C = d->c, O = d->o, tiles = tiles_of(d), chunk = chunk_of(d);
     if (N <= 0 || tiles <= 0) return;
     const size_t chw = (size_t)C * d->h * d->w, ohw = (size_t)O * d->oh * d->ow;
     const size_t per_thread = (size_t)chunk * 16 * tiles * (C + O);
-    /* U: kept in ctx between calls while w holds the same values (inference). */
-    int fresh;
-    float *U = sd_ctx_transformed(ctx, SD_XFORM_WINOGRAD, w, (size_t)O * C * 9, 16 * (size_t)O * C, &fresh);
+    int fresh = 0;
+    float *U = cache ? sd_ctx_transformed(ctx, SD_XFORM_WINOGRAD, w, (size_t)O * C * 9, 16 * (size_t)O * C, &fresh)
+                     : NULL;
     if (!U) U = scratch;
-    if (!fresh) transform_weights(d, w, U);
+    if (!fresh) transform_weights(d, w, flip, U);
     float *work = scratch + 16 * (size_t)O * C;
     const int nchunks = (N + chunk - 1) / chunk, threads = sd_ctx_threads(ctx);
     const int t = nchunks < threads ? nchunks : threads;
@@ -248,6 +261,47 @@ void sd_conv2d_winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, cons
         for (int xi = 0; xi < 16; xi++)   /* M[ξ] (T, O) = V[ξ]ᵀ (T, C) · U[ξ] (C, O) */
             sd_gemm_on(ctx, 1, 1, 0, T, O, C, 1.0f, V + (size_t)xi * C * T, T, U + (size_t)xi * C * O, O,
                        0.0f, M + (size_t)xi * T * O, O);
-        for (int n = n0; n < n1; n++) transform_output(d, M, T, (n - n0) * tiles, b, y + n * ohw);
+        for (int n = n0; n < n1; n++)
+            transform_output(d, M, T, (n - n0) * tiles, b, accumulate, y + n * ohw);
     }
+}
+
+/* x (N,C,H,W), w (O,C,3,3), b (O) or NULL -> y (N,O,OH,OW).
+ * scratch: sd_conv2d_winograd_scratch(d, sd_ctx_threads(ctx)) floats. The
+ * weights' transform is kept in ctx while w holds the same values (inference). */
+void sd_conv2d_winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
+                        const float *b, float *y, float *scratch)
+{
+    winograd(ctx, d, x, w, 0, 1, b, 0, y, scratch);
+}
+
+/* The backward's dx of the convolution d is itself a 3x3 stride-1 convolution:
+ * dx[c,i,j] = Σ_o Σ_p,q dy[o, i+pad-p, j+pad-q] w[o,c,p,q], i.e. dy (N,O,OH,OW)
+ * correlated with w turned by 180 degrees and its channel axes swapped, with
+ * padding 2 - pad. These are its dims (NULL-safe only for _ok convolutions). */
+static sd_conv_dims dx_dims(const sd_conv_dims *d)
+{
+    return (sd_conv_dims){ .n = d->n, .c = d->o, .h = d->oh, .w = d->ow, .o = d->c, .kh = 3, .kw = 3,
+                           .stride = 1, .pad = 2 - d->pad, .oh = d->h, .ow = d->w };
+}
+
+int sd_conv2d_winograd_dx_ok(const sd_conv_dims *d)
+{
+    if (!sd_conv2d_winograd_ok(d) || d->pad > 2) return 0;
+    sd_conv_dims e = dx_dims(d);
+    return sd_conv2d_winograd_ok(&e);
+}
+
+size_t sd_conv2d_winograd_dx_scratch(const sd_conv_dims *d, int threads)
+{
+    sd_conv_dims e = dx_dims(d);
+    return sd_conv2d_winograd_scratch(&e, threads);
+}
+
+/* dx (N,C,H,W) += the data gradient of convolution d for dy (N,O,OH,OW). */
+void sd_conv2d_winograd_dx(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy, float *dx,
+                           float *scratch)
+{
+    sd_conv_dims e = dx_dims(d);
+    winograd(ctx, &e, dy, w, 1, 0, NULL, 1, dx, scratch);
 }
