@@ -102,7 +102,8 @@ void sd_op_conv2d_fwd(sd_graph *g, sd_tensor *y)
                        y->data, s->scratch);
 }
 
-/* dx (N,C,H,W) += col2im(wᵀ · dy), dw (O,C,KH,KW) += dy · colsᵀ, db (O) += Σ dy */
+/* dx (N,C,H,W) += col2im(wᵀ · dy) (or Winograd's dx), dw (O,C,KH,KW) += dy · colsᵀ,
+ * db (O) += Σ dy; a Winograd forward left no columns, so they are made here. */
 void sd_op_conv2d_bwd(sd_graph *g, sd_tensor *y)
 {
     const conv_saved *s = y->saved;
