@@ -75,8 +75,8 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
                         float *dx, float *dw, float *db, float *scratch);
 
 /* Winograd F(2x2, 3x3) (src/kernels/winograd.c): the forward of a 3x3, stride-1
- * convolution as 16 products of (O,C)·(C,tiles), 2.25x fewer multiplications
- * than im2col's.
+ * convolution as 16 products of (tiles,C)·(C,O), 2.25x fewer multiplications
+ * than im2col's; the filters' transform is kept in ctx while w is unchanged.
  * _ok says whether it applies (3x3, stride 1, at least 8 channels in and out);
  * scratch holds sd_conv2d_winograd_scratch(d, threads of ctx) floats. */
 int sd_conv2d_winograd_ok(const sd_conv_dims *d);

@@ -62,10 +62,10 @@ float *sd_ctx_transformed(sd_ctx *ctx, int kind, const float *w, size_t nw, size
     if (!e) {                                 /* the least recently used entry makes room */
         e = victim;
         free(e->copy);
-        *e = (sd_xform){ 0 };
-        e->copy = malloc((nw + nu) * sizeof *w);
-        if (!e->copy) return NULL;
-        *e = (sd_xform){ .kind = kind, .w = w, .nw = nw, .nu = nu, .copy = e->copy, .u = e->copy + nw };
+        *e = (sd_xform){ 0 };                 /* free, should the allocation fail */
+        float *buf = malloc((nw + nu) * sizeof *w);
+        if (!buf) return NULL;
+        *e = (sd_xform){ .kind = kind, .w = w, .nw = nw, .nu = nu, .copy = buf, .u = buf + nw };
     }
     memcpy(e->copy, w, nw * sizeof *w);
     e->used = ++ctx->xform_clock;
