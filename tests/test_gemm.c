@@ -195,6 +195,7 @@ static void test_thread_invariance(const char *kernel, sd_rng *r)
     static const int shapes[][5] = {   /* transA, transB, M, N, K: every one big enough for 2 threads */
         {0, 1, 131, 517, 300}, {0, 0, 131, 517, 300}, {1, 0, 100, 500, 100},
         {0, 1, 3, 5170, 300}, {0, 1, 131, 9, 4000},
+        {0, 1, 64, 288, 2000},   /* C cut between columns 144 and 145: inside a 64-wide tile */
     };
     sd_ctx *c1 = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
     sd_ctx *c2 = sd_ctx_new(&(sd_ctx_opts){ .threads = 2 });

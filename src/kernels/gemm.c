@@ -118,7 +118,7 @@ static void dot_kernel_generic(int m, int n, int k, const float *a, long lda,
 }
 
 static const struct sd_gemm_arch arch_generic = {
-    .name = "generic", .mr = GEN_MR, .nr = GEN_NR, .mc = 128, .kc = 256, .nc = 512,
+    .name = "generic", .mr = GEN_MR, .nr = GEN_NR, .nu = GEN_NR, .mc = 128, .kc = 256, .nc = 512,
     .kernel = ukernel_generic, .dot = dot_kernel_generic, .pack = sd_gemm_pack_ref,
 };
 
@@ -330,7 +330,8 @@ static void gemm_rect(const struct sd_gemm_arch *ar, const struct gemm_args *g,
  * sd_gemm_on). */
 #define MIN_FLOPS_PER_THREAD (2.0 * 64 * 64 * 64)
 
-/* A tm x tn grid of rectangles over the MR x NR tiles of C, chosen to minimise
+/* A tm x tn grid of rectangles over C, cut between rows at multiples of MR
+ * and between columns at multiples of the kernel's vector (nu), chosen to minimise
  * the largest rectangle's cost: padded multiply-adds plus packing (A is
  * packed once per NC block, B once). */
 static void choose_grid(const struct sd_gemm_arch *ar, int M, int N, int K, int threads,
@@ -338,14 +339,14 @@ static void choose_grid(const struct sd_gemm_arch *ar, int M, int N, int K, int 
 {
     double flops = 2.0 * M * N * K;
     int t = (int)SD_MIN((double)threads, SD_MAX(1.0, flops / MIN_FLOPS_PER_THREAD));
-    int mt = (M + ar->mr - 1) / ar->mr, nt = (N + ar->nr - 1) / ar->nr;
+    int mt = (M + ar->mr - 1) / ar->mr, nt = (N + ar->nu - 1) / ar->nu;
     double best = -1.0;
     *tm_out = *tn_out = 1;
     for (int tm = 1; tm <= t; tm++) {
         int tn = t / tm;
         if (tm > mt || tn > nt) continue;
         double rows = (double)((mt + tm - 1) / tm) * ar->mr;
-        double cols = (double)((nt + tn - 1) / tn) * ar->nr;
+        double cols = (double)((nt + tn - 1) / tn) * ar->nu;
         double pack_a = rows * K * ((cols + ar->nc - 1) / ar->nc);
         double pack_b = cols * K;
         double cost = rows * cols * K + 8.0 * (pack_a + pack_b);
@@ -478,7 +479,7 @@ void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int
         for (int p = t; p < parts; p += nt) {
             int m0, m1, n0, n1;
             split_range(M, ar->mr, tm, p / tn, &m0, &m1);
-            split_range(N, ar->nr, tn, p % tn, &n0, &n1);
+            split_range(N, ar->nu, tn, p % tn, &n0, &n1);
             if (m1 > m0 && n1 > n0)
                 gemm_rect(ar, &g, m0, m1, n0, n1, s->apack[t], s->bpack[t]);
         }

@@ -292,7 +292,7 @@ void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int 
 }
 
 const struct sd_gemm_arch sd_gemm_arch_avx2 = {
-    .name = "avx2", .mr = MR, .nr = NR, .mc = 192, .kc = 256, .nc = 512,
+    .name = "avx2", .mr = MR, .nr = NR, .nu = NR, .mc = 192, .kc = 256, .nc = 512,
     .kernel = ukernel_avx2, .dot = dot_avx2, .pack = sd_gemm_pack_avx2,
 };
 

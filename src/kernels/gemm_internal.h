@@ -45,6 +45,9 @@ void sd_gemm_pack_avx2(const float *x, long ldx, int kmajor, int n, int kc, int 
 struct sd_gemm_arch {
     const char *name;   /* "avx512", "avx2", "generic" */
     int mr, nr;         /* register tile of the micro-kernel */
+    int nu;             /* finest cut of C's columns between threads: a
+                           kernel that runs narrower tiles at no extra cost
+                           per column (one vector register) may be cut there */
     int mc, kc, nc;     /* cache blocks: A block mc x kc, B block kc x nc */
     sd_gemm_ukernel kernel;
     sd_gemm_dotkernel dot;
