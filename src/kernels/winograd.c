@@ -187,10 +187,44 @@ static void transform_input(const sd_conv_dims *d, const float *x, float *V, int
 }
 
 /* y (O,OH,OW) of one image = (or, accumulating, +=) Aᵀ M[·](t0 + t, o) A + b[o]
- * for its tiles; M[ξ]
- * is (T, O). Sixteen channels by up to 16 tiles of a tile row at a time: the
- * loop over channels vectorises (M's rows are contiguous in o), the results
- * go through a buffer to whole runs of y's rows. */
+ * for its tiles; M[ξ] is (T, O). Sixteen channels by up to 16 tiles of a tile
+ * row at a time: the transform runs on vectors over the channels (M's rows
+ * are contiguous in o) into out[row][column][channel], which then goes to y's
+ * rows of 2 * 16 columns (with AVX-512: 16 x 16 transposes in registers and a
+ * masked store per channel and row; else one float at a time, read back from
+ * vector stores, never the other way round: a vector load of scalar stores
+ * waits for each of them). */
+#if defined(__AVX512F__)
+/* r[j] = row j of a 16 x 16 block -> r[k] = column k. Pairs of floats, then
+ * pairs of pairs, interleave within 128-bit lanes; two lane shuffles finish
+ * the 4 x 4 transpose of the lanes themselves. */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) {   /* u[g + c], lane L: column 4L + c, rows g..g+3 */
+        const __m512d a = _mm512_castps_pd(t[g]), b = _mm512_castps_pd(t[g + 1]);
+        const __m512d e = _mm512_castps_pd(t[g + 2]), f = _mm512_castps_pd(t[g + 3]);
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, e));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, e));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, f));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, f));
+    }
+    for (int c = 0; c < 4; c++) {       /* column 4L + c = lane L of u[c], u[4 + c], u[8 + c], u[12 + c] */
+        const __m512 s0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), s1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        const __m512 s2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        const __m512 s3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
+    }
+}
+#endif
+
 static void transform_output(const sd_conv_dims *d, const float *M, int T, int t0, const float *b,
                              int accumulate, float *y)
 {
@@ -199,9 +233,10 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
     for (int ti = 0; ti < TH; ti++)
         for (int tj0 = 0; tj0 < TW; tj0 += 16) {
             const int ntj = TW - tj0 < 16 ? TW - tj0 : 16;
+            const int j0 = 2 * tj0, nj = OW - j0 < 2 * ntj ? OW - j0 : 2 * ntj;
             for (int o0 = 0; o0 < O; o0 += 16) {
                 const int no = O - o0 < 16 ? O - o0 : 16;
-                float out[2][32][16];                     /* [row][column][channel] */
+                _Alignas(64) float out[2][32][16];        /* [row][column][channel] */
                 for (int tj = 0; tj < ntj; tj++) {
                     const float *m = M + (size_t)(t0 + ti * TW + tj0 + tj) * O + o0;
                     float t[2][4][16];
@@ -218,19 +253,33 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
                             out[r][2 * tj + 1][k] = t[r][1][k] - t[r][2][k] - t[r][3][k];
                         }
                 }
-                /* Written as vectors over the channels, read back one float at a
-                 * time: the other way round (scalar stores, a vector load) every
-                 * load waited for the stores it could not be forwarded from. */
-                const int j0 = 2 * tj0, nj = OW - j0 < 2 * ntj ? OW - j0 : 2 * ntj;
-                for (int k = 0; k < no; k++) {
-                    const float bo = b ? b[o0 + k] : 0.0f;
-                    for (int r = 0; r < 2 && 2 * ti + r < OH; r++) {
-                        float *yr = y + ((size_t)(o0 + k) * OH + 2 * ti + r) * OW + j0;
+                for (int r = 0; r < 2 && 2 * ti + r < OH; r++) {
+                    float *yr0 = y + ((size_t)o0 * OH + 2 * ti + r) * OW + j0;   /* channel o0's row */
+                    const size_t ldy = (size_t)OH * OW;
+#if defined(__AVX512F__)
+                    for (int jb = 0; jb < nj; jb += 16) {
+                        __m512 v[16];
+                        for (int j = 0; j < 16; j++)
+                            v[j] = jb + j < nj ? _mm512_load_ps(out[r][jb + j]) : _mm512_setzero_ps();
+                        transpose16(v);
+                        const __mmask16 m = (__mmask16)(nj - jb >= 16 ? 0xFFFF : (1u << (nj - jb)) - 1);
+                        for (int k = 0; k < no; k++) {
+                            float *yr = yr0 + k * ldy + jb;
+                            const __m512 add = accumulate ? _mm512_maskz_loadu_ps(m, yr)
+                                                          : _mm512_set1_ps(b ? b[o0 + k] : 0.0f);
+                            _mm512_mask_storeu_ps(yr, m, _mm512_add_ps(v[k], add));
+                        }
+                    }
+#else
+                    for (int k = 0; k < no; k++) {
+                        float *yr = yr0 + k * ldy;
+                        const float bo = b ? b[o0 + k] : 0.0f;
                         if (accumulate)
                             for (int j = 0; j < nj; j++) yr[j] += out[r][j][k];
                         else
                             for (int j = 0; j < nj; j++) yr[j] = out[r][j][k] + bo;
                     }
+#endif
                 }
             }
         }
