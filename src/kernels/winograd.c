@@ -239,6 +239,22 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
                 _Alignas(64) float out[2][32][16];        /* [row][column][channel] */
                 for (int tj = 0; tj < ntj; tj++) {
                     const float *m = M + (size_t)(t0 + ti * TW + tj0 + tj) * O + o0;
+#if defined(__AVX512F__)
+                    const __mmask16 km = (__mmask16)(no == 16 ? 0xFFFF : (1u << no) - 1);
+                    __m512 t[2][4];
+                    for (int s = 0; s < 4; s++) {         /* t = Aᵀ m */
+                        const __m512 m0 = _mm512_maskz_loadu_ps(km, m + s * plane);
+                        const __m512 m1 = _mm512_maskz_loadu_ps(km, m + (4 + s) * plane);
+                        const __m512 m2 = _mm512_maskz_loadu_ps(km, m + (8 + s) * plane);
+                        const __m512 m3 = _mm512_maskz_loadu_ps(km, m + (12 + s) * plane);
+                        t[0][s] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                        t[1][s] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                    }
+                    for (int r = 0; r < 2; r++) {         /* t A */
+                        _mm512_store_ps(out[r][2 * tj], _mm512_add_ps(_mm512_add_ps(t[r][0], t[r][1]), t[r][2]));
+                        _mm512_store_ps(out[r][2 * tj + 1], _mm512_sub_ps(_mm512_sub_ps(t[r][1], t[r][2]), t[r][3]));
+                    }
+#else
                     float t[2][4][16];
                     for (int s = 0; s < 4; s++)           /* t = Aᵀ m */
                         for (int k = 0; k < no; k++) {
@@ -252,6 +268,7 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
                             out[r][2 * tj][k] = t[r][0][k] + t[r][1][k] + t[r][2][k];
                             out[r][2 * tj + 1][k] = t[r][1][k] - t[r][2][k] - t[r][3][k];
                         }
+#endif
                 }
                 for (int r = 0; r < 2 && 2 * ti + r < OH; r++) {
                     float *yr0 = y + ((size_t)o0 * OH + 2 * ti + r) * OW + j0;   /* channel o0's row */
