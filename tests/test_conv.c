@@ -342,6 +342,51 @@ static void forward_kernels(sd_rng *rng)
     for (int t = 0; t < 3; t++) sd_ctx_free(ctx[t]);
 }
 
+/* The weight gradient made image by image from x (behind a Winograd
+ * forward): against the reference loops, and bit-identical between 1, 2 and
+ * 4 threads (which share the channels differently, or not at all). */
+static void dw_kernel(sd_rng *rng)
+{
+    static const conv_case cases[] = {
+        { 4, 32, 13, 13, 64, 3, 3, 1, 0 },   /* the CNN's conv2 */
+        { 3, 8, 9, 7, 12, 3, 3, 1, 1 },      /* 8 channels: at most 4 threads share them */
+        { 2, 5, 8, 8, 6, 3, 3, 1, 2 },       /* 5 channels over 2 threads: 3 + 2 */
+        { 2, 3, 12, 11, 4, 5, 5, 2, 1 },     /* any kernel and stride */
+    };
+    sd_ctx *ctx[3] = { sd_ctx_new(&(sd_ctx_opts){ .threads = 1 }), sd_ctx_new(&(sd_ctx_opts){ .threads = 2 }),
+                       sd_ctx_new(&(sd_ctx_opts){ .threads = 4 }) };
+    for (size_t i = 0; ctx[0] && ctx[1] && ctx[2] && i < sizeof cases / sizeof cases[0]; i++) {
+        conv_case k = cases[i];
+        sd_conv_dims d = dims_of(k);
+        size_t nx = (size_t)k.n * k.c * k.h * k.w, nw = (size_t)k.o * k.c * k.kh * k.kw;
+        size_t ny = (size_t)k.n * k.o * d.oh * d.ow;
+        float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *dy = malloc(ny * sizeof *dy);
+        float *dx0 = calloc(nx, sizeof *dx0), *dw0 = calloc(nw, sizeof *dw0), *db0 = calloc((size_t)k.o, sizeof *db0);
+        float *start = malloc(nw * sizeof *start), *dw[3];
+        fill(x, nx, rng);
+        fill(w, nw, rng);
+        fill(dy, ny, rng);
+        fill(start, nw, rng);
+        sd_conv2d_naive_bwd(&d, x, w, dy, dx0, dw0, db0);
+        for (size_t j = 0; j < nw; j++) dw0[j] += start[j];   /* the kernel adds to what is there */
+        for (int t = 0; t < 3; t++) {
+            float *scratch = malloc(sd_conv2d_dw_scratch(ctx[t], &d) * sizeof *scratch);
+            dw[t] = malloc(nw * sizeof *dw[t]);
+            memcpy(dw[t], start, nw * sizeof *start);
+            sd_conv2d_dw(ctx[t], &d, x, dy, dw[t], scratch);
+            free(scratch);
+        }
+        char name[64];
+        snprintf(name, sizeof name, "dw case %zu", i);
+        CHECK_CLOSE(dw[0], dw0, nw, name);
+        CHECK_MSG(!memcmp(dw[0], dw[1], nw * sizeof *dw0) && !memcmp(dw[0], dw[2], nw * sizeof *dw0),
+                  "%s: dw differs between 1, 2 and 4 threads", name);
+        for (int t = 0; t < 3; t++) free(dw[t]);
+        free(x); free(w); free(dy); free(dx0); free(dw0); free(db0); free(start);
+    }
+    for (int t = 0; t < 3; t++) sd_ctx_free(ctx[t]);
+}
+
 /* Winograd's transformed weights are kept in the context between calls:
  * reused while the weights are unchanged, remade when a value changes in
  * place; and the op takes that path in a graph without gradients. */
@@ -596,6 +641,7 @@ int main(void)
             lecture_examples(ctx);
             errors(ctx);
             forward_kernels(&rng);
+            dw_kernel(&rng);
             winograd_cache(&rng);
         }
         fast_vs_naive(ctx, &rng);

@@ -67,9 +67,13 @@ void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x);
 size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads);
 void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
                     const float *b, float *y, float *scratch);
-/* The columns sd_conv2d_gemm leaves in scratch, made from x (for a forward
- * that ran another kernel, before sd_conv2d_gemm_bwd). */
-void sd_conv2d_cols(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *scratch);
+/* dw (O,C*KH*KW) += the weight gradient for dy, from x itself (for a forward
+ * that ran another kernel and left no columns): image by image, each thread
+ * making the columns of its share of the channels in `scratch`
+ * (sd_conv2d_dw_scratch floats, for this ctx's threads). */
+size_t sd_conv2d_dw_scratch(sd_ctx *ctx, const sd_conv_dims *d);
+void sd_conv2d_dw(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *dy, float *dw,
+                  float *scratch);
 /* Gradients ADDED into dx, dw, db (any may be NULL; scratch sized for them). */
 void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, const float *dy,
                         float *dx, float *dw, float *db, float *scratch);

@@ -13,7 +13,7 @@ typedef struct conv_saved {
     sd_conv_dims d;
     int wino, wino_dx;     /* Winograd for the forward, for the backward's dx */
     float *scratch;        /* im2col columns, then the backward's buffers */
-    float *wscratch;       /* Winograd's buffers */
+    float *wscratch;       /* Winograd's buffers, then the backward's dw columns */
 } conv_saved;
 
 /* sd_op_error (the op's name and both shapes) with a printf-style detail. */
@@ -74,14 +74,23 @@ sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int 
     int grads = !y->requires_grad ? 0 : x->requires_grad ? 2 : 1;
     /* 3x3 stride-1 convolutions (with enough channels) run Winograd's
      * algorithm forward, and for dx backward; the weight gradient stays a
-     * product with im2col's columns, made in the backward then. */
-    const int threads = sd_ctx_threads(sd_graph_ctx(g));
+     * product with im2col's columns, made image by image in the backward. */
+    sd_ctx *ctx = sd_graph_ctx(g);
+    const int threads = sd_ctx_threads(ctx);
     s->wino = sd_conv2d_winograd_ok(&s->d);
     s->wino_dx = grads == 2 && sd_conv2d_winograd_dx_ok(&s->d);
-    size_t wsz = s->wino ? sd_conv2d_winograd_scratch(&s->d, threads) : 0;
-    if (s->wino_dx && sd_conv2d_winograd_dx_scratch(&s->d, threads) > wsz)
-        wsz = sd_conv2d_winograd_dx_scratch(&s->d, threads);
-    size_t gs = s->wino && !grads ? 0 : sd_conv2d_gemm_scratch(&s->d, s->wino_dx ? 1 : grads);
+    /* Winograd's buffers, also those of the backward's dw and dx (one after
+     * the other); im2col's columns kept from forward to backward, or only
+     * its dx buffers behind a Winograd forward that could not do dx. */
+    size_t wsz = 0;
+    if (s->wino) {
+        wsz = sd_conv2d_winograd_scratch(&s->d, threads);
+        if (grads && sd_conv2d_dw_scratch(ctx, &s->d) > wsz) wsz = sd_conv2d_dw_scratch(ctx, &s->d);
+        if (s->wino_dx && sd_conv2d_winograd_dx_scratch(&s->d, threads) > wsz)
+            wsz = sd_conv2d_winograd_dx_scratch(&s->d, threads);
+    }
+    size_t gs = !s->wino ? sd_conv2d_gemm_scratch(&s->d, grads)
+                         : grads == 2 && !s->wino_dx ? sd_conv2d_gemm_scratch(&s->d, 2) : 0;
     s->scratch = sd_graph_alloc(g, (gs + wsz) * sizeof(float));
     if (!s->scratch) return NULL;
     s->wscratch = s->scratch + gs;
@@ -103,7 +112,7 @@ void sd_op_conv2d_fwd(sd_graph *g, sd_tensor *y)
 }
 
 /* dx (N,C,H,W) += col2im(wᵀ · dy) (or Winograd's dx), dw (O,C,KH,KW) += dy · colsᵀ,
- * db (O) += Σ dy; a Winograd forward left no columns, so they are made here. */
+ * db (O) += Σ dy; a Winograd forward left no columns: dw makes its own. */
 void sd_op_conv2d_bwd(sd_graph *g, sd_tensor *y)
 {
     const conv_saved *s = y->saved;
@@ -112,8 +121,8 @@ void sd_op_conv2d_bwd(sd_graph *g, sd_tensor *y)
     float *dw = w->requires_grad ? w->grad : NULL;
     float *db = b && b->requires_grad ? b->grad : NULL;
     sd_ctx *ctx = sd_graph_ctx(g);
-    if (s->wino && dw) sd_conv2d_cols(ctx, &s->d, x->data, s->scratch);
-    sd_conv2d_gemm_bwd(ctx, &s->d, w->data, y->grad, s->wino_dx ? NULL : dx, dw, db, s->scratch);
+    if (s->wino && dw) sd_conv2d_dw(ctx, &s->d, x->data, y->grad, dw, s->wscratch);
+    sd_conv2d_gemm_bwd(ctx, &s->d, w->data, y->grad, s->wino_dx ? NULL : dx, s->wino ? NULL : dw, db, s->scratch);
     if (s->wino_dx && dx) sd_conv2d_winograd_dx(ctx, &s->d, w->data, y->grad, dx, s->wscratch);
 }
 

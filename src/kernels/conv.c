@@ -22,6 +22,7 @@
 #include "shendu/kernels.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -243,15 +244,52 @@ void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const fl
     }
 }
 
-/* cols (CKK, N*P) at the start of scratch = im2col of every image: what
- * sd_conv2d_gemm leaves there, for a forward that took another path. */
-void sd_conv2d_cols(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float *scratch)
+/* The weight gradient without the batch's columns (for a forward that kept
+ * none): dw (O, CKK) += Σ_n dy_n (O, P) · im2col(x_n)ᵀ, image after image.
+ * The threads share the input channels, each owning their block of dw's
+ * columns and making only its channels' columns, one image at a time in a
+ * buffer that stays in cache (the batch's columns of the CNN's conv2 were
+ * 9 MB, and dy had to be copied to (O, N*P) rows first). Every element of dw
+ * sums the images in order, each image's pixels in the GEMM's fixed order:
+ * the result does not depend on the thread count. */
+static int dw_threads(sd_ctx *ctx, const sd_conv_dims *d)
 {
-    const int N = d->n, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
-    const size_t chw = (size_t)d->c * d->h * d->w;
-    int t = nthreads(ctx, (size_t)CKK * NP);
-    #pragma omp parallel for num_threads(t) if (t > 1 && N >= t) schedule(static)
-    for (int n = 0; n < N; n++) sd_im2col(d, x + n * chw, scratch + (size_t)n * P, (size_t)NP);
+    const int KK = d->kh * d->kw;
+    int t = nthreads(ctx, (size_t)d->o * d->c * KK * d->n * d->oh * d->ow);
+    /* A block of dw 16 columns wide or less would take sd_gemm's dot-product
+     * path, which sums in another order: the smallest share (C / t channels)
+     * stays wider. */
+    while (t > 1 && d->c / t * KK <= 16) t--;
+    return t;
+}
+
+size_t sd_conv2d_dw_scratch(sd_ctx *ctx, const sd_conv_dims *d)
+{
+    const int t = dw_threads(ctx, d), per = (d->c + t - 1) / t;
+    return (size_t)t * per * d->kh * d->kw * d->oh * d->ow;
+}
+
+void sd_conv2d_dw(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *dy, float *dw,
+                  float *scratch)
+{
+    const int N = d->n, C = d->c, O = d->o, KK = d->kh * d->kw, P = d->oh * d->ow;
+    const size_t plane = (size_t)d->h * d->w;
+    const int t = dw_threads(ctx, d), per = (C + t - 1) / t;
+    #pragma omp parallel num_threads(t) if (t > 1)
+    {
+        const int id = t > 1 ? omp_get_thread_num() : 0;
+        const int c0 = (int)((long)C * id / t), c1 = (int)((long)C * (id + 1) / t);   /* per or per - 1 */
+        sd_conv_dims e = *d;               /* this thread's channels, one image */
+        e.n = 1;
+        e.c = c1 - c0;
+        float *cols = scratch + (size_t)id * per * KK * P;
+        for (int n = 0; n < N; n++) {
+            sd_im2col(&e, x + ((size_t)n * C + c0) * plane, cols, (size_t)P);
+            /* dw[:, c0*KK : c1*KK] (O, e.c*KK) += dy_n (O, P) · cols (e.c*KK, P)ᵀ */
+            sd_gemm(ctx, 0, 1, O, e.c * KK, P, 1.0f, dy + (size_t)n * O * P, P, cols, P, 1.0f,
+                    dw + (size_t)c0 * KK, C * KK);
+        }
+    }
 }
 
 /* dy (N,O,OH,OW) -> dx (N,C,H,W) +=, dw (O,C*KH*KW) +=, db (O) +=; reads cols from scratch.
@@ -262,7 +300,8 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
 {
     const int N = d->n, O = d->o, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
     const size_t chw = (size_t)d->c * d->h * d->w;
-    float *cols = scratch, *dyt = cols + (size_t)CKK * NP, *dcols = dyt + (size_t)O * NP;
+    float *cols = scratch, *dyt = dw || dx ? cols + (size_t)CKK * NP : NULL;
+    float *dcols = dx ? dyt + (size_t)O * NP : NULL;
 
     int t = nthreads(ctx, (size_t)O * NP);
     #pragma omp parallel for num_threads(t) schedule(static)
