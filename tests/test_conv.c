@@ -141,6 +141,23 @@ static sd_conv_dims dims_of(conv_case k)
                            .ow = (k.w + 2 * k.pad - k.kw) / k.stride + 1 };
 }
 
+/* Contexts of 1, 2 and 4 threads, for results that must not depend on the
+ * thread count; NULL entries if one could not be made (then checked). */
+static void three_contexts(sd_ctx *ctx[3])
+{
+    for (int t = 0; t < 3; t++) ctx[t] = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 << t });
+    CHECK_MSG(ctx[0] && ctx[1] && ctx[2], "contexts of 1, 2 and 4 threads: %s", sd_last_error());
+}
+
+/* Elements of x, w and y for case k. */
+static void sizes_of(conv_case k, size_t *nx, size_t *nw, size_t *ny)
+{
+    sd_conv_dims d = dims_of(k);
+    *nx = (size_t)k.n * k.c * k.h * k.w;
+    *nw = (size_t)k.o * k.c * k.kh * k.kw;
+    *ny = (size_t)k.n * k.o * d.oh * d.ow;
+}
+
 static void fill(float *a, size_t n, sd_rng *rng)
 {
     for (size_t i = 0; i < n; i++) a[i] = 2.0f * sd_rng_uniform(rng) - 1.0f;
@@ -305,13 +322,13 @@ static void forward_kernels(sd_rng *rng)
         { 1, 8, 3, 5, 8, 3, 3, 1, 2 },       /* pad 2: tiles mostly outside x */
         { 40, 8, 12, 12, 8, 3, 3, 1, 1 },    /* several chunks of images */
     };
-    sd_ctx *ctx[3] = { sd_ctx_new(&(sd_ctx_opts){ .threads = 1 }), sd_ctx_new(&(sd_ctx_opts){ .threads = 2 }),
-                       sd_ctx_new(&(sd_ctx_opts){ .threads = 4 }) };
+    sd_ctx *ctx[3];
+    three_contexts(ctx);
     for (size_t i = 0; ctx[0] && ctx[1] && ctx[2] && i < sizeof cases / sizeof cases[0]; i++) {
         conv_case k = cases[i];
         sd_conv_dims d = dims_of(k);
-        size_t nx = (size_t)k.n * k.c * k.h * k.w, nw = (size_t)k.o * k.c * k.kh * k.kw;
-        size_t ny = (size_t)k.n * k.o * d.oh * d.ow;
+        size_t nx, nw, ny;
+        sizes_of(k, &nx, &nw, &ny);
         size_t ns = sd_conv2d_gemm_scratch(&d, 0), nsw = sd_conv2d_winograd_scratch(&d, 4);
         float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc((size_t)k.o * sizeof *b);
         float *y[3], *y0 = malloc(ny * sizeof *y0), *scratch = malloc((ns > nsw ? ns : nsw) * sizeof *scratch);
@@ -353,13 +370,13 @@ static void dw_kernel(sd_rng *rng)
         { 2, 5, 8, 8, 6, 3, 3, 1, 2 },       /* 5 channels over 2 threads: 3 + 2 */
         { 2, 3, 12, 11, 4, 5, 5, 2, 1 },     /* any kernel and stride */
     };
-    sd_ctx *ctx[3] = { sd_ctx_new(&(sd_ctx_opts){ .threads = 1 }), sd_ctx_new(&(sd_ctx_opts){ .threads = 2 }),
-                       sd_ctx_new(&(sd_ctx_opts){ .threads = 4 }) };
+    sd_ctx *ctx[3];
+    three_contexts(ctx);
     for (size_t i = 0; ctx[0] && ctx[1] && ctx[2] && i < sizeof cases / sizeof cases[0]; i++) {
         conv_case k = cases[i];
         sd_conv_dims d = dims_of(k);
-        size_t nx = (size_t)k.n * k.c * k.h * k.w, nw = (size_t)k.o * k.c * k.kh * k.kw;
-        size_t ny = (size_t)k.n * k.o * d.oh * d.ow;
+        size_t nx, nw, ny;
+        sizes_of(k, &nx, &nw, &ny);
         float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *dy = malloc(ny * sizeof *dy);
         float *dx0 = calloc(nx, sizeof *dx0), *dw0 = calloc(nw, sizeof *dw0), *db0 = calloc((size_t)k.o, sizeof *db0);
         float *start = malloc(nw * sizeof *start), *dw[3];
