@@ -62,7 +62,7 @@ static int gan_score(int argc, char **argv)
         return cli_usage_error("gan score", usage, "%s", "expected a generator file and --classifier CLS.safetensors");
     double score, real;
     if (sd_app_gan_score(pos[0], cls, data, n, seed, threads, &score, &real)) return cli_fail("gan score");
-    printf("%s: inception score %.3f over %d samples; real test images %.3f (%.0f%%)\n", pos[0], score, n, real,
+    printf("%s: inception score %.3f over %d samples; real test images %.3f (%.1f%%)\n", pos[0], score, n, real,
            100.0 * score / real);
     if (json) printf("{\"score\":%.4f,\"real_score\":%.4f,\"n\":%d}\n", score, real, n);
     return 0;

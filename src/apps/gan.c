@@ -762,7 +762,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
             sd_rng srng;
             sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
             if (score_generator(ctx, Gout, cls, nscore, &srng, &r->score)) goto done;
-            fprintf(log, "  score %.3f (%.0f%% of real)", r->score, 100.0 * r->score / r->real_score);
+            fprintf(log, "  score %.3f (%.1f%% of real)", r->score, 100.0 * r->score / r->real_score);
         }
         fprintf(log, "  -> %s\n", path);
         fflush(log);
@@ -782,7 +782,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     r->train_images_per_s = train_time > 0 ? images / train_time : 0.0;
     fprintf(log, "saved %s\n", r->generator);
     if (cls)
-        fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.0f%%)\n",
+        fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.1f%%)\n",
                 o->classifier, nscore, r->score, r->real_score, 100.0 * r->score / r->real_score);
     rc = 0;
 done:
