@@ -84,8 +84,8 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "batch", F_INT, &o.batch, "real images per step (default: 64 for mlp, 32 for dcgan)", 2, 1 << 16 },
         { "loss", F_STR, &loss, "G's loss: ns (non-saturating, default) or minimax (the lecture's min_G max_D V)" },
         { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default 0.0002)", 1e-12, 1e30 },
-        { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default 0.999; "
-                                  "0: G's last weights)", 0, 0.9999999 },
+        { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default: the "
+                                  "architecture's, 0.999; 0: G's last weights)", 0, 0.9999999 },
         { "smooth", F_FLOAT, &o.smooth, "one-sided label smoothing: D's target for real images is 1 - X "
                                         "(default: the architecture's, 0)", 0, 0.49 },
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
@@ -118,10 +118,11 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         return cli_usage_error("gan", usage, "unknown architecture '%s' (expected mlp or dcgan)", o.arch);
     if (sd_gan_loss_parse(loss, &o.loss)) return cli_usage_error("gan", usage, "unknown loss '%s' (expected ns or minimax)", loss);
     int batch;
-    float smooth;
-    sd_gan_recipe(o.arch, &batch, &smooth);   /* flags not given: the architecture's recipe */
+    float smooth, ema;
+    sd_gan_recipe(o.arch, &batch, &smooth, &ema);   /* flags not given: the architecture's recipe */
     if (!o.batch) o.batch = batch;
     if (o.smooth < 0) o.smooth = smooth;
+    if (o.ema < 0) o.ema = ema;
     if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
         return cli_usage_error("gan", usage, "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
     o.overlap = !strcmp(allreduce, "overlap");
@@ -161,7 +162,7 @@ int cmd_gan(int argc, char **argv)
         return 1;
     }
     const int rank = sd_dist_rank(dist);
-    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .seed = 1, .ema = 0.999f, .lr = 2e-4f, .smooth = -1.0f };
+    sd_gan_train_opts o = { .arch = "mlp", .epochs = 20, .seed = 1, .ema = -1.0f, .lr = 2e-4f, .smooth = -1.0f };
     int json = 0, rc = train_args(argc, argv, &o, &json);
     rc = cli_dist_agree(dist, "gan", rc);
     if (rc) {

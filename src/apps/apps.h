@@ -361,8 +361,9 @@ typedef enum sd_gan_loss {
     SD_GAN_MINIMAX          /* the lecture's min_G max_D V: G minimises E[log(1 - D(G(z)))] */
 } sd_gan_loss;
 int         sd_gan_loss_parse(const char *name, sd_gan_loss *out);   /* "ns", "minimax" */
-/* The architecture's recipe: its batch and label smoothing ("mlp": gan.py's 64 and 0). */
-int         sd_gan_recipe(const char *arch, int *batch, float *smooth);
+/* The architecture's recipe: its batch, label smoothing and decay of G's
+ * moving average ("mlp": gan.py's 64 and 0, and 0.999). */
+int         sd_gan_recipe(const char *arch, int *batch, float *smooth, float *ema);
 const char *sd_gan_loss_name(sd_gan_loss l);
 
 /* On D's logits (N,1): L_D = bce(real, 1) + bce(fake, 0); L_G = bce(fake, 1)

@@ -38,20 +38,21 @@ typedef struct gan_arch {
     int batch;       /* the recipe's batch (gan.py's 64 for the MLP GAN; 32 for the DCGAN: twice the
                         updates per epoch, which on Fashion-MNIST scores better after 20 epochs) */
     float smooth;    /* the recipe's one-sided label smoothing */
+    float ema;       /* the recipe's decay of G's moving average */
 } gan_arch;
 
 static const gan_arch archs[] = {
     /* ../shared/bench-ref/gan.py, layer for layer (and parameter names) */
     { "mlp",
       "fc1=linear(256) relu fc2=linear(512) relu fc3=linear(784) tanh",
-      "fc1=linear(512) leaky_relu(0.2) fc2=linear(256) leaky_relu(0.2) fc3=linear(1)", 64, 64, 0.0f },
+      "fc1=linear(512) leaky_relu(0.2) fc2=linear(256) leaky_relu(0.2) fc3=linear(1)", 64, 64, 0.0f, 0.999f },
     /* DCGAN-style (Radford et al. 2015): G upsamples 7x7 -> 14x14 -> 28x28 with
      * transposed convolutions, D downsamples with strided convolutions. */
     { "dcgan",
       "fc1=linear(6272) bn1=batchnorm relu reshape(128,7,7) convt1=convt(64,4,2,1) bn2=batchnorm relu "
       "convt2=convt(1,4,2,1) tanh",
       "conv1=conv(64,4,2,1) leaky_relu(0.2) conv2=conv(128,4,2,1) bn1=batchnorm leaky_relu(0.2) flatten "
-      "fc1=linear(1)", 64, 32, 0.0f },
+      "fc1=linear(1)", 64, 32, 0.0f, 0.999f },
 };
 static sd_shape image_shape(void) { return SD_SHAPE(1, 28, 28); }
 
@@ -63,12 +64,13 @@ static const gan_arch *find_arch(const char *name)
     return NULL;
 }
 
-int sd_gan_recipe(const char *arch, int *batch, float *smooth)
+int sd_gan_recipe(const char *arch, int *batch, float *smooth, float *ema)
 {
     const gan_arch *A = find_arch(arch);
     if (!A) return -1;
     *batch = A->batch;
     *smooth = A->smooth;
+    *ema = A->ema;
     return 0;
 }
 
