@@ -40,6 +40,7 @@
 #include "shendu/optim.h"
 #include "shendu/data.h"
 #include "shendu/io.h"
+#include "shendu/onnx.h"
 #include "shendu/image.h"
 #include "shendu/rl.h"
 

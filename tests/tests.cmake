@@ -42,3 +42,4 @@ if(SHENDU_VALGRIND)
     ENVIRONMENT "SHENDU_BIN=$<TARGET_FILE:shendu>;SHENDU_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp"
     TIMEOUT 1500)
 endif()
+include(${PROJECT_SOURCE_DIR}/tests/onnx/onnx.cmake)

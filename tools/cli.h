@@ -67,5 +67,6 @@ int cmd_lm(int argc, char **argv);        /* tools/cmd_lm.c: lm train | lm sampl
 int cmd_rl(int argc, char **argv);        /* tools/cmd_rl.c: rl solve | qlearn | dqn | play */
 int cmd_gan(int argc, char **argv);       /* tools/cmd_gan.c: gan (train) | gan sample | gan score */
 int cmd_plot(int argc, char **argv);      /* tools/cmd_plot.c: curves from metric logs */
+int cmd_export(int argc, char **argv);    /* tools/cmd_export.c: export --onnx */
 
 #endif

@@ -33,6 +33,7 @@ static const command commands[] = {
     { "rl", cmd_rl, "reinforcement learning: rl solve, rl qlearn, rl dqn, rl play" },
     { "gan", cmd_gan, "generative adversarial networks: gan (train), gan sample, gan score" },
     { "plot", cmd_plot, "draw the curves of training logs (--log FILE) as SVG, PNG or terminal sparklines" },
+    { "export", cmd_export, "write a model as ONNX for ONNX Runtime and other serving stacks" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "list the commands" },
     { 0 }

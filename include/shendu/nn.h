@@ -96,8 +96,10 @@ sd_shape   sd_model_output_shape(const sd_model *m);   /* one example */
 typedef struct sd_layer_info {
     const char *name;      /* "fc1", or "" for layers without parameters */
     const char *kind;      /* "linear", "relu", ... */
-    sd_shape out;          /* output shape of one example */
+    sd_shape in, out;      /* input and output shape of one example */
     size_t params;         /* parameter count */
+    int nargs;             /* the layer's arguments with defaults filled in, as in */
+    float args[5];         /*   the canonical string: conv(out,k,stride,pad), maxpool(k,stride), ... */
 } sd_layer_info;
 int  sd_model_layer_count(const sd_model *m);
 void sd_model_layer_info(const sd_model *m, int i, sd_layer_info *out);
@@ -108,6 +110,22 @@ int         sd_model_meta_set(sd_model *m, const char *key, const char *value);
 const char *sd_model_meta_get(const sd_model *m, const char *key);   /* NULL if absent */
 int         sd_model_meta_count(const sd_model *m);
 void        sd_model_meta_at(const sd_model *m, int i, const char **key, const char **value);
+
+/* ---- Inference (src/nn/predict.c): a model with the context and graph that
+ * run it, for callers that only want outputs (the Python package, servers). */
+typedef struct sd_predictor sd_predictor;
+typedef struct sd_predictor_opts {
+    int threads;           /* 0: all cores */
+    int batch;             /* examples per forward pass (bounds the memory), 0: 256 */
+} sd_predictor_opts;
+sd_predictor *sd_predictor_new(sd_model *m, const sd_predictor_opts *o);   /* borrows m; o may be NULL */
+void          sd_predictor_free(sd_predictor *p);                          /* NULL-safe */
+/* x: n examples of the model's input shape, float32 or (u8) bytes, read in
+ * place; out: n × (output numel) floats. A classifier (metadata input_scale /
+ * input_shift) takes raw pixels, 0..255, and applies its normalisation, as
+ * its ONNX export does; other models take their inputs as they are (bytes
+ * only for classifiers). Batchnorm uses its running averages. */
+int sd_predict(sd_predictor *p, const void *x, int u8, size_t n, float *out);
 
 #ifdef __cplusplus
 }

@@ -378,8 +378,11 @@ void sd_model_layer_info(const sd_model *m, int i, sd_layer_info *out)
     const layer *L = &m->layers[i];
     out->name = L->name;
     out->kind = kinds[L->kind].name;
+    out->in = L->in;
     out->out = L->out;
     out->params = L->nparams;
+    out->nargs = L->nargs;
+    for (int k = 0; k < MAX_ARGS; k++) out->args[k] = k < L->nargs ? L->arg[k] : 0.0f;
 }
 
 /* ---- Metadata */

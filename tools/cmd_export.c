@@ -1,0 +1,31 @@
+#define _POSIX_C_SOURCE 200809L
+/* shendu export: a model file as ONNX (src/apps/onnx_export.c). */
+#include "cli.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+int cmd_export(int argc, char **argv)
+{
+    const char *onnx = NULL;
+    const flag flags[] = {
+        { "onnx", F_STR, &onnx, "write the model as an ONNX file (opset 17) here" },
+        { 0 }
+    };
+    const char *usage = "MODEL.safetensors --onnx OUT.onnx";
+    char *pos[1];
+    int npos, rc = cli_parse("export", usage,
+                             "Write a model (classifier, GAN generator, DQN agent or language model) as an\n"
+                             "ONNX file for ONNX Runtime and other serving stacks. Classifiers take raw pixels\n"
+                             "(their normalisation is in the graph) and give logits and probs; the batch\n"
+                             "dimension is dynamic. The model's metadata (class names, ...) goes with it.",
+                             argc, argv, flags, pos, 1, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos != 1) return cli_usage_error("export", usage, "%s", "expected one model file");
+    if (!onnx || !*onnx) return cli_usage_error("export", usage, "%s", "--onnx OUT.onnx is required");
+    struct stat a, b;
+    if (stat(pos[0], &a) == 0 && stat(onnx, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return cli_usage_error("export", usage, "the output %s is the model file itself", onnx);
+    if (sd_app_export_onnx(pos[0], onnx, stdout)) return cli_fail("export");
+    return 0;
+}
