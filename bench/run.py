@@ -423,6 +423,9 @@ WORKLOADS["gan"] = bench_gan
 WORKLOADS["gan-quality"] = bench_gan_quality
 WORKLOADS["lstm"] = bench_lstm
 WORKLOADS["mpi"] = bench_mpi
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_bench import bench_onnx  # noqa: E402  (ONNX Runtime beside shendu and PyTorch; issue 19)
+WORKLOADS["onnx"] = bench_onnx
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)
