@@ -141,7 +141,9 @@ sd_tensor *sd_mean(sd_graph *g, sd_tensor *x);                       /* -> (1) *
 sd_tensor *sd_gather_rows(sd_graph *g, sd_tensor *x, const int32_t *idx, int n);
 /* x (N,C) -> rows [start, start+len) (dim 0: (len,C)) or columns (dim 1: (N,len)); a copy. */
 sd_tensor *sd_slice(sd_graph *g, sd_tensor *x, int dim, int start, int len);
-/* a (N,Ca), b (N,Cb) -> (N,Ca+Cb) (dim 1), or a (Na,C), b (Nb,C) -> (Na+Nb,C) (dim 0). */
+/* a (N,Ca), b (N,Cb) -> (N,Ca+Cb) (dim 1), or a (Na,C), b (Nb,C) -> (Na+Nb,C) (dim 0).
+ * Dim 1 also joins feature maps along their channels: a (N,Ca,H,W), b (N,Cb,H,W) ->
+ * (N,Ca+Cb,H,W) (a U-Net's skip connection). */
 sd_tensor *sd_concat(sd_graph *g, sd_tensor *a, sd_tensor *b, int dim);
 /* Fused recurrent layers over T steps (B = rows / T sequences), gradients through time:
  *   rnn_seq:  xp (T*B,H),  w_hh (H,H),   b (H) or NULL:  h_t = tanh(xp_t + b + h_{t-1} w_hhᵀ)
@@ -181,6 +183,17 @@ typedef struct sd_batch_norm_opts {
 } sd_batch_norm_opts;
 sd_tensor *sd_batch_norm(sd_graph *g, sd_tensor *x, sd_tensor *gamma, sd_tensor *beta,
                          const sd_batch_norm_opts *o);
+
+/* Group normalisation (a U-Net's normalisation: independent of the batch): x (N,C) or
+ * (N,C,H,W), `groups` dividing C; per image and group of C/groups channels,
+ * y = gamma_c (x - mean) / sqrt(var + eps) + beta_c, var biased (PyTorch's F.group_norm);
+ * gamma, beta (C) or NULL (1, 0); eps 0 -> 1e-5. */
+sd_tensor *sd_group_norm(sd_graph *g, sd_tensor *x, sd_tensor *gamma, sd_tensor *beta, int groups, float eps);
+sd_tensor *sd_silu(sd_graph *g, sd_tensor *x);                       /* x σ(x) */
+/* x (N,C,H,W) -> (N,C,2H,2W), each value copied to a 2x2 block (nearest neighbour). */
+sd_tensor *sd_upsample2x(sd_graph *g, sd_tensor *x);
+/* x (N,C,H,W) + e (N,C): e[n][c] added at every position of x's plane (n,c). */
+sd_tensor *sd_add_channels(sd_graph *g, sd_tensor *x, sd_tensor *e);
 
 /* Losses, each the mean over all elements / examples, -> (1). */
 sd_tensor *sd_mse(sd_graph *g, sd_tensor *pred, sd_tensor *target);

@@ -106,18 +106,28 @@ void sd_op_slice_bwd(sd_graph *g, sd_tensor *y)
 }
 
 /* ---- concat: a (N,Ca), b (N,Cb) -> (N,Ca+Cb) (dim 1) or a (Na,C), b (Nb,C)
- * -> (Na+Nb,C) (dim 0). iarg[0] = dim. */
+ * -> (Na+Nb,C) (dim 0); along dim 1, a (N,Ca,H,W), b (N,Cb,H,W) -> (N,Ca+Cb,H,W)
+ * too: per image, a's values then b's. iarg = {dim, la, lb}: the floats a and b
+ * give each row of y (dim 1). */
 sd_tensor *sd_concat(sd_graph *g, sd_tensor *a, sd_tensor *b, int dim)
 {
     if (!a || !b) return NULL;
-    if (a->shape.ndim != 2 || b->shape.ndim != 2 || (dim != 0 && dim != 1) ||
-        a->shape.d[1 - dim] != b->shape.d[1 - dim])
-        return sd_op_error("concat", a, b, dim ? "expected (N,Ca) and (N,Cb)" : "expected (Na,C) and (Nb,C)");
+    const int nd = a->shape.ndim;
+    int ok = nd == b->shape.ndim && (dim == 0 ? nd == 2 : dim == 1 && (nd == 2 || nd == 4)) &&
+             a->shape.d[1 - dim] == b->shape.d[1 - dim];
+    for (int k = 2; ok && k < nd; k++) ok = a->shape.d[k] == b->shape.d[k];
+    if (!ok)
+        return sd_op_error("concat", a, b, dim ? "expected (N,Ca) and (N,Cb), or (N,Ca,H,W) and (N,Cb,H,W)"
+                                               : "expected (Na,C) and (Nb,C)");
     sd_shape s = a->shape;
     s.d[dim] += b->shape.d[dim];
+    if (s.d[dim] < a->shape.d[dim]) return sd_op_error("concat", a, b, "too large");
     sd_tensor *y = sd_node(g, SD_OP_CONCAT, s, a, b, NULL);
     if (!y) return NULL;
     y->iarg[0] = dim;
+    const size_t rows = a->shape.d[0] ? (size_t)a->shape.d[0] : 1;
+    y->iarg[1] = dim ? (int)(a->n / rows) : 0;
+    y->iarg[2] = dim ? (int)(b->n / rows) : 0;
     return sd_node_forward(g, y);
 }
 
@@ -129,30 +139,28 @@ void sd_op_concat_fwd(sd_graph *g, sd_tensor *y)
         memcpy(y->data + a->n, b->data, b->n * sizeof(float));
         return;
     }
-    const int N = y->shape.d[0], Ca = a->shape.d[1], Cb = b->shape.d[1];
+    const int N = y->shape.d[0];
+    const size_t la = (size_t)y->iarg[1], lb = (size_t)y->iarg[2];
     for (int i = 0; i < N; i++) {
-        memcpy(y->data + (size_t)i * (Ca + Cb), a->data + (size_t)i * Ca, (size_t)Ca * sizeof(float));
-        memcpy(y->data + (size_t)i * (Ca + Cb) + Ca, b->data + (size_t)i * Cb, (size_t)Cb * sizeof(float));
+        memcpy(y->data + (size_t)i * (la + lb), a->data + (size_t)i * la, la * sizeof(float));
+        memcpy(y->data + (size_t)i * (la + lb) + la, b->data + (size_t)i * lb, lb * sizeof(float));
     }
 }
 
 void sd_op_concat_bwd(sd_graph *g, sd_tensor *y)
 {
     sd_tensor *a = y->src[0], *b = y->src[1];
-    const int N = y->shape.d[0], C = y->shape.d[1];
-    const int Ca = y->iarg[0] ? a->shape.d[1] : C;
+    if (y->iarg[0] == 0) {      /* y's first a->n values are a's, the rest b's */
+        if (a->grad) for (size_t i = 0; i < a->n; i++) a->grad[i] += y->grad[i];
+        if (b->grad) for (size_t i = 0; i < b->n; i++) b->grad[i] += y->grad[a->n + i];
+        return;
+    }
+    const int N = y->shape.d[0];
+    const size_t la = (size_t)y->iarg[1], lb = (size_t)y->iarg[2];
     for (int i = 0; i < N; i++) {
-        const float *dy = y->grad + (size_t)i * C;
-        if (y->iarg[0] == 0) {      /* row i belongs to a or to b */
-            float *d = i < a->shape.d[0] ? a->grad : b->grad;
-            if (d) {
-                d += (size_t)(i < a->shape.d[0] ? i : i - a->shape.d[0]) * C;
-                for (int c = 0; c < C; c++) d[c] += dy[c];
-            }
-            continue;
-        }
-        if (a->grad) for (int c = 0; c < Ca; c++) a->grad[(size_t)i * Ca + c] += dy[c];
-        if (b->grad) for (int c = Ca; c < C; c++) b->grad[(size_t)i * (C - Ca) + c - Ca] += dy[c];
+        const float *dy = y->grad + (size_t)i * (la + lb);
+        if (a->grad) for (size_t c = 0; c < la; c++) a->grad[(size_t)i * la + c] += dy[c];
+        if (b->grad) for (size_t c = 0; c < lb; c++) b->grad[(size_t)i * lb + c] += dy[la + c];
     }
 }
 

@@ -36,7 +36,11 @@
     X(RNN_SEQ, rnn_seq)        \
     X(LSTM_SEQ, lstm_seq)      \
     X(CONV_TRANSPOSE2D, conv_transpose2d) \
-    X(BATCH_NORM, batch_norm)
+    X(BATCH_NORM, batch_norm)  \
+    X(GROUP_NORM, group_norm)  \
+    X(SILU, silu)              \
+    X(UPSAMPLE2X, upsample2x)  \
+    X(ADD_CHANNELS, add_channels)
 
 enum {
     SD_OP_LEAF = 0,
