@@ -43,5 +43,6 @@
 #include "shendu/onnx.h"
 #include "shendu/image.h"
 #include "shendu/rl.h"
+#include "shendu/diffusion.h"
 
 #endif

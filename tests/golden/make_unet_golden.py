@@ -15,13 +15,20 @@ the inputs' gradients NAME.d<input>.
   silu, upsample2x: x
   add_channels: x (N,C,H,W), e (N,C)
   concat (along channels): a (N,Ca,H,W), b (N,Cb,H,W)
+  unet (args = [c, groups, C, H, W]): the whole U-Net of bench/diffusion.py with
+    every parameter drawn at random (none zero), NAME.p.<shendu's name>, the
+    input NAME.x with steps NAME.t, NAME.r, NAME.y, NAME.dx and NAME.d.<name>
 """
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
 
 from make_gen_golden import put, save, tensors
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from diffusion import UNet, shendu_name  # noqa: E402  (the reference module of bench/)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unet_ops.st")
 
@@ -65,6 +72,24 @@ def concat_case(name, as_, bs):
     backward_of_r(name, torch.cat([a, b], dim=1), {"a": a, "b": b})
 
 
+def unet_case(name, c, groups, img, t):
+    net = UNet(channels=img[0], c=c, groups=groups)
+    with torch.no_grad():
+        for _, q in net.named_parameters():
+            q.copy_(torch.randn_like(q) * 0.2)
+    x = torch.randn(len(t), *img, requires_grad=True)
+    y = net(x, torch.tensor(t))
+    r = torch.randn(*y.shape)
+    (y * r).sum().backward()
+    put(name + ".args", torch.tensor([c, groups, *img], dtype=torch.float32))
+    put(name + ".t", torch.tensor(t, dtype=torch.float32))
+    for k, v in (("x", x), ("r", r), ("y", y), ("dx", x.grad)):
+        put(f"{name}.{k}", v)
+    for n, q in net.named_parameters():
+        put(f"{name}.p.{shendu_name(n)}", q)
+        put(f"{name}.d.{shendu_name(n)}", q.grad)
+
+
 def main():
     torch.manual_seed(20261207)
     gn_case("gn_4d_g2", (3, 4, 5, 3), 2)
@@ -75,6 +100,7 @@ def main():
     unary_case("up2x", (2, 3, 3, 4), lambda x: F.interpolate(x, scale_factor=2, mode="nearest"))
     add_channels_case("addch", (3, 4, 2, 5))
     concat_case("cat_ch", (2, 3, 4, 5), (2, 2, 4, 5))
+    unet_case("unet", 8, 4, (1, 8, 8), [3, 250])
     save(OUT, {"made_by": "tests/golden/make_unet_golden.py", "torch": torch.__version__})
     print(f"wrote {OUT}: {len(tensors)} tensors")
 
