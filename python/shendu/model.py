@@ -105,7 +105,13 @@ class Classifier(Model):
 
 
 class Generator(Model):
-    """A GAN generator: predict(noise (N, noise_dim)) -> images in [-1, 1]."""
+    """A GAN generator: predict(noise (N, noise_dim)) -> images (N, C, H, W) in [-1, 1]."""
+
+    def predict(self, x):
+        y = super().predict(x)
+        return y.reshape(y.shape[:-len(self.output_shape)] + self.image_shape)
+
+    __call__ = predict
 
     @property
     def noise_dim(self):
@@ -152,7 +158,12 @@ def load(path, threads=0, batch=0):
     one). threads: for predict (0: all cores); batch: examples per forward pass (0: 256)."""
     f = check_ptr(lib.sd_st_open(enc(path)))
     fmt = lib.sd_st_meta(f, b"shendu.format")
+    bare_ckpt = fmt == b"checkpoint" and lib.sd_st_meta(f, b"shendu.train.epoch") and not lib.sd_st_meta(f, b"input_scale")
     lib.sd_st_close(f)
+    if bare_ckpt:                       # as `shendu export` refuses it
+        from ._lib import ShenduError
+        raise ShenduError(f"{path}: a training checkpoint of a classifier does not carry its input normalisation; "
+                          "load the model file the run wrote with --out")
     if fmt and fmt.startswith(b"lm"):
         from ._lib import ShenduError
         raise ShenduError(f"{path}: a language model; the Python package loads classifiers, generators and "

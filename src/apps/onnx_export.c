@@ -174,7 +174,13 @@ int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
     const char *fmt = sd_st_meta(f, "shendu.format");
     char kind[32];
     snprintf(kind, sizeof kind, "%s", fmt ? fmt : "");
+    /* a classifier's checkpoint lacks what inference needs: the input normalisation (computed from
+     * the training set at the start of a run) is written into the --out file only */
+    int bare_ckpt = !strcmp(kind, "checkpoint") && sd_st_meta(f, "shendu.train.epoch") && !sd_st_meta(f, "input_scale");
     sd_st_close(f);
+    if (bare_ckpt)
+        return sd_error("%s: a training checkpoint of a classifier does not carry its input normalisation; "
+                        "export the model file the run wrote with --out", model_path);
     int rc = -1;
     if (!strcmp(kind, "lm") || !strcmp(kind, "lm-checkpoint")) {
         sd_lm *m = sd_lm_load(model_path);

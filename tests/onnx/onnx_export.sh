@@ -14,17 +14,18 @@ head -c 30000 /usr/share/games/fortunes/fortunes > "$TMP/t.txt" 2>/dev/null ||
 q=(--threads 2 --seed 3)
 "$BIN" train --model mlp --epochs 1 --limit 300 --limit-test 50 "${q[@]}" --out "$TMP/mlp.safetensors" >/dev/null 2>&1 || bad "train mlp"
 "$BIN" train --model cnn --recipe best --epochs 1 --limit 200 --limit-test 50 "${q[@]}" \
-    --out "$TMP/cnn.safetensors" >/dev/null 2>&1 || bad "train cnn"
+    --out "$TMP/cnn.safetensors" --checkpoint "$TMP/cnn_ckpt.safetensors" >/dev/null 2>&1 || bad "train cnn"
 "$BIN" gan --limit 128 --epochs 1 "${q[@]}" --out "$TMP/gan_mlp" >/dev/null 2>&1 || bad "gan mlp"
 "$BIN" gan --arch dcgan --limit 64 --epochs 1 "${q[@]}" --out "$TMP/gan_dcgan" >/dev/null 2>&1 || bad "gan dcgan"
-"$BIN" rl dqn --env cartpole --steps 300 --eval 1 "${q[@]}" --out "$TMP/dqn.safetensors" >/dev/null 2>&1 || bad "rl dqn"
+"$BIN" rl dqn --env cartpole --steps 300 --eval 1 "${q[@]}" --out "$TMP/dqn.safetensors" \
+    --checkpoint "$TMP/dqn_ckpt.safetensors" >/dev/null 2>&1 || bad "rl dqn"
 lm=(--text "$TMP/t.txt" --seq 32 --batch 8 --hidden 32 --emb 16 --steps 5 --sample-len 0 "${q[@]}")
 "$BIN" lm train "${lm[@]}" --layers 2 --out "$TMP/lstm.safetensors" >/dev/null 2>&1 || bad "lm train lstm"
 "$BIN" lm train "${lm[@]}" --cell rnn --out "$TMP/rnn.safetensors" >/dev/null 2>&1 || bad "lm train rnn"
 cp "$TMP/gan_mlp/generator.safetensors" "$TMP/gen_mlp.safetensors"
 cp "$TMP/gan_dcgan/generator.safetensors" "$TMP/gen_dcgan.safetensors"
 
-models=(mlp cnn gen_mlp gen_dcgan dqn lstm rnn)
+models=(mlp cnn gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn)   # an agent's checkpoint is an agent file
 for m in "${models[@]}"; do
     expect 0 "wrote $TMP/$m.onnx" "$BIN" export "$TMP/$m.safetensors" --onnx "$TMP/$m.onnx"
 done
@@ -67,6 +68,8 @@ h = json.dumps({'w': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}).en
 open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b'\0\0\0\0')" "$TMP/plain.safetensors"
 expect 1 "not a shendu model" "$BIN" export "$TMP/plain.safetensors" --onnx "$TMP/plain.onnx"
 [ ! -e "$TMP/plain.onnx" ] && ok || bad "a failed export left a file"
+expect 1 "does not carry its input normalisation" "$BIN" export "$TMP/cnn_ckpt.safetensors" --onnx "$TMP/ck.onnx"
+[ ! -e "$TMP/ck.onnx" ] && ok || bad "a refused checkpoint export left a file"
 expect 2 "the model file itself" "$BIN" export "$TMP/mlp.safetensors" --onnx "$TMP/mlp.safetensors"
 expect 2 "--onnx OUT.onnx is required" "$BIN" export "$TMP/mlp.safetensors"
 expect 1 "nonexistent" "$BIN" export "$TMP/mlp.safetensors" --onnx "$TMP/nonexistent/x.onnx"

@@ -20,8 +20,9 @@ def setUpModule():
     global MLP, AGENT, LINES, METRICS
     MLP, AGENT, LINES = os.path.join(TMP, "mlp.safetensors"), os.path.join(TMP, "dqn.safetensors"), []
     METRICS = shendu.train("classifier", model="mlp", epochs=1, limit=600, limit_test=100, threads=2, seed=3,
-                           out=MLP, progress=LINES.append)
+                           out=MLP, checkpoint=os.path.join(TMP, "ckpt.safetensors"), progress=LINES.append)
     shendu.train("dqn", env="cartpole", steps=300, eval=1, threads=1, seed=3, out=AGENT)
+    shendu.train("gan", limit=128, epochs=1, threads=2, seed=3, out=os.path.join(TMP, "gan"))
 
 
 class TestTrainAndPredict(unittest.TestCase):
@@ -93,11 +94,26 @@ class TestTrainAndPredict(unittest.TestCase):
         with self.assertRaisesRegex(shendu.ShenduError, "cartpole"):
             shendu.make("NoSuchEnv-v0")
 
+    def test_generator(self):
+        gen = shendu.load(os.path.join(TMP, "gan", "generator.safetensors"))
+        self.assertIsInstance(gen, shendu.Generator)
+        z = np.random.default_rng(0).standard_normal((3, gen.noise_dim)).astype(np.float32)
+        img = gen.predict(z)
+        self.assertEqual(img.shape, (3, 1, 28, 28))
+        self.assertTrue(np.all(np.abs(img) <= 1.0))
+        self.assertEqual(gen.predict(z[0]).shape, (1, 28, 28))
+        with self.assertRaisesRegex(TypeError, "float32"):
+            gen.predict(z.astype(np.uint8))
+
     def test_errors_are_the_librarys(self):
         with self.assertRaisesRegex(shendu.ShenduError, "nothere.safetensors"):
             shendu.load(os.path.join(TMP, "nothere.safetensors"))
         with self.assertRaisesRegex(TypeError, "float32"):
             shendu.load(AGENT).predict(np.zeros((1, 4), np.uint8))
+
+    def test_a_classifier_checkpoint_is_refused(self):
+        with self.assertRaisesRegex(shendu.ShenduError, "does not carry its input normalisation"):
+            shendu.load(os.path.join(TMP, "ckpt.safetensors"))
 
     def test_export_onnx(self):
         out = os.path.join(TMP, "m.onnx")
