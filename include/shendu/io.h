@@ -16,9 +16,51 @@
 extern "C" {
 #endif
 
-/* ---- Atomic file writes: write FILE.tmp.PID, fsync, rename over FILE, fsync dir. */
+/* ---- Writing an output (src/io/atomic.c): a regular file, or a path that does
+ * not exist yet, is replaced atomically (FILE.tmp.PID written, fsynced, renamed
+ * over FILE, directory fsynced; the old file's permissions kept); a symlink is
+ * followed and its target replaced; a character device or a FIFO with a reader
+ * is written through, never replaced; anything else is refused. Temporary
+ * files of earlier writers killed mid-write (their PID no longer runs) are
+ * removed. */
 typedef struct sd_chunk { const void *data; size_t size; } sd_chunk;
 int sd_write_atomic(const char *path, const sd_chunk *chunks, int nchunks);
+
+/* ---- Paths (src/io/path.c). */
+/* Open an input for reading: a regular file only. A FIFO, device, directory or
+ * socket is refused at once ("PATH: a FIFO, not a regular file"), never waited
+ * on. Returns a blocking O_CLOEXEC descriptor and its size, or -1. */
+int sd_file_open_read(const char *path, uint64_t *size);
+/* "a regular file", "a directory", "a FIFO", ... for a st_mode. */
+const char *sd_file_kind(unsigned mode);
+/* path with the symlinks of its last component followed (what a write replaces). */
+int sd_path_target(const char *path, char *buf, size_t cap);
+/* 1 if a and b name the same file: same device and inode when both exist,
+ * else the same canonical path (symlinks resolved, missing parts as written). */
+int sd_path_same(const char *a, const char *b);
+/* 0 if sd_write_atomic could write path now (shown by creating and removing its
+ * temporary file; a device or FIFO by opening it), else -1 with "WHAT PATH: ...". */
+int sd_path_check_writable(const char *path, const char *what);
+
+/* Every file a command reads and writes, checked together before any work. */
+typedef enum sd_path_role {
+    SD_PATH_INPUT,        /* a file read */
+    SD_PATH_INPUT_DIR,    /* a directory whose every file is read (a text corpus) */
+    SD_PATH_RESUME,       /* a checkpoint read, which the SD_PATH_CHECKPOINT output may replace */
+    SD_PATH_OUTPUT,       /* a file written */
+    SD_PATH_CHECKPOINT,   /* a checkpoint written */
+    SD_PATH_OUTPUT_DIR    /* a directory files are written into (created if missing) */
+} sd_path_role;
+typedef struct sd_path_use {
+    const char *path;     /* NULL: not used this time (skipped) */
+    sd_path_role role;
+    const char *what;     /* for messages: "--out", "the model", ... */
+} sd_path_use;
+/* Refuse an output that is the same file as an input or another output, or
+ * lies in an input directory read whole; then check that every output (and
+ * output directory, or its parent when missing) can be written. 0 or -1 with
+ * a message naming both paths and their flags. */
+int sd_paths_check(const sd_path_use *uses, int n);
 
 /* ---- Writing safetensors. */
 typedef enum sd_dtype { SD_F32, SD_F64, SD_I32, SD_I64, SD_U8, SD_U64 } sd_dtype;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_MAX_BYTES ((uint64_t)1 << 30)   /* 1 GiB of elements at most */
@@ -56,14 +57,24 @@ static int src_open(src *s, const char *path)
 {
     memset(s, 0, sizeof *s);
     s->path = path;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sd_error("file %s: cannot open: %s", path, strerror(errno));
+    int fd = sd_file_open_read(path, NULL);   /* a FIFO or device is refused, not waited on */
+    if (fd < 0) return -1;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return sd_error("file %s: cannot open: %s", path, strerror(errno));
+    }
     unsigned char m[2] = {0, 0};
     size_t got = fread(m, 1, 2, fp);
     if (got == 2 && m[0] == 0x1f && m[1] == 0x8b) {
+        rewind(fp);
+        int gfd = dup(fd);
         fclose(fp);
-        s->gz = gzopen(path, "rb");
-        if (!s->gz) return sd_error("file %s: cannot open as gzip", path);
+        s->gz = gfd >= 0 ? gzdopen(gfd, "rb") : NULL;
+        if (!s->gz) {
+            if (gfd >= 0) close(gfd);
+            return sd_error("file %s: cannot open as gzip", path);
+        }
         gzbuffer(s->gz, 1u << 17);
         return 0;
     }

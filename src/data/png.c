@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ---- Image basics. */
@@ -206,8 +207,13 @@ int sd_image_load_png(const char *path, sd_image *out)
 
     png_rd r;
     memset(&r, 0, sizeof r);
-    r.fp = fopen(path, "rb");
-    if (!r.fp) return sd_error("%s: %s", path, strerror(errno));
+    int fd = sd_file_open_read(path, NULL);   /* a FIFO or device is refused, not waited on */
+    if (fd < 0) return -1;
+    r.fp = fdopen(fd, "rb");
+    if (!r.fp) {
+        close(fd);
+        return sd_error("%s: %s", path, strerror(errno));
+    }
 
     /* The signature and, in a valid file, the IHDR chunk: 8 + 25 bytes. The
      * size is checked here, before libpng reads further (a tiny file that

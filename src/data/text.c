@@ -3,6 +3,7 @@
  * files read the way the PyTorch reference reads /usr/share/games/fortunes,
  * checked to be text; and the byte vocabulary built from it. */
 #include "shendu/data.h"
+#include "shendu/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define TEXT_MAX_BYTES ((size_t)1 << 31)    /* 2 GiB: indices stay in int32 */
 
@@ -37,8 +39,19 @@ static int check_text(const char *path, const unsigned char *p, size_t n)
 /* Append the whole file at path to t (grows t->data). */
 static int append_file(const char *path, sd_text *t)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return sd_error("%s: %s", path, strerror(errno));
+    uint64_t size;
+    int fd = sd_file_open_read(path, &size);   /* a FIFO or device is refused, not waited on */
+    if (fd < 0) return -1;
+    if (size >= TEXT_MAX_BYTES - t->n) {   /* refused from its size, before reading it */
+        close(fd);
+        return sd_error("%s: the text is larger than the limit of 2 GiB (%llu bytes%s)", path,
+                        (unsigned long long)size + t->n, t->n ? " with the files before it" : "");
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return sd_error("%s: %s", path, strerror(errno));
+    }
     size_t start = t->n, cap = t->n;
     for (;;) {
         if (t->n == cap) {
@@ -88,6 +101,18 @@ static int load_dir(const char *dir, sd_text *t)
         n++;
     }
     if (n) qsort(names, (size_t)n, sizeof *names, cmp_names);   /* names is NULL when n == 0 */
+    uint64_t total = 0;   /* the corpus is refused from its size, before any of it is read */
+    for (int i = 0; i < n && !rc; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) total += (uint64_t)st.st_size;
+    }
+    if (total >= TEXT_MAX_BYTES) {
+        rc = sd_error("%s: the text files hold %llu bytes, more than the limit of 2 GiB", dir,
+                      (unsigned long long)total);
+        goto done;
+    }
     for (int i = 0; i < n && !rc; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);

@@ -581,16 +581,10 @@ sd_st_file *sd_st_open(const char *path)
         sd_error("sd_st_open: empty path");
         return NULL;
     }
-    st_src src = { .fd = open(path, O_RDONLY | O_CLOEXEC) };
-    if (src.fd < 0) {
-        sd_error("%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    sd_st_file *f = NULL;
-    if (fstat(src.fd, &st) < 0) sd_error("%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode)) sd_error("%s: not a regular file", path);
-    else f = open_src(path, &src, (uint64_t)st.st_size);
+    uint64_t size = 0;
+    st_src src = { .fd = sd_file_open_read(path, &size) };
+    if (src.fd < 0) return NULL;
+    sd_st_file *f = open_src(path, &src, size);
     close(src.fd);
     return f;
 }
