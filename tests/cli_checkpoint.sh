@@ -33,10 +33,14 @@ for i in $(seq 1 "$KILLS"); do
     sleep "0.$((RANDOM % 9 + 1))"
     kill -KILL $pid 2>/dev/null
     wait $pid 2>/dev/null
-    ls "$TMP"/k.safetensors.tmp.* >/dev/null 2>&1 && rm -f "$TMP"/k.safetensors.tmp.*   # a torn temp file is fine
-    [ -e "$TMP/k.safetensors" ] || continue     # killed before the first checkpoint
+    if [ ! -e "$TMP/k.safetensors" ]; then       # killed before the first checkpoint
+        rm -f "$TMP"/k.safetensors.tmp.*
+        continue
+    fi
     "$BIN" eval "$TMP/k.safetensors" --limit 50 >/dev/null 2>&1 && ok || bad "trial $i: the checkpoint left does not load"
     "$BIN" train --resume "$TMP/k.safetensors" --out "$TMP/k_out.safetensors" >/dev/null 2>&1 || { bad "trial $i: resume failed"; continue; }
+    # the temporary file of a write the SIGKILL cut short is removed by the next write to the same path
+    ls "$TMP"/k.safetensors.tmp.* >/dev/null 2>&1 && bad "trial $i: a torn temporary file was left: $(ls "$TMP")" || ok
     cmp -s "$TMP/full.safetensors" "$TMP/k_out.safetensors" && ok || bad "trial $i: resumed weights differ"
 done
 

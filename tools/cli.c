@@ -123,6 +123,14 @@ int cli_fail(const char *cmd)
     return 1;
 }
 
+int cli_check_stop_after(const char *cmd, const char *usage, long stop_after, const char *checkpoint,
+                         const char *resume)
+{
+    if (stop_after <= 0 || checkpoint || resume) return 0;
+    return cli_usage_error(cmd, usage, "%s", "--stop-after needs --checkpoint FILE (the run stops to be resumed "
+                                             "from its checkpoint; without one its steps would be lost)");
+}
+
 int cli_flag_given(int argc, char **argv, const char *name)
 {
     size_t n = strlen(name);

@@ -28,6 +28,10 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, const char *what);
 /* Print "shendu CMD: <sd_last_error()>" and return 1. */
 int cli_fail(const char *cmd);
+/* --stop-after without a checkpoint to stop into (--checkpoint, or --resume's
+ * file) would throw the steps away: a usage error (2) after saying so, else 0. */
+int cli_check_stop_after(const char *cmd, const char *usage, long stop_after, const char *checkpoint,
+                         const char *resume);
 /* 1 if --name (or --name=...) appears in argv. */
 int cli_flag_given(int argc, char **argv, const char *name);
 /* Write s as a JSON string literal. */

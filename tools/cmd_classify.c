@@ -103,6 +103,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         return cli_usage_error("train", "[flags]", "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
     o.overlap = !strcmp(allreduce, "overlap");
     o.stop_after = stop_after;
+    if ((rc = cli_check_stop_after("train", "[flags]", stop_after, o.checkpoint, o.resume))) return rc;
     if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
     *o_ = o;
     *json_ = json;

@@ -74,6 +74,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
         return cli_usage_error("lm", usage, "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
     o.overlap = !strcmp(allreduce, "overlap");
     o.sample_every = sample_every >= 0 ? sample_every : o.eval_every;
+    if ((rc = cli_check_stop_after("lm", usage, o.stop_after, o.checkpoint, o.resume))) return rc;
     if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
     *o_ = o;
     *json_ = json;

@@ -230,6 +230,7 @@ static int rl_dqn(int argc, char **argv)
     o.live_progress = isatty(STDERR_FILENO);
     o.checkpoint_every = checkpoint_every;
     o.stop_after = stop_after;
+    if ((rc = cli_check_stop_after("rl", usage, stop_after, o.checkpoint, o.resume))) return rc;
     if (o.resume && (rc = dqn_resume_config(argc, argv, &o))) return rc;
     o.stop = cli_catch_stop();
     sd_rl_dqn_result r;

@@ -48,6 +48,9 @@ const char *sd_data_default_dir(void);
  * A missing directory gives a message that says how to install the Debian
  * package; image/label count mismatches and labels out of range are errors. */
 int  sd_dataset_load_mnist(const char *dir, const char *split, sd_dataset *out);
+/* The file a split's NAME ("train-images-idx3-ubyte", ...) is read from:
+ * DIR/NAME.gz, else DIR/NAME, into buf; -1 with a message if neither exists. */
+int sd_dataset_file(const char *dir, const char *name, char *buf, size_t cap);
 void sd_dataset_free(sd_dataset *d);           /* NULL-safe */
 /* Keep only the first n examples (n <= d->n), for quick runs and tests. */
 void sd_dataset_truncate(sd_dataset *d, int n);

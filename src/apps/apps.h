@@ -39,6 +39,15 @@ int  sd_config_to_meta(const sd_config_field *fields, const void *opts, const ch
 int  sd_config_from_file(const sd_config_field *fields, void *opts, const char *prefix, const sd_st_file *f,
                          const char *path, char **owned);
 
+/* ---- Paths (src/apps/paths.c). Before any work: sd_paths_check over `uses`
+ * and, when data_dir is given, the data set's four IDX files as inputs. */
+int  sd_app_check_paths(const char *data_dir, const sd_path_use *uses, int n);
+/* SD_PATH_INPUT_DIR for a directory (a corpus read whole), else SD_PATH_INPUT. */
+sd_path_role sd_app_input_role(const char *path);
+/* "resume with: shendu CMD --resume CHECKPOINT --FLAG VALUE..." (flags: n/2
+ * name-value pairs, a NULL value skipped; values shell-quoted as needed). */
+void sd_app_resume_hint(FILE *f, const char *cmd, const char *checkpoint, const char *const *flags, int n);
+
 typedef struct sd_train_opts {
     const char *model;       /* preset name ("mlp") or an architecture string */
     const char *data_dir;    /* NULL: sd_data_default_dir() */

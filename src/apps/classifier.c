@@ -350,6 +350,11 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_dist_sync *sync = NULL;
     float *xbuf = NULL;
     int rc = -1;
+    if (rank == 0) {   /* before any work: no output replaces an input, and every output can be written */
+        const sd_path_use uses[] = { { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
+        if (sd_app_check_paths(dir, uses, 3)) goto done;
+    }
     if (sd_dataset_load_mnist(dir, "train", &train) || sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
     if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
     if (o->limit_test > 0 && o->limit_test < test.n) sd_dataset_truncate(&test, o->limit_test);
@@ -478,10 +483,13 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             if (stopping) {
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
                 r->steps = sd_optim_steps(opt);
-                if (o->checkpoint)
-                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n"
-                                 "resume with: shendu train --resume %s\n", epoch, st.step, o->checkpoint, o->checkpoint);
-                else
+                if (o->checkpoint) {
+                    char every[32];
+                    snprintf(every, sizeof every, "%d", o->checkpoint_every);
+                    const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
+                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n", epoch, st.step, o->checkpoint);
+                    sd_app_resume_hint(log, "train", o->checkpoint, outs, 4);
+                } else
                     fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, st.step);
                 rc = SD_STOPPED;
                 goto done;
@@ -576,6 +584,8 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     sd_graph *g = NULL;
     float *logits = NULL;
     int rc = -1;
+    const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { logits_path, SD_PATH_OUTPUT, "--logits" } };
+    if (sd_app_check_paths(dir, uses, 2)) return -1;
     sd_model *m = sd_model_load(model_path);
     if (!m) return -1;
     if (sd_app_check_not_generator(m, model_path)) goto done;   /* role=generator: a GAN's, not a classifier */

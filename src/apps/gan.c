@@ -629,6 +629,14 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     char path[4096], buf[64], s1[64];
     const sd_shape img = image_shape();
 
+    snprintf(r->generator, sizeof r->generator, "%s/generator.safetensors", out);
+    if (rank == 0) {   /* before any work: no output replaces an input, and every output can be written */
+        const sd_path_use uses[] = { { o->classifier, SD_PATH_INPUT, "--classifier" },
+                                     { o->resume, SD_PATH_RESUME, "--resume" }, { out, SD_PATH_OUTPUT_DIR, "--out" },
+                                     { r->generator, SD_PATH_OUTPUT, "the generator (in --out)" },
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
+        if (sd_app_check_paths(dir, uses, 5)) goto done;
+    }
     if (o->classifier) {   /* refuse a wrong classifier before hours of training */
         if (!(cls = sd_model_load(o->classifier)) || check_classifier(cls, o->classifier, img)) goto done;
     }
@@ -689,7 +697,6 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         sd_model_meta_set(Gout, "noise_dim", buf) || sd_model_meta_set(Gout, "image_shape", s1) ||
         sd_model_meta_set(Gout, "output_range", "-1,1") || sd_model_meta_set(Gout, "dataset", dir) ||
         sd_model_meta_set(Gout, "loss", sd_gan_loss_name(o->loss)) || sd_model_meta_set(Gout, "ema", s2)) goto done;
-    snprintf(r->generator, sizeof r->generator, "%s/generator.safetensors", out);
 
     int nscore = 0;
     if (cls) {   /* the score of real test images, for reference; G's after every epoch */
@@ -737,10 +744,16 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (how) {
             if (how == SD_STOPPED) {
                 rc = SD_STOPPED;
-                if (o->checkpoint)
-                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\nresume with: shendu gan --resume %s\n",
-                            epoch, R.p.step, o->checkpoint, o->checkpoint);
-                else
+                if (o->checkpoint) {
+                    char every[32], sn[32];
+                    snprintf(every, sizeof every, "%d", o->checkpoint_every);
+                    snprintf(sn, sizeof sn, "%d", o->score_n);
+                    const char *const outs[] = { "out", out, "classifier", o->classifier,
+                                                 "score-n", o->classifier && o->score_n ? sn : NULL,
+                                                 "checkpoint-every", o->checkpoint_every ? every : NULL };
+                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n", epoch, R.p.step, o->checkpoint);
+                    sd_app_resume_hint(log, "gan", o->checkpoint, outs, 8);
+                } else
                     fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, R.p.step);
             }
             goto done;
@@ -811,6 +824,8 @@ done:
 int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, const char *out_png, int threads,
                       FILE *log)
 {
+    const sd_path_use uses[] = { { gen_path, SD_PATH_INPUT, "the generator" }, { out_png, SD_PATH_OUTPUT, "--out" } };
+    if (sd_app_check_paths(NULL, uses, 2)) return -1;
     sd_shape img;
     sd_model *G = load_generator(gen_path, &img);
     if (!G) return -1;

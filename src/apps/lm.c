@@ -323,6 +323,12 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     uint32_t *offs = NULL;
     uint8_t *sample = NULL;
     int rc = -1;
+    if (rank == 0) {   /* before any work: no output replaces an input (or joins the corpus), all can be written */
+        const sd_path_use uses[] = { { path, sd_app_input_role(path), "--text" },
+                                     { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
+        if (sd_app_check_paths(NULL, uses, 4)) goto done;
+    }
     if (sd_text_load(path, &text)) goto done;
     sd_vocab vocab;
     sd_vocab_build(&vocab, text.data, text.n);
@@ -435,11 +441,13 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
         if (stopping) {
             if (o->live_progress) fprintf(stderr, "\r\033[K");
-            if (o->checkpoint)
-                fprintf(log, "stopped at step %d of %d; checkpoint written to %s\n"
-                             "resume with: shendu lm train --resume %s\n", step, o->steps, o->checkpoint,
-                        o->checkpoint);
-            else
+            if (o->checkpoint) {
+                char every[32];
+                snprintf(every, sizeof every, "%d", o->checkpoint_every);
+                const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
+                fprintf(log, "stopped at step %d of %d; checkpoint written to %s\n", step, o->steps, o->checkpoint);
+                sd_app_resume_hint(log, "lm train", o->checkpoint, outs, 4);
+            } else
                 fprintf(log, "stopped at step %d of %d (no --checkpoint given: nothing saved)\n", step, o->steps);
             rc = SD_STOPPED;
             goto done;

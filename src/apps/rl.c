@@ -250,6 +250,9 @@ static void on_episode(const sd_dqn_progress *p, void *user)
 
 int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
 {
+    const sd_path_use uses[] = { { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
+                                 { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
+    if (sd_app_check_paths(NULL, uses, 3)) return -1;   /* before any work */
     int rc = -1;
     sd_env *env = sd_env_new(o->env, NULL), *eval_env = sd_env_new(o->env, NULL);
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads });
@@ -281,10 +284,13 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
     if (o->live_progress) fprintf(stderr, "\r%100s\r", "");
     if (ran < 0) goto done;
     if (ran == 1) {
-        if (o->checkpoint)
-            fprintf(f, "stopped at env step %ld; checkpoint written to %s\nresume with: shendu rl dqn --resume %s\n",
-                    sd_dqn_steps(d), o->checkpoint, o->checkpoint);
-        else
+        if (o->checkpoint) {
+            char every[32];
+            snprintf(every, sizeof every, "%ld", o->checkpoint_every);
+            const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
+            fprintf(f, "stopped at env step %ld; checkpoint written to %s\n", sd_dqn_steps(d), o->checkpoint);
+            sd_app_resume_hint(f, "rl dqn", o->checkpoint, outs, 4);
+        } else
             fprintf(f, "stopped at env step %ld (no --checkpoint given: nothing saved)\n", sd_dqn_steps(d));
         rc = SD_STOPPED;
         goto done;

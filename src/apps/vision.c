@@ -140,6 +140,8 @@ static int save_grid(const char *path, const float *maps, int n, int h, int w, i
 
 int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f)
 {
+    const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { out_dir, SD_PATH_OUTPUT_DIR, "--out" } };
+    if (sd_app_check_paths(data_dir ? data_dir : sd_data_default_dir(), uses, 2)) return -1;
     sd_model *m = sd_model_load(model_path);
     if (!m) return -1;
     sd_dataset test = { 0 };
@@ -237,6 +239,8 @@ int sd_app_explain_image(const char *image, const char *kernel, const char *out,
     sd_graph *g = NULL;
     float *x = NULL;
     int rc = -1;
+    const sd_path_use uses[] = { { image, SD_PATH_INPUT, "--image" }, { out, SD_PATH_OUTPUT, "--out" } };
+    if (sd_app_check_paths(NULL, uses, 2)) goto done;
     if (sd_image_load_png(image, &im) || sd_image_to_gray(&im, &gray)) goto done;
     size_t n = (size_t)gray.w * gray.h;
     if (!(x = malloc(n * sizeof *x))) { sd_error("out of memory"); goto done; }

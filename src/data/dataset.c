@@ -37,7 +37,7 @@ const char *sd_data_default_dir(void)
 }
 
 /* Find DIR/NAME.gz, else DIR/NAME, writing the path into buf. */
-static int find_file(const char *dir, const char *name, char *buf, size_t cap)
+int sd_dataset_file(const char *dir, const char *name, char *buf, size_t cap)
 {
     size_t dl = strlen(dir);
     const char *sep = (dl > 0 && dir[dl - 1] == '/') ? "" : "/";
@@ -63,9 +63,9 @@ int sd_dataset_load_mnist(const char *dir, const char *split, sd_dataset *out)
 
     char name[256], ipath[4096], lpath[4096];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
-    if (find_file(dir, name, ipath, sizeof ipath) < 0) return -1;
+    if (sd_dataset_file(dir, name, ipath, sizeof ipath) < 0) return -1;
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", split);
-    if (find_file(dir, name, lpath, sizeof lpath) < 0) return -1;
+    if (sd_dataset_file(dir, name, lpath, sizeof lpath) < 0) return -1;
 
     sd_idx im, lb;
     if (sd_idx_load(ipath, &im) < 0) return -1;

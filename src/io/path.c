@@ -213,6 +213,20 @@ static int check_out_dir(const char *path, const char *what)
 
 static int is_output(sd_path_role r) { return r == SD_PATH_OUTPUT || r == SD_PATH_CHECKPOINT; }
 
+/* 1 if path lies in an output directory that the command will create (its
+ * parent is checked for it instead). */
+static int in_new_dir(const sd_path_use *u, int n, const char *path)
+{
+    char d[PATH_MAX];
+    const char *base;
+    struct stat st;
+    split(path, d, sizeof d, &base);
+    if (stat(d, &st) == 0) return 0;
+    for (int j = 0; j < n; j++)
+        if (u[j].path && u[j].role == SD_PATH_OUTPUT_DIR && sd_path_same(d, u[j].path)) return 1;
+    return 0;
+}
+
 int sd_paths_check(const sd_path_use *u, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -249,7 +263,7 @@ int sd_paths_check(const sd_path_use *u, int n)
     for (int i = 0; i < n; i++) {
         if (!u[i].path) continue;
         const char *wi = u[i].what ? u[i].what : "output";
-        if (is_output(u[i].role) && sd_path_check_writable(u[i].path, wi)) return -1;
+        if (is_output(u[i].role) && !in_new_dir(u, n, u[i].path) && sd_path_check_writable(u[i].path, wi)) return -1;
         if (u[i].role == SD_PATH_OUTPUT_DIR && check_out_dir(u[i].path, wi)) return -1;
     }
     return 0;

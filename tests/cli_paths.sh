@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# What an output path and an input path really are (issue 15, points 2, 3, 6):
+# a device or FIFO is written through or refused, never replaced; a symlink's
+# target is replaced, not the link; an output that is an input is refused
+# before any work in every command; every output is checked writable before
+# training; --stop-after needs a checkpoint; the resume hint repeats the output
+# flags; a FIFO or device given as an input is refused at once (never waited
+# on), and so is a text corpus over the limit.
+. "$(dirname "$0")/lib_cli.sh"
+T=(timeout 60)   # a command that blocks (the bug) fails instead of hanging the test
+quick=(--model mlp --epochs 1 --limit 300 --limit-test 60 --threads 1 --seed 2)
+"$BIN" train "${quick[@]}" --out "$TMP/m.st" >/dev/null 2>&1 || bad "training the model failed"
+cp "$TMP/m.st" "$TMP/m.orig"
+unchanged() { cmp -s "$TMP/m.st" "$TMP/m.orig" && ok || bad "$1: the model file changed"; }
+
+# --- outputs that are inputs: refused before any work, in every command
+expect 1 "--logits .*m.st is the same file as the model" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/m.st" --limit 20
+unchanged "eval M --logits M"
+ln -s m.st "$TMP/m-link.st"
+expect 1 "same file as the model" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/m-link.st" --limit 20
+mkdir -p "$TMP/sub"
+expect 1 "same file as the model" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/sub/../m.st" --limit 20
+unchanged "eval M --logits a link to M"
+expect 1 "same file as the generator" "${T[@]}" "$BIN" gan sample "$TMP/m.st" --out "$TMP/m.st"
+unchanged "gan sample G --out G"
+out=$("${T[@]}" "$BIN" train "${quick[@]}" --checkpoint "$TMP/x.st" --out "$TMP/x.st" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q "same file" <<<"$out" && ! grep -q "^epoch" <<<"$out" && [ ! -e "$TMP/x.st" ] && ok \
+    || bad "train --checkpoint X --out X: exit $rc: $out"
+# a tiny data set of its own (the check comes before anything is read)
+mkdir -p "$TMP/d"
+{ printf '\0\0\10\1\0\0\0\24'; head -c 20 /dev/zero; } > "$TMP/d/t10k-labels-idx1-ubyte"
+{ printf '\0\0\10\3\0\0\0\24\0\0\0\34\0\0\0\34'; head -c 15680 /dev/zero; } > "$TMP/d/t10k-images-idx3-ubyte"
+cp "$TMP/d/t10k-labels-idx1-ubyte" "$TMP/labels.orig"
+expect 1 "same file as the data set's file" "${T[@]}" "$BIN" eval "$TMP/m.st" --data "$TMP/d" --logits "$TMP/d/t10k-labels-idx1-ubyte"
+cmp -s "$TMP/d/t10k-labels-idx1-ubyte" "$TMP/labels.orig" && ok || bad "eval --logits DATA-FILE changed the data"
+head -c 3000 /usr/share/games/fortunes/fortunes 2>/dev/null > "$TMP/t.txt" || head -c 3000 "$SHENDU_SOURCE/README.md" > "$TMP/t.txt"
+cp "$TMP/t.txt" "$TMP/t.orig"
+expect 1 "--checkpoint .* is the same file as --text" "${T[@]}" "$BIN" lm train --text "$TMP/t.txt" --checkpoint "$TMP/t.txt" --steps 2
+cmp -s "$TMP/t.txt" "$TMP/t.orig" && ok || bad "lm train --checkpoint = --text changed the text"
+mkdir -p "$TMP/corpus" && cp "$TMP/t.txt" "$TMP/corpus/a.txt"
+expect 1 "inside --text .* read whole" "${T[@]}" "$BIN" lm train --text "$TMP/corpus" --out "$TMP/corpus/m.st" --steps 2
+expect 1 "the generator \(in --out\) and --checkpoint are the same file" "${T[@]}" "$BIN" gan --limit 64 --epochs 1 \
+    --out "$TMP/g" --checkpoint "$TMP/g/generator.safetensors"
+expect 1 "--out .*m.st is the same file as --image" "${T[@]}" "$BIN" explain conv --image "$TMP/m.st" --out "$TMP/m.st"
+unchanged "explain conv --image X --out X"
+
+# --- every output is writable before the first step
+out=$("${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/no-such-dir/m.st" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q "cannot write there" <<<"$out" && ! grep -q "^epoch" <<<"$out" && ok \
+    || bad "train --out into a missing directory: exit $rc: $out"
+expect 1 "--checkpoint .* cannot write there" "${T[@]}" "$BIN" lm train --text "$TMP/t.txt" --checkpoint "$TMP/no-such-dir/ck" --steps 2
+expect 1 "--out .* cannot write there" "${T[@]}" "$BIN" rl dqn --steps 50 --out "$TMP/no-such-dir/a.st"
+expect 1 "--out .* is a regular file, not a directory" "${T[@]}" "$BIN" gan --limit 64 --epochs 1 --out "$TMP/t.txt"
+expect 1 "--out .* is a regular file, not a directory" "${T[@]}" "$BIN" show "$TMP/m.st" --out "$TMP/t.txt"
+
+# --- --stop-after without a checkpoint would lose its steps: a usage error
+expect 2 "--stop-after needs --checkpoint" "$BIN" train "${quick[@]}" --stop-after 2
+expect 2 "--stop-after needs --checkpoint" "$BIN" lm train --text "$TMP/t.txt" --stop-after 2
+expect 2 "--stop-after needs --checkpoint" "$BIN" gan --limit 64 --stop-after 2
+expect 2 "--stop-after needs --checkpoint" "$BIN" rl dqn --stop-after 2
+
+# --- the resume hint repeats the output flags: following it writes --out
+out=$("$BIN" train "${quick[@]}" --checkpoint "$TMP/ck st" --out "$TMP/final.st" --stop-after 2 2>&1)
+hint=$(grep "^resume with: " <<<"$out" | sed 's/^resume with: //')
+grep -q -- "--out" <<<"$hint" && ok || bad "the resume hint lacks --out: $out"
+eval "set -- $hint"   # the hint quotes the checkpoint's space as a shell would need
+[ "$1" = shendu ] && shift
+"$BIN" "$@" >/dev/null 2>&1 && [ -s "$TMP/final.st" ] && ok || bad "following the hint ($hint) did not write --out"
+cp "$TMP/ck st" "$TMP/ck.orig"
+expect 1 "--out .* is the same file as --resume" "${T[@]}" "$BIN" train --resume "$TMP/ck st" --out "$TMP/ck st"
+cmp -s "$TMP/ck st" "$TMP/ck.orig" && ok || bad "train --resume X --out X changed the checkpoint"
+
+# --- special outputs: written through or refused, never replaced
+expect 0 "test accuracy" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits /dev/null --limit 20
+[ -c /dev/null ] && ok || bad "/dev/null is no longer a character device"
+if mknod "$TMP/null" c 1 3 2>/dev/null; then
+    expect 0 "test accuracy" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/null" --limit 20
+    [ -c "$TMP/null" ] && ok || bad "a character device was replaced by a file"
+else
+    echo "cli_paths: cannot mknod here (not root): /dev/null itself was the device checked"
+fi
+mkfifo "$TMP/fifo"
+expect 1 "FIFO with no reader" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/fifo" --limit 20
+[ -p "$TMP/fifo" ] && ok || bad "the FIFO was replaced"
+echo old > "$TMP/real.bin"
+ln -s real.bin "$TMP/link.bin"
+expect 0 "test accuracy" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/link.bin" --limit 20
+[ -L "$TMP/link.bin" ] && [ "$(stat -c %s "$TMP/real.bin")" = 800 ] && ok \
+    || bad "--logits through a symlink: the link should stay and its target get 20 x 10 floats"
+
+# --- a FIFO or device where a file is expected: refused at once, never waited on
+expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" eval "$TMP/fifo" --limit 20
+expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" predict "$TMP/m.st" "$TMP/fifo"
+expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" lm train --text "$TMP/fifo" --steps 2
+expect 1 "a character device, not a regular file" "${T[@]}" "$BIN" lm train --text /dev/zero --steps 2
+expect 2 "a FIFO, not a regular file" "${T[@]}" "$BIN" train --resume "$TMP/fifo"
+mkdir -p "$TMP/data"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do mkfifo "$TMP/data/$f"; done
+expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" train --data "$TMP/data" --epochs 1
+# a corpus over the 2 GiB limit is refused from its size (a sparse file: nothing is read)
+truncate -s 2049M "$TMP/big.txt"
+expect 1 "larger than the limit" "${T[@]}" "$BIN" lm train --text "$TMP/big.txt" --steps 2
+rm -f "$TMP/big.txt"
+
+done_tests
