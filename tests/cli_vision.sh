@@ -34,7 +34,7 @@ grep -q '"top":\[{"class":"' <<<"$pj" && ok || bad "predict JSON: $pj"
     && ok || bad "explain conv --image"
 
 # bad input
-expect 1 "nothere.png: No such file" "$BIN" predict "$TMP/cnn.safetensors" "$TMP/nothere.png"
+expect 1 "nothere.png: (cannot open: )?No such file" "$BIN" predict "$TMP/cnn.safetensors" "$TMP/nothere.png"
 printf 'hello' > "$TMP/fake.png"
 expect 1 "fake.png: not a PNG" "$BIN" predict "$TMP/cnn.safetensors" "$TMP/fake.png"
 head -c 300 "$TMP/show/input.png" > "$TMP/cut.png"
