@@ -41,6 +41,8 @@ mkdir -p "$TMP/corpus" && cp "$TMP/t.txt" "$TMP/corpus/a.txt"
 expect 1 "inside --text .* read whole" "${T[@]}" "$BIN" lm train --text "$TMP/corpus" --out "$TMP/corpus/m.st" --steps 2
 expect 1 "the generator \(in --out\) and --checkpoint are the same file" "${T[@]}" "$BIN" gan --limit 64 --epochs 1 \
     --out "$TMP/g" --checkpoint "$TMP/g/generator.safetensors"
+expect 1 "--out .*t.txt is the same file as the log" "${T[@]}" "$BIN" plot "$TMP/t.txt" --out "$TMP/t.txt"
+cmp -s "$TMP/t.txt" "$TMP/t.orig" && ok || bad "plot LOG --out LOG changed the log"
 expect 1 "--out .*m.st is the same file as --image" "${T[@]}" "$BIN" explain conv --image "$TMP/m.st" --out "$TMP/m.st"
 unchanged "explain conv --image X --out X"
 
@@ -91,6 +93,7 @@ expect 0 "test accuracy" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/link.b
 # --- a FIFO or device where a file is expected: refused at once, never waited on
 expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" eval "$TMP/fifo" --limit 20
 expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" predict "$TMP/m.st" "$TMP/fifo"
+expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" plot "$TMP/fifo" --out "$TMP/p.svg"
 expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" lm train --text "$TMP/fifo" --steps 2
 expect 1 "a character device, not a regular file" "${T[@]}" "$BIN" lm train --text /dev/zero --steps 2
 expect 2 "a FIFO, not a regular file" "${T[@]}" "$BIN" train --resume "$TMP/fifo"

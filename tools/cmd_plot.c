@@ -72,6 +72,10 @@ int cmd_plot(int argc, char **argv)
     int nm = measures_arg ? split_list(measures_arg, measures, 32) : 0;
     measures[nm] = NULL;
 
+    sd_path_use uses[MAX_RUNS + 1];   /* before any work: the picture may not replace a log */
+    for (int i = 0; i < npos; i++) uses[i] = (sd_path_use){ pos[i], SD_PATH_INPUT, "the log" };
+    uses[npos] = (sd_path_use){ out, SD_PATH_OUTPUT, "--out" };
+    if (sd_app_check_paths(NULL, uses, npos + 1)) return cli_fail("plot");
     sd_metlog_table t[MAX_RUNS];
     char names[MAX_RUNS][256];
     const char *labels[MAX_RUNS];

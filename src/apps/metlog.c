@@ -197,9 +197,13 @@ static int parse_log(const char *path, const char *buf, size_t len, sd_metlog_ta
 
 static char *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = sd_file_open_read(path, NULL);   /* a FIFO or device is refused, not waited on */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        sd_error("%s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            sd_error("%s: %s", path, strerror(errno));
+            close(fd);
+        }
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
