@@ -43,6 +43,8 @@ expect 1 "the generator \(in --out\) and --checkpoint are the same file" "${T[@]
     --out "$TMP/g" --checkpoint "$TMP/g/generator.safetensors"
 expect 1 "--out .*t.txt is the same file as the log" "${T[@]}" "$BIN" plot "$TMP/t.txt" --out "$TMP/t.txt"
 cmp -s "$TMP/t.txt" "$TMP/t.orig" && ok || bad "plot LOG --out LOG changed the log"
+expect 1 "--onnx .*m-link.st is the same file as the model" "${T[@]}" "$BIN" export "$TMP/m.st" --onnx "$TMP/m-link.st"
+unchanged "export M --onnx a link to M"
 expect 1 "--out .*m.st is the same file as --image" "${T[@]}" "$BIN" explain conv --image "$TMP/m.st" --out "$TMP/m.st"
 unchanged "explain conv --image X --out X"
 

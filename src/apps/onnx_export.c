@@ -169,6 +169,8 @@ done:
 
 int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
 {
+    const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { onnx_path, SD_PATH_OUTPUT, "--onnx" } };
+    if (sd_app_check_paths(NULL, uses, 2)) return -1;   /* before any work: the model may not be replaced */
     sd_st_file *f = sd_st_open(model_path);
     if (!f) return -1;
     const char *fmt = sd_st_meta(f, "shendu.format");
