@@ -69,7 +69,9 @@ int cmd_show(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_lm(int argc, char **argv);        /* tools/cmd_lm.c: lm train | lm sample */
 int cmd_rl(int argc, char **argv);        /* tools/cmd_rl.c: rl solve | qlearn | dqn | play */
-int cmd_gan(int argc, char **argv);       /* tools/cmd_gan.c: gan (train) | gan sample | gan score */
+int cmd_gan(int argc, char **argv);
+int cmd_diffusion(int argc, char **argv); /* tools/cmd_diffusion.c: diffusion (train) | sample | score */
+int cmd_explain_diffusion(int argc, char **argv);       /* tools/cmd_gan.c: gan (train) | gan sample | gan score */
 int cmd_plot(int argc, char **argv);      /* tools/cmd_plot.c: curves from metric logs */
 int cmd_export(int argc, char **argv);    /* tools/cmd_export.c: export --onnx */
 

@@ -224,6 +224,7 @@ int cmd_show(int argc, char **argv)
 
 int cmd_explain(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "diffusion")) return cmd_explain_diffusion(argc - 1, argv + 1);
     sd_explain_opts o = { 0 };
     const char *model = "cnn", *image = NULL, *kernel = "sobel-x", *out = NULL;
     const flag flags[] = {

@@ -32,6 +32,7 @@ static const command commands[] = {
     { "lm", cmd_lm, "character-level language models: lm train, lm sample (RNN, LSTM)" },
     { "rl", cmd_rl, "reinforcement learning: rl solve, rl qlearn, rl dqn, rl play" },
     { "gan", cmd_gan, "generative adversarial networks: gan (train), gan sample, gan score" },
+    { "diffusion", cmd_diffusion, "denoising diffusion (DDPM): diffusion (train), diffusion sample, diffusion score" },
     { "plot", cmd_plot, "draw the curves of training logs (--log FILE) as SVG, PNG or terminal sparklines" },
     { "export", cmd_export, "write a model as ONNX for ONNX Runtime and other serving stacks" },
     { "version", cmd_version, "print the version" },

@@ -66,6 +66,7 @@ typedef struct sd_unet_opts {
     int channels;     /* c: 0 -> 32 */
     int groups;       /* group norm groups: 0 -> 8 (must divide c) */
     sd_rng *rng;      /* draws the initial weights (required) */
+    size_t max_params;   /* 0: the library's limit; a loader passes what its file holds */
 } sd_unet_opts;
 typedef struct sd_unet sd_unet;
 /* For pictures of shape img (C,H,W). NULL (error set) on a bad size. */

@@ -423,6 +423,14 @@ double    sd_gan_sync_wait(const sd_gan *s);              /* seconds spent waiti
 
 /* exp(mean_x KL(p(y|x) || p(y))) of p (n,k), rows summing to 1: from 1 to k. */
 double sd_inception_score(const float *p, int n, int k);
+/* Shared by the generative trainers (gan.c, diffusion.c): a classifier that fits
+ * pictures of shape img; the inception score of n 8-bit pictures (the classifier's
+ * input scaling, batches of 500); a directory made if missing; n pictures in
+ * [-1, 1] as a grid PNG, `cols` per row, each pixel doubled. */
+int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img);
+int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score);
+int sd_app_make_dir(const char *dir);
+int sd_app_save_grid(const char *path, const float *x, int n, sd_shape img, int cols);
 /* -1 with a clear message if m's metadata says it is a GAN generator (role=generator). */
 int sd_app_check_not_generator(const sd_model *m, const char *path);
 

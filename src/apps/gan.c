@@ -23,6 +23,7 @@
  * sample confidently one class, classes equally often). */
 #define _POSIX_C_SOURCE 200809L
 #include "apps.h"
+#include "apps/diffusion_app.h"
 
 #include <errno.h>
 #include <math.h>
@@ -348,7 +349,7 @@ double sd_inception_score(const float *p, int n, int k)
 }
 
 /* A classifier for images of shape `img`: not a generator, right input, class scores out. */
-static int check_classifier(const sd_model *cls, const char *path, sd_shape img)
+int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img)
 {
     const char *role = sd_model_meta_get(cls, "role");
     sd_shape in = sd_model_input_shape(cls), out = sd_model_output_shape(cls);
@@ -372,7 +373,7 @@ static float meta_float(const sd_model *m, const char *key, float dflt)
 
 /* Inception score of n images given as 8-bit pixels (n, image), with the
  * classifier's own input scaling; evaluation mode, batches of 500. */
-static int score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
+int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
 {
     const sd_shape in = sd_model_input_shape(cls);
     const size_t img = sd_shape_numel(in);
@@ -426,7 +427,7 @@ static int score_generator(sd_ctx *ctx, sd_model *G, sd_model *cls, int n, sd_rn
         if (generate(ctx, G, z, b, x)) goto done;
         to_pixels(x, (size_t)b * img, px + (size_t)i * img);
     }
-    rc = score_pixels(ctx, cls, px, n, score);
+    rc = sd_app_score_pixels(ctx, cls, px, n, score);
 done:
     free(z);
     free(x);
@@ -436,14 +437,14 @@ done:
 
 /* ---- Files */
 
-static int make_dir(const char *dir)
+int sd_app_make_dir(const char *dir)
 {
     if (mkdir(dir, 0777) && errno != EEXIST) return sd_error("%s: cannot create directory: %s", dir, strerror(errno));
     return 0;
 }
 
 /* n images (n, 1, h, w) in [-1, 1] as a grid PNG, `cols` per row, each pixel doubled. */
-static int save_samples(const char *path, const float *x, int n, sd_shape img, int cols)
+int sd_app_save_grid(const char *path, const float *x, int n, sd_shape img, int cols)
 {
     sd_image grid = { 0 }, big = { 0 };
     int rc = sd_image_grid(x, n, img.d[0], img.d[1], img.d[2], cols, 2, -1.0f, 1.0f, &grid);
@@ -457,6 +458,13 @@ static int save_samples(const char *path, const float *x, int n, sd_shape img, i
 /* A generator file: role "generator", its image shape and noise size. */
 static sd_model *load_generator(const char *path, sd_shape *img)
 {
+    sd_st_file *f = sd_st_open(path);
+    const int diffusion = f && sd_app_is_diffusion_file(f);
+    sd_st_close(f);
+    if (diffusion) {
+        sd_error("%s is a diffusion model, not a GAN generator: draw from it with shendu diffusion sample", path);
+        return NULL;
+    }
     sd_model *G = sd_model_load(path);
     if (!G) return NULL;
     const char *role = sd_model_meta_get(G, "role"), *shape = sd_model_meta_get(G, "image_shape");
@@ -638,7 +646,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (sd_app_check_paths(dir, uses, 5)) goto done;
     }
     if (o->classifier) {   /* refuse a wrong classifier before hours of training */
-        if (!(cls = sd_model_load(o->classifier)) || check_classifier(cls, o->classifier, img)) goto done;
+        if (!(cls = sd_model_load(o->classifier)) || sd_app_check_classifier(cls, o->classifier, img)) goto done;
     }
     if (sd_dataset_load_mnist(dir, "train", &train)) goto done;
     if (train.c != img.d[0] || train.h != img.d[1] || train.w != img.d[2]) {
@@ -651,7 +659,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         sd_error("%s: %d training images, fewer than one batch of %d", dir, train.n, o->batch);
         goto done;
     }
-    if (rank == 0 && make_dir(out)) goto done;
+    if (rank == 0 && sd_app_make_dir(out)) goto done;
 
     sd_rng rng, fixed;
     sd_rng_seed(&rng, o->seed);
@@ -703,7 +711,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         nscore = o->score_n > 0 ? o->score_n : 10000;
         if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
         if (nscore > test.n) nscore = test.n;
-        if (score_pixels(ctx, cls, test.images, nscore, &r->real_score)) goto done;
+        if (sd_app_score_pixels(ctx, cls, test.images, nscore, &r->real_score)) goto done;
         fprintf(log, "inception score of %d real test images (classifier %s): %.3f\n", nscore, o->classifier,
                 r->real_score);
     }
@@ -771,7 +779,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (rank > 0) continue;
         if (generate(ctx, Gout, zfix, nfix, samples)) goto done;
         snprintf(path, sizeof path, "%s/epoch_%03d.png", out, epoch);
-        if (save_samples(path, samples, nfix, img, 8)) goto done;
+        if (sd_app_save_grid(path, samples, nfix, img, 8)) goto done;
         snprintf(buf, sizeof buf, "%d", epoch);
         if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
         fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
@@ -840,7 +848,7 @@ int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, cons
     if (generate(ctx, G, z, n, x)) goto done;
     for (size_t i = 0; i < (size_t)n * sd_shape_numel(img); i++)
         if (!isfinite(x[i])) { sd_error("%s produced a non-finite pixel (a diverged generator?)", gen_path); goto done; }
-    if (save_samples(out_png, x, n, img, cols)) goto done;
+    if (sd_app_save_grid(out_png, x, n, img, cols)) goto done;
     fprintf(log, "%s: %d samples of %s (%s GAN, %s epochs)\n", out_png, n, gen_path,
             sd_model_meta_get(G, "gan_arch") ? sd_model_meta_get(G, "gan_arch") : "?",
             sd_model_meta_get(G, "epochs") ? sd_model_meta_get(G, "epochs") : "?");
@@ -864,7 +872,7 @@ int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *dat
     sd_ctx *ctx = NULL;
     int rc = -1;
     if (!G) return -1;
-    if (!(cls = sd_model_load(cls_path)) || check_classifier(cls, cls_path, img)) goto done;
+    if (!(cls = sd_model_load(cls_path)) || sd_app_check_classifier(cls, cls_path, img)) goto done;
     const char *dir = data_dir ? data_dir : sd_model_meta_get(G, "dataset") ? sd_model_meta_get(G, "dataset")
                                                                           : sd_data_default_dir();
     if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
@@ -878,7 +886,7 @@ int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *dat
     sd_rng rng;
     sd_rng_seed(&rng, seed);
     if (score_generator(ctx, G, cls, n, &rng, score)) goto done;
-    if (score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
+    if (sd_app_score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
     rc = 0;
 done:
     sd_ctx_free(ctx);

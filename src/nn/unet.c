@@ -105,6 +105,7 @@ sd_unet *sd_unet_new(sd_shape img, const sd_unet_opts *o)
     }
     sd_unet *u = calloc(1, sizeof *u);
     if (!u || !(u->P = sd_params_new())) { free(u); sd_error("unet: out of memory"); return NULL; }
+    if (o->max_params) sd_params_set_limit(u->P, o->max_params);
     u->img = img;
     u->c = c;
     u->groups = groups;

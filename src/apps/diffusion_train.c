@@ -1,0 +1,400 @@
+/* shendu diffusion (train): the loop, its checkpoints and resume. A checkpoint:
+ *
+ *   the averaged U-Net     under its parameter names, with the model's metadata, so
+ *                          `diffusion sample` reads the file as it reads a model
+ *   shendu.net             F32 [size]  the trained weights, flat
+ *   shendu.optim.*         Adam's state (the names sd_checkpoint_restore_optim reads)
+ *   shendu.diffusion.rng   U64 [4]
+ *   shendu.diffusion.order I32 [n]     the epoch's data order
+ *   metadata shendu.diffusion.{epoch,step,position,loss_sum} and the configuration
+ *
+ * A run stopped and resumed from it ends with the files of one that never
+ * stopped (same seed and thread count). */
+#define _POSIX_C_SOURCE 200809L
+#include "apps/diffusion_app.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GRID = 64 };   /* pictures in the grid drawn after every epoch */
+
+static const char *const schedule_names[] = { "linear", "cosine", NULL };
+_Static_assert(sizeof(sd_ddpm_kind) == sizeof(int), "sd_ddpm_kind is stored as an int");
+
+#define F(key, kind, field, ...) { key, kind, offsetof(sd_diffusion_train_opts, field), __VA_ARGS__ }
+const sd_config_field sd_diffusion_config_fields[] = {
+    F("data", SD_CFG_STR, data_dir, 0, 0, NULL, NULL),   /* filled in before saving */
+    F("epochs", SD_CFG_INT, epochs, 1, 1e6),
+    F("batch", SD_CFG_INT, batch, 2, 1 << 16),
+    F("lr", SD_CFG_FLOAT, lr, 1e-12, 1e30),
+    F("channels", SD_CFG_INT, channels, 1, 1024),
+    F("groups", SD_CFG_INT, groups, 1, 1024),
+    F("steps", SD_CFG_INT, T, 1, SD_DDPM_MAX_T),
+    F("schedule", SD_CFG_ENUM, schedule, 0, 0, schedule_names),
+    F("ema", SD_CFG_FLOAT, ema, 0, 0.9999999),
+    F("threads", SD_CFG_INT, threads, 0, 256),
+    F("seed", SD_CFG_U64, seed),
+    F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
+    /* SD_DIFFUSION_CONFIG_FREE_FROM: these may change on a resume */
+    F("out", SD_CFG_STR, out_dir, 0, 0, NULL, "diffusion-out"),
+    F("classifier", SD_CFG_STR, classifier, 0, 0, NULL, ""),
+    F("score-n", SD_CFG_INT, score_n, 0, 1e6),
+    F("sample-steps", SD_CFG_INT, sample_steps, 1, SD_DDPM_MAX_T),
+    { 0 }
+};
+#undef F
+_Static_assert(SD_DIFFUSION_CONFIG_FREE_FROM == 12, "the fields a resume may change start at out");
+
+int sd_diffusion_config_load(const char *path, sd_diffusion_train_opts *o)
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return -1;
+    const char *fmt = sd_st_meta(f, "shendu.format");
+    int rc = 0;
+    if (!fmt || strcmp(fmt, "diffusion-checkpoint"))
+        rc = sd_error("%s: not a checkpoint of `shendu diffusion` (write one with --checkpoint FILE)", path);
+    else
+        rc = sd_config_from_file(sd_diffusion_config_fields, o, "diffusion", f, path, o->owned);
+    if (!rc && o->classifier && !*o->classifier) o->classifier = NULL;   /* stored as "": none */
+    sd_st_close(f);
+    return rc;
+}
+
+void sd_diffusion_config_free(sd_diffusion_train_opts *o)
+{
+    for (int k = 0; k < 4; k++) {
+        free(o->owned[k]);
+        o->owned[k] = NULL;
+    }
+}
+
+typedef struct run {
+    const sd_diffusion_train_opts *o;
+    const char *data;
+    sd_ctx *ctx;
+    sd_unet *net, *avg;            /* avg: the moving average, sampled and saved (== net when ema is 0) */
+    sd_ddpm *s;
+    sd_optim *opt;
+    sd_batcher *bt;
+    sd_dataset train;
+    sd_graph *g;
+    sd_rng rng;
+    float *eps, *xt;               /* one batch */
+    int32_t *t;
+    int epoch, position;
+    long step;
+    double loss_sum;               /* this epoch's */
+} run;
+
+/* The model's metadata (written into model files and checkpoints alike). */
+typedef struct meta_text { char v[6][64]; sd_st_kv kv[12]; int n; } meta_text;
+
+static void model_meta(const run *R, const char *format, meta_text *m)
+{
+    const sd_shape img = sd_unet_image(R->avg);
+    snprintf(m->v[0], 64, "%d", sd_unet_channels(R->avg));
+    snprintf(m->v[1], 64, "%d", R->o->groups);
+    snprintf(m->v[2], 64, "%d", R->o->T);
+    snprintf(m->v[3], 64, "%d,%d,%d", img.d[0], img.d[1], img.d[2]);
+    snprintf(m->v[4], 64, "%g", R->o->ema);
+    m->n = 0;
+    m->kv[m->n++] = (sd_st_kv){ "shendu.format", format };
+    m->kv[m->n++] = (sd_st_kv){ "diffusion.channels", m->v[0] };
+    m->kv[m->n++] = (sd_st_kv){ "diffusion.groups", m->v[1] };
+    m->kv[m->n++] = (sd_st_kv){ "diffusion.T", m->v[2] };
+    m->kv[m->n++] = (sd_st_kv){ "diffusion.schedule", sd_ddpm_kind_name(R->o->schedule) };
+    m->kv[m->n++] = (sd_st_kv){ "image_shape", m->v[3] };
+    m->kv[m->n++] = (sd_st_kv){ "ema", m->v[4] };
+    m->kv[m->n++] = (sd_st_kv){ "output_range", "-1,1" };
+    m->kv[m->n++] = (sd_st_kv){ "dataset", R->data };
+}
+
+/* The averaged U-Net's tensors by name (+ extra after them), metadata + extra_meta. */
+static int save_file(const run *R, const char *path, const char *format, const sd_st_tensor *extra, int nextra,
+                     const sd_st_kv *extra_meta, int nmeta)
+{
+    sd_params *P = sd_unet_params(R->avg);
+    const int np = sd_params_count(P);
+    sd_st_tensor *t = calloc((size_t)np + nextra, sizeof *t);
+    sd_st_kv kv[64];
+    meta_text m;
+    if (!t || nmeta > 40) { free(t); return sd_error("%s: out of memory", path); }
+    for (int i = 0; i < np; i++) {
+        const sd_shape s = sd_params_shape(P, i);
+        t[i] = (sd_st_tensor){ .name = sd_params_name(P, i), .dtype = SD_F32, .ndim = s.ndim,
+                               .data = sd_params_data(P, i) };
+        for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
+    }
+    memcpy(t + np, extra, (size_t)nextra * sizeof *t);
+    model_meta(R, format, &m);
+    memcpy(kv, m.kv, (size_t)m.n * sizeof *kv);
+    memcpy(kv + m.n, extra_meta, (size_t)nmeta * sizeof *kv);
+    const int rc = sd_st_save(path, t, np + nextra, kv, m.n + nmeta);
+    free(t);
+    return rc;
+}
+
+static int save_checkpoint(run *R)
+{
+    const sd_diffusion_train_opts *o = R->o;
+    sd_config_text cfg;
+    sd_diffusion_train_opts stored = *o;
+    stored.data_dir = R->data;
+    if (sd_config_to_meta(sd_diffusion_config_fields, &stored, "diffusion", &cfg)) return -1;
+    sd_st_tensor x[8];
+    int nx = 0;
+    char names[2][64], vals[6][64];
+    x[nx++] = (sd_st_tensor){ .name = "shendu.net", .dtype = SD_F32, .ndim = 1,
+                              .shape = { (int64_t)sd_params_size(sd_unet_params(R->net)) },
+                              .data = sd_params_values(sd_unet_params(R->net)) };
+    for (int i = 0; i < sd_optim_state_count(R->opt) && i < 2; i++) {
+        const char *name;
+        float *st = sd_optim_state(R->opt, i, &name);
+        snprintf(names[i], sizeof names[i], "shendu.optim.%s", name);
+        x[nx++] = (sd_st_tensor){ .name = names[i], .dtype = SD_F32, .ndim = 1,
+                                  .shape = { (int64_t)sd_optim_state_size(R->opt) }, .data = st };
+    }
+    x[nx++] = sd_checkpoint_rng_tensor("shendu.diffusion.rng", &R->rng);
+    x[nx++] = (sd_st_tensor){ .name = "shendu.diffusion.order", .dtype = SD_I32, .ndim = 1,
+                              .shape = { R->train.n }, .data = sd_batcher_order(R->bt) };
+    snprintf(vals[0], 64, "%d", R->epoch);
+    snprintf(vals[1], 64, "%ld", R->step);
+    snprintf(vals[2], 64, "%d", sd_batcher_position(R->bt));
+    snprintf(vals[3], 64, "%.17g", R->loss_sum);
+    snprintf(vals[4], 64, "%" PRId64, sd_optim_steps(R->opt));
+    snprintf(vals[5], 64, "%.9g", sd_optim_lr(R->opt));
+    sd_st_kv kv[SD_CONFIG_MAX + 8];
+    int nk = 0;
+    kv[nk++] = (sd_st_kv){ "shendu.diffusion.epoch", vals[0] };
+    kv[nk++] = (sd_st_kv){ "shendu.diffusion.step", vals[1] };
+    kv[nk++] = (sd_st_kv){ "shendu.diffusion.position", vals[2] };
+    kv[nk++] = (sd_st_kv){ "shendu.diffusion.loss_sum", vals[3] };
+    kv[nk++] = (sd_st_kv){ "shendu.optim.kind", sd_optim_kind_name(SD_OPTIM_ADAM) };
+    kv[nk++] = (sd_st_kv){ "shendu.optim.steps", vals[4] };
+    kv[nk++] = (sd_st_kv){ "shendu.optim.lr", vals[5] };
+    for (int i = 0; i < cfg.n; i++) kv[nk++] = cfg.kv[i];
+    return save_file(R, o->checkpoint, "diffusion-checkpoint", x, nx, kv, nk);
+}
+
+static int restore(run *R, const char *path)
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return -1;
+    int rc = -1, epoch, position;
+    long step;
+    int32_t *order = malloc((size_t)R->train.n * sizeof *order);
+    const char *ls = sd_st_meta(f, "shendu.diffusion.loss_sum");
+    int64_t size = (int64_t)sd_params_size(sd_unet_params(R->net));
+    if (!order) { sd_error("out of memory"); goto done; }
+    if (sd_st_read_f32(f, "shendu.net", 1, &size, sd_params_values(sd_unet_params(R->net))) ||
+        (R->avg != R->net && sd_checkpoint_read_params(f, sd_unet_params(R->avg))) ||
+        sd_checkpoint_restore_optim(f, R->opt) || sd_checkpoint_read_rng(f, "shendu.diffusion.rng", &R->rng) ||
+        sd_checkpoint_read_i32(f, "shendu.diffusion.order", order, (size_t)R->train.n))
+        goto bad;
+    long v;
+    if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.epoch"), 0, R->o->epochs, &v)) goto meta;
+    epoch = (int)v;
+    if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.step"), 0, 1L << 40, &v)) goto meta;
+    step = v;
+    if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.position"), 0, R->train.n, &v)) goto meta;
+    position = (int)v;
+    char *end = NULL;
+    const double sum = ls ? strtod(ls, &end) : NAN;
+    if (!ls || *end || !isfinite(sum)) goto meta;
+    if (sd_batcher_restore(R->bt, position, order)) goto bad;
+    R->epoch = epoch;
+    R->step = step;
+    R->loss_sum = sum;
+    rc = 0;
+    goto done;
+meta:
+    sd_error("%s: the checkpoint's epoch, step, position or loss is missing or out of range", path);
+    goto done;
+bad:
+    sd_error_prefix("%s", path);
+done:
+    free(order);
+    sd_st_close(f);
+    return rc;
+}
+
+/* One optimizer step on batch b; its loss in *loss. */
+static int train_step(run *R, const sd_batch *b, double *loss)
+{
+    const sd_shape img = sd_unet_image(R->net);
+    const size_t size = sd_shape_numel(img);
+    for (int i = 0; i < b->n; i++) R->t[i] = 1 + (int32_t)sd_rng_below(&R->rng, (uint32_t)R->o->T);
+    for (size_t k = 0; k < (size_t)b->n * size; k++) R->eps[k] = sd_rng_normal(&R->rng);
+    sd_ddpm_noise(R->s, b->x, R->eps, R->t, b->n, size, R->xt);
+    sd_graph_reset(R->g);
+    const sd_shape bs = SD_SHAPE(b->n, img.d[0], img.d[1], img.d[2]);
+    sd_tensor *l = sd_mse(R->g, sd_unet_forward(R->g, R->net, sd_input(R->g, R->xt, bs), R->t),
+                          sd_input(R->g, R->eps, bs));
+    if (!l) return -1;
+    if (!isfinite(l->data[0]))
+        return sd_error("the loss became %g at step %ld (try a smaller --lr)", l->data[0], R->step + 1);
+    sd_params_zero_grad(sd_unet_params(R->net));
+    if (sd_backward(R->g, l)) return -1;
+    sd_optim_step(R->opt);
+    if (R->avg != R->net) {   /* ramped up as the GAN's: min(ema, (1 + t)/(10 + t)) */
+        const double t = (double)R->step, d = fmin(R->o->ema, (1.0 + t) / (10.0 + t));
+        if (sd_params_ema(sd_unet_params(R->avg), sd_unet_params(R->net), (float)d)) return -1;
+    }
+    *loss = l->data[0];
+    return 0;
+}
+
+int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result *res, FILE *log)
+{
+    const double t_start = sd_time_now();
+    memset(res, 0, sizeof *res);
+    res->score = res->real_score = NAN;
+    if (o->epochs < 1 || o->batch < 2) return sd_error("epochs must be at least 1 and batch at least 2");
+    if (!(o->ema >= 0.0f && o->ema < 1.0f)) return sd_error("--ema must be in [0, 1), not %g", o->ema);
+    if (o->T < 1 || o->T > SD_DDPM_MAX_T) return sd_error("--steps must be in [1, %d], not %d", SD_DDPM_MAX_T, o->T);
+    if (o->sample_steps < 1 || o->sample_steps > o->T)
+        return sd_error("--sample-steps %d: DDIM takes 1 to T = %d steps", o->sample_steps, o->T);
+    run R = { .o = o, .data = o->data_dir ? o->data_dir : sd_data_default_dir() };
+    const char *out = o->out_dir ? o->out_dir : "diffusion-out";
+    sd_model *cls = NULL;
+    sd_dataset test = { 0 };
+    float *grid = NULL;
+    int rc = -1;
+    char path[4096];
+    sd_rng_seed(&R.rng, o->seed);
+    if (o->classifier && !(cls = sd_model_load(o->classifier))) goto done;
+    if (sd_dataset_load_mnist(R.data, "train", &R.train)) goto done;
+    const sd_shape img = SD_SHAPE(R.train.c, R.train.h, R.train.w);
+    if (cls && sd_app_check_classifier(cls, o->classifier, img)) goto done;
+    if (o->limit_train > 0 && o->limit_train < R.train.n) sd_dataset_truncate(&R.train, o->limit_train);
+    if (R.train.n < o->batch) {
+        sd_error("%s: %d training images, fewer than one batch of %d", R.data, R.train.n, o->batch);
+        goto done;
+    }
+    if (sd_app_make_dir(out)) goto done;
+    if (!(R.ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    const sd_unet_opts uo = { .channels = o->channels, .groups = o->groups, .rng = &R.rng };
+    if (!(R.net = sd_unet_new(img, &uo)) || !(R.s = sd_ddpm_new(o->schedule, o->T))) goto done;
+    R.avg = R.net;
+    if (o->ema > 0.0f) {   /* the average starts as the initial weights */
+        sd_rng unused;
+        sd_rng_seed(&unused, 0);
+        if (!(R.avg = sd_unet_new(img, &(sd_unet_opts){ .channels = o->channels, .groups = o->groups,
+                                                        .rng = &unused })) ||
+            sd_params_copy(sd_unet_params(R.avg), sd_unet_params(R.net))) goto done;
+    }
+    if (!(R.opt = sd_optim_new(sd_unet_params(R.net), &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = o->lr })))
+        goto done;
+    /* x0 = pixel / 127.5 - 1 */
+    if (!(R.bt = sd_batcher_new(&R.train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1,
+                                                             .scale = 1.0f / 127.5f, .shift = -1.0f }, &R.rng)))
+        goto done;
+    const size_t size = sd_shape_numel(img);
+    R.eps = malloc((size_t)o->batch * size * sizeof *R.eps);
+    R.xt = malloc((size_t)o->batch * size * sizeof *R.xt);
+    R.t = malloc((size_t)o->batch * sizeof *R.t);
+    grid = malloc((size_t)GRID * size * sizeof *grid);
+    if (!R.eps || !R.xt || !R.t || !grid || !(R.g = sd_graph_new(R.ctx))) { sd_error("out of memory"); goto done; }
+    if (o->resume && restore(&R, o->resume)) goto done;
+    res->params = sd_params_numel(sd_unet_params(R.net));
+    const int spe = sd_batcher_batches_per_epoch(R.bt);
+    if (R.step == 0)
+        fprintf(log, "diffusion: U-Net of %zu parameters (c = %d), %s schedule over T = %d steps; %d images of %s, "
+                "%d steps an epoch\n", res->params, sd_unet_channels(R.net), sd_ddpm_kind_name(o->schedule), o->T,
+                R.train.n, R.data, spe);
+    else
+        fprintf(log, "diffusion: resuming %s at epoch %d, step %ld\n", o->resume, R.epoch + 1, R.step);
+    if (cls) {
+        int n = o->score_n > 0 ? o->score_n : 1000;
+        if (sd_dataset_load_mnist(R.data, "t10k", &test)) goto done;
+        if (test.c != img.d[0] || test.h != img.d[1] || test.w != img.d[2]) {
+            sd_error("%s: test images are %dx%dx%d, training images %dx%dx%d", R.data, test.c, test.h, test.w,
+                     img.d[0], img.d[1], img.d[2]);
+            goto done;
+        }
+        if (sd_app_score_pixels(R.ctx, cls, test.images, n < test.n ? n : test.n, &res->real_score)) goto done;
+        fprintf(log, "score of %d real test images (classifier %s): %.3f\n", n < test.n ? n : test.n,
+                o->classifier, res->real_score);
+    }
+    snprintf(res->model, sizeof res->model, "%s/model.safetensors", out);
+    double images = 0.0, train_secs = 0.0;
+    const long stop_at = o->stop_after > 0 ? o->stop_after : -1;
+    while (R.epoch < o->epochs) {
+        const double t0 = sd_time_now();
+        int stopped = 0;
+        sd_batch b;
+        while (sd_batcher_next(R.bt, &b)) {
+            double loss = 0.0;
+            if (train_step(&R, &b, &loss)) goto done;
+            R.step++;
+            R.loss_sum += loss;
+            images += b.n;
+            const int at = sd_batcher_position(R.bt) / o->batch;
+            if (o->live_progress && (at % 10 == 0 || at == spe)) {
+                fprintf(stderr, "\repoch %d/%d  step %d/%d  loss %.4f  ", R.epoch + 1, o->epochs, at, spe, loss);
+                fflush(stderr);
+            }
+            if (o->checkpoint && o->checkpoint_every > 0 && R.step % o->checkpoint_every == 0 && save_checkpoint(&R))
+                goto done;
+            if ((o->stop && *o->stop) || R.step == stop_at) { stopped = 1; break; }
+        }
+        train_secs += sd_time_now() - t0;
+        if (o->live_progress) fputc('\n', stderr);
+        if (stopped) {
+            if (!o->checkpoint) { sd_error("stopped, but no --checkpoint to save the run in"); goto done; }
+            if (save_checkpoint(&R)) goto done;
+            fprintf(log, "stopped at epoch %d, step %ld: checkpoint %s (continue with: shendu diffusion --resume %s)\n",
+                    R.epoch + 1, R.step, o->checkpoint, o->checkpoint);
+            rc = SD_STOPPED;
+            goto done;
+        }
+        R.epoch++;
+        res->loss = R.loss_sum / spe;
+        R.loss_sum = 0.0;
+        /* the epoch's grid: DDIM from the same noise every epoch */
+        sd_rng fixed;
+        sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);
+        sd_diffusion_model dm = { R.avg, R.s, img, o->T };
+        if (sd_diffusion_draw(R.ctx, &dm, GRID, 1, o->sample_steps, &fixed, grid, 0, NULL)) goto done;
+        snprintf(path, sizeof path, "%s/epoch_%03d.png", out, R.epoch);
+        if (sd_app_save_grid(path, grid, GRID, img, 8)) goto done;
+        if (save_file(&R, res->model, "diffusion", NULL, 0, NULL, 0)) goto done;
+        fprintf(log, "epoch %d/%d  loss %.4f  %.0f img/s  grid %s", R.epoch, o->epochs, res->loss,
+                images / (train_secs > 0 ? train_secs : 1e-9), path);
+        if (cls) {
+            sd_rng srng;
+            sd_rng_seed(&srng, o->seed + 1);
+            const int n = o->score_n > 0 ? o->score_n : 1000;
+            if (sd_diffusion_score(R.ctx, &dm, cls, n, o->sample_steps, &srng, &res->score)) goto done;
+            fprintf(log, "  score %.3f (%.1f %% of the real images')", res->score, 100.0 * res->score / res->real_score);
+        }
+        fputc('\n', log);
+        fflush(log);
+    }
+    if (o->checkpoint && save_checkpoint(&R)) goto done;
+    res->epochs = R.epoch;
+    res->steps = R.step;
+    res->train_images_per_s = images / (train_secs > 0 ? train_secs : 1e-9);
+    fprintf(log, "model: %s\n", res->model);
+    rc = 0;
+done:
+    res->wall_s = sd_time_now() - t_start;
+    free(grid);
+    free(R.eps);
+    free(R.xt);
+    free(R.t);
+    sd_graph_free(R.g);
+    sd_batcher_free(R.bt);
+    sd_optim_free(R.opt);
+    if (R.avg != R.net) sd_unet_free(R.avg);
+    sd_unet_free(R.net);
+    sd_ddpm_free(R.s);
+    sd_ctx_free(R.ctx);
+    sd_dataset_free(&R.train);
+    sd_dataset_free(&test);
+    sd_model_free(cls);
+    return rc;
+}
