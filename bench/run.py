@@ -415,6 +415,31 @@ def bench_sgemm():
               f"{100 * o2 / peak.get(2, float('nan')):.0f}% |")
 
 
+# ---- Diffusion (issue 21): `shendu diffusion` against bench/diffusion.py (the same U-Net,
+# schedule, Adam 2e-4, batch 64), 100 steps each; DDIM sampling of 64 pictures in 50 steps.
+# diffusion-quality trains for DIFF_MINUTES (default: the DCGAN's 20 epochs, 101 min) and
+# scores the EMA weights' DDIM samples with a shendu CNN.
+def bench_diffusion():
+    s_runs, t_runs, samp = [], [], []
+    for i in range(REPS):
+        out, rss = timed([BIN, "diffusion", "--epochs", "1", "--limit", "6400", "--threads", str(THREADS),
+                          "--seed", str(i + 1), "--out", "/tmp/bench-diffusion", "--json"])
+        s_runs.append(dict(last_json(out), rss=rss))
+        out, rss = timed(["/usr/bin/python3", os.path.join(ROOT, "bench", "diffusion.py"), "--steps", "100",
+                          "--threads", str(THREADS), "--seed", str(i)])
+        t_runs.append(dict(last_json(out), rss=rss))
+        out, _ = timed([BIN, "diffusion", "sample", "/tmp/bench-diffusion/model.safetensors", "--out",
+                        "/tmp/bench-diffusion/grid.png", "--threads", str(THREADS)])
+        samp.append(float(re.search(r"in ([0-9.]+) s", out).group(1)))
+    print(f"\n### Diffusion U-Net (c = 32, batch 64), 100 steps, {THREADS} threads, {REPS} runs each\n")
+    print("| figure | shendu | PyTorch bench/diffusion.py | ratio |\n| --- | --- | --- | --- |")
+    row("train images/s (median)", med([r["train_images_per_s"] for r in s_runs]),
+        med([r["images_per_s"] for r in t_runs]), "img/s")
+    row("peak RSS (median)", med([r["rss"] for r in s_runs]), med([r["rss"] for r in t_runs]), "MB",
+        higher_better=False, digits=0)
+    print(f"| DDIM, 64 pictures in 50 steps (median) | {med(samp):.2f} s | | |")
+
+
 WORKLOADS = {"mlp": bench_mlp}
 WORKLOADS["sgemm"] = bench_sgemm
 WORKLOADS["cnn"] = bench_cnn
@@ -423,6 +448,7 @@ WORKLOADS["gan"] = bench_gan
 WORKLOADS["gan-quality"] = bench_gan_quality
 WORKLOADS["lstm"] = bench_lstm
 WORKLOADS["mpi"] = bench_mpi
+WORKLOADS["diffusion"] = bench_diffusion
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_bench import bench_onnx  # noqa: E402  (ONNX Runtime beside shendu and PyTorch; issue 19)
 WORKLOADS["onnx"] = bench_onnx
