@@ -48,4 +48,8 @@ expect 1 'is a GAN generator, not a diffusion model' "$BIN" diffusion sample "$T
 printf 'junk' > "$TMP/junk.safetensors"
 expect 1 'junk.safetensors' "$BIN" diffusion sample "$TMP/junk.safetensors" --out "$TMP/x.png"
 expect 1 'not a checkpoint of `shendu diffusion`|not a checkpoint' "$BIN" diffusion --resume "$TMP/a/model.safetensors"
+# an output may not replace an input
+expect 1 'model' "$BIN" diffusion sample "$TMP/a/model.safetensors" --out "$TMP/a/model.safetensors"
+expect 1 'checkpoint|--out' "$BIN" diffusion "${tiny[@]}" --out "$TMP/c" --checkpoint "$TMP/c/model.safetensors"
+[ ! -e "$TMP/c/epoch_001.png" ] && ok || bad "a run whose outputs collide trained anyway"
 done_tests

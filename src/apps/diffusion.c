@@ -176,6 +176,10 @@ static int check_sample_opts(const sd_diffusion_model *m, const sd_diffusion_sam
 
 int sd_app_diffusion_sample(const char *model, const char *out_png, const sd_diffusion_sample_opts *o, FILE *log)
 {
+    const char *tp = o->trajectory > 0 ? (o->trajectory_out ? o->trajectory_out : "trajectory.png") : NULL;
+    const sd_path_use uses[] = { { model, SD_PATH_INPUT, "the model" }, { out_png, SD_PATH_OUTPUT, "--out" },
+                                 { tp, SD_PATH_OUTPUT, "--trajectory-out" } };
+    if (sd_app_check_paths(NULL, uses, 3)) return -1;
     sd_diffusion_model m;
     if (dmodel_load(model, &m)) return -1;
     sd_ctx *ctx = NULL;
@@ -204,7 +208,6 @@ int sd_app_diffusion_sample(const char *model, const char *out_png, const sd_dif
         for (int s = 0; s < ntraj; s++)
             for (int k = 0; k < 8; k++)
                 memcpy(strip + ((size_t)s * 8 + k) * img, traj + ((size_t)k * ntraj + s) * img, img * sizeof(float));
-        const char *tp = o->trajectory_out ? o->trajectory_out : "trajectory.png";
         int bad = sd_app_save_grid(tp, strip, 8 * ntraj, m.img, 8);
         free(strip);
         if (bad) goto done;
@@ -222,6 +225,8 @@ done:
 int sd_app_diffusion_score(const char *model, const char *cls_path, const char *data_dir, int n, int steps,
                            uint64_t seed, int threads, double *score, double *real_score)
 {
+    const sd_path_use uses[] = { { model, SD_PATH_INPUT, "the model" }, { cls_path, SD_PATH_INPUT, "--classifier" } };
+    if (sd_app_check_paths(data_dir, uses, 2)) return -1;
     sd_diffusion_model m;
     if (dmodel_load(model, &m)) return -1;
     sd_model *cls = NULL;

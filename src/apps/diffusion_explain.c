@@ -14,6 +14,8 @@ int sd_app_explain_diffusion(const char *data_dir, sd_ddpm_kind kind, int T, int
     float *x0 = NULL, *eps = NULL, *strip = NULL;
     int rc = -1;
     const char *dir = data_dir ? data_dir : sd_data_default_dir();
+    const sd_path_use uses[] = { { out_png, SD_PATH_OUTPUT, "--out" } };
+    if (sd_app_check_paths(dir, uses, 1)) return -1;
     if (!(s = sd_ddpm_new(kind, T)) || sd_dataset_load_mnist(dir, "train", &d)) goto done;
     if (index < 0 || index >= d.n) {
         sd_error("--index %d: %s has %d training pictures (0 to %d)", index, dir, d.n, d.n - 1);

@@ -265,6 +265,14 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     int rc = -1;
     char path[4096];
     sd_rng_seed(&R.rng, o->seed);
+    snprintf(res->model, sizeof res->model, "%s/model.safetensors", out);
+    {   /* before any work: no output replaces an input, and every output can be written */
+        const sd_path_use uses[] = { { o->classifier, SD_PATH_INPUT, "--classifier" },
+                                     { o->resume, SD_PATH_RESUME, "--resume" }, { out, SD_PATH_OUTPUT_DIR, "--out" },
+                                     { res->model, SD_PATH_OUTPUT, "the model (in --out)" },
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
+        if (sd_app_check_paths(R.data, uses, 5)) goto done;
+    }
     if (o->classifier && !(cls = sd_model_load(o->classifier))) goto done;
     if (sd_dataset_load_mnist(R.data, "train", &R.train)) goto done;
     const sd_shape img = SD_SHAPE(R.train.c, R.train.h, R.train.w);
@@ -319,7 +327,6 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
         fprintf(log, "score of %d real test images (classifier %s): %.3f\n", n < test.n ? n : test.n,
                 o->classifier, res->real_score);
     }
-    snprintf(res->model, sizeof res->model, "%s/model.safetensors", out);
     double images = 0.0, train_secs = 0.0;
     const long stop_at = o->stop_after > 0 ? o->stop_after : -1;
     while (R.epoch < o->epochs) {
