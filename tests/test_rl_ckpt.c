@@ -77,6 +77,55 @@ static void test_resume_identical(sd_ctx *ctx, long k)
     sd_env_free(e3);
 }
 
+/* A stop asked between two of the many updates of one env step: the checkpoint
+ * written there holds the updates still due, and a resume from it does them
+ * first, ending bit-identical to the uninterrupted run. */
+typedef struct mid_stop { int polls, at, asked; } mid_stop;
+static int interrupted_at(void *user)
+{
+    mid_stop *m = user;
+    m->asked |= ++m->polls == m->at;
+    return m->asked;
+}
+static int stop_when_asked(sd_dqn *d, const sd_env *env, long step, void *user)
+{
+    (void)d; (void)env; (void)step;
+    return ((mid_stop *)user)->asked;
+}
+
+static void test_stop_between_updates(sd_ctx *ctx)
+{
+    sd_dqn_opts o = small_opts();
+    o.total_steps = 400;
+    o.gradient_steps = 7;
+    sd_env *e1 = sd_env_new("cartpole", NULL), *e2 = sd_env_new("cartpole", NULL), *e3 = sd_env_new("cartpole", NULL);
+    sd_dqn *full = sd_dqn_new(ctx, 4, 2, &o), *part = sd_dqn_new(ctx, 4, 2, &o), *rest = sd_dqn_new(ctx, 4, 2, &o);
+    sd_dqn_result rf, rp, rr;
+    CHECK(sd_dqn_run(full, e1, &rf, NULL) == 0 && rf.env_steps == 400);
+    mid_stop m = { .at = 200 };   /* the 200th poll: inside an env step's 7 updates */
+    CHECK(sd_dqn_run(part, e2, &rp, &(sd_dqn_hooks){ .on_step = stop_when_asked, .interrupted = interrupted_at,
+                                                     .user = &m }) == 1);
+    CHECK(m.polls == 200 && rp.updates % 7 != 0);   /* stopped between two updates of one step */
+    const char *ck = tmp_path("dqn_mid.safetensors");
+    CHECK(sd_dqn_checkpoint_save(part, e2, ck, NULL, 0) == 0);
+    sd_st_file *f = sd_st_open(ck);
+    const char *pending = f ? sd_st_meta(f, "shendu.rl.pending_updates") : NULL;
+    CHECK_MSG(pending && atoi(pending) == 7 - (int)(rp.updates % 7), "pending %s", pending ? pending : "(none)");
+    sd_st_close(f);
+    CHECK(sd_dqn_checkpoint_restore(rest, e3, ck) == 0);
+    CHECK(sd_dqn_run(rest, e3, &rr, NULL) == 0);
+    CHECK(same_params(sd_dqn_model(full), sd_dqn_model(rest)) && same_params(sd_dqn_target(full), sd_dqn_target(rest)));
+    CHECK(rr.updates == rf.updates && rr.episodes == rf.episodes && rr.env_steps == rf.env_steps);
+    /* the stopped agent itself goes on to the same end */
+    CHECK(sd_dqn_run(part, e2, &rp, NULL) == 0 && same_params(sd_dqn_model(full), sd_dqn_model(part)));
+    sd_dqn_free(full);
+    sd_dqn_free(part);
+    sd_dqn_free(rest);
+    sd_env_free(e1);
+    sd_env_free(e2);
+    sd_env_free(e3);
+}
+
 static void test_env_snapshot(void)
 {
     const char *names[] = { "cartpole", "acrobot", "frozenlake" };
@@ -213,6 +262,7 @@ int main(void)
     test_env_snapshot();
     test_resume_identical(ctx, 1);       /* before learning starts */
     test_resume_identical(ctx, 777);     /* mid-run, the replay memory full and wrapped */
+    test_stop_between_updates(ctx);
     test_damaged(ctx);
     sd_ctx_free(ctx);
     return check_done("test_rl_ckpt");

@@ -296,6 +296,11 @@ typedef struct sd_dqn_hooks {
      * state is whole (a checkpoint may be written). Return 0 to go on, 1 to
      * stop (sd_dqn_run returns 1), -1 for an error. */
     int (*on_step)(sd_dqn *d, const sd_env *env, long step, void *user);
+    /* Polled between two updates of one env step (there may be thousands: a
+     * stop must not wait for them); when it returns non-zero, on_step is called
+     * there at once with the same `step`: the updates still due are part of the
+     * agent's state (a checkpoint saves them, a resume does them first). */
+    int (*interrupted)(void *user);
     void *user;
 } sd_dqn_hooks;
 /* sd_dqn_train with hooks (h may be NULL). Returns 0 when the run is

@@ -54,8 +54,9 @@ static void pixel_stats(const sd_dataset *d, double *mean, double *sd)
     if (!(*sd > 1e-6)) *sd = 1.0;
 }
 
-int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, float shift,
-                    double *accuracy, double *loss, float *logits_out)
+/* sd_app_evaluate, stopped between two batches when *stop is set: SD_STOPPED. */
+static int evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, float shift,
+                    double *accuracy, double *loss, float *logits_out, volatile sig_atomic_t *stop)
 {
     /* batches of 100: the arena of a CNN stays small (peak memory), the GEMMs big enough */
     sd_batcher *b = sd_batcher_new(d, &(sd_batcher_opts){ .batch = 100, .scale = scale, .shift = shift }, NULL);
@@ -70,6 +71,7 @@ int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, 
     int rc = 0;
     sd_batch batch;
     while (sd_batcher_next(b, &batch)) {
+        if (stop && *stop) { rc = SD_STOPPED; break; }
         sd_graph_reset(g);
         int dims[SD_MAX_DIMS] = { batch.n };
         for (int i = 0; i < in.ndim; i++) dims[i + 1] = in.d[i];
@@ -96,6 +98,12 @@ int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, 
     *accuracy = (double)correct / d->n;
     *loss = loss_sum / d->n;
     return 0;
+}
+
+int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, float shift,
+                    double *accuracy, double *loss, float *logits_out)
+{
+    return evaluate(g, m, d, scale, shift, accuracy, loss, logits_out, NULL);
 }
 
 static void progress_line(FILE *log, int epoch, int epochs, int step, int steps, double loss,
@@ -302,10 +310,11 @@ static int average_state(sd_dist *dist, sd_model *m)
 }
 
 /* Accuracy and loss over the test set, each rank evaluating its shard. */
+/* One process: a stop is honoured between two batches (SD_STOPPED); ranks would disagree on it. */
 static int evaluate_sharded(sd_graph *g, sd_dist *dist, sd_model *m, const sd_dataset *test, float scale,
-                            float shift, double *accuracy, double *loss)
+                            float shift, double *accuracy, double *loss, volatile sig_atomic_t *stop)
 {
-    if (sd_dist_size(dist) == 1) return sd_app_evaluate(g, m, test, scale, shift, accuracy, loss, NULL);
+    if (sd_dist_size(dist) == 1) return evaluate(g, m, test, scale, shift, accuracy, loss, NULL, stop);
     int start, count;
     sd_dist_shard(dist, test->n, &start, &count);
     sd_dataset part = *test;
@@ -323,6 +332,20 @@ static int evaluate_sharded(sd_graph *g, sd_dist *dist, sd_model *m, const sd_da
     *accuracy = sums[0] / test->n;
     *loss = sums[1] / test->n;
     return 0;
+}
+
+/* What a stopped run says: where it stopped, and how to go on. */
+static void stopped_note(FILE *log, const sd_train_opts *o, int epoch, int step)
+{
+    if (!o->checkpoint) {
+        fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, step);
+        return;
+    }
+    char every[32];
+    snprintf(every, sizeof every, "%d", o->checkpoint_every);
+    const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
+    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n", epoch, step, o->checkpoint);
+    sd_app_resume_hint(log, "train", o->checkpoint, outs, 4);
 }
 
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log)
@@ -483,14 +506,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             if (stopping) {
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
                 r->steps = sd_optim_steps(opt);
-                if (o->checkpoint) {
-                    char every[32];
-                    snprintf(every, sizeof every, "%d", o->checkpoint_every);
-                    const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
-                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n", epoch, st.step, o->checkpoint);
-                    sd_app_resume_hint(log, "train", o->checkpoint, outs, 4);
-                } else
-                    fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, st.step);
+                stopped_note(log, o, epoch, st.step);
                 rc = SD_STOPPED;
                 goto done;
             }
@@ -509,7 +525,16 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (o->live_progress) fprintf(stderr, "\r\033[K");
         r->train_loss = st.loss_sum / steps;
         if (average_state(dist, m)) goto done;
-        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        int ev = evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, o->stop);
+        if (ev == SD_STOPPED) {   /* stopped during the test pass: the run stands at the next epoch's start */
+            r->steps = sd_optim_steps(opt);
+            train_state next = { .epoch = epoch + 1 };
+            if (o->checkpoint && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &next)) goto done;
+            stopped_note(log, o, epoch, st.step);
+            rc = SD_STOPPED;
+            goto done;
+        }
+        if (ev) goto done;
         r->epochs = epoch;
         fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
                 epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy,
@@ -524,7 +549,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                 ss.redone ? ", some steps reduced twice (the graph changed)" : "");
     }
     if (r->epochs == 0) {   /* resumed a finished run: no epoch ran here, but the model file gets its figures */
-        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, NULL)) goto done;
         r->epochs = o->epochs;
     }
     r->train_images_per_s = train_time > 0 ? images / train_time : 0.0;

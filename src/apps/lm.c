@@ -257,7 +257,7 @@ static void print_sample(FILE *f, const uint8_t *s, int n, const char *indent)
  * With several ranks each scores a contiguous share of the windows and the sums
  * travel in one reduction (every rank must call this at the same steps). */
 static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, size_t nval, int T, int32_t *in,
-                    int32_t *tgt, double *bpc)
+                    int32_t *tgt, volatile sig_atomic_t *stop, double *bpc)
 {
     const size_t nwin = (nval - 1) / (size_t)T;
     int first = 0, count = (int)nwin;
@@ -273,6 +273,8 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
                 in[t * B + b] = s[0];
                 tgt[t * B + b] = s[1];
             }
+        /* one process: a stop is honoured between two batches (ranks would disagree on it) */
+        if (stop && *stop && sd_dist_size(dist) == 1) return SD_STOPPED;
         sd_graph_reset(g);
         sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
         if (!loss) return -1;
@@ -285,6 +287,20 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
 }
 
 /* ---- Training */
+
+/* What a stopped run says: where it stopped, and how to go on. */
+static void stopped_note(FILE *log, const sd_lm_opts *o, int step)
+{
+    if (!o->checkpoint) {
+        fprintf(log, "stopped at step %d of %d (no --checkpoint given: nothing saved)\n", step, o->steps);
+        return;
+    }
+    char every[32];
+    snprintf(every, sizeof every, "%d", o->checkpoint_every);
+    const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
+    fprintf(log, "stopped at step %d of %d; checkpoint written to %s\n", step, o->steps, o->checkpoint);
+    sd_app_resume_hint(log, "lm train", o->checkpoint, outs, 4);
+}
 
 /* Every rank must run the same configuration and make the same collective calls
  * (validation steps, all-reduce kind, checkpoint steps). 0, or -1 with a message. */
@@ -441,14 +457,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
         if (stopping) {
             if (o->live_progress) fprintf(stderr, "\r\033[K");
-            if (o->checkpoint) {
-                char every[32];
-                snprintf(every, sizeof every, "%d", o->checkpoint_every);
-                const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
-                fprintf(log, "stopped at step %d of %d; checkpoint written to %s\n", step, o->steps, o->checkpoint);
-                sd_app_resume_hint(log, "lm train", o->checkpoint, outs, 4);
-            } else
-                fprintf(log, "stopped at step %d of %d (no --checkpoint given: nothing saved)\n", step, o->steps);
+            stopped_note(log, o, step);
             rc = SD_STOPPED;
             goto done;
         }
@@ -470,7 +479,15 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             st.window = 0;
         }
         if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
-            if (validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, &r->val_bpc)) goto done;
+            int v = validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, o->stop, &r->val_bpc);
+            if (v == SD_STOPPED) {   /* stopped during validation: the state after this step is whole */
+                if (o->live_progress) fprintf(stderr, "\r\033[K");
+                if (o->checkpoint && rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
+                stopped_note(log, o, step);
+                rc = SD_STOPPED;
+                goto done;
+            }
+            if (v) goto done;
             fprintf(log, "step %d: validation %.4f bits per character\n", step, r->val_bpc);
         }
         if (rank == 0 && o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
@@ -483,7 +500,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         fflush(log);
     }
     if (first_step == o->steps) {   /* resumed a finished run: the model file still gets its figures */
-        if (validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, &r->val_bpc)) goto done;
+        if (validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, NULL, &r->val_bpc)) goto done;
         fprintf(log, "step %d: validation %.4f bits per character\n", o->steps, r->val_bpc);
     }
     r->steps = o->steps;

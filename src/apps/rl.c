@@ -226,6 +226,13 @@ static int on_step(sd_dqn *d, const sd_env *env, long step, void *user)
     return stopping;
 }
 
+/* Between two updates of one env step: a stop was asked (see on_step). */
+static int interrupted(void *user)
+{
+    const progress_state *ps = user;
+    return ps->o->stop && *ps->o->stop;
+}
+
 static void on_episode(const sd_dqn_progress *p, void *user)
 {
     progress_state *ps = user;
@@ -280,7 +287,8 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
         fprintf(f, "resuming %s at env step %ld\n", o->resume, sd_dqn_steps(d));
     }
     memset(r, 0, sizeof *r);
-    int ran = sd_dqn_run(d, env, &r->train, &(sd_dqn_hooks){ on_episode, on_step, &ps });
+    int ran = sd_dqn_run(d, env, &r->train, &(sd_dqn_hooks){ .on_episode = on_episode, .on_step = on_step,
+                                                             .interrupted = interrupted, .user = &ps });
     if (o->live_progress) fprintf(stderr, "\r%100s\r", "");
     if (ran < 0) goto done;
     if (ran == 1) {
@@ -308,6 +316,18 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
     float obs[MAX_OBS];
     double total = 0.0;
     for (int e = 0; e < o->eval_episodes; e++) {
+        if (o->stop && *o->stop) {   /* the finished run's checkpoint is written: resuming it evaluates again */
+            fprintf(f, "stopped during the greedy evaluation (episode %d of %d)%s\n", e + 1, o->eval_episodes,
+                    o->checkpoint ? "" : "; no --checkpoint given: nothing saved");
+            if (o->checkpoint) {
+                char every[32];
+                snprintf(every, sizeof every, "%ld", o->checkpoint_every);
+                const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
+                sd_app_resume_hint(f, "rl dqn", o->checkpoint, outs, 4);
+            }
+            rc = SD_STOPPED;
+            goto done;
+        }
         if (sd_env_reset(eval_env, e == 0 ? (int64_t)((o->dqn.seed + 1000003) & 0x7fffffffffffffffull)
                                           : SD_ENV_NO_SEED, obs)) goto done;
         for (;;) {

@@ -274,53 +274,60 @@ int sd_dqn_run(sd_dqn *d, sd_env *env, sd_dqn_result *res, const sd_dqn_hooks *h
     while (!d->finished && d->step < o->total_steps) {
         const long step = d->step;
         float eps = o->eps_start + (o->eps_end - o->eps_start) * (float)fmin(1.0, (double)step / o->eps_decay_steps);
-        int a = sd_rng_uniform(&d->rng) < eps ? (int)sd_rng_below(&d->rng, (uint32_t)d->n_actions)
-                                              : sd_dqn_act(d, obs);
-        if (a < 0) return -1;
-        sd_env_result er;
-        if (sd_env_step(env, a, next, &er)) return -1;
-        /* Truncation is not terminal: s' is the real last observation and bootstraps. */
-        sd_replay_add(d->mem, obs, a, er.reward, next, er.terminated);
-        d->ep_ret += er.reward;
-        if (er.terminated || er.truncated) {
-            int slot = r->episodes % W;
-            d->window_sum += d->ep_ret - (r->episodes >= W ? d->window[slot] : 0.0);
-            d->window[slot] = d->ep_ret;
-            r->episodes++;
-            int n = r->episodes < W ? r->episodes : W;
-            r->avg_return = d->window_sum / n;
-            if (!r->solved && r->episodes >= W && r->avg_return >= threshold) {
-                r->solved = 1;
-                r->solved_at_step = step + 1;
-                r->solved_wall_s = d->wall_before + sd_time_now() - t0;
-            }
-            if (h->on_episode) {
-                double now = sd_time_now();
-                sd_dqn_progress p = { step + 1, r->episodes, d->ep_ret, r->avg_return, eps,
-                                      (step + 1 - step0) / (now - t0 + 1e-9), r->solved };
-                h->on_episode(&p, h->user);
-            }
-            d->ep_ret = 0.0;
-            if (r->solved && !o->no_stop) {
-                d->step++;
-                d->finished = 1;
-                break;
-            }
-            if (sd_env_reset(env, SD_ENV_NO_SEED, obs)) return -1;
-        } else {
-            memcpy(obs, next, (size_t)d->obs_dim * sizeof(float));
-        }
-        if (step > o->learning_starts) {
-            if (step % o->train_freq == 0) {
-                if (o->lr_end > 0)
-                    sd_optim_set_lr(d->opt, o->lr + (o->lr_end - o->lr) * (float)step / (float)o->total_steps);
-                for (int k = 0; k < o->gradient_steps; k++) {
-                    if (isnan(sd_dqn_update(d))) return -1;
-                    r->updates++;
+        if (!d->pending) {   /* else a resumed run goes on with the updates still due at this step */
+            int a = sd_rng_uniform(&d->rng) < eps ? (int)sd_rng_below(&d->rng, (uint32_t)d->n_actions)
+                                                  : sd_dqn_act(d, obs);
+            if (a < 0) return -1;
+            sd_env_result er;
+            if (sd_env_step(env, a, next, &er)) return -1;
+            /* Truncation is not terminal: s' is the real last observation and bootstraps. */
+            sd_replay_add(d->mem, obs, a, er.reward, next, er.terminated);
+            d->ep_ret += er.reward;
+            if (er.terminated || er.truncated) {
+                int slot = r->episodes % W;
+                d->window_sum += d->ep_ret - (r->episodes >= W ? d->window[slot] : 0.0);
+                d->window[slot] = d->ep_ret;
+                r->episodes++;
+                int n = r->episodes < W ? r->episodes : W;
+                r->avg_return = d->window_sum / n;
+                if (!r->solved && r->episodes >= W && r->avg_return >= threshold) {
+                    r->solved = 1;
+                    r->solved_at_step = step + 1;
+                    r->solved_wall_s = d->wall_before + sd_time_now() - t0;
                 }
+                if (h->on_episode) {
+                    double now = sd_time_now();
+                    sd_dqn_progress p = { step + 1, r->episodes, d->ep_ret, r->avg_return, eps,
+                                          (step + 1 - step0) / (now - t0 + 1e-9), r->solved };
+                    h->on_episode(&p, h->user);
+                }
+                d->ep_ret = 0.0;
+                if (r->solved && !o->no_stop) {
+                    d->step++;
+                    d->finished = 1;
+                    break;
+                }
+                if (sd_env_reset(env, SD_ENV_NO_SEED, obs)) return -1;
+            } else {
+                memcpy(obs, next, (size_t)d->obs_dim * sizeof(float));
             }
-            if (step % o->target_freq == 0) sd_dqn_sync_target(d, o->tau);
+            if (step > o->learning_starts && step % o->train_freq == 0) d->pending = o->gradient_steps;
         }
+        if (d->pending > 0 && o->lr_end > 0)
+            sd_optim_set_lr(d->opt, o->lr + (o->lr_end - o->lr) * (float)step / (float)o->total_steps);
+        while (d->pending > 0) {
+            if (isnan(sd_dqn_update(d))) return -1;
+            r->updates++;
+            d->pending--;
+            /* a stop asked between two updates: the hook may checkpoint now (the
+             * updates still due are part of the state) rather than after all of them */
+            if (d->pending > 0 && h->interrupted && h->interrupted(h->user) && h->on_step) {
+                int s = h->on_step(d, env, d->step, h->user);
+                if (s < 0) return -1;
+                if (s > 0) { rc = 1; goto out; }
+            }
+        }
+        if (step > o->learning_starts && step % o->target_freq == 0) sd_dqn_sync_target(d, o->tau);
         d->step++;
         if (h->on_step) {
             int s = h->on_step(d, env, d->step, h->user);
@@ -328,6 +335,7 @@ int sd_dqn_run(sd_dqn *d, sd_env *env, sd_dqn_result *res, const sd_dqn_hooks *h
             if (s > 0) { rc = 1; break; }
         }
     }
+out:
     if (d->step >= o->total_steps) d->finished = 1;
     const double wall = d->wall_before + sd_time_now() - t0;
     d->wall_before = wall;

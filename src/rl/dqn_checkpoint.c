@@ -22,7 +22,9 @@
 #include "shendu/io.h"
 #include "shendu/optim.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,7 +38,7 @@ enum { S_EP_RET, S_WINDOW_SUM, S_AVG, S_WALL, S_SOLVED_WALL, N_SUMS };
 
 int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const sd_st_kv *meta, int nmeta)
 {
-    if (nmeta < 0 || nmeta > MAX_META - 1) return sd_error("%s: too much checkpoint metadata", path);
+    if (nmeta < 0 || nmeta > MAX_META - 2) return sd_error("%s: too much checkpoint metadata", path);
     if (sd_dqn_set_agent_meta(d, env)) return -1;
     sd_env_saved es;
     sd_env_snapshot(env, &es);
@@ -72,8 +74,24 @@ int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const
     sd_st_kv kv[MAX_META];
     int nk = 0;
     kv[nk++] = (sd_st_kv){ "shendu.rl.algo", "dqn" };
+    char pending[32];
+    if (d->pending > 0) {   /* stopped between two updates of env step `step` */
+        snprintf(pending, sizeof pending, "%d", d->pending);
+        kv[nk++] = (sd_st_kv){ "shendu.rl.pending_updates", pending };
+    }
     for (int i = 0; i < nmeta; i++) kv[nk++] = meta[i];
     return sd_checkpoint_save(path, d->q, d->opt, t, (int)(sizeof t / sizeof t[0]), kv, nk);
+}
+
+/* A whole-string decimal in [0, max] into *out; -1 if it is not one. */
+static int parse_count(const char *v, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < 0 || x > max) return -1;
+    *out = x;
+    return 0;
 }
 
 static int restore(sd_dqn *d, sd_env *env, const sd_st_file *f)
@@ -136,6 +154,12 @@ static int restore(sd_dqn *d, sd_env *env, const sd_st_file *f)
         return sd_error("the environment has no episode running in an unfinished run");
     for (int i = 0; i < N_SUMS; i++)
         if (!isfinite(sums[i])) return sd_error("shendu.rl.sums[%d] is not finite", i);
+    long pending = 0;
+    const char *pv = sd_st_meta(f, "shendu.rl.pending_updates");
+    if (pv && (parse_count(pv, o->gradient_steps, &pending) || pending < 1 || c[C_FINISHED]))
+        return sd_error("bad shendu.rl.pending_updates '%s' (updates due at the step, at most --gradient-steps %d)",
+                        pv, o->gradient_steps);
+    d->pending = (int)pending;
     d->step = (long)c[C_STEP];
     d->res = (sd_dqn_result){ .solved = (int)c[C_SOLVED], .solved_at_step = (long)c[C_SOLVED_AT],
                               .updates = (long)c[C_UPDATES], .episodes = (int)c[C_EPISODES],

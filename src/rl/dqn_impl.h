@@ -26,6 +26,7 @@ struct sd_dqn {
     int started;               /* the environment had its first (seeded) reset */
     int finished;              /* solved and stopped (or total_steps reached) */
     long step;                 /* env steps done */
+    int pending;               /* updates still due at env step `step` (a run stopped between two of them) */
     double ep_ret;             /* return of the episode in progress */
     double window_sum;         /* sum of window[] over the episodes it holds */
     double wall_before;        /* training seconds of the runs before a resume */
