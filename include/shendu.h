@@ -42,6 +42,8 @@
 #include "shendu/io.h"
 #include "shendu/onnx.h"
 #include "shendu/image.h"
+#include "shendu/table.h"
+#include "shendu/folder.h"
 #include "shendu/rl.h"
 #include "shendu/diffusion.h"
 

@@ -11,7 +11,7 @@ done
 ls "$TMP"/inst/lib/libshendu.so* >/dev/null 2>&1 && ok || bad "shared library not installed"
 export PKG_CONFIG_PATH="$TMP/inst/lib/pkgconfig"
 cc -std=c11 "$SRC/examples/xor.c" -o "$TMP/xor_static" $(pkg-config --cflags shendu) \
-   "$TMP/inst/lib/libshendu.a" $(pkg-config --libs-only-other --static shendu) -lpng -lz -lm 2>"$TMP/err" \
+   "$TMP/inst/lib/libshendu.a" $(pkg-config --libs-only-other --static shendu) -lpng -ljpeg -lz -lm 2>"$TMP/err" \
    && ok || bad "static link against the installed library: $(cat "$TMP/err")"
 "$TMP/xor_static" | grep -q "1 xor 1 -> 0" && ok || bad "statically linked example did not learn XOR"
 cc -std=c11 "$SRC/examples/xor.c" -o "$TMP/xor_shared" $(pkg-config --cflags --libs shendu) 2>"$TMP/err" \

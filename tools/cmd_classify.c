@@ -43,10 +43,21 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
 {
     sd_train_opts o = *o_;
     const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL, *allreduce = "overlap";
+    const char *task = "auto", *fill = "none", *resize = "pad";
+    float test_split = 0.0f;
     int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0, stop_after = 0;
     const flag flags[] = {
         { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
-        { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
+        { "data", F_STR, &o.data_dir, "MNIST-layout folder, class folders DIR/<class>/*.png|jpg (or DIR/train + DIR/test), "
+                                      "or a CSV table (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
+        { "target", F_STR, &o.data.target, "CSV: the column to predict (its values are the classes)" },
+        { "task", F_STR, &task, "CSV: classify or regress (default: classify a text target, regress a numeric one)" },
+        { "fill", F_STR, &fill, "CSV: mean = replace missing features with the column's training mean (default: an error)" },
+        { "size", F_STR, &o.data.size, "pictures: resize to N (NxN) or WxH (default: the most common size)" },
+        { "channels", F_INT, &o.data.channels, "pictures: 1 (gray) or 3 (colour) (default: 3 if any picture has colour)", 1, 3 },
+        { "resize", F_STR, &resize, "pictures: pad (keep the aspect, pad), crop (centre crop) or stretch (default pad)" },
+        { "skip-bad", F_BOOL, &o.data.skip_bad, "pictures: leave out files that cannot be read (counted) instead of stopping" },
+        { "test-split", F_FLOAT, &test_split, "one folder or table: the part held out for testing (default 0.2)", 0.01, 0.99 },
         { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, mirrored or shifted, Adam 2e-3 cosine); default: plain for mlp, best for cnn" },
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best)", 1, 1000000 },
         { "schedule", F_STR, &schedule, "learning rate: const or cosine (default: from the recipe)" },
@@ -79,6 +90,19 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
                                argc, argv, flags, pos, 0, &npos);
     if (rc) return rc;
+    static const char *const fills[] = { "none", "mean", NULL };
+    const char *const *enums[3] = { sd_task_names, fills, sd_fit_names };
+    const char *values[3] = { task, fill, resize };
+    int *outs[3] = { &o.data.task, &o.data.fill, &o.data.fit };
+    for (int e = 0; e < 3; e++) {
+        int k = -1;
+        for (int i = 0; enums[e][i]; i++)
+            if (!strcmp(enums[e][i], values[e])) k = i;
+        if (k < 0) return cli_usage_error("train", "[flags]", "unknown value '%s' for this flag (see --help)", values[e]);
+        *outs[e] = k;
+    }
+    if (test_split > 0) o.data.test_split = test_split;
+    if (o.data.channels == 2) return cli_usage_error("train", "[flags]", "%s", "--channels must be 1 or 3");
     if (sd_optim_kind_parse(optim, &o.optim) || sd_init_parse(init, &o.init)) {
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 2;
@@ -152,27 +176,48 @@ int cmd_train(int argc, char **argv)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = NULL, *logits = NULL;
-    int json = 0, threads = 0, limit = 0;
+    sd_eval_opts o = { 0 };
+    const char *fill = NULL, *resize = NULL;
+    int json = 0;
     const flag flags[] = {
-        { "data", F_STR, &data, "MNIST-layout data directory (its t10k split is used)" },
-        { "threads", F_INT, &threads, "worker threads (default 0 = all cores)", 0, 256 },
-        { "limit", F_INT, &limit, "use only the first N test images", 0, 1 << 30 },
-        { "logits", F_STR, &logits, "also write every image's logits to this file (raw float32, n x classes)" },
+        { "data", F_STR, &o.data, "data set: MNIST-layout folder (t10k split), class folders, or a CSV table "
+                                  "(default: the one the model file records)" },
+        { "target", F_STR, &o.read.target, "CSV: the target column (default: the model's)" },
+        { "fill", F_STR, &fill, "CSV: mean = replace missing features by the training mean (default: the model's)" },
+        { "skip-bad", F_BOOL, &o.read.skip_bad, "leave out pictures that cannot be read (counted)" },
+        { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
+        { "limit", F_INT, &o.limit, "use only the first N test examples", 0, 1 << 30 },
+        { "logits", F_STR, &o.logits, "also write every example's logits to this file (raw float32, n x classes)" },
+        { "confusion", F_STR, &o.confusion, "write the confusion matrix as a PNG heatmap to this file" },
+        { "worst", F_INT, &o.worst, "list the N most confidently wrong test examples", 0, 1 << 20 },
+        { "out", F_STR, &o.worst_dir, "with --worst: write those pictures to this folder as PNGs" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
+    (void)resize;
     char *pos[1];
     int npos, rc = cli_parse("eval", "FILE.safetensors [flags]",
-                               "Evaluate a saved classifier on the test split of a data set.", argc, argv, flags,
+                               "Evaluate a saved classifier on the test part of a data set: accuracy, per-class\n"
+                               "precision, recall and F1, and the confusion matrix.", argc, argv, flags,
                                pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) return cli_usage_error("eval", "FILE.safetensors [flags]", "%s", "expected one model file");
+    if (fill && strcmp(fill, "mean") && strcmp(fill, "none"))
+        return cli_usage_error("eval", "FILE.safetensors [flags]", "unknown --fill '%s' (expected mean or none)", fill);
+    o.read.fill = fill && !strcmp(fill, "mean");
+    o.model = pos[0];
     sd_eval_result r;
-    if (sd_app_eval_classifier(pos[0], data, limit, threads, logits, &r)) return cli_fail("eval");
-    printf("%s: test accuracy %.2f%%, test loss %.4f on %d images\n", pos[0], 100.0 * r.test_accuracy,
+    if (sd_app_eval_classifier(&o, &r, stdout)) return cli_fail("eval");
+    printf("%s: test accuracy %.2f%%, test loss %.4f on %d examples\n", pos[0], 100.0 * r.test_accuracy,
            r.test_loss, r.n);
-    if (json) printf("{\"test_accuracy\":%.4f,\"test_loss\":%.4f,\"n\":%d}\n", r.test_accuracy, r.test_loss, r.n);
+    sd_metrics_print(stdout, &r.metrics, r.classes);
+    if (o.confusion) printf("confusion matrix heatmap written to %s\n", o.confusion);
+    if (json) {
+        printf("{\"test_accuracy\":%.4f,\"test_loss\":%.4f,\"n\":%d,", r.test_accuracy, r.test_loss, r.n);
+        sd_metrics_json(stdout, &r.metrics, r.classes);
+        printf("}\n");
+    }
+    sd_eval_result_free(&r);
     return 0;
 }
 

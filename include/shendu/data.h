@@ -36,7 +36,10 @@ typedef struct sd_dataset {
     int n, c, h, w;        /* n images of c×h×w pixels */
     uint8_t *images;       /* n*c*h*w bytes, NCHW */
     uint8_t *labels;       /* n bytes */
-    int nclass;            /* 1 + the largest label */
+    int nclass;            /* 1 + the largest label (or the number of class names) */
+    float *x;              /* NULL, or n*c*h*w features the batcher passes on as they are
+                              (tables: images is then NULL) */
+    char **classes;        /* NULL, or nclass class names (folders, tables) */
 } sd_dataset;
 
 /* The data directory: $SHENDU_DATA, else data/fashion-mnist if it exists,
@@ -55,7 +58,8 @@ void sd_dataset_free(sd_dataset *d);           /* NULL-safe */
 /* Keep only the first n examples (n <= d->n), for quick runs and tests. */
 void sd_dataset_truncate(sd_dataset *d, int n);
 
-/* ---- Mini-batches: floats x = pixel * scale + shift, int32 labels. */
+/* ---- Mini-batches: floats x = pixel * scale + shift (or the data set's own
+ * features), int32 labels. */
 typedef struct sd_batcher sd_batcher;
 typedef struct sd_batcher_opts {
     int batch;             /* examples per batch (the last one of an epoch may be smaller) */

@@ -6,6 +6,7 @@
 
 #include "shendu.h"
 #include "shendu/dist.h"
+#include "owndata.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -77,12 +78,13 @@ typedef struct sd_train_opts {
     volatile sig_atomic_t *stop;
     long stop_after;         /* > 0: stop the same way once this many steps are done (tests, time slices) */
     int detect_anomaly;      /* check every op for NaN/Inf (slower; names the first op) */
-    char *owned[2];          /* strings sd_train_config_load allocated (sd_train_config_free) */
+    char *owned[4];          /* strings sd_train_config_load allocated (sd_train_config_free) */
     /* Data parallel (issue 9): NULL or a one-rank context trains alone. With N
      * ranks each takes its shard of every global batch of `batch`; rank 0 alone
      * writes files (pass the other ranks a log that discards). */
     sd_dist *dist;
     int overlap;             /* all-reduce gradient buckets during backward (else one at the end) */
+    sd_data_opts data;       /* class folders and tables (issue 16): how to read them */
 } sd_train_opts;
 
 #define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
@@ -118,11 +120,27 @@ typedef struct sd_train_result {
 
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log);
 
-typedef struct sd_eval_result { double test_accuracy, test_loss; int n; } sd_eval_result;
-/* logits_path (may be NULL): also write every test image's logits there, raw
- * little-endian float32, n × classes (for comparisons with other frameworks). */
-int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
-                           const char *logits_path, sd_eval_result *r);
+/* shendu eval (src/apps/evaluate.c): a classifier on the test part of its data. */
+typedef struct sd_eval_opts {
+    const char *model;       /* the model file */
+    const char *data;        /* NULL: the data set the model file records (else the default directory) */
+    sd_data_opts read;       /* tables and folders: how to read them (the model's settings fill the rest) */
+    int limit, threads;      /* limit: only the first N test examples (0: all) */
+    const char *logits;      /* NULL, or write every example's logits there (raw float32, n x classes) */
+    const char *confusion;   /* NULL, or write the confusion matrix there as a PNG heatmap */
+    int worst;               /* list the N most confidently wrong examples */
+    const char *worst_dir;   /* ... and write them there as PNGs (pictures only) */
+} sd_eval_opts;
+typedef struct sd_eval_result {
+    double test_accuracy, test_loss;
+    int n;
+    sd_metrics metrics;      /* per-class figures and the confusion matrix (sd_eval_result_free) */
+    char **classes;          /* nclass names, or NULL */
+    int nclass;
+} sd_eval_result;
+/* Warnings (data that differs from the model's) and the worst examples go to log. */
+int  sd_app_eval_classifier(const sd_eval_opts *o, sd_eval_result *r, FILE *log);
+void sd_eval_result_free(sd_eval_result *r);
 
 /* Accuracy and mean cross-entropy of model m over data set d (batches of 100,
  * no gradients), run in graph g (reset here, its gradient recording restored

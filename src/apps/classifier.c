@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *fashion_names =
     "T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot";
@@ -15,6 +16,12 @@ static const char *class_names(const char *dir, int nclass)
 {
     if (nclass != 10) return NULL;
     return strstr(dir, "fashion") ? fashion_names : digit_names;
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int sd_train_recipe(sd_train_opts *o, const char *recipe, const char *data_dir)
@@ -122,6 +129,8 @@ _Static_assert(SD_OPTIM_SGD == 0 && SD_OPTIM_ADAM == 1 && sizeof(sd_optim_kind) 
 _Static_assert(SD_INIT_DEFAULT == 0 && SD_INIT_HE == 1 && SD_INIT_XAVIER == 2 && sizeof(sd_init) == sizeof(int),
                "init_names");
 
+static const char *const fill_names[] = { "none", "mean", NULL };
+
 #define F(key, kind, field, ...) { key, kind, offsetof(sd_train_opts, field), __VA_ARGS__ }
 const sd_config_field sd_train_config_fields[] = {
     F("model", SD_CFG_STR, model, 0, 0, NULL, "mlp"),
@@ -141,6 +150,14 @@ const sd_config_field sd_train_config_fields[] = {
     F("shift", SD_CFG_INT, shift, 0, 1 << 20),
     F("flip", SD_CFG_INT, flip, 0, 1),
     F("cosine", SD_CFG_INT, cosine, 0, 1),
+    F("target", SD_CFG_STR, data.target, 0, 0, NULL, ""),
+    F("task", SD_CFG_ENUM, data.task, 0, 0, sd_task_names),
+    F("fill", SD_CFG_ENUM, data.fill, 0, 0, fill_names),
+    F("size", SD_CFG_STR, data.size, 0, 0, NULL, ""),
+    F("channels", SD_CFG_INT, data.channels, 0, 3),
+    F("resize", SD_CFG_ENUM, data.fit, 0, 0, sd_fit_names),
+    F("skip-bad", SD_CFG_INT, data.skip_bad, 0, 1),
+    F("test-split", SD_CFG_DOUBLE, data.test_split, 0, 1),
     { 0 }
 };
 #undef F
@@ -156,7 +173,7 @@ void sd_train_config_get(const sd_train_opts *o, const char *key, char *buf, siz
 
 void sd_train_config_free(sd_train_opts *o)
 {
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 4; k++) {
         free(o->owned[k]);
         o->owned[k] = NULL;
     }
@@ -319,7 +336,8 @@ static int evaluate_sharded(sd_graph *g, sd_dist *dist, sd_model *m, const sd_da
     sd_dist_shard(dist, test->n, &start, &count);
     sd_dataset part = *test;
     const size_t img = (size_t)test->c * test->h * test->w;
-    part.images += (size_t)start * img;
+    if (part.images) part.images += (size_t)start * img;
+    if (part.x) part.x += (size_t)start * img;
     part.labels += start;
     part.n = count;
     double sums[2] = { 0, 0 }, acc, l;
@@ -353,8 +371,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     double t_start = sd_time_now();
     memset(r, 0, sizeof *r);
     const char *dir = o->data_dir ? o->data_dir : sd_data_default_dir();
-    const char *arch = sd_model_preset(o->model);
-    if (!arch) arch = o->model;
+    char arch_buf[512];
+    const char *arch;
     if (o->epochs < 1 || o->batch < 1) return sd_error("epochs and batch must be at least 1");
     sd_dist *dist = o->dist;
     const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
@@ -365,6 +383,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     const int threads = sd_dist_threads(dist, o->threads);
 
     sd_dataset train = { 0 }, test = { 0 };
+    sd_data_info info = { 0 };
     sd_ctx *ctx = NULL;
     sd_model *m = NULL;
     sd_optim *opt = NULL;
@@ -375,10 +394,13 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     int rc = -1;
     if (rank == 0) {   /* before any work: no output replaces an input, and every output can be written */
         const sd_path_use uses[] = { { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
-                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
-        if (sd_app_check_paths(dir, uses, 3)) goto done;
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" },
+                                     { is_file(dir) ? dir : NULL, SD_PATH_INPUT, "--data" } };   /* a table */
+        if (sd_app_check_paths(dir, uses, 4)) goto done;
     }
-    if (sd_dataset_load_mnist(dir, "train", &train) || sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+    if (sd_data_load(dir, &o->data, o->seed, threads, NULL, &train, &test, &info)) goto done;
+    sd_data_print(log, &info, &train, &test);
+    arch = sd_data_arch(o->model, train.nclass, arch_buf, sizeof arch_buf);
     if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
     if (o->limit_test > 0 && o->limit_test < test.n) sd_dataset_truncate(&test, o->limit_test);
 
@@ -401,7 +423,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                                                   .threads = sd_ctx_threads(ctx) }))) goto done;
     if (!(sync = sd_dist_sync_new(dist, P, &(sd_dist_sync_opts){ .overlap = o->overlap }))) goto done;
     float scale = 1.0f / 255.0f, shift = 0.0f;
-    if (o->normalize) {
+    if (o->normalize && !train.x) {   /* table features are standardised when read */
         double mean, sd;
         pixel_stats(&train, &mean, &sd);
         scale = (float)(1.0 / (255.0 * sd));
@@ -410,6 +432,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     const int img = train.c * train.h * train.w;
     xbuf = malloc((size_t)(o->batch + 1) * img * sizeof(float));   /* augmented batch + scratch */
     if (!xbuf) { sd_error("out of memory"); goto done; }
+    const int augment = !train.x && (o->shift || o->flip);   /* pictures only */
     const sd_augment_opts aug = { .shift = o->shift, .flip = o->flip, .fill = shift };
     const float lr0 = sd_optim_lr(opt);
     if (!(bt = sd_batcher_new(&train, &(sd_batcher_opts){ .batch = o->batch, .shuffle = 1, .scale = scale,
@@ -439,7 +462,9 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                      "gradients all-reduced %s\n", nranks, sd_ctx_threads(ctx), o->batch / nranks,
                 (o->batch + nranks - 1) / nranks, o->batch,
                 o->overlap ? "in buckets during backward" : "once per step");
-    if (o->normalize || o->shift || o->flip)
+    if (train.x)
+        fprintf(log, "inputs: features standardised with the training part's mean and sd\n");
+    else if (o->normalize || o->shift || o->flip)
         fprintf(log, "inputs: %s%s%s\n", o->normalize ? "normalised to mean 0, sd 1" : "pixels/255",
                 o->shift ? ", random shifts" : "", o->flip ? ", random mirror" : "");
     const int steps = sd_batcher_batches_per_epoch(bt);
@@ -452,7 +477,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         sd_batch b;
         while (sd_batcher_next(bt, &b)) {
             const float *bx = b.x;
-            if (o->shift || o->flip) {
+            if (augment) {
                 memcpy(xbuf, b.x, (size_t)b.n * img * sizeof(float));
                 sd_augment_batch(xbuf, b.n, train.c, train.h, train.w, &aug, &rng, xbuf + (size_t)o->batch * img);
                 bx = xbuf;
@@ -562,7 +587,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     if (rank == 0 && o->out) {
         char buf[64];
         const char *names = class_names(dir, train.nclass);
-        if (names) sd_model_meta_set(m, "classes", names);
+        if (names && info.kind == SD_DATA_MNIST) sd_model_meta_set(m, "classes", names);
+        if (sd_data_meta_set(m, &info, &train, &o->data)) goto done;
         snprintf(buf, sizeof buf, "%.9g", scale);
         sd_model_meta_set(m, "input_scale", buf);
         snprintf(buf, sizeof buf, "%.9g", shift);
@@ -591,59 +617,6 @@ done:
     sd_ctx_free(ctx);
     sd_dataset_free(&train);
     sd_dataset_free(&test);
-    return rc;
-}
-
-static float meta_float(const sd_model *m, const char *key, float dflt)
-{
-    const char *v = sd_model_meta_get(m, key);
-    return v ? strtof(v, NULL) : dflt;
-}
-
-int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
-                           const char *logits_path, sd_eval_result *r)
-{
-    const char *dir = data_dir ? data_dir : sd_data_default_dir();
-    sd_dataset test = { 0 };
-    sd_ctx *ctx = NULL;
-    sd_graph *g = NULL;
-    float *logits = NULL;
-    int rc = -1;
-    const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { logits_path, SD_PATH_OUTPUT, "--logits" } };
-    if (sd_app_check_paths(dir, uses, 2)) return -1;
-    sd_model *m = sd_model_load(model_path);
-    if (!m) return -1;
-    if (sd_app_check_not_generator(m, model_path)) goto done;   /* role=generator: a GAN's, not a classifier */
-    if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
-    if (limit > 0 && limit < test.n) sd_dataset_truncate(&test, limit);
-    sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
-    if (sd_shape_numel(in) != (size_t)test.c * test.h * test.w || in.ndim != 3 || in.d[1] != test.h) {
-        char s[64];
-        sd_error("%s expects inputs of shape %s but %s has %dx%dx%d images", model_path,
-                 sd_shape_str(in, s, sizeof s), dir, test.c, test.h, test.w);
-        goto done;
-    }
-    if (out.ndim != 1 || out.d[0] < test.nclass) {
-        sd_error("%s has %d outputs but the data has %d classes", model_path, out.d[0], test.nclass);
-        goto done;
-    }
-    if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
-    if (logits_path && !(logits = malloc((size_t)test.n * out.d[0] * sizeof *logits))) {
-        sd_error("out of memory");
-        goto done;
-    }
-    if (!(g = sd_graph_new(ctx))) goto done;
-    if (sd_app_evaluate(g, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
-                        meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss, logits)) goto done;
-    if (logits_path &&
-        sd_write_atomic(logits_path, &(sd_chunk){ logits, (size_t)test.n * out.d[0] * sizeof *logits }, 1)) goto done;
-    r->n = test.n;
-    rc = 0;
-done:
-    free(logits);
-    sd_graph_free(g);
-    sd_ctx_free(ctx);
-    sd_model_free(m);
-    sd_dataset_free(&test);
+    sd_data_info_free(&info);
     return rc;
 }

@@ -109,6 +109,9 @@ void sd_dataset_free(sd_dataset *d)
     if (!d) return;
     free(d->images);
     free(d->labels);
+    free(d->x);
+    for (int i = 0; d->classes && i < d->nclass; i++) free(d->classes[i]);
+    free(d->classes);
     memset(d, 0, sizeof *d);
 }
 
@@ -143,7 +146,7 @@ struct sd_batcher {
 sd_batcher *sd_batcher_new(const sd_dataset *d, const sd_batcher_opts *opts, sd_rng *rng)
 {
     if (!d || !opts) { sd_error("sd_batcher_new: NULL data set or options"); return NULL; }
-    if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || !d->images || !d->labels) {
+    if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || (!d->images && !d->x) || !d->labels) {
         sd_error("sd_batcher_new: empty data set (n=%d, %dx%dx%d)", d->n, d->c, d->h, d->w);
         return NULL;
     }
@@ -206,9 +209,13 @@ int sd_batcher_next(sd_batcher *b, sd_batch *out)
     int n = d->n - b->pos < b->batch ? d->n - b->pos : b->batch;
     for (int i = 0; i < n; i++) {
         int32_t k = b->order[b->pos + i];
-        const uint8_t *src = d->images + (size_t)k * b->stride;
         float *dst = b->x + (size_t)i * b->stride;
-        for (size_t j = 0; j < b->stride; j++) dst[j] = b->lut[src[j]];
+        if (d->x) {
+            memcpy(dst, d->x + (size_t)k * b->stride, b->stride * sizeof *dst);
+        } else {
+            const uint8_t *src = d->images + (size_t)k * b->stride;
+            for (size_t j = 0; j < b->stride; j++) dst[j] = b->lut[src[j]];
+        }
         b->y[i] = d->labels[k];
     }
     b->pos += n;

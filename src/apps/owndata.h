@@ -1,0 +1,92 @@
+/* Your own data (issue 16): the data sets `shendu train`, `eval`, `predict`
+ * and `data` read besides MNIST-layout IDX folders — class folders of
+ * pictures and CSV tables — and what a model file records about them
+ * (src/apps/owndata.c, metrics.c, datainfo.c). Included by apps.h. */
+#ifndef SHENDU_APPS_OWNDATA_H
+#define SHENDU_APPS_OWNDATA_H
+
+#include "shendu.h"
+
+#include <stdio.h>
+
+/* How to read a data set (the flags of the same names). */
+typedef struct sd_data_opts {
+    const char *target;      /* CSV: the target column */
+    int task;                /* sd_task: auto, classify, regress */
+    int fill;                /* CSV: 1 = replace missing features with the column's mean */
+    const char *size;        /* pictures: "28" or "32x24" (W x H); NULL: the most common size */
+    int channels;            /* pictures: 1 or 3; 0: 3 if any picture is in colour */
+    int fit;                 /* pictures: sd_fit_mode (pad, crop, stretch) */
+    int skip_bad;            /* pictures: leave out the ones that cannot be read */
+    double test_split;       /* one folder or table: the test part held out (0: 0.2) */
+} sd_data_opts;
+
+typedef enum { SD_DATA_MNIST = 0, SD_DATA_FOLDER, SD_DATA_TABLE } sd_data_kind;
+extern const char *const sd_data_kind_names[];   /* "mnist", "folder", "table" */
+extern const char *const sd_fit_names[];         /* "pad", "crop", "stretch" */
+extern const char *const sd_task_names[];        /* "auto", "classify", "regress" */
+
+/* What was read, and what a model must know to read the same way again. */
+typedef struct sd_data_info {
+    sd_data_kind kind;
+    char path[4096];
+    int split;               /* 1: the test part was split off here (test_split, seed) */
+    double test_split;
+    uint64_t seed;
+    char fingerprint[17];    /* of the test part (sd_dataset_fingerprint) */
+    sd_folder_report report; /* folders: what the training pictures were like */
+    int test_bad;            /* folders: test pictures left out (--skip-bad) */
+    /* tables */
+    char target[256];
+    int fill, missing;       /* missing feature values filled */
+    int nfeat;
+    char **features;         /* nfeat column names, in the model's order */
+    float *mean, *sd;        /* nfeat: the training part's statistics; x -> (x - mean) / sd */
+} sd_data_info;
+
+/* Read `path` (NULL: the default MNIST-layout directory) into a training and
+ * a test part. A folder holding train/ and test/ gives both; one folder of
+ * classes, or a table, is split (stratified, `seed`) into 1 - test_split and
+ * test_split. Table features are standardised with the training part's
+ * statistics. train may be NULL (only the test part is wanted).
+ * With `model` (evaluating it): the model's classes label the data, its
+ * input size and channels decide the pictures', its statistics standardise
+ * the table, and, when `path` is NULL, its recorded data set is read. */
+int  sd_data_load(const char *path, const sd_data_opts *o, uint64_t seed, int threads, const sd_model *model,
+                  sd_dataset *train, sd_dataset *test, sd_data_info *info);
+void sd_data_info_free(sd_data_info *info);
+/* One or two lines on what was read. */
+void sd_data_print(FILE *f, const sd_data_info *info, const sd_dataset *train, const sd_dataset *test);
+/* Store in the model file what it was trained on (data, data_kind, input, classes,
+ * split, fingerprint, table statistics). */
+int  sd_data_meta_set(sd_model *m, const sd_data_info *info, const sd_dataset *train, const sd_data_opts *o);
+/* The architecture for a preset (mlp, cnn) with `nclass` outputs, or the
+ * architecture string itself. buf holds the result. */
+const char *sd_data_arch(const char *model, int nclass, char *buf, size_t size);
+/* When given data differs from the data the model recorded (another set, or
+ * the same set's test part changed): a warning line on f. */
+void sd_data_warn_mismatch(FILE *f, const sd_model *m, const sd_data_info *info, const char *given_path);
+
+/* ---- The measures people read (src/apps/metrics.c). */
+typedef struct sd_metrics {
+    int nclass, n;
+    long *confusion;         /* nclass * nclass: [true][predicted] */
+    double accuracy, loss;
+    double *precision, *recall, *f1;   /* per class (NaN: no prediction / no example of it) */
+    int *support;            /* examples per true class */
+    double macro_f1;
+} sd_metrics;
+/* From logits (n × nclass) and labels. */
+int  sd_metrics_compute(const float *logits, const uint8_t *labels, int n, int nclass, sd_metrics *m);
+void sd_metrics_free(sd_metrics *m);
+/* The per-class table and the confusion matrix as text. */
+void sd_metrics_print(FILE *f, const sd_metrics *m, char *const *classes);
+void sd_metrics_json(FILE *f, const sd_metrics *m, char *const *classes);
+/* The confusion matrix as a PNG heatmap (rows: true class, columns: predicted;
+ * each row's share of its examples, white 0 to dark blue 1). */
+int  sd_metrics_heatmap(const sd_metrics *m, const char *path);
+
+/* ---- shendu data DIR_OR_CSV (src/apps/datainfo.c). */
+int  sd_app_data_describe(const char *path, const sd_data_opts *o, FILE *f);
+
+#endif
