@@ -145,7 +145,7 @@ static int list_dir(const char *dir, int want_dirs, name_list *out, int *other)
         else if (other && !S_ISDIR(st.st_mode)) (*other)++;
     }
     closedir(d);
-    if (!rc) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_name);
+    if (!rc && out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_name);
     return rc;
 }
 
