@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- shendu train */
@@ -59,14 +60,14 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "skip-bad", F_BOOL, &o.data.skip_bad, "pictures: leave out files that cannot be read (counted) instead of stopping" },
         { "test-split", F_FLOAT, &test_split, "one folder or table: the part held out for testing (default 0.2)", 0.01, 0.99 },
         { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, mirrored or shifted, Adam 2e-3 cosine); default: plain for mlp, best for cnn" },
-        { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best)", 1, 1000000 },
+        { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best; 50 for a table)", 1, 1000000 },
         { "schedule", F_STR, &schedule, "learning rate: const or cosine (default: from the recipe)" },
         { "shift", F_INT, &shift, "augment with random shifts of up to N pixels (default: from the recipe)", 0, 8 },
         { "flip", F_BOOL, &flip, "augment with random left-right mirrors" },
         { "no-flip", F_BOOL, &no_flip, "no mirrors even if the recipe has them" },
         { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
         { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
-        { "batch", F_INT, &o.batch, "mini-batch size (default 64)", 1, 1 << 20 },
+        { "batch", F_INT, &o.batch, "mini-batch size (default 64; 16 for a table)", 1, 1 << 20 },
         { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 1e-12, 100 },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
         { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
@@ -111,6 +112,12 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     if (sd_train_recipe(&o, recipe, o.data_dir)) {
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 2;
+    }
+    struct stat st;
+    const int table = o.data_dir && !stat(o.data_dir, &st) && S_ISREG(st.st_mode);
+    if (table) {   /* a table has few rows: more, smaller steps (bench/RESULTS.md, "Your own data") */
+        if (!cli_flag_given(argc, argv, "epochs")) o.epochs = 50;
+        if (!cli_flag_given(argc, argv, "batch")) o.batch = 16;
     }
     if (!o.epochs) o.epochs = strcmp(recipe, "best") ? 5 : 10;
     if (schedule) {
