@@ -83,4 +83,40 @@ mkdir -p "$TMP/png/train/Empty"
 expect 1 "png/train/Empty: an empty class folder" "$BIN" train --data "$TMP/png" --epochs 1 --skip-bad
 mkdir -p "$TMP/one/only" && cp "$TMP/png/test/Bag/"*.png "$TMP/one/only/"
 expect 1 "only one class folder \('only'\)" "$BIN" train --data "$TMP/one" --epochs 1
+# --- shendu data: a table's columns, a folder's classes, sizes and broken files
+out=$("$BIN" data "$TMP/gap.csv" --target species 2>&1) || bad "data on a table failed: $out"
+grep -qE "^  sepal width +number +2 +4.4 +[0-9.]+ +1 " <<<"$out" && ok || bad "column line for sepal width: $out"
+grep -qE "^  species +text " <<<"$out" && grep -qE "^  virginica +50$" <<<"$out" && ok || bad "target counts: $out"
+head -n 111 "$TMP/iris.csv" > "$TMP/skewed.csv"
+expect 0 "warning: the classes are imbalanced: 'setosa' has 50 examples, 'virginica' 10" \
+    "$BIN" data "$TMP/skewed.csv" --target species
+out=$("$BIN" data "$TMP/png" 2>&1) || bad "data on a folder failed: $out"
+grep -q "^train: .*png/train: 20[0-9] pictures in 11 classes" <<<"$out" && ok || bad "folder summary: $out"
+grep -q "broken: 1 picture cannot be read (first: .*broken.jpg" <<<"$out" && ok || bad "broken file: $out"
+grep -q "warning: class 'Empty' has no pictures" <<<"$out" && ok || bad "empty class: $out"
+grep -q "^sizes: 28x28 (200)" <<<"$out" && ok || bad "sizes: $out"
+
+# --- validation split and early stopping keep the best epoch's weights
+out=$("$BIN" train --data "$TMP/iris.csv" --target species --val 0.2 --early-stop 3 --epochs 200 --threads 1 \
+      --out "$TMP/es.st" 2>&1) || bad "early stopping run failed: $out"
+grep -q "validation: 24 of the training examples held out" <<<"$out" && ok || bad "no validation line: $out"
+grep -qE "^epoch 1/200  train loss [0-9.]+  val loss [0-9.]+  val accuracy [0-9.]+%" <<<"$out" && ok || bad "epoch line: $out"
+grep -q "early stop: no lower validation loss for 3 epochs" <<<"$out" && grep -q "kept the weights of epoch" <<<"$out" &&
+    ok || bad "no early stop: $out"
+expect 2 "--early-stop needs --val" "$BIN" train --data "$TMP/iris.csv" --target species --early-stop 3
+
+# --- predict: table rows (with or without the target column) and pictures, to CSV
+cut -d, -f1-4 "$TMP/iris.csv" | head -n 6 > "$TMP/rows.csv"
+"$BIN" predict "$TMP/iris.st" "$TMP/rows.csv" --csv "$TMP/pred.csv" >/dev/null 2>&1 && ok || bad "predict rows"
+head -n 1 "$TMP/pred.csv" | grep -qx 'sepal length,sepal width,petal length,petal width,predicted,p(setosa),p(versicolor),p(virginica)' &&
+    ok || bad "prediction header: $(head -n 1 "$TMP/pred.csv")"
+[ "$(grep -c ',setosa,' "$TMP/pred.csv")" = 5 ] && ok || bad "iris rows 1-5 are setosa: $(cat "$TMP/pred.csv")"
+expect 0 "iris.csv line 2: setosa" "$BIN" predict "$TMP/iris.st" "$TMP/iris.csv"
+"$BIN" predict "$TMP/png.st" "$TMP/png/test/Trouser" --csv "$TMP/pics.csv" --show-input "$TMP/seen" >/dev/null 2>&1 &&
+    ok || bad "predict a folder"
+[ "$(tail -n +2 "$TMP/pics.csv" | wc -l)" = "$(ls "$TMP/png/test/Trouser" | wc -l)" ] && ok || bad "one row per picture"
+grep -q "^$TMP/png/test/Trouser/[0-9]*.png,Trouser," "$TMP/pics.csv" && ok || bad "trousers predicted: $(head -3 "$TMP/pics.csv")"
+[ "$(ls "$TMP/seen" | wc -l)" = "$(ls "$TMP/png/test/Trouser" | wc -l)" ] && ok || bad "--show-input pictures"
+bagpic=$(ls "$TMP/col/test/Bag" | head -n 1)
+"$BIN" predict "$TMP/col.st" "$TMP/col/test/Bag/$bagpic" 2>&1 | grep -q "$bagpic: " && ok || bad "predict a colour JPEG at 20x20"
 done_tests

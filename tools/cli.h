@@ -72,6 +72,7 @@ int cmd_rl(int argc, char **argv);        /* tools/cmd_rl.c: rl solve | qlearn |
 int cmd_gan(int argc, char **argv);
 int cmd_diffusion(int argc, char **argv); /* tools/cmd_diffusion.c: diffusion (train) | sample | score */
 int cmd_explain_diffusion(int argc, char **argv);       /* tools/cmd_gan.c: gan (train) | gan sample | gan score */
+int cmd_data(int argc, char **argv);      /* tools/cmd_data.c: describe a data set */
 int cmd_plot(int argc, char **argv);      /* tools/cmd_plot.c: curves from metric logs */
 int cmd_export(int argc, char **argv);    /* tools/cmd_export.c: export --onnx */
 

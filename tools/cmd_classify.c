@@ -45,7 +45,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     sd_train_opts o = *o_;
     const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL, *allreduce = "overlap";
     const char *task = "auto", *fill = "none", *resize = "pad";
-    float test_split = 0.0f;
+    float test_split = 0.0f, val = 0.0f;
     int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0, stop_after = 0;
     const flag flags[] = {
         { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
@@ -58,6 +58,8 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "channels", F_INT, &o.data.channels, "pictures: 1 (gray) or 3 (colour) (default: 3 if any picture has colour)", 1, 3 },
         { "resize", F_STR, &resize, "pictures: pad (keep the aspect, pad), crop (centre crop) or stretch (default pad)" },
         { "skip-bad", F_BOOL, &o.data.skip_bad, "pictures: leave out files that cannot be read (counted) instead of stopping" },
+        { "val", F_FLOAT, &val, "hold out this stratified part of the training data for validation (e.g. 0.1)", 0.001, 0.9 },
+        { "early-stop", F_INT, &o.data.early_stop, "with --val: stop after N epochs without a lower validation loss, keeping the best weights", 1, 1 << 20 },
         { "test-split", F_FLOAT, &test_split, "one folder or table: the part held out for testing (default 0.2)", 0.01, 0.99 },
         { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, mirrored or shifted, Adam 2e-3 cosine); default: plain for mlp, best for cnn" },
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best; 50 for a table)", 1, 1000000 },
@@ -103,6 +105,9 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         *outs[e] = k;
     }
     if (test_split > 0) o.data.test_split = test_split;
+    if (val > 0) o.data.val = val;
+    if (o.data.early_stop && !(o.data.val > 0))
+        return cli_usage_error("train", "[flags]", "%s", "--early-stop needs --val (the part it watches)");
     if (o.data.channels == 2) return cli_usage_error("train", "[flags]", "%s", "--channels must be 1 or 3");
     if (sd_optim_kind_parse(optim, &o.optim) || sd_init_parse(init, &o.init)) {
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
@@ -232,20 +237,40 @@ int cmd_eval(int argc, char **argv)
 
 int cmd_predict(int argc, char **argv)
 {
-    int json = 0, top = 3;
+    int json = 0, top = 3, threads = 1;
+    const char *csv = NULL, *show_input = NULL;
     const flag flags[] = {
         { "top", F_INT, &top, "how many classes to show (default 3)", 1, 256 },
         { "json", F_BOOL, &json, "one JSON object per image" },
+        { "csv", F_STR, &csv, "models trained on folders or tables: write one row per input to this CSV file" },
+        { "show-input", F_STR, &show_input, "models trained on folders: write each picture as the model saw it into this folder" },
+        { "threads", F_INT, &threads, "worker threads (default 1)", 0, 256 },
         { 0 }
     };
-    const char *usage = "FILE.safetensors IMAGE.png... [flags]";
+    const char *usage = "FILE.safetensors IMAGE|DIR|ROWS.csv... [flags]";
     char *pos[1024];
     int npos, rc = cli_parse("predict", usage,
-                               "Classify PNG pictures (any size, gray or colour: converted to 28x28 gray like\n"
-                               "the training data, inverted when the background is light).",
+                               "Classify pictures or table rows with a saved model. A model trained on\n"
+                               "picture folders fits each picture (PNG or JPEG, files or folders) into its\n"
+                               "input as it did its training data; one trained on a table reads the rows of\n"
+                               "CSV files (its columns found by name). An MNIST model converts PNGs to 28x28\n"
+                               "gray like its training data, inverted when the background is light.",
                                argc, argv, flags, pos, 1024, &npos);
     if (rc) return rc == 1 ? 0 : rc;
-    if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one image");
+    if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one input");
+    sd_model *m = sd_model_load(pos[0]);
+    if (!m) return cli_fail("predict");
+    const char *kind = sd_model_meta_get(m, "data_kind");
+    const int own = kind && (!strcmp(kind, "folder") || !strcmp(kind, "table"));
+    sd_model_free(m);
+    if (own) {
+        sd_predict_opts o = { .model = pos[0], .inputs = pos + 1, .ninputs = npos - 1, .csv = csv,
+                              .show_input = show_input, .threads = threads };
+        return sd_app_predict_data(&o, stdout) ? cli_fail("predict") : 0;
+    }
+    if (csv || show_input)
+        return cli_usage_error("predict", usage, "%s",
+                               "--csv and --show-input are for models trained on picture folders or tables");
     return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout) ? cli_fail("predict") : 0;
 }
 

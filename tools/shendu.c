@@ -24,7 +24,8 @@ static int cmd_version(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
-    { "train", cmd_train, "train an image classifier (MLP or CNN) on Fashion-MNIST or MNIST" },
+    { "train", cmd_train, "train a classifier (MLP or CNN) on Fashion-MNIST, picture folders or a CSV table" },
+    { "data", cmd_data, "describe a data set: picture folders (classes, sizes, broken files) or a CSV table" },
     { "eval", cmd_eval, "evaluate a saved classifier on a test set" },
     { "predict", cmd_predict, "classify PNG pictures with a saved model (top-3 classes)" },
     { "show", cmd_show, "write PNGs of a model's kernels and feature maps" },

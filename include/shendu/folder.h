@@ -59,6 +59,7 @@ typedef struct sd_folder_opts {
     const char *const *classes;
     int nclass;
     size_t max_bytes;      /* refuse sets whose decoded pixels exceed this (0: 4 GiB) */
+    int describe;          /* 1: empty class folders and a single class are fine (shendu data) */
 } sd_folder_opts;
 
 #define SD_FOLDER_MAX_SIZES 8

@@ -73,7 +73,7 @@ typedef struct sd_tabular_opts {
      * among them is an error naming it. NULL: the sorted distinct values. */
     const char *const *classes;
     int nclass;
-    int no_target;         /* 1: the table need not have the target column (predict) */
+    int no_target;         /* 1 (predicting): only the features; the target column, if there, is left out unread */
 } sd_tabular_opts;
 
 typedef struct sd_tabular {

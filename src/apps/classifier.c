@@ -158,6 +158,8 @@ const sd_config_field sd_train_config_fields[] = {
     F("resize", SD_CFG_ENUM, data.fit, 0, 0, sd_fit_names),
     F("skip-bad", SD_CFG_INT, data.skip_bad, 0, 1),
     F("test-split", SD_CFG_DOUBLE, data.test_split, 0, 1),
+    F("val", SD_CFG_DOUBLE, data.val, 0, 1),
+    F("early-stop", SD_CFG_INT, data.early_stop, 0, 1 << 30),
     { 0 }
 };
 #undef F
@@ -382,8 +384,9 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     }
     const int threads = sd_dist_threads(dist, o->threads);
 
-    sd_dataset train = { 0 }, test = { 0 };
+    sd_dataset train = { 0 }, test = { 0 }, val = { 0 };
     sd_data_info info = { 0 };
+    sd_best_weights *best = NULL;
     sd_ctx *ctx = NULL;
     sd_model *m = NULL;
     sd_optim *opt = NULL;
@@ -402,6 +405,13 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_data_print(log, &info, &train, &test);
     arch = sd_data_arch(o->model, train.nclass, arch_buf, sizeof arch_buf);
     if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
+    if (o->data.val > 0) {   /* a stratified, seeded validation part of the training data */
+        sd_dataset rest;
+        if (sd_dataset_split(&train, o->data.val, o->seed ^ 0x9e3779b97f4a7c15ull, &rest, &val)) goto done;
+        sd_dataset_free(&train);
+        train = rest;
+        fprintf(log, "validation: %d of the training examples held out (a stratified %g part)\n", val.n, o->data.val);
+    }
     if (o->limit_test > 0 && o->limit_test < test.n) sd_dataset_truncate(&test, o->limit_test);
 
     sd_rng rng;
@@ -561,10 +571,27 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         }
         if (ev) goto done;
         r->epochs = epoch;
-        fprintf(log, "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n",
-                epoch, o->epochs, r->train_loss, r->test_loss, 100.0 * r->test_accuracy,
-                (double)(st.step - first_step) * o->batch / dt, dt);
+        double val_acc = 0.0, val_loss = 0.0;
+        if (val.n && evaluate_sharded(g, dist, m, &val, scale, shift, &val_acc, &val_loss)) goto done;
+        fprintf(log, "epoch %d/%d  train loss %.4f  ", epoch, o->epochs, r->train_loss);
+        if (val.n) fprintf(log, "val loss %.4f  val accuracy %.2f%%  ", val_loss, 100.0 * val_acc);
+        fprintf(log, "test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n", r->test_loss,
+                100.0 * r->test_accuracy, (double)(st.step - first_step) * o->batch / dt, dt);
         fflush(log);
+        if (val.n && o->data.early_stop > 0) {
+            if (!best && !(best = sd_best_weights_new(m))) goto done;
+            if (sd_best_weights_update(best, m, val_loss, epoch) >= o->data.early_stop) {
+                fprintf(log, "early stop: no lower validation loss for %d epochs\n", o->data.early_stop);
+                st.epoch++;
+                break;
+            }
+        }
+    }
+    if (best) {   /* the best epoch's weights are the result */
+        int e = sd_best_weights_restore(best, m);
+        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        fprintf(log, "kept the weights of epoch %d (lowest validation loss): test loss %.4f  test accuracy %.2f%%\n", e,
+                r->test_loss, 100.0 * r->test_accuracy);
     }
     if (nranks > 1) {
         sd_dist_sync_stats ss = sd_dist_sync_get_stats(sync);
@@ -617,6 +644,8 @@ done:
     sd_ctx_free(ctx);
     sd_dataset_free(&train);
     sd_dataset_free(&test);
+    sd_dataset_free(&val);
+    sd_best_weights_free(best);
     sd_data_info_free(&info);
     return rc;
 }

@@ -458,3 +458,88 @@ void sd_data_warn_mismatch(FILE *f, const sd_model *m, const sd_data_info *info,
         fprintf(f, "warning: this is not the test set the model was trained with (it recorded %s, test fingerprint "
                    "%s; %s gives %s)\n", path ? path : "?", fp, given_path ? given_path : info->path, info->fingerprint);
 }
+
+/* ---- Early stopping: a copy of the best weights (and batchnorm state). */
+struct sd_best_weights {
+    float *w, *s;
+    size_t nw, ns;
+    double best;
+    int best_epoch, since;
+};
+
+sd_best_weights *sd_best_weights_new(sd_model *m)
+{
+    sd_best_weights *b = calloc(1, sizeof *b);
+    if (!b) { sd_error("out of memory"); return NULL; }
+    sd_params *S = sd_model_state(m);
+    b->nw = sd_params_size(sd_model_params(m));
+    b->ns = S ? sd_params_size(S) : 0;
+    b->w = malloc((b->nw ? b->nw : 1) * sizeof *b->w);
+    b->s = malloc((b->ns ? b->ns : 1) * sizeof *b->s);
+    b->best = INFINITY;
+    if (!b->w || !b->s) {
+        sd_best_weights_free(b);
+        sd_error("out of memory for a copy of the best weights");
+        return NULL;
+    }
+    return b;
+}
+
+void sd_best_weights_free(sd_best_weights *b)
+{
+    if (!b) return;
+    free(b->w);
+    free(b->s);
+    free(b);
+}
+
+int sd_best_weights_update(sd_best_weights *b, sd_model *m, double val_loss, int epoch)
+{
+    if (val_loss < b->best) {
+        b->best = val_loss;
+        b->best_epoch = epoch;
+        b->since = 0;
+        memcpy(b->w, sd_params_values(sd_model_params(m)), b->nw * sizeof *b->w);
+        if (b->ns) memcpy(b->s, sd_params_values(sd_model_state(m)), b->ns * sizeof *b->s);
+    } else {
+        b->since++;
+    }
+    return b->since;
+}
+
+int sd_best_weights_restore(const sd_best_weights *b, sd_model *m)
+{
+    if (b->best_epoch == 0) return 0;
+    memcpy(sd_params_values(sd_model_params(m)), b->w, b->nw * sizeof *b->w);
+    if (b->ns) memcpy(sd_params_values(sd_model_state(m)), b->s, b->ns * sizeof *b->s);
+    return b->best_epoch;
+}
+
+int sd_data_table_rows(const sd_table *t, const sd_model *m, sd_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    sd_data_info info = { 0 };
+    sd_tabular tab;
+    int rc = -1;
+    if (model_stats(m, &info)) goto done;
+    const char *target = sd_model_meta_get(m, "target");
+    const char *fill = sd_model_meta_get(m, "fill");
+    /* the target column may be there (its values are ignored) or not */
+    sd_tabular_opts to = { .target = target ? target : "?", .fill_missing = fill && !strcmp(fill, "mean"),
+                           .no_target = 1 };
+    if (sd_tabular_from_table(t, &to, &tab)) goto done;
+    if (reorder_features(&tab, &info, t->name)) { sd_tabular_free(&tab); goto done; }
+    out->n = tab.n;
+    out->c = out->h = 1;
+    out->w = tab.nfeat;
+    out->x = tab.x;
+    tab.x = NULL;
+    out->labels = calloc((size_t)(tab.n ? tab.n : 1), 1);
+    sd_tabular_free(&tab);
+    if (!out->labels) { sd_dataset_free(out); sd_error("out of memory"); goto done; }
+    standardise(out, info.mean, info.sd);
+    rc = 0;
+done:
+    sd_data_info_free(&info);
+    return rc;
+}

@@ -19,6 +19,9 @@ typedef struct sd_data_opts {
     int fit;                 /* pictures: sd_fit_mode (pad, crop, stretch) */
     int skip_bad;            /* pictures: leave out the ones that cannot be read */
     double test_split;       /* one folder or table: the test part held out (0: 0.2) */
+    double val;              /* > 0: hold out this stratified part of the training data for validation */
+    int early_stop;          /* > 0 (with val): stop after N epochs without a lower validation loss,
+                                keeping the best epoch's weights */
 } sd_data_opts;
 
 typedef enum { SD_DATA_MNIST = 0, SD_DATA_FOLDER, SD_DATA_TABLE } sd_data_kind;
@@ -66,6 +69,30 @@ const char *sd_data_arch(const char *model, int nclass, char *buf, size_t size);
 /* When given data differs from the data the model recorded (another set, or
  * the same set's test part changed): a warning line on f. */
 void sd_data_warn_mismatch(FILE *f, const sd_model *m, const sd_data_info *info, const char *given_path);
+
+/* The rows of a table as a model trained on a table reads them: its feature
+ * columns found by name, standardised with its statistics (labels all 0). */
+int  sd_data_table_rows(const sd_table *t, const sd_model *m, sd_dataset *out);
+
+/* ---- shendu predict on pictures (files or folders) or table rows (src/apps/predict_data.c). */
+typedef struct sd_predict_opts {
+    const char *model;
+    char **inputs;           /* pictures, folders of pictures, or (a table model) CSV files */
+    int ninputs;
+    const char *csv;         /* NULL, or write one row per input there */
+    const char *show_input;  /* NULL, or write each picture as the model saw it into this folder */
+    int threads;
+} sd_predict_opts;
+int  sd_app_predict_data(const sd_predict_opts *o, FILE *f);
+
+/* ---- Early stopping (--val F --early-stop N): the weights of the epoch with the
+ * lowest validation loss so far. update returns the epochs since the best;
+ * restore copies the best back and returns its epoch (0: none recorded). */
+typedef struct sd_best_weights sd_best_weights;
+sd_best_weights *sd_best_weights_new(sd_model *m);
+void sd_best_weights_free(sd_best_weights *b);
+int  sd_best_weights_update(sd_best_weights *b, sd_model *m, double val_loss, int epoch);
+int  sd_best_weights_restore(const sd_best_weights *b, sd_model *m);
 
 /* ---- The measures people read (src/apps/metrics.c). */
 typedef struct sd_metrics {

@@ -189,7 +189,7 @@ int sd_dataset_load_folder(const char *dir, const sd_folder_opts *opts, sd_datas
     if (cls.n == 0)
         return load_fail(dir, &cls, p, np,
                          sd_error("%s: no class folders (expected %s/<class>/<picture>.png|.jpg|.jpeg)", dir, dir));
-    if (!o.classes && cls.n == 1)
+    if (!o.classes && cls.n == 1 && !o.describe)
         return load_fail(dir, &cls, p, np,
                          sd_error("%s: only one class folder ('%s'); a classifier needs at least two", dir, cls.v[0]));
     if (cls.n > SD_MAX_CLASSES)
@@ -216,7 +216,7 @@ int sd_dataset_load_folder(const char *dir, const sd_folder_opts *opts, sd_datas
             names_free(&files);
             return load_fail(dir, &cls, p, np, -1);
         }
-        if (files.n == 0) {
+        if (files.n == 0 && !o.describe) {
             names_free(&files);
             return load_fail(dir, &cls, p, np,
                              sd_error("%s: an empty class folder (no .png, .jpg or .jpeg pictures)", sub));

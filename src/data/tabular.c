@@ -107,6 +107,10 @@ int sd_tabular_from_table(const sd_table *t, const sd_tabular_opts *o, sd_tabula
             }
         }
     }
+    if (o->no_target) {   /* predicting: the target column, if there, is left out unread */
+        out->task = o->task == SD_TASK_AUTO ? SD_TASK_CLASSIFY : (int)o->task;
+        return 0;
+    }
     /* the task */
     int numeric = 1;
     if (tc >= 0)
