@@ -150,8 +150,10 @@ int sd_app_show(const char *model_path, const char *data_dir, int index, const c
     int rc = -1;
     char path[4096];
     if (check_image_model(m, model_path) || make_dir(out_dir)) goto done;
-    const char *dir = data_dir ? data_dir : sd_data_default_dir();
-    if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+    sd_data_info info;   /* without --data: the data set the model records */
+    if (sd_data_load(data_dir, &(sd_data_opts){ 0 }, 1, 1, m, NULL, &test, &info)) goto done;
+    sd_data_warn_mismatch(f, m, &info, data_dir);
+    sd_data_info_free(&info);
     if (index < 0 || index >= test.n) { sd_error("--index %d is outside the test set (0..%d)", index, test.n - 1); goto done; }
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 })) || !(g = sd_graph_new(ctx))) goto done;
     sd_graph_set_grad(g, 0);
