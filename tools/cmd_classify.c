@@ -257,7 +257,7 @@ int cmd_predict(int argc, char **argv)
                                "gray like its training data, inverted when the background is light.",
                                argc, argv, flags, pos, 1024, &npos);
     if (rc) return rc == 1 ? 0 : rc;
-    if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one input");
+    if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one image (or folder, or table)");
     sd_model *m = sd_model_load(pos[0]);
     if (!m) return cli_fail("predict");
     const char *kind = sd_model_meta_get(m, "data_kind");
