@@ -572,7 +572,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (ev) goto done;
         r->epochs = epoch;
         double val_acc = 0.0, val_loss = 0.0;
-        if (val.n && evaluate_sharded(g, dist, m, &val, scale, shift, &val_acc, &val_loss)) goto done;
+        if (val.n && evaluate_sharded(g, dist, m, &val, scale, shift, &val_acc, &val_loss, NULL)) goto done;
         fprintf(log, "epoch %d/%d  train loss %.4f  ", epoch, o->epochs, r->train_loss);
         if (val.n) fprintf(log, "val loss %.4f  val accuracy %.2f%%  ", val_loss, 100.0 * val_acc);
         fprintf(log, "test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n", r->test_loss,
@@ -589,7 +589,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     }
     if (best) {   /* the best epoch's weights are the result */
         int e = sd_best_weights_restore(best, m);
-        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss)) goto done;
+        if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, NULL)) goto done;
         fprintf(log, "kept the weights of epoch %d (lowest validation loss): test loss %.4f  test accuracy %.2f%%\n", e,
                 r->test_loss, 100.0 * r->test_accuracy);
     }
