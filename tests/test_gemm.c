@@ -1,5 +1,6 @@
 /* test_gemm: sd_gemm against the reference sd_gemm_naive, for every kernel
- * this CPU runs (chosen through SHENDU_GEMM_KERNEL) and 1 and 2 threads.
+ * this CPU runs (chosen through SHENDU_GEMM_KERNEL) and 1 and 2 threads; the
+ * same test compiled to WebAssembly checks the SIMD128 kernel (scripts/web-build).
  *
  * Checked: random shapes (1, odd sizes, tile and cache-block edges), all four
  * transpose combinations, alpha/beta variants, leading dimensions wider than
@@ -10,7 +11,7 @@
 #include "shendu/base.h"
 #include "shendu/kernels.h"
 
-#include <omp.h>
+#include "engine/parallel.h"   /* <omp.h>, or a team of one in the wasm build */
 #include <stdint.h>
 #include <string.h>
 
@@ -175,7 +176,7 @@ static void test_nested(sd_ctx *ctx, sd_rng *r)
     float *A = rand_matrix(r, M * K), *B = rand_matrix(r, K * N);
     float *C = calloc(4 * M * N, sizeof *C), *R = calloc(M * N, sizeof *R);
     sd_gemm_naive(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
-    int team = sd_ctx_threads(ctx) + 1;
+    int team = SD_HAVE_OPENMP ? sd_ctx_threads(ctx) + 1 : 1;   /* no OpenMP (wasm): the region runs once */
     #pragma omp parallel num_threads(team)
     {
         int t = omp_get_thread_num();
@@ -219,10 +220,10 @@ static void test_thread_invariance(const char *kernel, sd_rng *r)
 
 int main(void)
 {
-    static const char *kernels[] = {"generic", "avx2", "avx512"};
+    static const char *kernels[] = {"generic", "avx2", "avx512", "simd128"};
     sd_rng r;
     sd_rng_seed(&r, 42);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         setenv("SHENDU_GEMM_KERNEL", kernels[k], 1);
         for (int threads = 1; threads <= 2; threads++) {
             sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });

@@ -113,6 +113,9 @@ int sd_st_read_f32(const sd_st_file *f, const char *name, int ndim, const int64_
  * is present with the shape the architecture implies, and nothing else is. */
 int       sd_model_save(const sd_model *m, const char *path);
 sd_model *sd_model_load(const char *path);
+/* The same from the bytes of such a file (copied; no file system needed, e.g. in
+ * the wasm build); `name` (NULL: "(memory)") stands for the file in messages. */
+sd_model *sd_model_load_mem(const void *buf, size_t size, const char *name);
 /* Same, with extra tensors written after the parameters (checkpoints). */
 int       sd_model_save_with(const sd_model *m, const char *path,
                              const sd_st_tensor *extra, int nextra,

@@ -277,6 +277,8 @@ int    sd_lm_save_with(const sd_lm *m, const char *path, const char *format, con
 /* Errors say what is wrong: not a shendu file, another kind of model, bad metadata.
  * Accepts an lm checkpoint too (its "shendu.*" tensors are skipped). */
 sd_lm *sd_lm_load(const char *path);
+/* The same from the bytes of such a file (copied); `name` (NULL: "(memory)") names it. */
+sd_lm *sd_lm_load_mem(const void *buf, size_t size, const char *name);
 /* Read prime[nprime], then write len bytes drawn from softmax(logits / temperature)
  * (temperature 0: the most likely byte) into out. */
 int    sd_lm_generate(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime, int len, float temperature,

@@ -133,9 +133,9 @@ static int meta_int(sd_st_file *f, const char *path, const char *key, int lo, in
     return 0;
 }
 
-sd_lm *sd_lm_load(const char *path)
+/* The language model in an open file (closed here); `path` names it in messages. */
+static sd_lm *lm_from_file(sd_st_file *f, const char *path)
 {
-    sd_st_file *f = sd_st_open(path);
     if (!f) return NULL;
     sd_lm *m = NULL;
     const char *fmt = sd_st_meta(f, "shendu.format");
@@ -186,6 +186,14 @@ fail:
 done:
     sd_st_close(f);
     return m;
+}
+
+sd_lm *sd_lm_load(const char *path) { return lm_from_file(sd_st_open(path), path); }
+
+sd_lm *sd_lm_load_mem(const void *buf, size_t size, const char *name)
+{
+    if (!name) name = "(memory)";
+    return lm_from_file(sd_st_open_mem(buf, size, name), name);
 }
 
 /* ---- Generation */

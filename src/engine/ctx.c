@@ -1,6 +1,7 @@
 /* The context: thread count and the GEMM workspaces, made once per run. */
 #define _POSIX_C_SOURCE 200809L
 #include "engine/internal.h"
+#include "engine/parallel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 int sd_cpu_cores(void)
 {
+    if (!SD_HAVE_OPENMP) return 1;   /* built without OpenMP (wasm): one thread does everything */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }

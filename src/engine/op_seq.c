@@ -10,7 +10,7 @@
 #include "kernels/rnn_cell.h"
 #include "shendu/kernels.h"
 
-#include <omp.h>
+#include "engine/parallel.h"
 #include <string.h>
 
 /* ---- gather_rows: y (n,C) = x[idx[i], :];  dx[idx[i], :] += dy[i, :].

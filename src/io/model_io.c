@@ -75,9 +75,9 @@ static int parse_input(const char *s, sd_shape *out)
     return 0;
 }
 
-sd_model *sd_model_load(const char *path)
+/* The model in an open file (closed here); `path` names it in messages. */
+static sd_model *model_from_file(sd_st_file *f, const char *path)
 {
-    sd_st_file *f = sd_st_open(path);
     if (!f) return NULL;
     sd_model *m = NULL;
     const char *fmt = sd_st_meta(f, "shendu.format"), *arch = sd_st_meta(f, "shendu.arch"),
@@ -124,4 +124,12 @@ fail:
 done:
     sd_st_close(f);
     return m;
+}
+
+sd_model *sd_model_load(const char *path) { return model_from_file(sd_st_open(path), path); }
+
+sd_model *sd_model_load_mem(const void *buf, size_t size, const char *name)
+{
+    if (!name) name = "(memory)";
+    return model_from_file(sd_st_open_mem(buf, size, name), name);
 }

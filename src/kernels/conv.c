@@ -22,7 +22,7 @@
 #include "shendu/kernels.h"
 
 #include <math.h>
-#include <omp.h>
+#include "engine/parallel.h"
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>

@@ -10,7 +10,8 @@
  *           for jr in 0..nc step NR
  *             micro-kernel: C[ir:ir+MR, jr:jr+NR] (+)= Apanel · Bpanel
  *
- * The micro-kernel (gemm_avx512.c, gemm_avx2.c, or the portable one below)
+ * The micro-kernel (gemm_avx512.c, gemm_avx2.c, gemm_simd128.c in the wasm
+ * build, or the portable one below)
  * keeps an MR x NR tile of C in registers and streams the two packed panels.
  * Which kernel runs is decided once per context (CPU check + the environment
  * variable SHENDU_GEMM_KERNEL=generic|avx2|avx512). When C has few rows and B
@@ -36,7 +37,7 @@
 #include "gemm_internal.h"
 #include "shendu/kernels.h"
 
-#include <omp.h>
+#include "engine/parallel.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,6 +158,11 @@ static int cpu_has_avx2(void)
  * (asking for more than the CPU has falls back to the best it has). */
 static const struct sd_gemm_arch *choose_arch(void)
 {
+#ifdef __wasm_simd128__
+    /* WebAssembly: the SIMD128 kernel is chosen at build time (no CPU to ask). */
+    const char *wenv = getenv("SHENDU_GEMM_KERNEL");
+    return wenv && strcmp(wenv, "generic") == 0 ? &arch_generic : &sd_gemm_arch_simd128;
+#endif
     int best = cpu_has_avx512() ? 2 : cpu_has_avx2() ? 1 : 0;
     const char *env = getenv("SHENDU_GEMM_KERNEL");
     int want = best;

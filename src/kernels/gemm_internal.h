@@ -58,5 +58,7 @@ struct sd_gemm_arch {
  * the whole module builds without -march flags; callers check the CPU). */
 extern const struct sd_gemm_arch sd_gemm_arch_avx512;
 extern const struct sd_gemm_arch sd_gemm_arch_avx2;
+/* Defined in gemm_simd128.c when compiled for wasm32 with -msimd128. */
+extern const struct sd_gemm_arch sd_gemm_arch_simd128;
 
 #endif

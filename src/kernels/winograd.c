@@ -36,7 +36,7 @@
 #include "engine/internal.h"
 #include "shendu/kernels.h"
 
-#include <omp.h>
+#include "engine/parallel.h"
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
