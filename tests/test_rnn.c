@@ -5,6 +5,7 @@
 #include "gradcheck.h"
 #include "apps/apps.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- Golden file: "name d0 d1 ..." lines, each followed by a line of values. */
@@ -493,6 +494,42 @@ static void steady_state_and_determinism(void)
     free(final[1]);
 }
 
+/* A language model saved to a file and loaded back from its bytes in memory
+ * (sd_lm_load_mem, the wasm page's way) writes the same text; cut short, the
+ * error names the buffer. */
+static void lm_load_from_memory(void)
+{
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
+    sd_vocab v;
+    const uint8_t text[] = "the cat sat on the mat";
+    sd_vocab_build(&v, text, sizeof text - 1);
+    sd_rng rng;
+    sd_rng_seed(&rng, 5);
+    sd_lm *m = sd_lm_new(&v, SD_CELL_LSTM, 1, 16, 8, 1.0f, &rng);
+    const char *path = "/tmp/test_rnn_lm_mem.safetensors";
+    CHECK(m && sd_lm_save(m, path, NULL, 0) == 0);
+    FILE *fp = fopen(path, "rb");
+    unsigned char *bytes = malloc(1 << 16);
+    size_t n = fp && bytes ? fread(bytes, 1, 1 << 16, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(n > 100 && n < (1 << 16));
+    sd_lm *m2 = sd_lm_load_mem(bytes, n, "lm.bytes");
+    CHECK_MSG(m2 != NULL, "%s", sd_last_error());
+    uint8_t a[40], b[40];
+    sd_rng r1, r2;
+    sd_rng_seed(&r1, 9);
+    sd_rng_seed(&r2, 9);
+    CHECK(sd_lm_generate(m, ctx, text, 4, 40, 0.8f, &r1, a) == 0);
+    CHECK(m2 && sd_lm_generate(m2, ctx, text, 4, 40, 0.8f, &r2, b) == 0 && !memcmp(a, b, sizeof a));
+    CHECK(sd_lm_load_mem(bytes, n - 10, "lm.bytes") == NULL);
+    CHECK_MSG(strstr(sd_last_error(), "lm.bytes") != NULL, "%s", sd_last_error());
+    free(bytes);
+    sd_lm_free(m);
+    sd_lm_free(m2);
+    sd_ctx_free(ctx);
+    remove(path);
+}
+
 /* A language-model file whose metadata asks for more parameters than its
  * tensors hold (16 layers of 8000 LSTM units: 4·10^9 values) is refused
  * before anything is allocated. */
@@ -537,6 +574,7 @@ int main(void)
     state_and_lengths(ctx, SD_CELL_RNN);
     steady_state_and_determinism();
     lm_file_limit();
+    lm_load_from_memory();
     double t0 = sd_time_now();
     sd_ctx *ctx1 = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });   /* tiny sizes: one thread is fastest */
     double lstm = memory_task(ctx1, SD_CELL_LSTM, 1), rnn = memory_task(ctx1, SD_CELL_RNN, 1);

@@ -4,6 +4,7 @@
 #include "check.h"
 #include "shendu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const float xor_x[8] = { 0, 0, 0, 1, 1, 0, 1, 1 };
@@ -128,6 +129,23 @@ static void test_save_load(sd_ctx *ctx)
     sd_tensor *y1 = sd_model_forward(g, m, sd_input(g, x, SD_SHAPE(3, 1, 28, 28)));
     sd_tensor *y2 = sd_model_forward(g, m2, sd_input(g, x, SD_SHAPE(3, 1, 28, 28)));
     CHECK(y1 && y2 && memcmp(y1->data, y2->data, 30 * sizeof(float)) == 0);
+    /* the same file from bytes in memory (the wasm page's way): the same model;
+     * cut short, an error naming the buffer */
+    FILE *fp = fopen(path, "rb");
+    unsigned char *bytes = malloc(1 << 20);
+    size_t nb = fp && bytes ? fread(bytes, 1, 1 << 20, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(nb > 1000 && nb < (1 << 20));
+    sd_model *m3 = sd_model_load_mem(bytes, nb, "model.bytes");
+    CHECK_MSG(m3 != NULL, "%s", sd_last_error());
+    sd_tensor *y3 = m3 ? sd_model_forward(g, m3, sd_input(g, x, SD_SHAPE(3, 1, 28, 28))) : NULL;
+    CHECK(y1 && y3 && memcmp(y1->data, y3->data, 30 * sizeof(float)) == 0);
+    CHECK(m3 && sd_model_meta_get(m3, "classes") && !strcmp(sd_model_meta_get(m3, "classes"), "a,b,c,d,e,f,g,h,i,j"));
+    sd_model_free(m3);
+    CHECK(sd_model_load_mem(bytes, nb / 2, "model.bytes") == NULL);
+    CHECK_MSG(strstr(sd_last_error(), "model.bytes") != NULL, "%s", sd_last_error());
+    CHECK(sd_model_load_mem(bytes, 0, NULL) == NULL);
+    free(bytes);
     sd_graph_free(g);
     /* a model whose tensors do not match its architecture is refused */
     sd_model *other = sd_model_new("flatten fc1=linear(512) relu fc2=linear(10)", SD_SHAPE(1, 28, 28), SD_INIT_DEFAULT, &rng);
