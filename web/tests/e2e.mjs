@@ -142,6 +142,18 @@ try {
   await page.$eval('#gen-walk', (e) => { e.value = 100; e.dispatchEvent(new Event('input')); });
   const b = await ink();
   check(a > 0 && b > 0 && a !== b, 'generate: the walk from z1 to z2 draws different pictures');
+  // Pictures, not noise: like every training image, the samples' borders are
+  // darker than their middles (G's output on the 8x8 grid, 64 samples).
+  const [edge, mid] = await page.$eval('#gen-grid', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let e = 0, ne = 0, m = 0, nm = 0;
+    for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+      const u = x % 28, v = y % 28, r = Math.max(Math.abs(u - 13.5), Math.abs(v - 13.5));
+      if (r > 11.5) { e += d[4 * (y * c.width + x)]; ne++; } else if (r < 7) { m += d[4 * (y * c.width + x)]; nm++; }
+    }
+    return [e / ne, m / nm];
+  });
+  check(mid > edge + 30, `generate: the samples are pictures (border ${edge.toFixed(0)}, middle ${mid.toFixed(0)} of 255)`);
   await (await page.$('#generate')).screenshot({ path: join(shots, 'generate.png') });
 
   // ---- Write: the LSTM writes 300 characters after the prime.
