@@ -128,10 +128,10 @@ static int save_file(const run *R, const char *path, const char *format, const s
                                .data = sd_params_data(P, i) };
         for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
     }
-    memcpy(t + np, extra, (size_t)nextra * sizeof *t);
+    if (nextra) memcpy(t + np, extra, (size_t)nextra * sizeof *t);
     model_meta(R, format, &m);
     memcpy(kv, m.kv, (size_t)m.n * sizeof *kv);
-    memcpy(kv + m.n, extra_meta, (size_t)nmeta * sizeof *kv);
+    if (nmeta) memcpy(kv + m.n, extra_meta, (size_t)nmeta * sizeof *kv);
     const int rc = sd_st_save(path, t, np + nextra, kv, m.n + nmeta);
     free(t);
     return rc;
