@@ -194,9 +194,11 @@ int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
         if (!m) return -1;
         rc = sd_onnx_save_model(m, onnx_path, NULL);
         sd_model_free(m);
-    } else {
-        return sd_error("%s: not a shendu model (its metadata has %s%s%s)", model_path,
-                        fmt ? "shendu.format '" : "no shendu.format", fmt ? kind : "", fmt ? "'" : "");
+    } else if (!fmt) {
+        return sd_error("%s: not a shendu model (its metadata has no shendu.format)", model_path);
+    } else {   /* a kind of file this exporter does not know (yet): no ONNX form */
+        return sd_error("%s: a shendu '%s' file has no ONNX export (export takes classifiers, GAN generators, "
+                        "DQN agents and language models)", model_path, kind);
     }
     if (rc == 0 && log) fprintf(log, "wrote %s\n", onnx_path);
     return rc;

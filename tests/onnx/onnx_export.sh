@@ -68,9 +68,16 @@ h = json.dumps({'w': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]}}).en
 open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b'\0\0\0\0')" "$TMP/plain.safetensors"
 expect 1 "not a shendu model" "$BIN" export "$TMP/plain.safetensors" --onnx "$TMP/plain.onnx"
 [ ! -e "$TMP/plain.onnx" ] && ok || bad "a failed export left a file"
+$PY -c "
+import json, struct, sys
+h = json.dumps({'w': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]},
+                '__metadata__': {'shendu.format': 'tokenizer'}}).encode()
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b'\0\0\0\0')" "$TMP/other.safetensors"
+expect 1 "'tokenizer' file has no ONNX export" "$BIN" export "$TMP/other.safetensors" --onnx "$TMP/other.onnx"
+[ ! -e "$TMP/other.onnx" ] && ok || bad "a failed export left a file"
 expect 1 "does not carry its input normalisation" "$BIN" export "$TMP/cnn_ckpt.safetensors" --onnx "$TMP/ck.onnx"
 [ ! -e "$TMP/ck.onnx" ] && ok || bad "a refused checkpoint export left a file"
-expect 2 "the model file itself" "$BIN" export "$TMP/mlp.safetensors" --onnx "$TMP/mlp.safetensors"
+expect 1 "is the same file as the model" "$BIN" export "$TMP/mlp.safetensors" --onnx "$TMP/mlp.safetensors"
 expect 2 "--onnx OUT.onnx is required" "$BIN" export "$TMP/mlp.safetensors"
 expect 1 "nonexistent" "$BIN" export "$TMP/mlp.safetensors" --onnx "$TMP/nonexistent/x.onnx"
 done_tests
