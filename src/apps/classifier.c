@@ -160,6 +160,10 @@ int sd_train_config_load(const char *path, sd_train_opts *o)
     if (!f) return -1;
     int rc = 0;
     const char *fmt = sd_st_meta(f, "shendu.format");
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_CLASSIFIER_CKPT), "a checkpoint of shendu train")) {
+        rc = -1;
+        goto done;
+    }
     if (!fmt || strcmp(fmt, "checkpoint") || !sd_st_meta(f, "shendu.train.epoch")) {
         rc = sd_error("%s: not a checkpoint of `shendu train` (write one with --checkpoint FILE)", path);
         goto done;
@@ -185,9 +189,10 @@ static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m
     if (!c.data_dir) c.data_dir = sd_data_default_dir();
     sd_config_text cfg;
     if (sd_config_to_meta(sd_train_config_fields, &c, "train", &cfg)) return -1;
-    sd_st_kv kv[SD_CONFIG_MAX + 4];
+    sd_st_kv kv[SD_CONFIG_MAX + 5];
     int n = 0;
     for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
+    kv[n++] = (sd_st_kv){ "shendu.kind", sd_kind_name(SD_FILE_CLASSIFIER_CKPT) };
     snprintf(epoch, sizeof epoch, "%d", st->epoch);
     snprintf(step, sizeof step, "%d", st->step);
     snprintf(pos, sizeof pos, "%d", sd_batcher_position(bt));
@@ -550,7 +555,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         snprintf(buf, sizeof buf, "%s%s%s%s", o->normalize ? "normalize " : "", o->shift ? "shift " : "",
                  o->flip ? "flip " : "", o->cosine ? "cosine" : "");
         sd_model_meta_set(m, "recipe", buf[0] ? buf : "plain");
-        if (sd_model_save(m, o->out)) goto done;
+        const sd_st_kv kind = { "shendu.kind", sd_kind_name(SD_FILE_CLASSIFIER) };
+        if (sd_model_save_with(m, o->out, NULL, 0, &kind, 1)) goto done;
         fprintf(log, "saved %s\n", o->out);
     }
     rc = 0;
@@ -584,6 +590,7 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     sd_graph *g = NULL;
     float *logits = NULL;
     int rc = -1;
+    if (sd_file_expect_kind(model_path, SD_KINDS_CLASSIFIER, "an image classifier")) return -1;
     const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { logits_path, SD_PATH_OUTPUT, "--logits" } };
     if (sd_app_check_paths(dir, uses, 2)) return -1;
     sd_model *m = sd_model_load(model_path);

@@ -36,7 +36,7 @@ enum { S_EP_RET, S_WINDOW_SUM, S_AVG, S_WALL, S_SOLVED_WALL, N_SUMS };
 
 int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const sd_st_kv *meta, int nmeta)
 {
-    if (nmeta < 0 || nmeta > MAX_META - 1) return sd_error("%s: too much checkpoint metadata", path);
+    if (nmeta < 0 || nmeta > MAX_META - 2) return sd_error("%s: too much checkpoint metadata", path);
     if (sd_dqn_set_agent_meta(d, env)) return -1;
     sd_env_saved es;
     sd_env_snapshot(env, &es);
@@ -72,6 +72,7 @@ int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const
     sd_st_kv kv[MAX_META];
     int nk = 0;
     kv[nk++] = (sd_st_kv){ "shendu.rl.algo", "dqn" };
+    kv[nk++] = (sd_st_kv){ "shendu.kind", sd_kind_name(SD_FILE_DQN_CKPT) };
     for (int i = 0; i < nmeta; i++) kv[nk++] = meta[i];
     return sd_checkpoint_save(path, d->q, d->opt, t, (int)(sizeof t / sizeof t[0]), kv, nk);
 }
