@@ -45,7 +45,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL, *allreduce = "overlap";
     int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0, stop_after = 0;
     const flag flags[] = {
-        { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
+        { "model", F_STR, &o.model, "a preset, mlp or cnn, or an architecture string (default mlp)" },
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
         { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, mirrored or shifted, Adam 2e-3 cosine); default: plain for mlp, best for cnn" },
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best)", 1, 1000000 },
@@ -56,9 +56,9 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
         { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
         { "batch", F_INT, &o.batch, "mini-batch size (default 64)", 1, 1 << 20 },
-        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 0, 100, OPEN_MIN },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
-        { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
+        { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 1, OPEN_MAX },
         { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
         { "init", F_STR, &init, "weight initialisation: default (PyTorch's), he, xavier" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
@@ -79,6 +79,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
                                argc, argv, flags, pos, 0, &npos);
     if (rc) return rc;
+    if (cli_check_model("train", "[flags]", "model", o.model)) return 2;
     if (sd_optim_kind_parse(optim, &o.optim) || sd_init_parse(init, &o.init)) {
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 2;
@@ -231,7 +232,7 @@ int cmd_explain(int argc, char **argv)
         { "image", F_STR, &image, "conv: apply a kernel to this PNG instead of replaying the lecture" },
         { "kernel", F_STR, &kernel, "conv --image: sobel-x, sobel-y, blur, sharpen or lecture (default sobel-x)" },
         { "out", F_STR, &out, "conv --image: where to write the feature map (PNG)" },
-        { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
+        { "model", F_STR, &model, "shapes: a preset, mlp or cnn, or an architecture string (default cnn)" },
         { 0 }
     };
     const char *usage = "conv|pool|shapes|lstm [flags]";
@@ -243,6 +244,8 @@ int cmd_explain(int argc, char **argv)
                                argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool, shapes or lstm");
+    if (image && sd_app_explain_kernel(kernel, NULL, NULL)) return cli_usage_error("explain", usage, "%s", sd_last_error());
+    if (!strcmp(pos[0], "shapes") && cli_check_model("explain", usage, "model", model)) return 2;
     if (!strcmp(pos[0], "conv") && image) {
         if (!out) return cli_usage_error("explain", usage, "%s", "--image needs --out OUT.png");
         rc = sd_app_explain_image(image, kernel, out, stdout);

@@ -43,7 +43,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
         { "seq", F_INT, &o.seq, "characters per training window (default 64)", 1, 1 << 20 },
         { "batch", F_INT, &o.batch, "windows per step (default 32; under mpirun: in all, shared by the ranks)", 1, 1 << 16 },
         { "steps", F_INT, &o.steps, "training steps (default 2000)", 1, 1 << 30 },
-        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002)", 0, 100, OPEN_MIN },
         { "eval-every", F_INT, &o.eval_every, "validation every N steps (default 500; 0: only at the end)", 0, 1 << 30 },
         { "sample-every", F_INT, &sample_every, "print a sample every N steps (default: with validation)", 0, 1 << 30 },
         { "sample-len", F_INT, &o.sample_len, "characters per sample (default 160; 0: none)", 0, 1 << 20 },

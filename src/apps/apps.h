@@ -139,6 +139,9 @@ int sd_app_explain_pool(FILE *f, const sd_explain_opts *o);
 int sd_app_explain_shapes(FILE *f, const char *model, sd_shape input);
 /* Apply a named 3x3 kernel (sobel-x, sobel-y, blur, sharpen, lecture) to a PNG. */
 int sd_app_explain_image(const char *image, const char *kernel, const char *out, FILE *f);
+/* The named kernel's 3x3 weights and whether its map is shown as |value|
+ * (k, absolute may be NULL: only check the name). */
+int sd_app_explain_kernel(const char *name, float k[9], int *absolute);
 
 /* ---- shendu predict / show */
 /* Top-k classes of each PNG (any size, gray or colour; prepared like the training data). */
