@@ -83,7 +83,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 20)", 1, 1000000 },
         { "batch", F_INT, &o.batch, "real images per step (default: 64 for mlp, 32 for dcgan)", 2, 1 << 16 },
         { "loss", F_STR, &loss, "G's loss: ns (non-saturating, default) or minimax (the lecture's min_G max_D V)" },
-        { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default 0.0002)", 0, 100, OPEN_MIN },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default 0.0002)", 0, 1e30, OPEN_MIN },
         { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default: the "
                                   "architecture's, 0.999; 0: G's last weights)", 0, 1, OPEN_MAX },
         { "smooth", F_FLOAT, &o.smooth, "one-sided label smoothing: D's target for real images is 1 - X "
@@ -91,7 +91,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and generator.safetensors (default gan-out)" },
-        { "classifier", F_STR, &o.classifier, "score the generator at the end with this classifier (see gan score)" },
+        { "classifier", F_STR, &o.classifier, "score the generator after every epoch with this classifier (see gan score)" },
         { "score-n", F_INT, &o.score_n, "samples for the score (default 10000)", 1, 1000000 },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint here (every --checkpoint-every steps, at the end, "
