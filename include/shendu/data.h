@@ -51,6 +51,13 @@ int  sd_dataset_load_mnist(const char *dir, const char *split, sd_dataset *out);
 void sd_dataset_free(sd_dataset *d);           /* NULL-safe */
 /* Keep only the first n examples (n <= d->n), for quick runs and tests. */
 void sd_dataset_truncate(sd_dataset *d, int n);
+/* 0 if the images of b have the size of a's (c×h×w), else an error naming
+ * both: "WHAT_A has 1x28x28 images but WHAT_B has 1x20x20". */
+int  sd_dataset_check_same_shape(const sd_dataset *a, const char *what_a, const sd_dataset *b, const char *what_b);
+/* What a checkpoint records of its data, to refuse a resume on other data:
+ * "N images of CxHxW, K classes, fingerprint HEX" (a 64-bit hash of the first
+ * n images and labels). Returns buf. */
+char *sd_dataset_describe(const sd_dataset *d, char *buf, size_t size);
 
 /* ---- Mini-batches: floats x = pixel * scale + shift, int32 labels. */
 typedef struct sd_batcher sd_batcher;

@@ -170,6 +170,26 @@ done:
     return rc;
 }
 
+/* A resume continues on the data the checkpoint was trained on, as far as it
+ * shows in the counts, sizes, classes and contents. */
+static int check_resume_data(const char *path, const char *dir, char data_desc[2][128])
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return -1;
+    static const char *const keys[2] = { "shendu.train.train_data", "shendu.train.test_data" };
+    static const char *const split[2] = { "training", "test" };
+    int rc = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        const char *was = sd_st_meta(f, keys[k]);
+        if (was && strcmp(was, data_desc[k]))
+            rc = sd_error("%s was trained on other data: its %s set was %s, but %s now holds %s (the data and "
+                          "--limit/--limit-test must be those of the original run)", path, split[k], was, dir,
+                          data_desc[k]);
+    }
+    sd_st_close(f);
+    return rc;
+}
+
 /* The trainer's state between two steps: everything a resume needs. */
 typedef struct train_state {
     int epoch;              /* epoch in progress, 1-based */
@@ -178,14 +198,15 @@ typedef struct train_state {
 } train_state;
 
 static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m, sd_optim *opt,
-                           const sd_rng *rng, const sd_batcher *bt, int ntrain, const train_state *st)
+                           const sd_rng *rng, const sd_batcher *bt, int ntrain, const train_state *st,
+                           char data_desc[2][128])
 {
     char epoch[16], step[16], pos[16], loss[40];
     sd_train_opts c = *o;
     if (!c.data_dir) c.data_dir = sd_data_default_dir();
     sd_config_text cfg;
     if (sd_config_to_meta(sd_train_config_fields, &c, "train", &cfg)) return -1;
-    sd_st_kv kv[SD_CONFIG_MAX + 4];
+    sd_st_kv kv[SD_CONFIG_MAX + 6];
     int n = 0;
     for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
     snprintf(epoch, sizeof epoch, "%d", st->epoch);
@@ -196,6 +217,8 @@ static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m
     kv[n++] = (sd_st_kv){ "shendu.train.step", step };
     kv[n++] = (sd_st_kv){ "shendu.train.position", pos };
     kv[n++] = (sd_st_kv){ "shendu.train.loss_sum", loss };
+    kv[n++] = (sd_st_kv){ "shendu.train.train_data", data_desc[0] };
+    kv[n++] = (sd_st_kv){ "shendu.train.test_data", data_desc[1] };
     sd_st_tensor t[2] = {
         sd_checkpoint_rng_tensor("shendu.train.rng", rng),
         { .name = "shendu.train.order", .dtype = SD_I32, .ndim = 1, .data = sd_batcher_order(bt) },
@@ -353,6 +376,20 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     if (sd_dataset_load_mnist(dir, "train", &train) || sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
     if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
     if (o->limit_test > 0 && o->limit_test < test.n) sd_dataset_truncate(&test, o->limit_test);
+    /* the test images are evaluated by a model built for the training images' size and classes */
+    char what_train[4200], what_test[4200];
+    snprintf(what_train, sizeof what_train, "the training set of %s", dir);
+    snprintf(what_test, sizeof what_test, "its test set (t10k)");
+    if (sd_dataset_check_same_shape(&train, what_train, &test, what_test)) goto done;
+    if (test.nclass > train.nclass) {
+        sd_error("the test set of %s has labels up to %d but its training set only up to %d: a model trained on it "
+                 "has %d classes", dir, test.nclass - 1, train.nclass - 1, train.nclass);
+        goto done;
+    }
+    char data_desc[2][128];   /* what a checkpoint records of the data, and a resume compares */
+    sd_dataset_describe(&train, data_desc[0], sizeof data_desc[0]);
+    sd_dataset_describe(&test, data_desc[1], sizeof data_desc[1]);
+    if (o->resume && check_resume_data(o->resume, dir, data_desc)) goto done;
 
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
@@ -378,6 +415,14 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         pixel_stats(&train, &mean, &sd);
         scale = (float)(1.0 / (255.0 * sd));
         shift = (float)(-mean / sd);
+    }
+    {   /* what a model file (and a checkpoint, which `eval` and `predict` take too) needs to prepare inputs */
+        char buf[64];
+        const char *names = class_names(dir, train.nclass);
+        snprintf(buf, sizeof buf, "%.9g", scale);
+        int bad = (names && sd_model_meta_set(m, "classes", names)) || sd_model_meta_set(m, "input_scale", buf);
+        snprintf(buf, sizeof buf, "%.9g", shift);
+        if (bad || sd_model_meta_set(m, "input_shift", buf)) goto done;
     }
     const int img = train.c * train.h * train.w;
     xbuf = malloc((size_t)(o->batch + 1) * img * sizeof(float));   /* augmented batch + scratch */
@@ -473,7 +518,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             const int stopping = step_info[1] > 0;   /* agreed: every rank stops at this step */
             if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
                 if (average_state(dist, m) ||
-                    (rank == 0 && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st))) goto done;
+                    (rank == 0 && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st, data_desc))) goto done;
             }
             if (stopping) {
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
@@ -523,17 +568,11 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     r->steps = sd_optim_steps(opt);
     if (rank == 0 && o->checkpoint) {   /* the final state: a finished run's checkpoint resumes to nothing more */
         st.step = 0;
-        if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st)) goto done;
+        if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st, data_desc)) goto done;
     }
 
     if (rank == 0 && o->out) {
         char buf[64];
-        const char *names = class_names(dir, train.nclass);
-        if (names) sd_model_meta_set(m, "classes", names);
-        snprintf(buf, sizeof buf, "%.9g", scale);
-        sd_model_meta_set(m, "input_scale", buf);
-        snprintf(buf, sizeof buf, "%.9g", shift);
-        sd_model_meta_set(m, "input_shift", buf);
         snprintf(buf, sizeof buf, "%.4f", r->test_accuracy);
         sd_model_meta_set(m, "test_accuracy", buf);
         snprintf(buf, sizeof buf, "%d", r->epochs);
@@ -561,10 +600,25 @@ done:
     return rc;
 }
 
-static float meta_float(const sd_model *m, const char *key, float dflt)
+int sd_app_classifier_inputs(const sd_model *m, const char *path, float *scale, float *shift)
 {
-    const char *v = sd_model_meta_get(m, key);
-    return v ? strtof(v, NULL) : dflt;
+    sd_shape out = sd_model_output_shape(m);
+    char s[64];
+    if (out.ndim != 1 || out.d[0] < 2)
+        return sd_error("%s: not a classifier (its output has shape %s)", path, sd_shape_str(out, s, sizeof s));
+    const char *names = sd_model_meta_get(m, "classes");
+    if (names) {
+        int n = 1;
+        for (const char *c = names; *c; c++) n += *c == ',';
+        if (n != out.d[0])
+            return sd_error("%s: its metadata names %d classes but the model has %d outputs", path, n, out.d[0]);
+    }
+    /* sd_model_load refused values that are not finite numbers */
+    const char *v = sd_model_meta_get(m, "input_scale");
+    *scale = v ? strtof(v, NULL) : 1.0f / 255.0f;
+    v = sd_model_meta_get(m, "input_shift");
+    *shift = v ? strtof(v, NULL) : 0.0f;
+    return 0;
 }
 
 int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
@@ -578,18 +632,21 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     int rc = -1;
     sd_model *m = sd_model_load(model_path);
     if (!m) return -1;
-    if (sd_app_check_not_generator(m, model_path)) goto done;   /* role=generator: a GAN's, not a classifier */
+    float scale, shift;
+    if (sd_app_check_not_generator(m, model_path) ||   /* role=generator: a GAN's, not a classifier */
+        sd_app_classifier_inputs(m, model_path, &scale, &shift)) goto done;
     if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
     if (limit > 0 && limit < test.n) sd_dataset_truncate(&test, limit);
     sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
-    if (sd_shape_numel(in) != (size_t)test.c * test.h * test.w || in.ndim != 3 || in.d[1] != test.h) {
+    if (in.ndim != 3 || in.d[0] != test.c || in.d[1] != test.h || in.d[2] != test.w) {
         char s[64];
-        sd_error("%s expects inputs of shape %s but %s has %dx%dx%d images", model_path,
+        sd_error("%s takes inputs of shape %s but the test set of %s has %dx%dx%d images", model_path,
                  sd_shape_str(in, s, sizeof s), dir, test.c, test.h, test.w);
         goto done;
     }
-    if (out.ndim != 1 || out.d[0] < test.nclass) {
-        sd_error("%s has %d outputs but the data has %d classes", model_path, out.d[0], test.nclass);
+    if (out.d[0] < test.nclass) {
+        sd_error("%s has %d classes but the test set of %s has labels up to %d", model_path, out.d[0], dir,
+                 test.nclass - 1);
         goto done;
     }
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
@@ -598,8 +655,11 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
         goto done;
     }
     if (!(g = sd_graph_new(ctx))) goto done;
-    if (sd_app_evaluate(g, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
-                        meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss, logits)) goto done;
+    if (sd_app_evaluate(g, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, logits)) goto done;
+    if (!isfinite(r->test_loss)) {   /* e.g. logits that overflow: no number to report */
+        sd_error("%s: the test loss is not finite (the model's outputs overflow on %s)", model_path, dir);
+        goto done;
+    }
     if (logits_path &&
         sd_write_atomic(logits_path, &(sd_chunk){ logits, (size_t)test.n * out.d[0] * sizeof *logits }, 1)) goto done;
     r->n = test.n;

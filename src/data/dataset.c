@@ -112,6 +112,37 @@ void sd_dataset_free(sd_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+int sd_dataset_check_same_shape(const sd_dataset *a, const char *what_a, const sd_dataset *b, const char *what_b)
+{
+    if (a->c == b->c && a->h == b->h && a->w == b->w) return 0;
+    return sd_error("%s has %dx%dx%d images but %s has %dx%dx%d (channels x height x width): both must have the "
+                    "same size", what_a, a->c, a->h, a->w, what_b, b->c, b->h, b->w);
+}
+
+/* 64 bits of a stream of bytes, eight at a time (a multiply-xorshift mix). */
+static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        h = (h ^ v) * k;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++) h = ((h ^ p[i]) * k) ^ (h >> 31);
+    return (h ^ (uint64_t)n) * k;
+}
+
+char *sd_dataset_describe(const sd_dataset *d, char *buf, size_t size)
+{
+    uint64_t h = hash_bytes(0x5348454e4455ull, d->images, (size_t)d->n * d->c * d->h * d->w);
+    h = hash_bytes(h, d->labels, (size_t)d->n);
+    snprintf(buf, size, "%d images of %dx%dx%d, %d classes, fingerprint %016llx", d->n, d->c, d->h, d->w, d->nclass,
+             (unsigned long long)h);
+    return buf;
+}
+
 void sd_dataset_truncate(sd_dataset *d, int n)
 {
     /* Only shrinks the count; the buffers stay as they are (freed whole later).
