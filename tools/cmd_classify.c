@@ -34,6 +34,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
     c.checkpoint_every = o->checkpoint_every;
     c.stop_after = o->stop_after;
+    c.max_memory = o->max_memory;
     *o = c;
     return 0;
 }
@@ -56,7 +57,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
         { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
         { "batch", F_INT, &o.batch, "mini-batch size (default 64)", 1, 1 << 20 },
-        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "learning rate (default, or 0: 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 0, 100 },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
         { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
         { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
@@ -71,10 +72,12 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0", 0, 1 << 30 },
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "detect-anomaly", F_BOOL, &o.detect_anomaly, "check every op's output and gradient for NaN/Inf (slower)" },
+        CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain (one all-reduce per step)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
+    if (cli_check_config_ranges("train", flags, sd_train_config_fields)) return 70;
     char *pos[1];
     int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
                                argc, argv, flags, pos, 0, &npos);
@@ -153,7 +156,9 @@ int cmd_eval(int argc, char **argv)
 {
     const char *data = NULL, *logits = NULL;
     int json = 0, threads = 0, limit = 0;
+    uint64_t max_memory = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "data", F_STR, &data, "MNIST-layout data directory (its t10k split is used)" },
         { "threads", F_INT, &threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "limit", F_INT, &limit, "use only the first N test images", 0, 1 << 30 },
@@ -168,7 +173,7 @@ int cmd_eval(int argc, char **argv)
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) return cli_usage_error("eval", "FILE.safetensors [flags]", "%s", "expected one model file");
     sd_eval_result r;
-    if (sd_app_eval_classifier(pos[0], data, limit, threads, logits, &r)) return cli_fail("eval");
+    if (sd_app_eval_classifier(pos[0], data, limit, threads, logits, &r, max_memory)) return cli_fail("eval");
     printf("%s: test accuracy %.2f%%, test loss %.4f on %d images\n", pos[0], 100.0 * r.test_accuracy,
            r.test_loss, r.n);
     if (json) printf("{\"test_accuracy\":%.4f,\"test_loss\":%.4f,\"n\":%d}\n", r.test_accuracy, r.test_loss, r.n);
@@ -180,7 +185,9 @@ int cmd_eval(int argc, char **argv)
 int cmd_predict(int argc, char **argv)
 {
     int json = 0, top = 3;
+    uint64_t max_memory = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "top", F_INT, &top, "how many classes to show (default 3)", 1, 256 },
         { "json", F_BOOL, &json, "one JSON object per image" },
         { 0 }
@@ -193,7 +200,7 @@ int cmd_predict(int argc, char **argv)
                                argc, argv, flags, pos, 1024, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one image");
-    return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout) ? cli_fail("predict") : 0;
+    return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout, max_memory) ? cli_fail("predict") : 0;
 }
 
 /* ---- shendu show */
@@ -202,7 +209,9 @@ int cmd_show(int argc, char **argv)
 {
     const char *out = NULL, *data = NULL;
     int index = 0;
+    uint64_t max_memory = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "out", F_STR, &out, "directory for the PNG files (created if missing)" },
         { "data", F_STR, &data, "data set whose test image is shown (default as for train)" },
         { "index", F_INT, &index, "which test image (default 0)", 0, 1 << 30 },
@@ -216,7 +225,7 @@ int cmd_show(int argc, char **argv)
                                argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1 || !out) return cli_usage_error("show", usage, "%s", "expected a model file and --out DIR");
-    return sd_app_show(pos[0], data, index, out, stdout) ? cli_fail("show") : 0;
+    return sd_app_show(pos[0], data, index, out, stdout, max_memory) ? cli_fail("show") : 0;
 }
 
 /* ---- shendu explain */

@@ -71,6 +71,10 @@ int sd_st_read_f32(const sd_st_file *f, const char *name, int ndim, const int64_
  * is present with the shape the architecture implies, and nothing else is. */
 int       sd_model_save(const sd_model *m, const char *path);
 sd_model *sd_model_load(const char *path);
+/* Same, with the limit on one example's planned activation memory
+ * (sd_model_opts.max_memory; 0: SD_MODEL_MAX_MEMORY). Weights, running
+ * averages and input_scale/input_shift that are not finite are refused. */
+sd_model *sd_model_load_with(const char *path, uint64_t max_memory);
 /* Same, with extra tensors written after the parameters (checkpoints). */
 int       sd_model_save_with(const sd_model *m, const char *path,
                              const sd_st_tensor *extra, int nextra,

@@ -118,19 +118,20 @@ _Static_assert(SD_INIT_DEFAULT == 0 && SD_INIT_HE == 1 && SD_INIT_XAVIER == 2 &&
 const sd_config_field sd_train_config_fields[] = {
     F("model", SD_CFG_STR, model, 0, 0, NULL, "mlp"),
     F("data", SD_CFG_STR, data_dir, 0, 0, NULL, NULL),   /* filled in before saving */
-    F("epochs", SD_CFG_INT, epochs, 1, 1 << 30),
-    F("batch", SD_CFG_INT, batch, 1, 1 << 30),
-    F("lr", SD_CFG_FLOAT, lr, 0, 1e30),
+    /* numbers: the flags' ranges (cli_check_config_ranges keeps them so), which a checkpoint's values must meet */
+    F("epochs", SD_CFG_INT, epochs, 1, 1000000),
+    F("batch", SD_CFG_INT, batch, 1, 1 << 20),
+    F("lr", SD_CFG_FLOAT, lr, 0, 100),
     F("optim", SD_CFG_ENUM, optim, 0, 0, optim_names),
-    F("momentum", SD_CFG_FLOAT, momentum, 0, 1e30),
-    F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1e30),
+    F("momentum", SD_CFG_FLOAT, momentum, 0, 0.9999),
+    F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1),
     F("init", SD_CFG_ENUM, init, 0, 0, init_names),
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
     F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
     F("limit-test", SD_CFG_INT, limit_test, 0, 1 << 30),
     F("normalize", SD_CFG_INT, normalize, 0, 1),
-    F("shift", SD_CFG_INT, shift, 0, 1 << 20),
+    F("shift", SD_CFG_INT, shift, 0, 8),
     F("flip", SD_CFG_INT, flip, 0, 1),
     F("cosine", SD_CFG_INT, cosine, 0, 1),
     { 0 }
@@ -394,7 +395,10 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
-    if (!(m = sd_model_new(arch, SD_SHAPE(train.c, train.h, train.w), o->init, &rng))) {
+    if (!(m = sd_model_new_with(arch, SD_SHAPE(train.c, train.h, train.w),
+                                &(sd_model_opts){ .init = o->init, .rng = &rng, .max_memory = o->max_memory })) ||
+        sd_model_check_memory(m, o->batch, 1, o->max_memory) ||   /* a training step */
+        sd_model_check_memory(m, 100, 0, o->max_memory)) {        /* an evaluation batch */
         sd_error_prefix("model '%s'", o->model);
         goto done;
     }
@@ -622,7 +626,7 @@ int sd_app_classifier_inputs(const sd_model *m, const char *path, float *scale, 
 }
 
 int sd_app_eval_classifier(const char *model_path, const char *data_dir, int limit, int threads,
-                           const char *logits_path, sd_eval_result *r)
+                           const char *logits_path, sd_eval_result *r, uint64_t max_memory)
 {
     const char *dir = data_dir ? data_dir : sd_data_default_dir();
     sd_dataset test = { 0 };
@@ -630,7 +634,7 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     sd_graph *g = NULL;
     float *logits = NULL;
     int rc = -1;
-    sd_model *m = sd_model_load(model_path);
+    sd_model *m = sd_model_load_with(model_path, max_memory);
     if (!m) return -1;
     float scale, shift;
     if (sd_app_check_not_generator(m, model_path) ||   /* role=generator: a GAN's, not a classifier */
@@ -647,6 +651,10 @@ int sd_app_eval_classifier(const char *model_path, const char *data_dir, int lim
     if (out.d[0] < test.nclass) {
         sd_error("%s has %d classes but the test set of %s has labels up to %d", model_path, out.d[0], dir,
                  test.nclass - 1);
+        goto done;
+    }
+    if (sd_model_check_memory(m, 100, 0, max_memory)) {   /* sd_app_evaluate's batches */
+        sd_error_prefix("%s", model_path);
         goto done;
     }
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;

@@ -25,10 +25,10 @@ const sd_config_field sd_lm_config_fields[] = {
     F("seq", SD_CFG_INT, seq, 1, 1 << 20),
     F("batch", SD_CFG_INT, batch, 1, 1 << 16),
     F("steps", SD_CFG_INT, steps, 1, 1 << 30),
-    F("lr", SD_CFG_FLOAT, lr, 0, 1e30),
+    F("lr", SD_CFG_FLOAT, lr, 0, 100),
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
-    F("forget-bias", SD_CFG_FLOAT, forget_bias, -1e30, 1e30),
+    F("forget-bias", SD_CFG_FLOAT, forget_bias, -100, 100),
     { 0 }
 };
 #undef F

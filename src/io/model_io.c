@@ -76,7 +76,9 @@ static int parse_input(const char *s, sd_shape *out)
     return 0;
 }
 
-sd_model *sd_model_load(const char *path)
+sd_model *sd_model_load(const char *path) { return sd_model_load_with(path, 0); }
+
+sd_model *sd_model_load_with(const char *path, uint64_t max_memory)
 {
     sd_st_file *f = sd_st_open(path);
     if (!f) return NULL;
@@ -97,7 +99,7 @@ sd_model *sd_model_load(const char *path)
     sd_rng_seed(&rng, 0);
     /* the architecture may not ask for more parameters than the file holds */
     size_t held = sd_st_numel(f);   /* + 1: a limit of 0 would mean no limit */
-    m = sd_model_new_with(arch, in, &(sd_model_opts){ .rng = &rng, .max_params = held + 1 });
+    m = sd_model_new_with(arch, in, &(sd_model_opts){ .rng = &rng, .max_params = held + 1, .max_memory = max_memory });
     if (!m) { sd_error_prefix("%s: shendu.arch (the file's tensors hold %zu values)", path, held); goto done; }
     sd_params *P = sd_model_params(m), *S = sd_model_state(m);   /* S: batchnorm running averages */
     if (sd_checkpoint_read_params(f, P) || sd_checkpoint_read_params(f, S)) {
