@@ -34,6 +34,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
     c.checkpoint_every = o->checkpoint_every;
     c.stop_after = o->stop_after;
+    c.track = o->track;
     *o = c;
     return 0;
 }
@@ -73,6 +74,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "detect-anomaly", F_BOOL, &o.detect_anomaly, "check every op's output and gradient for NaN/Inf (slower)" },
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain (one all-reduce per step)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "10"),
         { 0 }
     };
     char *pos[1];

@@ -103,6 +103,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
           0, 1 << 30 },
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (in buckets during backward, default) or plain" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "10"),
         { 0 }
     };
     char *pos[1];
