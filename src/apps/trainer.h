@@ -101,10 +101,11 @@ typedef struct sd_trainer_hooks {
     int  (*step)(void *user, sd_trainer_io *io);
     /* Write the checkpoint after io's step; every rank calls it (rank 0 writes). */
     int  (*checkpoint)(void *user, const sd_trainer_io *io);
-    /* The epoch ended: evaluate, print its line; values (preset NaN) -> its record. */
+    /* The epoch ended: evaluate, print its line; values (preset NaN) -> its record
+     * (NULL: nothing at an epoch's end, and no record). */
     int  (*epoch_end)(void *user, int epoch, double *values);
-    /* After a step that did not stop: redraw the terminal's line (NULL: none). */
-    void (*live)(void *user, const sd_trainer_io *io);
+    /* After a step that did not stop: the terminal's line, periodic work (NULL: none). */
+    int  (*after)(void *user, const sd_trainer_io *io);
     /* Where the run is, for the stop message ("epoch 2 step 7"). */
     void (*where)(void *user, char *buf, size_t size);
 } sd_trainer_hooks;
