@@ -90,7 +90,10 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         fprintf(stderr, "shendu train: %s\n", sd_last_error());
         return 2;
     }
-    if (!o.epochs) o.epochs = strcmp(recipe, "best") ? 5 : 10;
+    if (!o.epochs) {
+        o.epochs = strcmp(recipe, "best") ? 5 : 10;
+        if (!o.resume) o.track.quick = "--epochs 1 for a quick look";   /* the default's cost is announced */
+    }
     if (schedule) {
         if (strcmp(schedule, "const") && strcmp(schedule, "cosine"))
             return cli_usage_error("train", "[flags]", "unknown schedule '%s' (expected const or cosine)", schedule);
