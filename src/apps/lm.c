@@ -420,10 +420,11 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
             }
         sd_graph_reset(g);
         sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
-        if (!loss) return -1;
+        if (!loss) { sd_graph_set_grad(g, 1); return -1; }
         sums[0] += (double)loss->data[0] * T * B;
         sums[1] += (double)T * B;
     }
+    sd_graph_set_grad(g, 1);   /* the training graph's: recording again */
     if (sd_dist_size(dist) > 1 && sd_dist_allreduce_sum_f64(dist, sums, 2)) return -1;
     *bpc = sums[0] / sums[1] / LN2;
     return 0;
@@ -465,7 +466,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_lm *m = NULL;
     sd_ctx *ctx = NULL;
     sd_optim *opt = NULL;
-    sd_graph *g = NULL, *gv = NULL;
+    sd_graph *g = NULL;   /* training and validation share one arena (it grows to the larger) */
     sd_dist_sync *sync = NULL;
     int32_t *tok = NULL, *in = NULL, *tgt = NULL;
     uint32_t *offs = NULL;
@@ -522,7 +523,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     }
     if (!(opt = sd_optim_new(P, &oo))) goto done;
     if (!(sync = sd_dist_sync_new(dist, P, &(sd_dist_sync_opts){ .overlap = o->overlap }))) goto done;
-    if (!(g = sd_graph_new(ctx)) || !(gv = sd_graph_new(ctx))) goto done;
+    if (!(g = sd_graph_new(ctx))) goto done;
     if (o->resume) {
         if (sd_lm_checkpoint_restore(o->resume, m, opt, text.n, &st)) goto done;
         if (st.step > o->steps) {
@@ -646,7 +647,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             st.window = 0;
         }
         if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
-            if (validate(gv, m, dist, tok + n_train, n_val, T, vb, in, tgt, &r->val_bpc)) goto done;
+            if (validate(g, m, dist, tok + n_train, n_val, T, vb, in, tgt, &r->val_bpc)) goto done;
             fprintf(log, "step %d: validation %.4f bits per character\n", step, r->val_bpc);
         }
         if (rank == 0 && o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
@@ -659,7 +660,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         fflush(log);
     }
     if (first_step == o->steps) {   /* resumed a finished run: the model file still gets its figures */
-        if (validate(gv, m, dist, tok + n_train, n_val, T, vb, in, tgt, &r->val_bpc)) goto done;
+        if (validate(g, m, dist, tok + n_train, n_val, T, vb, in, tgt, &r->val_bpc)) goto done;
         fprintf(log, "step %d: validation %.4f bits per character\n", o->steps, r->val_bpc);
     }
     r->steps = o->steps;
@@ -696,7 +697,6 @@ done:
     free(offs);
     free(sample);
     sd_graph_free(g);
-    sd_graph_free(gv);
     sd_optim_free(opt);
     sd_lm_free(m);
     sd_ctx_free(ctx);
