@@ -14,6 +14,7 @@
 
 static void make_dataset(sd_dataset *d)
 {
+    *d = (sd_dataset){ 0 };   /* x and classes NULL: a picture set */
     d->n = N;
     d->c = C;
     d->h = H;
