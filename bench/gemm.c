@@ -2,10 +2,11 @@
  * shapes the example networks run (MLP 784-256-10 at batch 64, a small CNN
  * through im2col at batch 64).
  *
- *   bench_gemm [threads] [--json] [--quick]
+ *   bench_gemm [threads] [--json] [--quick] [--bf16]
  *
  * threads defaults to all online cores. Each figure is the median of 5 trials;
- * a trial repeats the call for at least 0.1 s (--quick: 3 trials, 0.03 s). */
+ * a trial repeats the call for at least 0.1 s (--quick: 3 trials, 0.03 s).
+ * --bf16: the context's precision is bfloat16 (sd_ctx_set_precision). */
 #include "shendu/base.h"
 #include "shendu/kernels.h"
 
@@ -45,14 +46,19 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int threads = 0, json = 0, quick = 0;
+    int threads = 0, json = 0, quick = 0, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--quick") == 0) quick = 1;
+        else if (strcmp(argv[i], "--bf16") == 0) bf16 = 1;
         else threads = atoi(argv[i]);
     }
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });
-    if (!ctx) { fprintf(stderr, "bench_gemm: %s\n", sd_last_error()); return 1; }
+    if (!ctx || (bf16 && sd_ctx_set_precision(ctx, SD_PRECISION_BF16) != 0)) {
+        fprintf(stderr, "bench_gemm: %s\n", sd_last_error());
+        sd_ctx_free(ctx);
+        return 1;
+    }
     const int trials = quick ? 3 : 5;
     const double min_time = quick ? 0.03 : 0.1;
 

@@ -51,8 +51,19 @@ sd_ctx *sd_ctx_new(const sd_ctx_opts *opts);        /* opts may be NULL */
 void    sd_ctx_free(sd_ctx *ctx);                   /* NULL is a no-op */
 int     sd_ctx_threads(const sd_ctx *ctx);
 int     sd_cpu_cores(void);                         /* online cores */
-/* Which GEMM micro-kernel this CPU runs: "avx512", "avx2", "generic". */
+/* Which GEMM micro-kernel this CPU runs: "avx512", "avx2", "generic" (and
+ * "avx512-bf16" under SD_PRECISION_BF16). */
 const char *sd_ctx_kernel_name(const sd_ctx *ctx);
+
+/* Precision of the matrix products (sd_gemm: linear layers, convolutions,
+ * recurrent gates). FP32 is the default. BF16 is mixed precision: operands
+ * rounded to bfloat16, products summed in float32; weights, optimizer state,
+ * losses and normalisations stay float32. Needs a CPU with AVX512_BF16:
+ * elsewhere sd_ctx_set_precision returns -1 (sd_last_error says why) and the
+ * context stays in FP32. */
+typedef enum { SD_PRECISION_FP32 = 0, SD_PRECISION_BF16 = 1 } sd_precision;
+int          sd_ctx_set_precision(sd_ctx *ctx, sd_precision p);
+sd_precision sd_ctx_precision(const sd_ctx *ctx);
 
 /* Monotonic seconds, for progress lines and benchmarks. */
 double sd_time_now(void);

@@ -31,6 +31,17 @@ void sd_gemm_naive(int transA, int transB, int M, int N, int K,
                    float alpha, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);
 
+/* bfloat16 (float32's top 16 bits): rounding to nearest even as the CPU's
+ * vcvtneps2bf16 does (NaN stays NaN, denormals flush to zero), and back. */
+uint16_t sd_bf16_from_float(float f);
+float    sd_bf16_to_float(uint16_t h);
+
+/* The oracle for sd_gemm under SD_PRECISION_BF16: sd_gemm_naive with both
+ * operands rounded to bfloat16, each pair of k added in float32 the way the
+ * CPU's vdpbf16ps adds it. */
+void sd_gemm_bf16_naive(int transA, int transB, int M, int N, int K,
+                        float alpha, const float *A, int lda, const float *B, int ldb,
+                        float beta, float *C, int ldc);
 
 /* ---- Convolution and max-pooling, NCHW, float32.
  * One set of sizes describes both: x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW)

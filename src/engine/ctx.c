@@ -78,6 +78,24 @@ int sd_ctx_threads(const sd_ctx *ctx) { return ctx->threads; }
 
 const char *sd_ctx_kernel_name(const sd_ctx *ctx) { return sd_gemm_kernel_name(ctx->gemm); }
 
+int sd_ctx_set_precision(sd_ctx *ctx, sd_precision p)
+{
+    if (p != SD_PRECISION_FP32 && p != SD_PRECISION_BF16) {
+        sd_error("precision must be SD_PRECISION_FP32 or SD_PRECISION_BF16, got %d", (int)p);
+        return -1;
+    }
+    if (sd_gemm_state_set_bf16(ctx->gemm, p == SD_PRECISION_BF16) != 0) {
+        sd_error("bf16 precision needs a CPU with AVX512_BF16 (and shendu's own GEMM kernels, "
+                 "AVX-512 not turned off by SHENDU_GEMM_KERNEL): this one runs '%s'; use fp32",
+                 sd_gemm_kernel_name(ctx->gemm));
+        return -1;
+    }
+    ctx->precision = p;
+    return 0;
+}
+
+sd_precision sd_ctx_precision(const sd_ctx *ctx) { return ctx->precision; }
+
 double sd_time_now(void)
 {
     struct timespec ts;

@@ -21,6 +21,7 @@ enum { SD_XFORM_WINOGRAD = 1 };
 
 struct sd_ctx {
     int threads;
+    sd_precision precision;   /* of sd_gemm's products (sd_ctx_set_precision) */
     struct sd_gemm_state *gemm;
     sd_xform xform[SD_XFORM_ENTRIES];
     unsigned long long xform_clock;
@@ -37,5 +38,8 @@ float *sd_ctx_transformed(sd_ctx *ctx, int kind, const float *w, size_t nw, size
 struct sd_gemm_state *sd_gemm_state_new(int threads);
 void sd_gemm_state_free(struct sd_gemm_state *s);
 const char *sd_gemm_kernel_name(const struct sd_gemm_state *s);
+/* Products in bfloat16 (on = 1) or float32; -1 when this CPU (or an OpenBLAS
+ * build) has no bfloat16 kernel. */
+int sd_gemm_state_set_bf16(struct sd_gemm_state *s, int on);
 
 #endif

@@ -128,10 +128,14 @@ static const struct sd_gemm_arch arch_generic = {
 
 struct sd_gemm_state {
     const struct sd_gemm_arch *arch;
+    const struct sd_gemm_arch *bf16;   /* the bfloat16 kernel, NULL where the CPU has none */
+    int use_bf16;                      /* SD_PRECISION_BF16 asked and available */
     int threads;
     float *apack[SD_MAX_THREADS];   /* mc x kc (+ slack), 64-byte aligned */
     float *bpack[SD_MAX_THREADS];   /* kc x nc (+ slack) */
 };
+
+static int cpu_has_avx2(void);
 
 static int cpu_has_avx512(void)
 {
@@ -139,6 +143,17 @@ static int cpu_has_avx512(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static int cpu_has_avx512_bf16(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return cpu_has_avx512() && cpu_has_avx2() && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512bf16");
 #else
     return 0;
 #endif
@@ -191,6 +206,9 @@ struct sd_gemm_state *sd_gemm_state_new(int threads)
     struct sd_gemm_state *s = calloc(1, sizeof *s);
     if (!s) { sd_error("gemm: out of memory"); return NULL; }
     s->arch = choose_arch();
+    /* bfloat16 runs beside the float kernel it extends (SHENDU_GEMM_KERNEL
+     * asking for less than AVX-512 leaves it out too). */
+    s->bf16 = s->arch == &sd_gemm_arch_avx512 && cpu_has_avx512_bf16() ? &sd_gemm_arch_avx512_bf16 : NULL;
     s->threads = threads;
     const struct sd_gemm_arch *ar = s->arch;
     size_t asize = round_up((size_t)ar->mc, (size_t)ar->mr) * (size_t)ar->kc + 16;
@@ -220,8 +238,18 @@ const char *sd_gemm_kernel_name(const struct sd_gemm_state *s)
     (void)s;
     return "openblas (-DSHENDU_BLAS=openblas)";
 #else
-    return s->arch->name;
+    return s->use_bf16 ? s->bf16->name : s->arch->name;
 #endif
+}
+
+int sd_gemm_state_set_bf16(struct sd_gemm_state *s, int on)
+{
+#ifdef SHENDU_OPENBLAS
+    if (on) return -1;
+#endif
+    if (on && !s->bf16) return -1;
+    s->use_bf16 = on != 0;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -293,7 +321,7 @@ static void gemm_rect(const struct sd_gemm_arch *ar, const struct gemm_args *g,
      * (packing would cost about as much as it saves); a tall C amortises the
      * packing and gains from the contiguous, TLB-friendly panels. The kernel
      * does the same arithmetic either way. */
-    const int direct = !g->transB && m1 - m0 <= DIRECT_B_MAX_ROWS;
+    const int direct = !g->transB && !ar->pairs && m1 - m0 <= DIRECT_B_MAX_ROWS;
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = SD_MIN(NC, n1 - jc);
         for (int pc = 0; pc < g->K; pc += g->kc) {
@@ -443,7 +471,7 @@ void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int
 #endif
 
     struct sd_gemm_state *s = ctx->gemm;
-    const struct sd_gemm_arch *ar = s->arch;
+    const struct sd_gemm_arch *ar = s->use_bf16 ? s->bf16 : s->arch;
     struct gemm_args g = {
         .transA = transA != 0, .transB = transB != 0, .M = M, .N = N, .K = K,
         .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
@@ -466,8 +494,10 @@ void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int
     if (M == 1 && g.transA && lda == 1) { g.transA = 0; g.lda = K; }
     if (N == 1 && !g.transB && ldb == 1) { g.transB = 1; g.ldb = K; }
 
-    /* Thin products of k-contiguous operands: dot products, no packing. */
-    if (!g.transA && g.transB && (M <= DOT_MAX_M || N <= DOT_MAX_N) && K >= DOT_MIN_K) {
+    /* Thin products of k-contiguous operands: dot products, no packing
+     * (float32 only: under bfloat16 every product goes through the packed,
+     * rounded panels). */
+    if (!ar->pairs && !g.transA && g.transB && (M <= DOT_MAX_M || N <= DOT_MAX_N) && K >= DOT_MIN_K) {
         gemm_dot(ar, &g, threads);
         return;
     }

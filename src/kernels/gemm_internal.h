@@ -49,6 +49,9 @@ struct sd_gemm_arch {
                            kernel that runs narrower tiles at no extra cost
                            per column (one vector register) may be cut there */
     int mc, kc, nc;     /* cache blocks: A block mc x kc, B block kc x nc */
+    int pairs;          /* 1: panels hold bfloat16 pairs of k (gemm_bf16.c); the
+                           driver packs every operand (no B in place, no dot
+                           products) */
     sd_gemm_ukernel kernel;
     sd_gemm_dotkernel dot;
     sd_gemm_pack_fn pack;
@@ -58,6 +61,8 @@ struct sd_gemm_arch {
  * the whole module builds without -march flags; callers check the CPU). */
 extern const struct sd_gemm_arch sd_gemm_arch_avx512;
 extern const struct sd_gemm_arch sd_gemm_arch_avx2;
+/* Defined in gemm_bf16.c: needs AVX512_BF16 as well. */
+extern const struct sd_gemm_arch sd_gemm_arch_avx512_bf16;
 /* Defined in gemm_simd128.c when compiled for wasm32 with -msimd128. */
 extern const struct sd_gemm_arch sd_gemm_arch_simd128;
 
