@@ -133,6 +133,23 @@ void sd_maxpool2d_fast(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float
 /* dx (N,C,H,W) += dy routed to the arg-max of each window (one thread if ctx is NULL). */
 void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax, const float *dy, float *dx);
 
+/* ---- Causal scaled-dot-product attention, fused (src/kernels/attention.c).
+ * q, k, v, o (T·B, D) time-major (row t·B + b), H heads of D / H columns each;
+ * o_t = Σ_{u<=t} softmax_u(scale q_t·k_u) v_u per sequence and head. The
+ * forward keeps lse (B·H·T: each row's log-sum-exp) for the backward, which
+ * recomputes the probabilities: no T×T matrix is stored. scratch: threads·T
+ * floats. The backward ADDS into dq, dk, dv (each may be NULL). Results do not
+ * depend on the thread count. The composed oracle is sd_causal_attention_composed. */
+typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; } sd_attn_dims;
+void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, float *o,
+                      float *lse, float *scratch);
+void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, const float *o,
+                      const float *lse, const float *dout, float *dq, float *dk, float *dv, float *scratch);
+/* One query q (D) against n cached keys and values kc, vc (n, D) -> o (D): the
+ * sampling step with a key/value cache, O(n·D). scratch: n floats. */
+void sd_attention_step(int n, int heads, int dim, float scale, const float *q, const float *kc, const float *vc,
+                       float *o, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@ typedef struct sd_optim_opts {
     float eps;             /* Adam: 0 -> 1e-8 */
     float weight_decay;    /* L2 added to the gradient (Adam: decoupled if `decoupled`, i.e. AdamW) */
     int decoupled;
+    int decay_matrices_only;   /* Adam: weight decay on tensors of 2+ dims only (none on norms' gains, biases) */
     int threads;           /* threads for the update (0: 1); results do not depend on it */
 } sd_optim_opts;
 
@@ -32,6 +33,12 @@ float     sd_optim_lr(const sd_optim *o);
 const sd_optim_opts *sd_optim_options(const sd_optim *o);   /* with defaults filled in */
 int       sd_optim_kind_parse(const char *name, sd_optim_kind *out);  /* "sgd", "adam" */
 const char *sd_optim_kind_name(sd_optim_kind k);
+
+/* Linear warm-up then cosine decay: the learning rate for update `step`
+ * (0-based) of `total`: lr (step + 1) / warmup for step < warmup, then
+ * min_lr + (lr − min_lr)(1 + cos(π (step − warmup) / (total − warmup))) / 2
+ * (PyTorch's LinearLR(1/warmup) then CosineAnnealingLR(total − warmup, min_lr)). */
+float     sd_lr_warmup_cosine(int64_t step, int64_t warmup, int64_t total, float lr, float min_lr);
 
 /* For checkpoints: steps taken, and the state buffers (SGD: velocity;
  * Adam: m, v), each sd_params_size(P) floats. */

@@ -104,6 +104,10 @@ void       sd_params_zero_grad(sd_params *P);
 /* The first tensor whose values (grads = 0) or gradients (grads = 1) hold a NaN
  * or Inf, or -1 if all are finite. */
 int        sd_params_first_nonfinite(const sd_params *P, int grads);
+/* Gradient clipping by global norm (torch.nn.utils.clip_grad_norm_): if the L2 norm
+ * of all gradients exceeds max_norm (> 0), scale them by max_norm / (norm + 1e-6).
+ * Returns the norm before clipping. */
+double     sd_params_clip_grad_norm(sd_params *P, float max_norm);
 /* dst = src, value for value; both must have the same layout. */
 int        sd_params_copy(sd_params *dst, const sd_params *src);
 /* avg = decay avg + (1 - decay) src, value for value (a moving average of
@@ -194,6 +198,26 @@ sd_tensor *sd_silu(sd_graph *g, sd_tensor *x);                       /* x σ(x) 
 sd_tensor *sd_upsample2x(sd_graph *g, sd_tensor *x);
 /* x (N,C,H,W) + e (N,C): e[n][c] added at every position of x's plane (n,c). */
 sd_tensor *sd_add_channels(sd_graph *g, sd_tensor *x, sd_tensor *e);
+
+/* ---- The Transformer's ops (issue 20). */
+/* Layer normalisation over each row of x (N,C): y = gamma (x - mean) / sqrt(var + eps) + beta,
+ * mean and biased var of the row; gamma, beta (C) or NULL (1, 0); eps <= 0 -> 1e-5. */
+sd_tensor *sd_layer_norm(sd_graph *g, sd_tensor *x, sd_tensor *gamma, sd_tensor *beta, float eps);
+/* GELU, the exact erf form (PyTorch's default, approximate='none'): x Φ(x). */
+sd_tensor *sd_gelu(sd_graph *g, sd_tensor *x);
+/* Inverted dropout: each element zeroed with probability p (drawn in order from rng),
+ * the rest scaled by 1/(1-p). rng NULL or p = 0 (evaluation): returns x itself. */
+sd_tensor *sd_dropout(sd_graph *g, sd_tensor *x, float p, sd_rng *rng);
+/* Batched matrix multiply: a (N,M,K) · b (N,K,P) -> (N,M,P); flags as sd_matmul's,
+ * per batch entry (SD_TRANS_A: a is (N,K,M); SD_TRANS_B: b is (N,P,K)). */
+sd_tensor *sd_bmm(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags);
+/* Causal scaled-dot-product attention, fused: q, k, v (T*B, D) time-major (row t*B + b),
+ * `heads` heads of D/heads columns -> (T*B, D); step t of a sequence sees its steps <= t,
+ * scores scaled by 1/sqrt(D/heads). Keeps B*heads*T floats for backward, never T×T. */
+sd_tensor *sd_causal_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads);
+/* The same composed from sd_bmm, sd_softmax and gathers (stores the T×T scores): the oracle. */
+sd_tensor *sd_causal_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T,
+                                        int heads);
 
 /* Losses, each the mean over all elements / examples, -> (1). */
 sd_tensor *sd_mse(sd_graph *g, sd_tensor *pred, sd_tensor *target);

@@ -40,7 +40,13 @@
     X(GROUP_NORM, group_norm)  \
     X(SILU, silu)              \
     X(UPSAMPLE2X, upsample2x)  \
-    X(ADD_CHANNELS, add_channels)
+    X(ADD_CHANNELS, add_channels) \
+    /* the Transformer's (issue 20): op_norm.c, op_attn.c */ \
+    X(LAYER_NORM, layer_norm)  \
+    X(GELU, gelu)              \
+    X(DROPOUT, dropout)        \
+    X(BMM, bmm)                \
+    X(CAUSAL_ATTENTION, causal_attention)
 
 enum {
     SD_OP_LEAF = 0,

@@ -3,6 +3,7 @@
  * model is being built. */
 #include "shendu/tensor.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -187,4 +188,19 @@ sd_tensor *sd_param(sd_graph *g, sd_params *P, int id)
     }
     param_entry *e = &P->entries[id];
     return sd_leaf_external(g, P->values + e->offset, P->frozen ? NULL : P->grads + e->offset, e->shape);
+}
+
+/* As torch.nn.utils.clip_grad_norm_: the norm summed in double, in order. */
+double sd_params_clip_grad_norm(sd_params *P, float max_norm)
+{
+    float *g = sd_params_grads(P);
+    size_t n = sd_params_size(P);
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    double norm = sqrt(ss);
+    if (max_norm > 0.0f && norm > max_norm) {
+        float k = (float)(max_norm / (norm + 1e-6));
+        for (size_t i = 0; i < n; i++) g[i] *= k;
+    }
+    return norm;
 }

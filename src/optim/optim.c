@@ -12,6 +12,8 @@ struct sd_optim {
     size_t n;              /* floats in each buffer */
     float *m, *v;          /* SGD: m = velocity; Adam: first and second moments */
     int threads;
+    int nranges;           /* decay_matrices_only: the parameters' extents, decayed or not */
+    struct { size_t off, n; int decay; } *ranges;
 };
 
 sd_optim *sd_optim_new(sd_params *P, const sd_optim_opts *opts)
@@ -37,7 +39,16 @@ sd_optim *sd_optim_new(sd_params *P, const sd_optim_opts *opts)
     size_t bytes = (s->n ? s->n : 1) * sizeof(float);
     s->m = calloc(1, bytes);
     s->v = o.kind == SD_OPTIM_ADAM ? calloc(1, bytes) : NULL;
-    if (!s->m || (o.kind == SD_OPTIM_ADAM && !s->v)) {
+    if (o.decay_matrices_only && sd_params_count(P) > 0) {
+        s->nranges = sd_params_count(P);
+        if ((s->ranges = calloc((size_t)s->nranges, sizeof *s->ranges)))
+            for (int i = 0; i < s->nranges; i++) {
+                s->ranges[i].off = (size_t)(sd_params_data(P, i) - sd_params_values(P));
+                s->ranges[i].n = sd_shape_numel(sd_params_shape(P, i));
+                s->ranges[i].decay = sd_params_shape(P, i).ndim >= 2;
+            }
+    }
+    if (!s->m || (o.kind == SD_OPTIM_ADAM && !s->v) || (s->nranges && !s->ranges)) {
         sd_error("out of memory: optimizer state for %zu parameters", s->n);
         sd_optim_free(s);
         return NULL;
@@ -50,6 +61,7 @@ void sd_optim_free(sd_optim *o)
     if (!o) return;
     free(o->m);
     free(o->v);
+    free(o->ranges);
     free(o);
 }
 
@@ -75,18 +87,20 @@ static void sgd_step(sd_optim *s, float *restrict w, const float *restrict g, in
 
 /* m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;
  * w -= lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)   (as torch.optim.Adam)
- * Weight decay adds wd·w to g, or with `decoupled` (AdamW) shrinks w by lr·wd first. */
-static void adam_step(sd_optim *s, float *restrict w, const float *restrict g, int threads)
+ * Weight decay adds wd·w to g, or with `decoupled` (AdamW) shrinks w by lr·wd
+ * first. Elements [i0, i1) of the buffers; decay 0 leaves out the weight decay. */
+static void adam_range(sd_optim *s, float *restrict w, const float *restrict g, long i0, long i1, int decay,
+                       int threads)
 {
     const float lr = s->o.lr, b1 = s->o.beta1, b2 = s->o.beta2, eps = s->o.eps;
     const float c1 = 1.0f - (float)pow(b1, (double)s->t), c2 = 1.0f - (float)pow(b2, (double)s->t);
     const float step = lr / c1, rc2 = 1.0f / sqrtf(c2);
-    const float l2 = s->o.decoupled ? 0.0f : s->o.weight_decay;
-    const float shrink = s->o.decoupled ? 1.0f - lr * s->o.weight_decay : 1.0f;
+    const float wd = decay ? s->o.weight_decay : 0.0f;
+    const float l2 = s->o.decoupled ? 0.0f : wd;
+    const float shrink = s->o.decoupled ? 1.0f - lr * wd : 1.0f;
     float *restrict m = s->m, *restrict v = s->v;
-    const long n = (long)s->n;
-    if (n <= 65536) {
-        for (long i = 0; i < n; i++) {
+    if (i1 - i0 <= 65536) {
+        for (long i = i0; i < i1; i++) {
             float gi = g[i] + l2 * w[i];
             float mi = b1 * m[i] + (1.0f - b1) * gi;
             float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -96,8 +110,8 @@ static void adam_step(sd_optim *s, float *restrict w, const float *restrict g, i
         }
         return;
     }
-    #pragma omp parallel for simd num_threads(threads) if (n > 65536) schedule(static)
-    for (long i = 0; i < n; i++) {
+    #pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (long i = i0; i < i1; i++) {
         float gi = g[i] + l2 * w[i];
         float mi = b1 * m[i] + (1.0f - b1) * gi;
         float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -105,6 +119,23 @@ static void adam_step(sd_optim *s, float *restrict w, const float *restrict g, i
         v[i] = vi;
         w[i] = w[i] * shrink - step * mi / (sqrtf(vi) * rc2 + eps);
     }
+}
+
+static void adam_step(sd_optim *s, float *restrict w, const float *restrict g, int threads)
+{
+    if (!s->nranges) { adam_range(s, w, g, 0, (long)s->n, 1, threads); return; }
+    for (int i = 0; i < s->nranges; i++)
+        adam_range(s, w, g, (long)s->ranges[i].off, (long)(s->ranges[i].off + s->ranges[i].n), s->ranges[i].decay,
+                   threads);
+}
+
+float sd_lr_warmup_cosine(int64_t step, int64_t warmup, int64_t total, float lr, float min_lr)
+{
+    if (step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    if (total <= warmup) return lr;
+    double p = (double)(step - warmup) / (double)(total - warmup);
+    if (p > 1.0) p = 1.0;
+    return (float)(min_lr + (lr - min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * p)));
 }
 
 void sd_optim_step(sd_optim *o)

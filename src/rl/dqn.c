@@ -198,20 +198,6 @@ void sd_dqn_sync_target(sd_dqn *d, float tau)
     else sd_params_ema(T, Q, 1.0f - tau);   /* Polyak: T = (1 - tau) T + tau Q */
 }
 
-/* Scale the gradient so that its global L2 norm is at most max_norm. */
-static void clip_grad(sd_params *P, float max_norm)
-{
-    float *g = sd_params_grads(P);
-    size_t n = sd_params_size(P);
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
-    double norm = sqrt(ss);
-    if (norm > max_norm) {
-        float k = (float)(max_norm / (norm + 1e-6));
-        for (size_t i = 0; i < n; i++) g[i] *= k;
-    }
-}
-
 float sd_dqn_update(sd_dqn *d)
 {
     const int B = d->o.batch, D = d->obs_dim, A = d->n_actions;
@@ -240,7 +226,7 @@ float sd_dqn_update(sd_dqn *d)
     sd_params *P = sd_model_params(d->q);
     sd_params_zero_grad(P);
     if (sd_backward(g, loss)) return NAN;
-    if (d->o.max_grad_norm > 0) clip_grad(P, d->o.max_grad_norm);
+    if (d->o.max_grad_norm > 0) sd_params_clip_grad_norm(P, d->o.max_grad_norm);
     sd_optim_step(d->opt);
     return loss->data[0];
 }
