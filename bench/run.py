@@ -23,7 +23,7 @@ THREADS = int(os.environ.get("THREADS", "2"))
 def timed(cmd, env=None):
     """Run cmd under /usr/bin/time -v; return (stdout, peak RSS in MB)."""
     full = ["/usr/bin/time", "-v"] + cmd
-    p = subprocess.run(full, capture_output=True, text=True, env=env)
+    p = subprocess.run(full, capture_output=True, text=True, errors="replace", env=env)   # samples may hold any byte
     if p.returncode != 0:
         sys.exit(f"bench: {' '.join(cmd)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
@@ -267,6 +267,71 @@ def bench_lstm():
     print("shendu RNN runs (tok/s, val bpc):", [(round(r["train_tokens_per_s"]), r["val_bpc"]) for r in r_runs])
 
 
+# ---- Char Transformer (issue 20): `shendu lm train --cell transformer` against bench/transformer.py,
+# same corpus, model (4 blocks, dim 128, 4 heads, context 128: ~0.82 M parameters), AdamW, warm-up +
+# cosine, clipping, data rules and budget (2000 steps, batch 32; TF_STEPS shortens a trial run);
+# shendu's LSTM on the LSTM issue's configuration and budget alongside. Sampling: characters/s of
+# `shendu lm sample` on one thread with the key/value cache and without it (--no-cache).
+TF_STEPS = os.environ.get("TF_STEPS", "2000")
+TF_ARCH = ["--layers", "4", "--dim", "128", "--heads", "4", "--seq", "128"]
+
+
+def shendu_tf(seed, out=None):
+    cmd = [LM_BIN, "lm", "train", "--cell", "transformer", *TF_ARCH, "--batch", "32", "--lr", "0.002",
+           "--steps", TF_STEPS, "--eval-every", "0", "--sample-len", "0", "--threads", str(THREADS),
+           "--seed", str(seed), "--json"]
+    out_, rss = timed(cmd + (["--out", out] if out else []))
+    j = last_json(out_)
+    j["rss"] = rss
+    return j
+
+
+def sample_rate(model, n, *extra):
+    import time
+    t0 = time.perf_counter()
+    p = subprocess.run([LM_BIN, "lm", "sample", model, "--len", str(n), "--threads", "1", *extra],
+                       capture_output=True)
+    if p.returncode != 0:
+        sys.exit(f"bench: lm sample failed: {p.stderr[-500:]}")
+    return n / (time.perf_counter() - t0)
+
+
+def bench_transformer():
+    import tempfile
+    s_runs, t_runs, l_runs = [], [], []
+    model = os.path.join(tempfile.mkdtemp(), "tf.safetensors")
+    for i in range(REPS):
+        s_runs.append(shendu_tf(i + 1, model if i == 0 else None))
+        t = torch_ref_at(os.path.join(ROOT, "bench", "transformer.py"), "--steps", TF_STEPS, "--seed", str(i))
+        t_runs.append(dict(t["raw"], rss=t["rss"]))
+        l_runs.append(shendu_lm("lstm", i + 1))
+    cached = sample_rate(model, 20000)
+    uncached = sample_rate(model, 2000, "--no-cache")
+    print(f"\n### Char Transformer (4 blocks, dim 128, 4 heads, context 128, AdamW 2e-3 warm-up 100 + cosine, "
+          f"clip 1), {TF_STEPS} steps, batch 32, {THREADS} threads, {REPS} runs each\n")
+    print("| figure | shendu | PyTorch bench/transformer.py | ratio |\n| --- | --- | --- | --- |")
+    row("train tokens/s (median)", med([r["train_tokens_per_s"] for r in s_runs]),
+        med([r["tokens_per_s"] for r in t_runs]), "tok/s")
+    sb, tb = med([r["val_bpc"] for r in s_runs]), med([r["val_bpc"] for r in t_runs])
+    print(f"| validation bits/char (median) | {sb:.4f} | {tb:.4f} | {100 * (sb / tb - 1):+.1f}% |")
+    print(f"| peak RSS (median) | {med([r['rss'] for r in s_runs]):.0f} MB | {med([r['rss'] for r in t_runs]):.0f} MB | "
+          f"{med([r['rss'] for r in t_runs]) / med([r['rss'] for r in s_runs]):.1f}x smaller |")
+    lb = med([r["val_bpc"] for r in l_runs])
+    print(f"| shendu LSTM (emb 64, 256 units, seq 64), same budget: validation bits/char | {lb:.4f} | | "
+          f"transformer {sb - lb:+.3f} |")
+    print(f"| sampling, 1 thread, key/value cache | {cached:,.0f} char/s | | {cached / uncached:.1f}x the uncached |")
+    print(f"| sampling, 1 thread, no cache | {uncached:,.0f} char/s | | |")
+    print("\nshendu transformer runs (tok/s, val bpc, params):",
+          [(round(r["train_tokens_per_s"]), r["val_bpc"], r["params"]) for r in s_runs])
+    print("PyTorch runs (tok/s, val bpc, params):", [(round(r["tokens_per_s"]), r.get("val_bpc"), r["params"]) for r in t_runs])
+    print("shendu LSTM runs (tok/s, val bpc):", [(round(r["train_tokens_per_s"]), r["val_bpc"]) for r in l_runs])
+
+
+def torch_ref_at(path, *args):
+    out, rss = timed([os.path.join(REF, "ref_env.sh"), "/usr/bin/python3", path, "--threads", str(THREADS), *args])
+    return {"rss": rss, "raw": last_json(out)}
+
+
 def bench_cnn():
     """CNN, the reference recipe (Adam 1e-3, batch 64, pixels/255), 1 epoch per run
     for throughput; inference latency and throughput come from cnn.py's own
@@ -447,6 +512,7 @@ WORKLOADS["rl"] = bench_rl
 WORKLOADS["gan"] = bench_gan
 WORKLOADS["gan-quality"] = bench_gan_quality
 WORKLOADS["lstm"] = bench_lstm
+WORKLOADS["transformer"] = bench_transformer
 WORKLOADS["mpi"] = bench_mpi
 WORKLOADS["diffusion"] = bench_diffusion
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

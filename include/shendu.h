@@ -37,6 +37,7 @@
 #include "shendu/kernels.h"
 #include "shendu/nn.h"
 #include "shendu/rnn.h"
+#include "shendu/transformer.h"
 #include "shendu/optim.h"
 #include "shendu/data.h"
 #include "shendu/io.h"

@@ -8,6 +8,7 @@
 #   - a checkpoint written by 2 ranks (stopped after step 8) resumes on 1 process
 #     (within the same tolerance of 1 process throughout) and on 2 ranks
 #     (bit-identical to the uninterrupted 2-rank run)
+#   - a transformer (AdamW, clipping, warm-up + cosine) on 2 ranks matches 1 process too
 #   - different settings on the ranks end every rank with a message
 . "$(dirname "$0")/lib_cli.sh"
 BUILD=${SHENDU_BUILD:?run through ctest}
@@ -53,6 +54,12 @@ cp "$TMP/ck.st" "$TMP/ck_b.st"
 cmp_w "$TMP/a1.st" "$TMP/r21.st" 1e-4 "checkpoint of 2 ranks resumed by 1 process vs 1 process throughout"
 mpi -np 2 "$BIN" lm train --resume "$TMP/ck_b.st" --out "$TMP/r22.st" >"$TMP/log" 2>&1 || bad "2 -> 2 resume: $(tail -5 "$TMP/log")"
 cmp -s "$TMP/a2.st" "$TMP/r22.st" && ok || bad "2-rank resume is not bit-identical to the uninterrupted 2-rank run"
+
+# ---- the transformer (issue 20): 2 ranks reach 1 process's weights (AdamW, clipping, schedule)
+tfm=(--cell transformer --layers 2 --dim 16 --heads 2 --warmup 4)
+train1 --batch 8 "${tfm[@]}" --out "$TMP/t1.st"
+train2 --batch 8 "${tfm[@]}" --out "$TMP/t2.st"
+cmp_w "$TMP/t1.st" "$TMP/t2.st" 1e-4 "transformer: 2 ranks vs 1 process, batch 8"
 
 # ---- one rank's bad flag, or different settings, end every rank
 quick=(--text "$TMP/t.txt" --seq 16 --batch 4 --hidden 8 --emb 4 --threads 1 --steps 2 --sample-len 0)

@@ -303,24 +303,31 @@ int cmd_explain(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "diffusion")) return cmd_explain_diffusion(argc - 1, argv + 1);
     sd_explain_opts o = { 0 };
-    const char *model = "cnn", *image = NULL, *kernel = "sobel-x", *out = NULL;
+    const char *model = "cnn", *image = NULL, *kernel = "sobel-x", *out = NULL, *prime = NULL;
     const flag flags[] = {
         { "delay", F_INT, &o.delay_ms, "pause this many milliseconds between steps (default 0)", 0, 60000 },
         { "image", F_STR, &image, "conv: apply a kernel to this PNG instead of replaying the lecture" },
         { "kernel", F_STR, &kernel, "conv --image: sobel-x, sobel-y, blur, sharpen or lecture (default sobel-x)" },
-        { "out", F_STR, &out, "conv --image: where to write the feature map (PNG)" },
+        { "out", F_STR, &out, "conv --image: where to write the feature map; attention MODEL: the heatmap (PNG)" },
+        { "prime", F_STR, &prime, "attention MODEL: the text whose attention weights are drawn" },
         { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
         { 0 }
     };
-    const char *usage = "conv|pool|shapes|lstm [flags]";
-    char *pos[1];
+    const char *usage = "conv|pool|shapes|lstm|attention [MODEL] [flags]";
+    char *pos[2];
     int npos, rc = cli_parse("explain", usage,
                                "Replay the lecture's worked examples step by step (conv, pool), print\n"
                                "each layer's output shape and parameter count (shapes), or walk through\n"
-                               "one LSTM step gate by gate (lstm).",
-                               argc, argv, flags, pos, 1, &npos);
+                               "one LSTM step gate by gate (lstm), or one attention head over four tokens\n"
+                               "(attention); attention MODEL --prime TEXT --out PNG draws a trained\n"
+                               "transformer's attention weights over TEXT, every layer and head.",
+                               argc, argv, flags, pos, 2, &npos);
     if (rc) return rc == 1 ? 0 : rc;
-    if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool, shapes or lstm");
+    if (npos == 2 && !strcmp(pos[0], "attention")) {
+        if (!prime || !out) return cli_usage_error("explain", usage, "%s", "attention MODEL needs --prime TEXT and --out OUT.png");
+        return sd_app_explain_attention_model(pos[1], prime, out, stdout) ? cli_fail("explain") : 0;
+    }
+    if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool, shapes, lstm or attention");
     if (!strcmp(pos[0], "conv") && image) {
         if (!out) return cli_usage_error("explain", usage, "%s", "--image needs --out OUT.png");
         rc = sd_app_explain_image(image, kernel, out, stdout);
@@ -328,6 +335,7 @@ int cmd_explain(int argc, char **argv)
     else if (!strcmp(pos[0], "pool")) rc = sd_app_explain_pool(stdout, &o);
     else if (!strcmp(pos[0], "shapes")) rc = sd_app_explain_shapes(stdout, model, SD_SHAPE(1, 28, 28));
     else if (!strcmp(pos[0], "lstm")) rc = sd_app_explain_lstm(stdout);
-    else return cli_usage_error("explain", usage, "cannot explain '%s' (expected conv, pool, shapes or lstm)", pos[0]);
+    else if (!strcmp(pos[0], "attention")) rc = sd_app_explain_attention(stdout);
+    else return cli_usage_error("explain", usage, "cannot explain '%s' (expected conv, pool, shapes, lstm or attention)", pos[0]);
     return rc ? cli_fail("explain") : 0;
 }

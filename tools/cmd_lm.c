@@ -36,14 +36,20 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
     int json = 0, sample_every = -1;
     const flag flags[] = {
         { "text", F_STR, &o.text, "text file, or a directory of them (default /usr/share/games/fortunes)" },
-        { "cell", F_STR, &cell, "rnn or lstm (default lstm)" },
-        { "layers", F_INT, &o.layers, "stacked recurrent layers (default 1)", 1, 16 },
+        { "cell", F_STR, &cell, "rnn, lstm or transformer (default lstm)" },
+        { "layers", F_INT, &o.layers, "stacked recurrent layers or transformer blocks (default 1; transformer 4)", 1, 16 },
         { "hidden", F_INT, &o.hidden, "hidden units per layer (default 256)", 1, 8192 },
         { "emb", F_INT, &o.emb, "embedding size (default 64)", 1, 8192 },
-        { "seq", F_INT, &o.seq, "characters per training window (default 64)", 1, 1 << 20 },
+        { "seq", F_INT, &o.seq, "characters per training window, a transformer's context (default 64; transformer 128)", 1, 1 << 20 },
+        { "dim", F_INT, &o.dim, "transformer: width of the residual stream (default 128)", 1, 8192 },
+        { "heads", F_INT, &o.heads, "transformer: attention heads, dividing --dim (default 4)", 1, 8192 },
+        { "dropout", F_FLOAT, &o.dropout, "transformer: dropout while training (default 0)", 0, 0.99 },
+        { "weight-decay", F_FLOAT, &o.weight_decay, "transformer: AdamW's decoupled weight decay on matrices (default 0.1)", 0, 100 },
+        { "warmup", F_INT, &o.warmup, "transformer: steps of linear lr warm-up before the cosine decay (default 100)", 0, 1 << 30 },
+        { "clip", F_FLOAT, &o.clip, "transformer: clip the gradient's global norm (default 1; 0: never)", 0, 1e30 },
         { "batch", F_INT, &o.batch, "windows per step (default 32; under mpirun: in all, shared by the ranks)", 1, 1 << 16 },
         { "steps", F_INT, &o.steps, "training steps (default 2000)", 1, 1 << 30 },
-        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002; transformer: the peak, 0.002)", 1e-12, 100 },
         { "eval-every", F_INT, &o.eval_every, "validation every N steps (default 500; 0: only at the end)", 0, 1 << 30 },
         { "sample-every", F_INT, &sample_every, "print a sample every N steps (default: with validation)", 0, 1 << 30 },
         { "sample-len", F_INT, &o.sample_len, "characters per sample (default 160; 0: none)", 0, 1 << 20 },
@@ -63,13 +69,24 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
     const char *usage = "train [--text FILE] [flags]";
     char *pos[1];
     int npos, rc = cli_parse("lm", usage,
-                             "Train a character-level language model (embedding, RNN or LSTM layers, softmax\n"
-                             "over the next byte) on a text; the last 5% is held out for validation in bits\n"
-                             "per character. Under mpirun -np N the ranks share every batch (data parallel).",
+                             "Train a character-level language model (embedding, RNN or LSTM layers or\n"
+                             "decoder-only Transformer blocks, softmax over the next byte) on a text; the\n"
+                             "last 5% is held out for validation in bits per character. Under mpirun -np N\n"
+                             "the ranks share every batch (data parallel).",
                              argc, argv, flags, pos, 1, &npos);
     if (rc) return rc;
     if (npos != 1) return cli_usage_error("lm", usage, "%s", "unexpected argument");
-    if (sd_cell_parse(cell, &o.cell)) return cli_usage_error("lm", usage, "unknown cell '%s' (expected rnn or lstm)", cell);
+    if (sd_cell_parse(cell, &o.cell))
+        return cli_usage_error("lm", usage, "unknown cell '%s' (expected rnn, lstm or transformer)", cell);
+    const int tf = o.cell == SD_CELL_TRANSFORMER;
+    if (!o.layers) o.layers = tf ? 4 : 1;
+    if (!o.seq) o.seq = tf ? 128 : 64;
+    if (o.dim % o.heads)
+    {
+        char what[96];
+        snprintf(what, sizeof what, "--heads %d does not divide --dim %d", o.heads, o.dim);
+        return cli_usage_error("lm", usage, "%s (each head takes dim/heads columns)", what);
+    }
     if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
         return cli_usage_error("lm", usage, "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
     o.overlap = !strcmp(allreduce, "overlap");
@@ -91,8 +108,9 @@ static int lm_train(int argc, char **argv)
         return 1;
     }
     const int rank = sd_dist_rank(dist);
-    sd_lm_opts o = { .layers = 1, .hidden = 256, .emb = 64, .seq = 64, .batch = 32, .steps = 2000, .lr = 2e-3f,
-                     .seed = 1, .eval_every = 500, .sample_len = 160 };
+    sd_lm_opts o = { .layers = 0, .hidden = 256, .emb = 64, .seq = 0, .batch = 32, .steps = 2000, .lr = 2e-3f,
+                     .seed = 1, .eval_every = 500, .sample_len = 160, .dim = 128, .heads = 4,
+                     .weight_decay = 0.1f, .clip = 1.0f, .warmup = 100 };   /* layers, seq 0: the cell's */
     int json = 0, rc = train_args(argc, argv, &o, &json);
     rc = cli_dist_agree(dist, "lm train", rc);
     if (rc) {
@@ -142,6 +160,8 @@ static int lm_sample(int argc, char **argv)
     const flag flags[] = {
         { "len", F_INT, &o.len, "characters to write (default 200)", 0, 1 << 24 },
         { "temperature", F_FLOAT, &o.temperature, "softmax temperature (default 0.8; 0: always the likeliest)", 0, 100 },
+        { "top-k", F_INT, &o.top_k, "draw among the k likeliest characters only (default 0: all)", 0, 256 },
+        { "no-cache", F_BOOL, &o.no_cache, "transformer: re-read the whole context for every character (slow; to compare)" },
         { "prime", F_STR, &prime, "text to start from (\\n, \\t, \\\\ understood; default a newline)" },
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "threads", F_INT, &o.threads, "worker threads (default 1)", 0, 256 },
@@ -168,11 +188,12 @@ int cmd_lm(int argc, char **argv)
     if (argc < 2) return cli_usage_error("lm", usage, "%s", "expected a subcommand: train or sample");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: shendu lm %s\n\n"
-               "  shendu lm train [--text FILE] [--cell rnn|lstm] [--layers N] [--hidden N] [--seq N]\n"
+               "  shendu lm train [--text FILE] [--cell rnn|lstm|transformer] [--layers N] [--hidden N] [--seq N]\n"
+               "                  [--dim N --heads N --dropout P]   (transformer)\n"
                "                  [--batch N] [--steps N] [--lr X] [--out FILE] [--json]\n"
                "                  [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
                "  mpirun -np N shendu lm train ...     (data parallel: the ranks share every batch)\n"
-               "  shendu lm sample FILE.safetensors|CHECKPOINT [--len N] [--temperature T] [--prime TEXT] [--seed N]\n\n"
+               "  shendu lm sample FILE.safetensors|CHECKPOINT [--len N] [--temperature T] [--top-k K] [--prime TEXT] [--seed N]\n\n"
                "run 'shendu lm train --help' or 'shendu lm sample --help' for all flags\n", usage);
         return 0;
     }

@@ -40,8 +40,10 @@ sd_tensor *sd_embedding_forward(sd_graph *g, const sd_embedding *e, const int32_
 sd_tensor *sd_one_hot(sd_graph *g, const int32_t *idx, int n, int classes);
 
 /* ---- Recurrent layers */
-typedef enum sd_cell { SD_CELL_RNN = 0, SD_CELL_LSTM = 1 } sd_cell;
-int         sd_cell_parse(const char *name, sd_cell *out);   /* "rnn", "lstm" */
+/* What a language model's sequence layers are: recurrent cells, or (for the
+ * LM only, shendu/transformer.h) Transformer blocks; sd_rnn_new refuses the last. */
+typedef enum sd_cell { SD_CELL_RNN = 0, SD_CELL_LSTM = 1, SD_CELL_TRANSFORMER = 2 } sd_cell;
+int         sd_cell_parse(const char *name, sd_cell *out);   /* "rnn", "lstm", "transformer" */
 const char *sd_cell_name(sd_cell c);
 
 typedef struct sd_rnn_opts {

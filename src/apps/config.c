@@ -130,6 +130,7 @@ int sd_config_from_file(const sd_config_field *fields, void *opts, const char *p
         char key[96];
         snprintf(key, sizeof key, "shendu.%s.%s", prefix, fields[i].key);
         const char *v = sd_st_meta(f, key);
+        if (!v && fields[i].kind != SD_CFG_STR) v = fields[i].dflt;   /* a key added later: its default */
         if (!v) return sd_error("%s: checkpoint lacks '%s'", path, key);
         if (sd_config_set(&fields[i], opts, v, fields[i].kind == SD_CFG_STR ? &owned[k] : NULL))
             return sd_error_prefix("%s", path);

@@ -2,7 +2,9 @@
  *
  * The model mirrors ../shared/bench-ref/lstm.py: bytes -> embedding (V, E)
  * -> L stacked LSTM (or tanh RNN) layers of H units -> linear (V, H) ->
- * softmax over the next byte. Training samples B random windows of T + 1
+ * softmax over the next byte; or (--cell transformer) a decoder-only
+ * Transformer (shendu/transformer.h, bench/transformer.py), trained with AdamW,
+ * a warm-up and cosine decay of the learning rate and clipped gradients. Training samples B random windows of T + 1
  * bytes from the first 95 % of the text, each starting from a zero state;
  * validation cuts the last 5 % into windows of T + 1 (stride T) and reports
  * bits per character (mean cross-entropy / ln 2). */
@@ -22,15 +24,19 @@ struct sd_lm {
     sd_embedding emb;
     sd_rnn *rnn;
     sd_linear out;
+    sd_transformer *tf;     /* cell transformer: this instead of emb, rnn and out */
     sd_vocab vocab;
     sd_cell cell;
     int layers, hidden, embdim;
+    int heads, context;     /* transformer */
+    float dropout;
 };
 
 void sd_lm_free(sd_lm *m)
 {
     if (!m) return;
     sd_rnn_free(m->rnn);
+    sd_transformer_free(m->tf);
     sd_params_free(m->P);
     free(m);
 }
@@ -62,8 +68,33 @@ fail:
 sd_lm *sd_lm_new(const sd_vocab *v, sd_cell cell, int layers, int hidden, int embdim, float forget_bias,
                  sd_rng *rng)
 {
+    if (cell == SD_CELL_TRANSFORMER) { sd_error("sd_lm_new: a transformer is made by sd_lm_new_transformer"); return NULL; }
     return lm_build(v, cell, layers, hidden, embdim, forget_bias, 0, rng);
 }
+
+static sd_lm *tf_build(const sd_vocab *v, int layers, int dim, int heads, int context, float dropout,
+                       size_t max_params, sd_rng *rng)
+{
+    sd_lm *m = calloc(1, sizeof *m);
+    if (!m || !(m->P = sd_params_new())) { free(m); sd_error("out of memory"); return NULL; }
+    sd_params_set_limit(m->P, max_params);
+    *m = (sd_lm){ .P = m->P, .vocab = *v, .cell = SD_CELL_TRANSFORMER, .layers = layers, .hidden = dim,
+                  .embdim = dim, .heads = heads, .context = context, .dropout = dropout };
+    m->tf = sd_transformer_new(m->P, &(sd_transformer_opts){ .vocab = v->n, .dim = dim, .layers = layers,
+                                                             .heads = heads, .context = context,
+                                                             .dropout = dropout }, rng);
+    if (!m->tf) { sd_lm_free(m); return NULL; }
+    return m;
+}
+
+sd_lm *sd_lm_new_transformer(const sd_vocab *v, int layers, int dim, int heads, int context, float dropout,
+                             sd_rng *rng)
+{
+    return tf_build(v, layers, dim, heads, context, dropout, 0, rng);
+}
+
+sd_cell sd_lm_cell(const sd_lm *m) { return m->cell; }
+sd_transformer *sd_lm_transformer(sd_lm *m) { return m->tf; }
 
 sd_params *sd_lm_params(sd_lm *m) { return m->P; }
 const sd_vocab *sd_lm_vocab(const sd_lm *m) { return &m->vocab; }
@@ -73,8 +104,18 @@ sd_rnn *sd_lm_rnn(sd_lm *m) { return m->rnn; }
  * symbols, the first layer's input projection Emb[idx] W_ihᵀ is computed as
  * (Emb W_ihᵀ)[idx]: the same numbers for V rows instead of T·B (and gradients
  * flow back the same way). */
+sd_tensor *sd_lm_forward_train(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B, sd_rng *dropout_rng)
+{
+    if (m->tf) return sd_transformer_forward(g, m->tf, idx, T, B, dropout_rng);
+    return sd_lm_forward(g, m, idx, T, B, NULL);
+}
+
 sd_tensor *sd_lm_forward(sd_graph *g, sd_lm *m, const int32_t *idx, int T, int B, sd_rnn_state *state)
 {
+    if (m->tf) {
+        if (state) { sd_error("sd_lm_forward: a transformer carries no recurrent state"); return NULL; }
+        return sd_transformer_forward(g, m->tf, idx, T, B, NULL);
+    }
     sd_tensor *h;
     if (T * B > m->vocab.n) {
         sd_tensor *w_ih = sd_param(g, m->P, sd_rnn_param_id(m->rnn, 0, "weight_ih"));
@@ -92,9 +133,9 @@ int sd_lm_save_with(const sd_lm *m, const char *path, const char *format, const 
 {
     sd_params *P = m->P;
     int np = sd_params_count(P);
-    sd_st_tensor t[128];
-    /* 16 layers of LSTM: 64 tensors, with the embedding and the output layer 67 */
-    if (np + ntensors > 128 || nextra > 24) return sd_error("%s: too many tensors", path);
+    sd_st_tensor t[256];
+    /* 16 layers of LSTM: 64 tensors, with the embedding and the output layer 67; of a transformer 196 */
+    if (np + ntensors > 256 || nextra > 32) return sd_error("%s: too many tensors or metadata", path);
     for (int i = 0; i < np; i++) {
         sd_shape s = sd_params_shape(P, i);
         t[i] = (sd_st_tensor){ .name = sd_params_name(P, i), .dtype = SD_F32, .ndim = s.ndim,
@@ -102,16 +143,24 @@ int sd_lm_save_with(const sd_lm *m, const char *path, const char *format, const 
         for (int d = 0; d < s.ndim; d++) t[i].shape[d] = s.d[d];
     }
     for (int i = 0; i < ntensors; i++) t[np + i] = tensors[i];
-    char layers[16], hidden[16], emb[16], vocab[4 * 256 + 1];
+    char layers[16], hidden[16], emb[16], heads[16], context[16], dropout[32], vocab[4 * 256 + 1];
     snprintf(layers, sizeof layers, "%d", m->layers);
     snprintf(hidden, sizeof hidden, "%d", m->hidden);
     snprintf(emb, sizeof emb, "%d", m->embdim);
+    snprintf(heads, sizeof heads, "%d", m->heads);
+    snprintf(context, sizeof context, "%d", m->context);
+    snprintf(dropout, sizeof dropout, "%.9g", m->dropout);
     sd_vocab_escape(&m->vocab, vocab, sizeof vocab);
-    sd_st_kv kv[32] = {
+    sd_st_kv kv[48] = {
         { "shendu.format", format ? format : "lm" }, { "cell", sd_cell_name(m->cell) }, { "layers", layers },
         { "hidden", hidden }, { "embedding", emb }, { "vocab", vocab },
     };
     int n = 6;
+    if (m->tf) {   /* hidden is the model's dimension */
+        kv[n++] = (sd_st_kv){ "heads", heads };
+        kv[n++] = (sd_st_kv){ "context", context };
+        kv[n++] = (sd_st_kv){ "dropout", dropout };
+    }
     for (int i = 0; i < nextra; i++) kv[n++] = extra[i];
     return sd_st_save(path, t, np + ntensors, kv, n);
 }
@@ -159,7 +208,22 @@ static sd_lm *lm_from_file(sd_st_file *f, const char *path)
     sd_rng rng;
     sd_rng_seed(&rng, 0);
     size_t held = sd_st_numel(f);   /* no more parameters than the file holds (+ 1: 0 means no limit) */
-    if (!(m = lm_build(&v, cell, layers, hidden, emb, 0.0f, held + 1, &rng))) {
+    if (cell == SD_CELL_TRANSFORMER) {
+        int heads = 0, context = 0;
+        const char *ds = sd_st_meta(f, "dropout");
+        char *end = NULL;
+        float dropout = ds ? strtof(ds, &end) : -1.0f;
+        if (meta_int(f, path, "heads", 1, hidden, &heads) || meta_int(f, path, "context", 1, 1 << 20, &context))
+            goto done;
+        if (!ds || *end || !(dropout >= 0.0f && dropout < 1.0f)) {
+            sd_error("%s: metadata 'dropout' is missing or not in [0, 1)", path);
+            goto done;
+        }
+        m = tf_build(&v, layers, hidden, heads, context, dropout, held + 1, &rng);
+    } else {
+        m = lm_build(&v, cell, layers, hidden, emb, 0.0f, held + 1, &rng);
+    }
+    if (!m) {
         sd_error_prefix("%s: the file's tensors hold %zu values", path, held);
         goto done;
     }
@@ -198,38 +262,112 @@ sd_lm *sd_lm_load_mem(const void *buf, size_t size, const char *name)
 
 /* ---- Generation */
 
-/* Index of a draw from softmax(logits / temperature); temperature 0: arg-max. */
-static int draw(const float *logits, int V, float temperature, sd_rng *rng)
+/* Index of a draw from softmax(logits / temperature) over the top_k likeliest
+ * (0: all); temperature 0: arg-max. */
+static int draw(const float *logits, int V, float temperature, int top_k, sd_rng *rng)
 {
     int best = 0;
     for (int j = 1; j < V; j++) if (logits[j] > logits[best]) best = j;
     if (temperature <= 0.0f) return best;
+    float cut = -INFINITY;   /* the k-th largest logit: the ones below it are left out */
+    if (top_k > 0 && top_k < V) {
+        float top[256];
+        int n = 0;
+        for (int j = 0; j < V; j++) {   /* insertion into a descending list of the top_k */
+            int i = n < top_k ? n++ : top_k;
+            if (i == top_k && logits[j] <= top[top_k - 1]) continue;
+            if (i == top_k) i--;
+            while (i > 0 && top[i - 1] < logits[j]) { top[i] = top[i - 1]; i--; }
+            top[i] = logits[j];
+        }
+        cut = top[top_k - 1];
+    }
     double p[256], sum = 0.0;
-    for (int j = 0; j < V; j++) sum += p[j] = exp((double)(logits[j] - logits[best]) / temperature);
+    for (int j = 0; j < V; j++)
+        sum += p[j] = logits[j] < cut ? 0.0 : exp((double)(logits[j] - logits[best]) / temperature);
     double u = sd_rng_uniform(rng) * sum;
     for (int j = 0; j < V; j++) {
-        if (u < p[j]) return j;
+        if (p[j] > 0.0 && u < p[j]) return j;
         u -= p[j];
     }
     return best;   /* rounding at the very end */
 }
 
-int sd_lm_generate(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime, int len, float temperature,
-                   sd_rng *rng, uint8_t *out)
+/* The transformer: with a key/value cache, each byte costs one step over the
+ * positions held; when the context is full the cache restarts from the last
+ * half of it. no_cache: every byte re-reads its whole window (for comparison). */
+static int tf_generate(sd_lm *m, sd_ctx *ctx, const int32_t *prime, int nprime, int len,
+                       const sd_lm_gen_opts *o, sd_rng *rng, uint8_t *out)
+{
+    const int C = m->context, V = m->vocab.n;
+    if (nprime > C)
+        return sd_error("the prime is %d characters, longer than the model's context of %d positions", nprime, C);
+    int32_t *win = malloc((size_t)C * sizeof *win);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    sd_kv_cache *kv = o->no_cache ? NULL : sd_kv_cache_new(m->tf);
+    sd_graph *g = o->no_cache ? sd_graph_new(ctx) : NULL;
+    int rc = -1, n = nprime;
+    if (!win || !logits || (!kv && !g)) { if (!win || !logits) sd_error("out of memory"); goto done; }
+    if (g) sd_graph_set_grad(g, 0);
+    memcpy(win, prime, (size_t)nprime * sizeof *win);
+    for (int i = 0; kv && i < n; i++)
+        if (sd_transformer_step(m->tf, kv, win[i], logits)) goto done;
+    for (int i = 0; i < len; i++) {
+        if (g) {
+            sd_graph_reset(g);
+            sd_tensor *y = sd_transformer_forward(g, m->tf, win, n, 1, NULL);
+            if (!y) goto done;
+            memcpy(logits, y->data + (size_t)(n - 1) * V, (size_t)V * sizeof *logits);
+        }
+        int32_t next = draw(logits, V, o->temperature, o->top_k, rng);
+        out[i] = m->vocab.sym[next];
+        if (i == len - 1) break;
+        if (n == C) {   /* full: keep the last half */
+            const int keep = C / 2 > 0 ? C / 2 : 1;
+            memmove(win, win + n - keep + 1, (size_t)(keep - 1) * sizeof *win);
+            n = keep - 1;
+            if (kv) {
+                sd_kv_cache_reset(kv);
+                for (int j = 0; j < n; j++)
+                    if (sd_transformer_step(m->tf, kv, win[j], NULL)) goto done;
+            }
+        }
+        win[n++] = next;
+        if (kv && sd_transformer_step(m->tf, kv, next, logits)) goto done;
+    }
+    rc = 0;
+done:
+    free(win);
+    free(logits);
+    sd_kv_cache_free(kv);
+    sd_graph_free(g);
+    return rc;
+}
+
+int sd_lm_generate_with(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime, int len,
+                        const sd_lm_gen_opts *o, sd_rng *rng, uint8_t *out)
 {
     if (nprime < 1) return sd_error("the prime text is empty");
+    if (nprime > (size_t)1 << 30) return sd_error("the prime text is too long");
     int32_t *idx = malloc(nprime * sizeof *idx);
-    sd_graph *g = sd_graph_new(ctx);
-    sd_rnn_state *st = sd_rnn_state_new(m->rnn, 1);
+    sd_graph *g = NULL;
+    sd_rnn_state *st = NULL;
     int rc = -1;
-    if (!idx || !g || !st) { if (!idx) sd_error("out of memory"); goto done; }
+    if (!idx) { sd_error("out of memory"); goto done; }
     if (sd_vocab_encode(&m->vocab, prime, nprime, idx)) { sd_error_prefix("prime"); goto done; }
+    if (m->tf) {
+        rc = tf_generate(m, ctx, idx, (int)nprime, len, o, rng, out);
+        goto done;
+    }
+    g = sd_graph_new(ctx);
+    st = sd_rnn_state_new(m->rnn, 1);
+    if (!g || !st) goto done;
     sd_graph_set_grad(g, 0);
     /* Read the prime as one sequence; then one byte at a time, carrying the state. */
     sd_tensor *logits = sd_lm_forward(g, m, idx, (int)nprime, 1, st);
     const int V = m->vocab.n;
     for (int i = 0; i < len && logits; i++) {
-        int32_t next = draw(logits->data + (size_t)(logits->shape.d[0] - 1) * V, V, temperature, rng);
+        int32_t next = draw(logits->data + (size_t)(logits->shape.d[0] - 1) * V, V, o->temperature, o->top_k, rng);
         out[i] = m->vocab.sym[next];
         sd_graph_reset(g);
         logits = sd_lm_forward(g, m, &next, 1, 1, st);
@@ -241,6 +379,13 @@ done:
     sd_rnn_state_free(st);
     sd_graph_free(g);
     return rc;
+}
+
+int sd_lm_generate(sd_lm *m, sd_ctx *ctx, const uint8_t *prime, size_t nprime, int len, float temperature,
+                   sd_rng *rng, uint8_t *out)
+{
+    return sd_lm_generate_with(m, ctx, prime, nprime, len, &(sd_lm_gen_opts){ .temperature = temperature }, rng,
+                               out);
 }
 
 /* The prime used when none is given: a newline if the vocabulary has one. */
@@ -264,7 +409,7 @@ static void print_sample(FILE *f, const uint8_t *s, int n, const char *indent)
 /* ---- Validation: mean cross-entropy over windows of T + 1 (stride T) in bits.
  * With several ranks each scores a contiguous share of the windows and the sums
  * travel in one reduction (every rank must call this at the same steps). */
-static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, size_t nval, int T, int32_t *in,
+static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, size_t nval, int T, int vb, int32_t *in,
                     int32_t *tgt, volatile sig_atomic_t *stop, double *bpc)
 {
     const size_t nwin = (nval - 1) / (size_t)T;
@@ -272,9 +417,9 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
     if (sd_dist_size(dist) > 1) sd_dist_shard(dist, (int)nwin, &first, &count);
     double sums[2] = { 0.0, 0.0 };   /* loss · tokens, tokens */
     sd_graph_set_grad(g, 0);
-    for (size_t w0 = (size_t)first; w0 < (size_t)first + (size_t)count; w0 += VAL_BATCH) {
+    for (size_t w0 = (size_t)first; w0 < (size_t)first + (size_t)count; w0 += (size_t)vb) {
         const size_t left = (size_t)first + (size_t)count - w0;
-        int B = (int)(left < VAL_BATCH ? left : VAL_BATCH);
+        int B = (int)(left < (size_t)vb ? left : (size_t)vb);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
                 const int32_t *s = val + (w0 + (size_t)b) * T + t;
@@ -330,6 +475,9 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     const int T = o->seq, B = o->batch;
     if (T < 1 || B < 1 || o->steps < 1 || o->hidden < 1 || o->layers < 1 || o->emb < 1)
         return sd_error("seq, batch, steps, hidden, layers and emb must be at least 1");
+    const int tf = o->cell == SD_CELL_TRANSFORMER;
+    if (tf && (o->dim < 1 || o->heads < 1 || o->dim % o->heads))
+        return sd_error("--heads %d does not divide --dim %d", o->heads, o->dim);
     sd_dist *dist = o->dist;
     const int rank = sd_dist_rank(dist), nranks = sd_dist_size(dist);
     if (nranks > 1 && check_same_config(o, dist)) {
@@ -367,7 +515,10 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
                  "window needs %d (use a longer text or a smaller --seq)", T, path, n_val, T + 1);
         goto done;
     }
-    const int val_batch = (int)((n_val - 1) / T < VAL_BATCH ? (n_val - 1) / T : VAL_BATCH);
+    /* a transformer keeps every layer's activations of the batch (no state to carry):
+     * its validation batches are the training batch's size, not 256 windows */
+    const int vb = o->cell == SD_CELL_TRANSFORMER ? (B > 32 ? B : 32) : VAL_BATCH;
+    const int val_batch = (int)((n_val - 1) / T < (size_t)vb ? (n_val - 1) / T : (size_t)vb);
     const int maxB = B > val_batch ? B : val_batch;
     tok = malloc(text.n * sizeof *tok);
     in = malloc((size_t)T * maxB * sizeof *in);
@@ -381,10 +532,19 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_rng_seed(&st.rng, o->seed);
     sd_rng_seed(&st.srng, o->seed ^ 0x5eed5eedULL);
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
-    if (!(m = sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->forget_bias, &st.rng))) goto done;
+    m = tf ? sd_lm_new_transformer(&vocab, o->layers, o->dim, o->heads, T, o->dropout, &st.rng)
+           : sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->forget_bias, &st.rng);
+    if (!m) goto done;
     sd_params *P = m->P;
-    if (!(opt = sd_optim_new(P, &(sd_optim_opts){ .kind = SD_OPTIM_ADAM, .lr = o->lr,
-                                                  .threads = sd_ctx_threads(ctx) }))) goto done;
+    /* the transformer: AdamW (β2 0.99, no decay on gains and biases), the rate
+     * warmed up then cosine-decayed to a tenth, gradients clipped */
+    sd_optim_opts oo = { .kind = SD_OPTIM_ADAM, .lr = o->lr, .threads = sd_ctx_threads(ctx) };
+    if (tf) {
+        oo.beta2 = 0.99f;
+        oo.weight_decay = o->weight_decay;
+        oo.decoupled = oo.decay_matrices_only = 1;
+    }
+    if (!(opt = sd_optim_new(P, &oo))) goto done;
     if (!(sync = sd_dist_sync_new(dist, P, &(sd_dist_sync_opts){ .overlap = o->overlap }))) goto done;
     if (!(g = sd_graph_new(ctx)) || !(gv = sd_graph_new(ctx))) goto done;
     if (o->resume) {
@@ -404,11 +564,19 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     r->params = sd_params_numel(P);
     r->vocab = vocab.n;
     r->ranks = nranks;
-    fprintf(log, "training a %d-layer %s language model (%zu parameters: embedding %d, hidden %d, vocabulary %d) on %s\n",
-            o->layers, sd_cell_name(o->cell), r->params, o->emb, o->hidden, vocab.n, path);
+    if (tf)
+        fprintf(log, "training a %d-layer transformer language model (%zu parameters: dim %d, %d heads, context %d, "
+                     "vocabulary %d, dropout %g) on %s\n", o->layers, r->params, o->dim, o->heads, T, vocab.n,
+                o->dropout, path);
+    else
+        fprintf(log, "training a %d-layer %s language model (%zu parameters: embedding %d, hidden %d, vocabulary %d) on %s\n",
+                o->layers, sd_cell_name(o->cell), r->params, o->emb, o->hidden, vocab.n, path);
     fprintf(log, "text: %zu bytes from %d file%s; %zu for training, %zu held out; seq %d, batch %d, adam lr %g, "
             "%d steps, %d thread%s\n", text.n, text.nfiles, text.nfiles == 1 ? "" : "s", n_train, n_val, T, B,
             sd_optim_lr(opt), o->steps, sd_ctx_threads(ctx), sd_ctx_threads(ctx) == 1 ? "" : "s");
+    if (tf)
+        fprintf(log, "adamw: weight decay %g on matrices, beta2 0.99; lr warm-up %d steps then cosine to %g; "
+                     "gradients clipped to norm %g\n", o->weight_decay, o->warmup, o->lr / 10, o->clip);
     if (nranks > 1)
         fprintf(log, "data parallel: %d ranks x %d threads, each %d or %d of the %d windows of every step; "
                      "gradients all-reduced %s\n", nranks, sd_ctx_threads(ctx), B / nranks,
@@ -435,7 +603,11 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         sd_graph_reset(g);
         sd_params_zero_grad(P);
         sd_tensor *loss = NULL;
-        if (count > 0) loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, count, NULL), tgt);
+        /* dropout's masks: from (seed, step, first window), so a resumed run draws the same */
+        sd_rng drng;
+        sd_rng_seed(&drng, o->seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)step * 65536u + (uint64_t)first + 1)));
+        if (count > 0)
+            loss = sd_cross_entropy(g, sd_lm_forward_train(g, m, in, T, count, o->dropout > 0 ? &drng : NULL), tgt);
         if (sd_dist_sync_begin(sync, g, share)) goto done;
         if (count > 0 && (!loss || sd_backward(g, loss))) { sd_error_prefix("step %d", step); goto done; }
         /* the gradient becomes the global batch's; the loss and a stop request travel along */
@@ -450,6 +622,10 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
                      bad < 0 ? (isnan(step_loss) ? "NaN" : "Inf") : sd_params_name(P, bad),
                      bad < 0 ? "" : " holds NaN/Inf");
             goto done;
+        }
+        if (tf) {
+            if (o->clip > 0) sd_params_clip_grad_norm(P, o->clip);
+            sd_optim_set_lr(opt, sd_lr_warmup_cosine(step - 1, o->warmup, o->steps, o->lr, o->lr / 10));
         }
         sd_optim_step(opt);
         double now = sd_time_now();
@@ -487,7 +663,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             st.window = 0;
         }
         if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
-            int v = validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, o->stop, &r->val_bpc);
+            int v = validate(gv, m, dist, tok + n_train, n_val, T, vb, in, tgt, o->stop, &r->val_bpc);
             if (v == SD_STOPPED) {   /* stopped during validation: the state after this step is whole */
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
                 if (o->checkpoint && rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
@@ -508,7 +684,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         fflush(log);
     }
     if (first_step == o->steps) {   /* resumed a finished run: the model file still gets its figures */
-        if (validate(gv, m, dist, tok + n_train, n_val, T, in, tgt, NULL, &r->val_bpc)) goto done;
+        if (validate(gv, m, dist, tok + n_train, n_val, T, vb, in, tgt, NULL, &r->val_bpc)) goto done;
         fprintf(log, "step %d: validation %.4f bits per character\n", o->steps, r->val_bpc);
     }
     r->steps = o->steps;
@@ -569,7 +745,8 @@ int sd_app_lm_sample(const char *model_path, const sd_lm_sample_opts *o, FILE *o
     if (!prime) { default_prime(&m->vocab, p); prime = p; nprime = 1; }
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
-    if (sd_lm_generate(m, ctx, prime, nprime, o->len, o->temperature, &rng, text)) {
+    const sd_lm_gen_opts go = { .temperature = o->temperature, .top_k = o->top_k, .no_cache = o->no_cache };
+    if (sd_lm_generate_with(m, ctx, prime, nprime, o->len, &go, &rng, text)) {
         sd_error_prefix("%s", model_path);
         goto done;
     }

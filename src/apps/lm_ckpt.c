@@ -12,8 +12,9 @@
 #define FORMAT "lm-checkpoint"
 #define N_TAIL 100
 
-static const char *const cell_names[] = { "rnn", "lstm", NULL };
-_Static_assert(SD_CELL_RNN == 0 && SD_CELL_LSTM == 1 && sizeof(sd_cell) == sizeof(int), "cell_names follows sd_cell");
+static const char *const cell_names[] = { "rnn", "lstm", "transformer", NULL };
+_Static_assert(SD_CELL_RNN == 0 && SD_CELL_LSTM == 1 && SD_CELL_TRANSFORMER == 2 && sizeof(sd_cell) == sizeof(int),
+               "cell_names follows sd_cell");
 
 #define F(key, kind, field, ...) { key, kind, offsetof(sd_lm_opts, field), __VA_ARGS__ }
 const sd_config_field sd_lm_config_fields[] = {
@@ -29,6 +30,13 @@ const sd_config_field sd_lm_config_fields[] = {
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
     F("forget-bias", SD_CFG_FLOAT, forget_bias, -1e30, 1e30),
+    /* the transformer's (issue 20); a checkpoint from before them reads these values */
+    F("dim", SD_CFG_INT, dim, 1, 8192, NULL, "128"),
+    F("heads", SD_CFG_INT, heads, 1, 8192, NULL, "4"),
+    F("dropout", SD_CFG_FLOAT, dropout, 0, 0.999, NULL, "0"),
+    F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1e30, NULL, "0.1"),
+    F("clip", SD_CFG_FLOAT, clip, 0, 1e30, NULL, "1"),
+    F("warmup", SD_CFG_INT, warmup, 0, 1 << 30, NULL, "100"),
     { 0 }
 };
 #undef F

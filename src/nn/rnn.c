@@ -48,10 +48,14 @@ int sd_cell_parse(const char *name, sd_cell *out)
 {
     if (!strcmp(name, "rnn")) { *out = SD_CELL_RNN; return 0; }
     if (!strcmp(name, "lstm")) { *out = SD_CELL_LSTM; return 0; }
-    return sd_error("unknown cell '%s' (expected rnn or lstm)", name);
+    if (!strcmp(name, "transformer")) { *out = SD_CELL_TRANSFORMER; return 0; }
+    return sd_error("unknown cell '%s' (expected rnn, lstm or transformer)", name);
 }
 
-const char *sd_cell_name(sd_cell c) { return c == SD_CELL_LSTM ? "lstm" : "rnn"; }
+const char *sd_cell_name(sd_cell c)
+{
+    return c == SD_CELL_LSTM ? "lstm" : c == SD_CELL_TRANSFORMER ? "transformer" : "rnn";
+}
 
 typedef struct rnn_layer { int wih, whh, bih, bhh, in; } rnn_layer;
 
