@@ -152,7 +152,7 @@ static void golden_adamw(void)
 /* ---- Finite differences */
 
 typedef struct { int op, T, heads; float p; uint64_t seed; } gc_case;
-enum { GC_LN, GC_GELU, GC_BMM, GC_BMMT, GC_ATTN, GC_ATTN_COMPOSED, GC_DROPOUT, GC_TIED };
+enum { GC_LN, GC_GELU, GC_BMM, GC_BMMT, GC_ATTN, GC_ATTN_COMPOSED, GC_DROPOUT, GC_TIED, GC_ATTN_QKV };
 
 static const int32_t tokens[12] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8 };
 static const int32_t positions[12] = { 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5 };   /* T = 6, B = 2 time-major */
@@ -168,6 +168,7 @@ static sd_tensor *build(sd_graph *g, sd_params *P, void *user)
     case GC_BMM: return weighted_sum(g, sd_bmm(g, p0, p1, 0));
     case GC_BMMT: return weighted_sum(g, sd_bmm(g, p0, p1, SD_TRANS_A | SD_TRANS_B));
     case GC_ATTN: return weighted_sum(g, sd_causal_attention(g, p0, p1, p2, c->T, c->heads));
+    case GC_ATTN_QKV: return weighted_sum(g, sd_causal_attention_qkv(g, p0, c->T, c->heads));
     case GC_ATTN_COMPOSED: return weighted_sum(g, sd_causal_attention_composed(g, p0, p1, p2, c->T, c->heads));
     case GC_DROPOUT: {   /* the same mask every evaluation: the rng restarts */
         sd_rng rng;
@@ -205,6 +206,7 @@ static void gradients(sd_ctx *ctx)
     check_grad(ctx, "bmm_tt", (gc_case){ GC_BMMT }, (sd_shape[]){ SD_SHAPE(2, 4, 3), SD_SHAPE(2, 5, 4) }, 2, 2e-3);
     const sd_shape qkv[3] = { SD_SHAPE(15, 8), SD_SHAPE(15, 8), SD_SHAPE(15, 8) };   /* T 5, B 3, 2 heads */
     check_grad(ctx, "causal_attention", (gc_case){ GC_ATTN, 5, 2 }, qkv, 3, 2e-3);
+    check_grad(ctx, "causal_attention_qkv", (gc_case){ GC_ATTN_QKV, 5, 2 }, (sd_shape[]){ SD_SHAPE(15, 24) }, 1, 2e-3);
     check_grad(ctx, "causal_attention_composed", (gc_case){ GC_ATTN_COMPOSED, 5, 2 }, qkv, 3, 2e-3);
     check_grad(ctx, "dropout", (gc_case){ GC_DROPOUT, .p = 0.3f, .seed = 5 }, (sd_shape[]){ SD_SHAPE(6, 8) }, 1, 2e-3);
     check_grad(ctx, "tied_embedding", (gc_case){ GC_TIED }, (sd_shape[]){ SD_SHAPE(10, 8), SD_SHAPE(6, 8) }, 2, 2e-3);
@@ -218,14 +220,16 @@ static void fused_vs_composed(void)
     sd_rng rng;
     sd_rng_seed(&rng, 11);
     float *out[2][4] = { { 0 } };
-    for (int run = 0; run < 3; run++) {   /* composed 1 thread, fused 1 thread, fused 4 threads */
-        sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = run == 2 ? 4 : 1 });
+    /* composed 1 thread, fused 1 thread, fused 4 threads, packed (q|k|v one tensor) 2 threads */
+    for (int run = 0; run < 4; run++) {
+        sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = run == 2 ? 4 : run == 3 ? 2 : 1 });
         sd_graph *g = sd_graph_new(ctx);
         sd_params *P = sd_params_new();
         sd_rng_seed(&rng, 11);
         for (int i = 0; i < 3; i++) gc_fill(P, sd_params_add(P, i == 0 ? "q" : i == 1 ? "k" : "v", SD_SHAPE(R, D)), &rng, 2.0f, 0.0f);
-        sd_tensor *y = (run ? sd_causal_attention : sd_causal_attention_composed)(
-            g, sd_param(g, P, 0), sd_param(g, P, 1), sd_param(g, P, 2), T, H);
+        sd_tensor *q = sd_param(g, P, 0), *k = sd_param(g, P, 1), *v = sd_param(g, P, 2);
+        sd_tensor *y = run == 3 ? sd_causal_attention_qkv(g, sd_concat(g, sd_concat(g, q, k, 1), v, 1), T, H)
+                                : (run ? sd_causal_attention : sd_causal_attention_composed)(g, q, k, v, T, H);
         CHECK(y && !sd_backward(g, weighted_sum(g, y)));
         float *keep[4] = { y ? y->data : NULL, sd_params_grad(P, 0), sd_params_grad(P, 1), sd_params_grad(P, 2) };
         for (int i = 0; i < 4; i++) {
@@ -233,7 +237,8 @@ static void fused_vs_composed(void)
             memcpy(c, keep[i] ? keep[i] : c, (size_t)R * D * sizeof *c);
             if (run < 2) out[run][i] = c;
             else {
-                CHECK_MSG(!memcmp(c, out[1][i], (size_t)R * D * sizeof *c), "fused attention: 4 threads differ from 1 (%d)", i);
+                CHECK_MSG(!memcmp(c, out[1][i], (size_t)R * D * sizeof *c),
+                          "fused attention: %s differs from 1 thread's (%d)", run == 2 ? "4 threads" : "packed qkv", i);
                 free(c);
             }
         }
@@ -281,6 +286,8 @@ static void errors(sd_ctx *ctx)
     sd_tensor *q = sd_zeros(g, SD_SHAPE(12, 10));
     CHECK(!sd_causal_attention(g, q, q, q, 4, 3) && strstr(sd_last_error(), "3 heads do not divide the dimension 10"));
     CHECK(!sd_causal_attention(g, q, q, q, 5, 2) && strstr(sd_last_error(), "whole number"));
+    CHECK(!sd_causal_attention_qkv(g, sd_zeros(g, SD_SHAPE(12, 30)), 4, 4) &&
+          strstr(sd_last_error(), "4 heads do not divide the dimension 10"));
     CHECK(!sd_layer_norm(g, q, sd_zeros(g, SD_SHAPE(9)), NULL, 0) && strstr(sd_last_error(), "layer_norm"));
     CHECK(!sd_bmm(g, sd_zeros(g, SD_SHAPE(2, 3, 4)), sd_zeros(g, SD_SHAPE(2, 5, 6)), 0) &&
           strstr(sd_last_error(), "inner"));

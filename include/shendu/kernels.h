@@ -139,8 +139,10 @@ void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax,
  * forward keeps lse (B·H·T: each row's log-sum-exp) for the backward, which
  * recomputes the probabilities: no T×T matrix is stored. scratch: threads·T
  * floats. The backward ADDS into dq, dk, dv (each may be NULL). Results do not
- * depend on the thread count. The composed oracle is sd_causal_attention_composed. */
-typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; } sd_attn_dims;
+ * depend on the thread count. The composed oracle is sd_causal_attention_composed.
+ * ld_in: floats from one row of q (k, v, dq, dk, dv) to the next; 0 means dim
+ * (3·dim: q, k, v are the column blocks of one packed projection). */
+typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; int ld_in; } sd_attn_dims;
 void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, float *o,
                       float *lse, float *scratch);
 void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, const float *o,

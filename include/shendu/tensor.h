@@ -215,6 +215,9 @@ sd_tensor *sd_bmm(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags);
  * `heads` heads of D/heads columns -> (T*B, D); step t of a sequence sees its steps <= t,
  * scores scaled by 1/sqrt(D/heads). Keeps B*heads*T floats for backward, never T×T. */
 sd_tensor *sd_causal_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads);
+/* The same on one packed projection qkv (T*B, 3D): q, k, v are its column blocks [0,D),
+ * [D,2D), [2D,3D) (no copies; the gradient goes into qkv's) -> (T*B, D). */
+sd_tensor *sd_causal_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads);
 /* The same composed from sd_bmm, sd_softmax and gathers (stores the T×T scores): the oracle. */
 sd_tensor *sd_causal_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T,
                                         int heads);

@@ -427,13 +427,14 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
                 tgt[t * B + b] = s[1];
             }
         /* one process: a stop is honoured between two batches (ranks would disagree on it) */
-        if (stop && *stop && sd_dist_size(dist) == 1) return SD_STOPPED;
+        if (stop && *stop && sd_dist_size(dist) == 1) { sd_graph_set_grad(g, 1); return SD_STOPPED; }
         sd_graph_reset(g);
         sd_tensor *loss = sd_cross_entropy(g, sd_lm_forward(g, m, in, T, B, NULL), tgt);
-        if (!loss) return -1;
+        if (!loss) { sd_graph_set_grad(g, 1); return -1; }
         sums[0] += (double)loss->data[0] * T * B;
         sums[1] += (double)T * B;
     }
+    sd_graph_set_grad(g, 1);   /* the training graph's: recording again */
     if (sd_dist_size(dist) > 1 && sd_dist_allreduce_sum_f64(dist, sums, 2)) return -1;
     *bpc = sums[0] / sums[1] / LN2;
     return 0;
@@ -489,7 +490,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_lm *m = NULL;
     sd_ctx *ctx = NULL;
     sd_optim *opt = NULL;
-    sd_graph *g = NULL, *gv = NULL;
+    sd_graph *g = NULL;   /* training and validation share one arena (it grows to the larger) */
     sd_dist_sync *sync = NULL;
     int32_t *tok = NULL, *in = NULL, *tgt = NULL;
     uint32_t *offs = NULL;
@@ -546,7 +547,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     }
     if (!(opt = sd_optim_new(P, &oo))) goto done;
     if (!(sync = sd_dist_sync_new(dist, P, &(sd_dist_sync_opts){ .overlap = o->overlap }))) goto done;
-    if (!(g = sd_graph_new(ctx)) || !(gv = sd_graph_new(ctx))) goto done;
+    if (!(g = sd_graph_new(ctx))) goto done;
     if (o->resume) {
         if (sd_lm_checkpoint_restore(o->resume, m, opt, text.n, &st)) goto done;
         if (st.step > o->steps) {
@@ -663,7 +664,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             st.window = 0;
         }
         if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
-            int v = validate(gv, m, dist, tok + n_train, n_val, T, vb, in, tgt, o->stop, &r->val_bpc);
+            int v = validate(g, m, dist, tok + n_train, n_val, T, vb, in, tgt, o->stop, &r->val_bpc);
             if (v == SD_STOPPED) {   /* stopped during validation: the state after this step is whole */
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
                 if (o->checkpoint && rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
@@ -684,7 +685,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         fflush(log);
     }
     if (first_step == o->steps) {   /* resumed a finished run: the model file still gets its figures */
-        if (validate(gv, m, dist, tok + n_train, n_val, T, vb, in, tgt, NULL, &r->val_bpc)) goto done;
+        if (validate(g, m, dist, tok + n_train, n_val, T, vb, in, tgt, NULL, &r->val_bpc)) goto done;
         fprintf(log, "step %d: validation %.4f bits per character\n", o->steps, r->val_bpc);
     }
     r->steps = o->steps;
@@ -721,7 +722,6 @@ done:
     free(offs);
     free(sample);
     sd_graph_free(g);
-    sd_graph_free(gv);
     sd_optim_free(opt);
     sd_lm_free(m);
     sd_ctx_free(ctx);

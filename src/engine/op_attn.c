@@ -64,9 +64,10 @@ void sd_op_bmm_bwd(sd_graph *g, sd_tensor *y)
     }
 }
 
-/* ---- causal_attention: q, k, v (T·B, D) time-major -> (T·B, D), H heads.
- * iarg: T, B, H, D.  farg[0] = scale (1/√(D/H)).  saved: lse (B·H·T) then
- * the kernel's scratch (threads·T). The kernel: src/kernels/attention.c. */
+/* ---- causal_attention: q, k, v (T·B, D) time-major -> (T·B, D), H heads;
+ * or packed: src[0] = qkv (T·B, 3D), q | k | v its column blocks (iarg[4] = 1).
+ * iarg: T, B, H, D, packed.  farg[0] = scale (1/√(D/H)).  saved: lse (B·H·T)
+ * then the kernel's scratch (threads·T). The kernel: src/kernels/attention.c. */
 static sd_tensor *attn_check(const char *op, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
 {
     if (!q || !k || !v) return NULL;
@@ -94,28 +95,65 @@ sd_tensor *sd_causal_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tenso
     return sd_node_forward(g, y);
 }
 
+sd_tensor *sd_causal_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads)
+{
+    if (!qkv) return NULL;
+    if (qkv->shape.ndim != 2 || qkv->shape.d[1] % 3)
+        return sd_op_error("causal_attention_qkv", qkv, NULL, "qkv must be 2-D (T*B, 3*D)");
+    const int R = qkv->shape.d[0], D = qkv->shape.d[1] / 3;
+    if (T < 1 || R % T) return sd_op_error("causal_attention_qkv", qkv, NULL, "rows are not a whole number of T steps");
+    if (heads < 1 || D % heads) {
+        sd_error("causal_attention_qkv: %d heads do not divide the dimension %d", heads, D);
+        return NULL;
+    }
+    const int B = R / T;
+    sd_tensor *y = sd_node(g, SD_OP_CAUSAL_ATTENTION, SD_SHAPE(R, D), qkv, NULL, NULL);
+    if (!y) return NULL;
+    y->iarg[0] = T; y->iarg[1] = B; y->iarg[2] = heads; y->iarg[3] = D; y->iarg[4] = 1;
+    y->farg[0] = 1.0f / sqrtf((float)(D / heads));
+    if (!(y->saved = sd_graph_alloc(g, ((size_t)B * heads * T + (size_t)SD_THREADS(g) * T) * sizeof(float))))
+        return NULL;
+    return sd_node_forward(g, y);
+}
+
 static sd_attn_dims attn_dims(sd_graph *g, const sd_tensor *y)
 {
     const int T = y->iarg[0], B = y->iarg[1], H = y->iarg[2], D = y->iarg[3];
     int th = SD_THREADS(g);
     if (th > B * H) th = B * H;
     if ((long)T * T * D < 65536) th = 1;   /* too little work to share */
-    return (sd_attn_dims){ .t = T, .b = B, .heads = H, .dim = D, .scale = y->farg[0], .threads = th };
+    return (sd_attn_dims){ .t = T, .b = B, .heads = H, .dim = D, .scale = y->farg[0], .threads = th,
+                           .ld_in = y->iarg[4] ? 3 * D : D };
+}
+
+/* q, k, v and their gradients (NULL where there is none) */
+static void attn_inputs(const sd_tensor *y, const float *in[3], float *grad[3])
+{
+    const int D = y->iarg[3];
+    for (int i = 0; i < 3; i++) {
+        const sd_tensor *x = y->iarg[4] ? y->src[0] : y->src[i];
+        const size_t off = y->iarg[4] ? (size_t)i * D : 0;
+        in[i] = x->data + off;
+        grad[i] = x->grad ? x->grad + off : NULL;
+    }
 }
 
 void sd_op_causal_attention_fwd(sd_graph *g, sd_tensor *y)
 {
     sd_attn_dims d = attn_dims(g, y);
-    float *lse = y->saved, *scratch = lse + (size_t)d.b * d.heads * d.t;
-    sd_attention_fwd(&d, y->src[0]->data, y->src[1]->data, y->src[2]->data, y->data, lse, scratch);
+    float *lse = y->saved, *scratch = lse + (size_t)d.b * d.heads * d.t, *grad[3];
+    const float *in[3];
+    attn_inputs(y, in, grad);
+    sd_attention_fwd(&d, in[0], in[1], in[2], y->data, lse, scratch);
 }
 
 void sd_op_causal_attention_bwd(sd_graph *g, sd_tensor *y)
 {
     sd_attn_dims d = attn_dims(g, y);
-    float *lse = y->saved, *scratch = lse + (size_t)d.b * d.heads * d.t;
-    sd_attention_bwd(&d, y->src[0]->data, y->src[1]->data, y->src[2]->data, y->data, lse, y->grad,
-                     y->src[0]->grad, y->src[1]->grad, y->src[2]->grad, scratch);
+    float *lse = y->saved, *scratch = lse + (size_t)d.b * d.heads * d.t, *grad[3];
+    const float *in[3];
+    attn_inputs(y, in, grad);
+    sd_attention_bwd(&d, in[0], in[1], in[2], y->data, lse, y->grad, grad[0], grad[1], grad[2], scratch);
 }
 
 /* ---- The composed oracle: each (T·B, D) input viewed as (T·B·H, dh) rows,

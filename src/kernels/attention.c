@@ -2,6 +2,8 @@
  *
  * q, k, v, o (T·B, D): row t·B + b holds step t of sequence b (as the
  * recurrent ops' layout), head h is columns [h·dh, (h+1)·dh), dh = D / H.
+ * q, k and v rows are ld_in floats apart (D, or 3D when they are the
+ * column blocks of one packed (T·B, 3D) projection); o's are D apart.
  * For every sequence b, head h and query step t:
  *   s_u = scale · q_t · k_u  (u <= t; later steps are masked out)
  *   p_u = e^{s_u − lse_t},  lse_t = log Σ_{u<=t} e^{s_u}
@@ -32,13 +34,13 @@ void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, con
                       float *lse, float *scratch)
 {
     const int T = d->t, B = d->b, H = d->heads, D = d->dim, dh = D / H;
-    const size_t ld = (size_t)B * D;
+    const size_t li = d->ld_in ? (size_t)d->ld_in : (size_t)D, ld = (size_t)B * li, lo = (size_t)B * D;
     const float scale = d->scale;
     #pragma omp parallel for num_threads(d->threads) schedule(static) if (d->threads > 1)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         float *s = scratch + (size_t)omp_get_thread_num() * T;
-        const size_t base = (size_t)b * D + (size_t)h * dh;
+        const size_t base = (size_t)b * li + (size_t)h * dh, obase = (size_t)b * D + (size_t)h * dh;
         for (int t = 0; t < T; t++) {
             const float *qt = q + t * ld + base;
             float m = -INFINITY;
@@ -48,7 +50,7 @@ void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, con
             }
             float sum = 0.0f;
             for (int u = 0; u <= t; u++) sum += s[u] = expf(s[u] - m);
-            float *ot = o + t * ld + base;
+            float *ot = o + t * lo + obase;
             for (int j = 0; j < dh; j++) ot[j] = 0.0f;
             const float r = 1.0f / sum;
             for (int u = 0; u <= t; u++) {
@@ -66,17 +68,17 @@ void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, con
                       const float *lse, const float *dout, float *dq, float *dk, float *dv, float *scratch)
 {
     const int T = d->t, B = d->b, H = d->heads, D = d->dim, dh = D / H;
-    const size_t ld = (size_t)B * D;
+    const size_t li = d->ld_in ? (size_t)d->ld_in : (size_t)D, ld = (size_t)B * li, lo = (size_t)B * D;
     const float scale = d->scale;
     #pragma omp parallel for num_threads(d->threads) schedule(static) if (d->threads > 1)
     for (int bh = 0; bh < B * H; bh++) {
         const int b = bh / H, h = bh % H;
         float *ds = scratch + (size_t)omp_get_thread_num() * T;
-        const size_t base = (size_t)b * D + (size_t)h * dh;
+        const size_t base = (size_t)b * li + (size_t)h * dh, obase = (size_t)b * D + (size_t)h * dh;
         for (int t = 0; t < T; t++) {
-            const float *qt = q + t * ld + base, *dot_ = dout + t * ld + base;
+            const float *qt = q + t * ld + base, *dot_ = dout + t * lo + obase;
             const float l = lse[(size_t)bh * T + t];
-            const float delta = dot(dot_, o + t * ld + base, dh);
+            const float delta = dot(dot_, o + t * lo + obase, dh);
             for (int u = 0; u <= t; u++) {
                 const float p = expf(scale * dot(qt, k + u * ld + base, dh) - l);
                 if (dv) {

@@ -119,7 +119,7 @@ sd_tensor *sd_transformer_forward(sd_graph *g, sd_transformer *m, const int32_t 
                                   sd_rng *dropout_rng)
 {
     sd_params *P = m->P;
-    const int D = m->o.dim, R = T * B;
+    const int R = T * B;
     const float p = m->o.dropout;
     if (T < 1 || B < 1 || T > m->o.context) {
         sd_error("transformer: a sequence of %d steps, but the model has %d positions", T, m->o.context);
@@ -140,8 +140,7 @@ sd_tensor *sd_transformer_forward(sd_graph *g, sd_transformer *m, const int32_t 
         const block *b = &m->b[l];
         sd_tensor *h = sd_layer_norm(g, x, sd_param(g, P, b->ln1_w), sd_param(g, P, b->ln1_b), 1e-5f);
         sd_tensor *qkv = linear(g, P, h, b->qkv_w, b->qkv_b);                                    /* (R, 3D) */
-        sd_tensor *a = sd_causal_attention(g, sd_slice(g, qkv, 1, 0, D), sd_slice(g, qkv, 1, D, D),
-                                           sd_slice(g, qkv, 1, 2 * D, D), T, m->o.heads);     /* (R, D) */
+        sd_tensor *a = sd_causal_attention_qkv(g, qkv, T, m->o.heads);                          /* (R, D) */
         x = sd_add(g, x, sd_dropout(g, linear(g, P, a, b->proj_w, b->proj_b), p, dropout_rng));
         h = sd_layer_norm(g, x, sd_param(g, P, b->ln2_w), sd_param(g, P, b->ln2_b), 1e-5f);
         h = sd_gelu(g, linear(g, P, h, b->fc_w, b->fc_b));                                       /* (R, 4D) */
