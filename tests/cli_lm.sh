@@ -57,7 +57,7 @@ expect 2 "--temperature: '-1' is not a number" "$BIN" lm sample "$TMP/m.safetens
 expect 0 "forget gate.*遺忘閘" "$BIN" explain lstm
 expect 0 "h_t = o × tanh\(c_t\) = " "$BIN" explain lstm
 expect 0 "same h_t and c_t" "$BIN" explain lstm
-expect 2 "conv, pool, shapes or lstm" "$BIN" explain gru
+expect 2 "conv, pool, shapes, lstm or attention" "$BIN" explain gru
 
 # --- bad text input
 : > "$TMP/empty.txt"
