@@ -32,6 +32,9 @@ static void reorder_gates(float *dst, const float *src, int G, int H, int cols)
 
 int sd_lm_save_onnx(sd_lm *m, const char *path)
 {
+    if (!sd_lm_rnn(m))
+        return sd_error("%s: a transformer language model does not export to ONNX (yet): only RNN and LSTM "
+                        "language models do", path);
     const sd_rnn_opts *ro = sd_rnn_options(sd_lm_rnn(m));
     sd_params *P = sd_lm_params(m);
     const sd_vocab *v = sd_lm_vocab(m);
