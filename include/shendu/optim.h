@@ -19,8 +19,8 @@ typedef struct sd_optim_opts {
     float eps;             /* Adam: 0 -> 1e-8 */
     float weight_decay;    /* L2 added to the gradient (Adam: decoupled if `decoupled`, i.e. AdamW) */
     int decoupled;
-    int decay_matrices_only;   /* Adam: weight decay on tensors of 2+ dims only (none on norms' gains, biases) */
     int threads;           /* threads for the update (0: 1); results do not depend on it */
+    int decay_matrices_only;   /* Adam: weight decay on tensors of 2+ dims only (none on norms' gains, biases) */
 } sd_optim_opts;
 
 typedef struct sd_optim sd_optim;

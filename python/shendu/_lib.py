@@ -90,7 +90,8 @@ class CtxOpts(ctypes.Structure):        # sd_ctx_opts
 class OptimOpts(ctypes.Structure):      # sd_optim_opts
     _fields_ = [("kind", ctypes.c_int), ("lr", ctypes.c_float), ("momentum", ctypes.c_float),
                 ("beta1", ctypes.c_float), ("beta2", ctypes.c_float), ("eps", ctypes.c_float),
-                ("weight_decay", ctypes.c_float), ("decoupled", ctypes.c_int), ("threads", ctypes.c_int)]
+                ("weight_decay", ctypes.c_float), ("decoupled", ctypes.c_int), ("threads", ctypes.c_int),
+                ("decay_matrices_only", ctypes.c_int)]
 
 
 class Rng(ctypes.Structure):            # sd_rng

@@ -238,11 +238,12 @@ class Optimizer:
     """SGD (with momentum) or Adam over a complete Params set (sd_optim)."""
 
     def __init__(self, params, kind="adam", lr=0.0, momentum=0.0, betas=(0.0, 0.0), eps=0.0, weight_decay=0.0,
-                 decoupled=False, threads=1):
+                 decoupled=False, threads=1, decay_matrices_only=False):
         k = ctypes.c_int()
         check(lib.sd_optim_kind_parse(enc(kind), ctypes.byref(k)))
         self.params = params
-        o = OptimOpts(k.value, lr, momentum, betas[0], betas[1], eps, weight_decay, int(decoupled), threads)
+        o = OptimOpts(k.value, lr, momentum, betas[0], betas[1], eps, weight_decay, int(decoupled), threads,
+                      int(decay_matrices_only))
         self._o = check_ptr(lib.sd_optim_new(params._P, ctypes.byref(o)))
 
     def step(self):
