@@ -8,10 +8,10 @@
  * one is decoded again on this thread for its message. */
 #define _POSIX_C_SOURCE 200809L
 #include "shendu/folder.h"
+#include "engine/parallel.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

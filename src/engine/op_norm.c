@@ -1,9 +1,9 @@
 /* Ops of the Transformer block that act on one row or one element: layer
  * normalisation, GELU and dropout. */
 #include "engine/ops.h"
+#include "engine/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 /* ---- layer_norm: x (N,C), gamma (C) or NULL, beta (C) or NULL -> y (N,C)

@@ -17,9 +17,9 @@
  * Work is split by (sequence, head) pairs, whose rows and columns are disjoint,
  * so every sum runs in one fixed order whatever the thread count. */
 #include "shendu/kernels.h"
+#include "engine/parallel.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 
 static inline float dot(const float *restrict a, const float *restrict b, int n)
