@@ -458,15 +458,22 @@ def bench_sgemm():
         m = re.match(r"^(\S.*?)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)$", line)
         if m:
             peak[int(m.group(2))] = max(peak.get(int(m.group(2)), 0.0), float(m.group(3)))
-    ours, blas = {}, {}
+    ours, blas, bf16 = {}, {}, {}
     blas_bin = _build_blas()
+    ours_bin = os.path.join(ROOT, "build", "bench_gemm")
     for t in (1, 2):
         for rep in range(REPS):   # alternate, REPS runs each; the median per shape
-            for name, binary, into in (("shendu", os.path.join(ROOT, "build", "bench_gemm"), ours),
-                                       ("openblas", blas_bin, blas)):
-                out = subprocess.run([binary, str(t), "--json"], capture_output=True, text=True, env=env, check=True).stdout
+            for name, cmd, into in (("shendu", [ours_bin, str(t), "--json"], ours),
+                                    ("openblas", [blas_bin, str(t), "--json"], blas),
+                                    ("shendu bf16", [ours_bin, str(t), "--json", "--bf16"], bf16)):
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
                 for r in json.loads(out)["results"]:
                     into.setdefault((t, r["shape"]), []).append(r["gflops"])
+    # The bfloat16 peak beside the float one (bench/peak_bf16.c: vdpbf16ps chains).
+    pk = [json.loads(subprocess.run([os.path.join(ROOT, "build", "bench_peak_bf16"), "2"], capture_output=True,
+                                    text=True, check=True).stdout) for _ in range(3)]
+    bf_peak = {1: max(p["bf16_dp_gflops_1"] for p in pk), 2: max(p["bf16_dp_gflops"] for p in pk)}
+    fp_peak2 = {1: max(p["fp32_fma_gflops_1"] for p in pk), 2: max(p["fp32_fma_gflops"] for p in pk)}
     shapes = [k[1] for k in ours if k[0] == 1]
     print(f"\n### sgemm, GFLOP/s (median of {REPS} runs, each the median of 5 trials), shendu's kernels vs "
           f"OpenBLAS through the same sd_gemm call\n")
@@ -478,6 +485,14 @@ def bench_sgemm():
         o1, b1, o2, b2 = (med(ours[(1, sh)]), med(blas[(1, sh)]), med(ours[(2, sh)]), med(blas[(2, sh)]))
         print(f"| {sh} | {o1:.1f} | {b1:.1f} | {o1 / b1:.2f}x | {o2:.1f} | {b2:.1f} | {o2 / b2:.2f}x | "
               f"{100 * o2 / peak.get(2, float('nan')):.0f}% |")
+    print(f"\n### sgemm in bfloat16 (`--precision bf16`'s products), GFLOP/s, median of {REPS} runs\n")
+    print(f"Peaks measured by bench/peak_bf16.c in the same run: FP32 FMA {fp_peak2[1]:.1f} (1 thr) / "
+          f"{fp_peak2[2]:.1f} (2 thr), bf16 vdpbf16ps {bf_peak[1]:.1f} / {bf_peak[2]:.1f} GFLOP/s.\n")
+    print("| shape | bf16 1 thr | vs shendu fp32 | bf16 2 thr | vs shendu fp32 | % of bf16 peak (1 thr) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for sh in shapes:
+        o1, o2, h1, h2 = med(ours[(1, sh)]), med(ours[(2, sh)]), med(bf16[(1, sh)]), med(bf16[(2, sh)])
+        print(f"| {sh} | {h1:.1f} | {h1 / o1:.2f}x | {h2:.1f} | {h2 / o2:.2f}x | {100 * h1 / bf_peak[1]:.0f}% |")
 
 
 # ---- Diffusion (issue 21): `shendu diffusion` against bench/diffusion.py (the same U-Net,
