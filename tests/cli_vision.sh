@@ -56,6 +56,6 @@ hdr["__metadata__"] = {"shendu.format": "model", "shendu.arch": "flatten fc1=lin
 h = json.dumps(hdr).encode()
 open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + blobs)
 PY
-expect 1 "not 28x28 gray pictures" "$BIN" predict "$TMP/rgb.safetensors" "$TMP/show/input.png"
-expect 1 "expects inputs of shape \[3,32,32\]" "$BIN" eval "$TMP/rgb.safetensors"
+expect 1 "takes inputs of shape \[3,32,32\], but predict prepares pictures as 1x28x28" "$BIN" predict "$TMP/rgb.safetensors" "$TMP/show/input.png"
+expect 1 "takes inputs of shape \[3,32,32\] but the test set of .* has 1x28x28 images" "$BIN" eval "$TMP/rgb.safetensors"
 done_tests

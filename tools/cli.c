@@ -107,19 +107,14 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
 
 void cli_json_str(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
+    sd_app_json_str(f, s);
 }
 
 int cli_fail(const char *cmd)
 {
-    fprintf(stderr, "shendu %s: %s\n", cmd, sd_last_error());
+    fprintf(stderr, "shendu %s: ", cmd);
+    sd_app_text(stderr, sd_last_error());   /* messages quote file contents: no raw control bytes */
+    fputc('\n', stderr);
     return 1;
 }
 

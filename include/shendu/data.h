@@ -57,6 +57,13 @@ int sd_dataset_file(const char *dir, const char *name, char *buf, size_t cap);
 void sd_dataset_free(sd_dataset *d);           /* NULL-safe */
 /* Keep only the first n examples (n <= d->n), for quick runs and tests. */
 void sd_dataset_truncate(sd_dataset *d, int n);
+/* 0 if the images of b have the size of a's (c×h×w), else an error naming
+ * both: "WHAT_A has 1x28x28 images but WHAT_B has 1x20x20". */
+int  sd_dataset_check_same_shape(const sd_dataset *a, const char *what_a, const sd_dataset *b, const char *what_b);
+/* What a checkpoint records of its data, to refuse a resume on other data:
+ * "N images (or rows) of CxHxW, K classes, fingerprint HEX" (the first n
+ * examples' sd_dataset_fingerprint). Returns buf. */
+char *sd_dataset_describe(const sd_dataset *d, char *buf, size_t size);
 
 /* ---- Mini-batches: floats x = pixel * scale + shift (or the data set's own
  * features), int32 labels. */

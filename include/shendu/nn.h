@@ -71,6 +71,7 @@ typedef struct sd_model_opts {
     sd_init init;          /* SD_INIT_DEFAULT */
     sd_rng *rng;           /* required: draws the initial weights */
     size_t max_params;     /* 0: the library's limit, 2^28 */
+    uint64_t max_memory;   /* activations of one example in training (sd_model_plan_memory): 0: SD_MODEL_MAX_MEMORY */
 } sd_model_opts;
 sd_model  *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opts *o);
 void       sd_model_free(sd_model *m);                 /* NULL-safe */
@@ -92,6 +93,24 @@ int        sd_model_training(const sd_model *m);
 const char *sd_model_arch(const sd_model *m);          /* canonical: every layer named */
 sd_shape   sd_model_input_shape(const sd_model *m);
 sd_shape   sd_model_output_shape(const sd_model *m);   /* one example */
+
+/* ---- Planned activation memory: what a forward pass of `batch` examples
+ * (training: and its backward) allocates in its graph, computed from the shapes
+ * before anything runs, so that a file or a flag cannot make shendu allocate
+ * gigabytes. The default limit fits every model of this project with a wide
+ * margin (the lecture's CNN trains in ~0.1 GiB at batch 64, see README). */
+#define SD_MODEL_MAX_MEMORY ((uint64_t)2 << 30)
+typedef struct sd_model_plan {
+    uint64_t bytes;        /* the whole pass */
+    int layer;             /* the layer with the largest share (0-based) */
+    uint64_t layer_bytes;  /* its share */
+    int64_t batch;
+    int training;
+} sd_model_plan;
+int sd_model_plan_memory(const sd_model *m, int64_t batch, int training, sd_model_plan *out);
+/* 0 if the plan fits `limit` bytes (0: SD_MODEL_MAX_MEMORY), else an error
+ * naming the bytes, the limit and the layer with the largest share. */
+int sd_model_check_memory(const sd_model *m, int64_t batch, int training, uint64_t limit);
 
 typedef struct sd_layer_info {
     const char *name;      /* "fc1", or "" for layers without parameters */

@@ -150,6 +150,19 @@ void sd_eval_result_free(sd_eval_result *r);
 int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, float shift,
                     double *accuracy, double *loss, float *logits /* NULL, or n × classes */);
 
+/* A classifier's output (class scores, as many as its "classes" metadata names)
+ * and how it prepares inputs: x = pixel * scale + shift (metadata input_scale,
+ * input_shift; default 1/255, 0). Errors name the file. */
+int sd_app_classifier_inputs(const sd_model *m, const char *path, float *scale, float *shift);
+
+/* Text from a file (class names, paths, messages quoting metadata), written
+ * safely (src/apps/text_out.c). As a JSON string literal, always valid: quotes,
+ * backslashes and control bytes escaped, bytes that are not UTF-8 written as
+ * U+FFFD. As human text: control bytes (newlines too) shown as \n, \t, \xNN,
+ * so nothing from a file can move a terminal's cursor or change its state. */
+void sd_app_json_str(FILE *f, const char *s);
+void sd_app_text(FILE *f, const char *s);
+
 /* ---- shendu explain */
 typedef struct sd_explain_opts { int delay_ms; } sd_explain_opts;
 int sd_app_explain_conv(FILE *f, const sd_explain_opts *o);

@@ -197,6 +197,26 @@ done:
     return rc;
 }
 
+/* A resume continues on the data the checkpoint was trained on, as far as it
+ * shows in the counts, sizes, classes and contents. */
+static int check_resume_data(const char *path, const char *dir, char data_desc[2][128])
+{
+    sd_st_file *f = sd_st_open(path);
+    if (!f) return -1;
+    static const char *const keys[2] = { "shendu.train.train_data", "shendu.train.test_data" };
+    static const char *const split[2] = { "training", "test" };
+    int rc = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        const char *was = sd_st_meta(f, keys[k]);
+        if (was && strcmp(was, data_desc[k]))
+            rc = sd_error("%s was trained on other data: its %s set was %s, but %s now holds %s (the data and "
+                          "--limit/--limit-test must be those of the original run)", path, split[k], was, dir,
+                          data_desc[k]);
+    }
+    sd_st_close(f);
+    return rc;
+}
+
 /* The trainer's state between two steps: everything a resume needs. */
 typedef struct train_state {
     int epoch;              /* epoch in progress, 1-based */
@@ -205,14 +225,15 @@ typedef struct train_state {
 } train_state;
 
 static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m, sd_optim *opt,
-                           const sd_rng *rng, const sd_batcher *bt, int ntrain, const train_state *st)
+                           const sd_rng *rng, const sd_batcher *bt, int ntrain, const train_state *st,
+                           char data_desc[2][128])
 {
     char epoch[16], step[16], pos[16], loss[40];
     sd_train_opts c = *o;
     if (!c.data_dir) c.data_dir = sd_data_default_dir();
     sd_config_text cfg;
     if (sd_config_to_meta(sd_train_config_fields, &c, "train", &cfg)) return -1;
-    sd_st_kv kv[SD_CONFIG_MAX + 4];
+    sd_st_kv kv[SD_CONFIG_MAX + 6];
     int n = 0;
     for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
     snprintf(epoch, sizeof epoch, "%d", st->epoch);
@@ -223,6 +244,8 @@ static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m
     kv[n++] = (sd_st_kv){ "shendu.train.step", step };
     kv[n++] = (sd_st_kv){ "shendu.train.position", pos };
     kv[n++] = (sd_st_kv){ "shendu.train.loss_sum", loss };
+    kv[n++] = (sd_st_kv){ "shendu.train.train_data", data_desc[0] };
+    kv[n++] = (sd_st_kv){ "shendu.train.test_data", data_desc[1] };
     sd_st_tensor t[2] = {
         sd_checkpoint_rng_tensor("shendu.train.rng", rng),
         { .name = "shendu.train.order", .dtype = SD_I32, .ndim = 1, .data = sd_batcher_order(bt) },
@@ -413,6 +436,21 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         fprintf(log, "validation: %d of the training examples held out (a stratified %g part)\n", val.n, o->data.val);
     }
     if (o->limit_test > 0 && o->limit_test < test.n) sd_dataset_truncate(&test, o->limit_test);
+    /* the test images are evaluated by a model built for the training images' size and classes */
+    char what_train[4200], what_test[4200];
+    snprintf(what_train, sizeof what_train, "the training set of %s", dir);
+    snprintf(what_test, sizeof what_test, "its test %s", info.kind == SD_DATA_MNIST ? "set (t10k)" :
+             info.split ? "part" : "set (test/)");
+    if (sd_dataset_check_same_shape(&train, what_train, &test, what_test)) goto done;
+    if (test.nclass > train.nclass) {
+        sd_error("the test set of %s has labels up to %d but its training set only up to %d: a model trained on it "
+                 "has %d classes", dir, test.nclass - 1, train.nclass - 1, train.nclass);
+        goto done;
+    }
+    char data_desc[2][128];   /* what a checkpoint records of the data, and a resume compares */
+    sd_dataset_describe(&train, data_desc[0], sizeof data_desc[0]);
+    sd_dataset_describe(&test, data_desc[1], sizeof data_desc[1]);
+    if (o->resume && check_resume_data(o->resume, dir, data_desc)) goto done;
 
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
@@ -438,6 +476,17 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         pixel_stats(&train, &mean, &sd);
         scale = (float)(1.0 / (255.0 * sd));
         shift = (float)(-mean / sd);
+    }
+    {   /* what a model file (and a checkpoint, which `eval` and `predict` take too) needs to read its data
+           the same way: classes, the data set, its split and table statistics, the input normalisation */
+        char buf[64];
+        const char *names = class_names(dir, train.nclass);
+        if (names && info.kind == SD_DATA_MNIST && sd_model_meta_set(m, "classes", names)) goto done;
+        if (sd_data_meta_set(m, &info, &train, &o->data)) goto done;
+        snprintf(buf, sizeof buf, "%.9g", scale);
+        int bad = sd_model_meta_set(m, "input_scale", buf);
+        snprintf(buf, sizeof buf, "%.9g", shift);
+        if (bad || sd_model_meta_set(m, "input_shift", buf)) goto done;
     }
     const int img = train.c * train.h * train.w;
     xbuf = malloc((size_t)(o->batch + 1) * img * sizeof(float));   /* augmented batch + scratch */
@@ -536,7 +585,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
             const int stopping = step_info[1] > 0;   /* agreed: every rank stops at this step */
             if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
                 if (average_state(dist, m) ||
-                    (rank == 0 && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st))) goto done;
+                    (rank == 0 && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st, data_desc))) goto done;
             }
             if (stopping) {
                 if (o->live_progress) fprintf(stderr, "\r\033[K");
@@ -564,7 +613,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (ev == SD_STOPPED) {   /* stopped during the test pass: the run stands at the next epoch's start */
             r->steps = sd_optim_steps(opt);
             train_state next = { .epoch = epoch + 1 };
-            if (o->checkpoint && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &next)) goto done;
+            if (o->checkpoint && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &next, data_desc)) goto done;
             stopped_note(log, o, epoch, st.step);
             rc = SD_STOPPED;
             goto done;
@@ -608,18 +657,11 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     r->steps = sd_optim_steps(opt);
     if (rank == 0 && o->checkpoint) {   /* the final state: a finished run's checkpoint resumes to nothing more */
         st.step = 0;
-        if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st)) goto done;
+        if (save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st, data_desc)) goto done;
     }
 
     if (rank == 0 && o->out) {
         char buf[64];
-        const char *names = class_names(dir, train.nclass);
-        if (names && info.kind == SD_DATA_MNIST) sd_model_meta_set(m, "classes", names);
-        if (sd_data_meta_set(m, &info, &train, &o->data)) goto done;
-        snprintf(buf, sizeof buf, "%.9g", scale);
-        sd_model_meta_set(m, "input_scale", buf);
-        snprintf(buf, sizeof buf, "%.9g", shift);
-        sd_model_meta_set(m, "input_shift", buf);
         snprintf(buf, sizeof buf, "%.4f", r->test_accuracy);
         sd_model_meta_set(m, "test_accuracy", buf);
         snprintf(buf, sizeof buf, "%d", r->epochs);
@@ -648,4 +690,25 @@ done:
     sd_best_weights_free(best);
     sd_data_info_free(&info);
     return rc;
+}
+
+int sd_app_classifier_inputs(const sd_model *m, const char *path, float *scale, float *shift)
+{
+    sd_shape out = sd_model_output_shape(m);
+    char s[64];
+    if (out.ndim != 1 || out.d[0] < 2)
+        return sd_error("%s: not a classifier (its output has shape %s)", path, sd_shape_str(out, s, sizeof s));
+    const char *names = sd_model_meta_get(m, "classes");
+    if (names) {
+        int n = 1;
+        for (const char *c = names; *c; c++) n += *c == ',';
+        if (n != out.d[0])
+            return sd_error("%s: its metadata names %d classes but the model has %d outputs", path, n, out.d[0]);
+    }
+    /* sd_model_load refused values that are not finite numbers */
+    const char *v = sd_model_meta_get(m, "input_scale");
+    *scale = v ? strtof(v, NULL) : 1.0f / 255.0f;
+    v = sd_model_meta_get(m, "input_shift");
+    *shift = v ? strtof(v, NULL) : 0.0f;
+    return 0;
 }

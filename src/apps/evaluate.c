@@ -22,12 +22,6 @@ void sd_eval_result_free(sd_eval_result *r)
     r->nclass = 0;
 }
 
-static float meta_float(const sd_model *m, const char *key, float dflt)
-{
-    const char *v = sd_model_meta_get(m, key);
-    return v ? strtof(v, NULL) : dflt;
-}
-
 typedef struct wrong { int index; float p; int pred; } wrong;
 
 static int by_confidence(const void *a, const void *b)
@@ -111,19 +105,22 @@ int sd_app_eval_classifier(const sd_eval_opts *o, sd_eval_result *r, FILE *log)
     if (sd_app_check_paths(o->data, uses, 3)) return -1;   /* before any work: no output replaces an input */
     sd_model *m = sd_model_load(o->model);
     if (!m) return -1;
-    if (sd_app_check_not_generator(m, o->model)) goto done;   /* role=generator: a GAN's, not a classifier */
+    float scale, shift;
+    if (sd_app_check_not_generator(m, o->model) ||   /* role=generator: a GAN's, not a classifier */
+        sd_app_classifier_inputs(m, o->model, &scale, &shift)) goto done;
     if (sd_data_load(o->data, &o->read, 1, o->threads, m, NULL, &test, &info)) goto done;
     sd_data_warn_mismatch(log, m, &info, o->data);
     if (o->limit > 0 && o->limit < test.n) sd_dataset_truncate(&test, o->limit);
     sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
-    if (sd_shape_numel(in) != (size_t)test.c * test.h * test.w || (in.ndim == 3 && in.d[1] != test.h)) {
+    if (in.ndim != 3 || in.d[0] != test.c || in.d[1] != test.h || in.d[2] != test.w) {
         char s[64];
-        sd_error("%s expects inputs of shape %s but %s has %dx%dx%d examples", o->model,
-                 sd_shape_str(in, s, sizeof s), info.path, test.c, test.h, test.w);
+        sd_error("%s takes inputs of shape %s but the test set of %s has %dx%dx%d %s", o->model,
+                 sd_shape_str(in, s, sizeof s), info.path, test.c, test.h, test.w, test.x ? "rows" : "images");
         goto done;
     }
-    if (out.ndim != 1 || out.d[0] < test.nclass) {
-        sd_error("%s has %d outputs but the data has %d classes", o->model, out.d[0], test.nclass);
+    if (out.d[0] < test.nclass) {
+        sd_error("%s has %d classes but the test set of %s has labels up to %d", o->model, out.d[0], info.path,
+                 test.nclass - 1);
         goto done;
     }
     const int C = out.d[0];
@@ -133,8 +130,11 @@ int sd_app_eval_classifier(const sd_eval_opts *o, sd_eval_result *r, FILE *log)
         goto done;
     }
     if (!(g = sd_graph_new(ctx))) goto done;
-    if (sd_app_evaluate(g, m, &test, meta_float(m, "input_scale", 1.0f / 255.0f),
-                        meta_float(m, "input_shift", 0.0f), &r->test_accuracy, &r->test_loss, logits)) goto done;
+    if (sd_app_evaluate(g, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, logits)) goto done;
+    if (!isfinite(r->test_loss)) {   /* e.g. logits that overflow: no number to report */
+        sd_error("%s: the test loss is not finite (the model's outputs overflow on %s)", o->model, info.path);
+        goto done;
+    }
     if (o->logits && sd_write_atomic(o->logits, &(sd_chunk){ logits, (size_t)test.n * C * sizeof *logits }, 1)) goto done;
     r->n = test.n;
     if (sd_metrics_compute(logits, test.labels, test.n, C, &r->metrics)) goto done;

@@ -362,14 +362,20 @@ int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img)
                         sd_shape_str(img, b, 64));
     if (out.ndim != 1 || out.d[0] < 2)
         return sd_error("%s is not a classifier (its output has shape %s)", path, sd_shape_str(out, a, 64));
+    float scale, shift;
+    return sd_app_classifier_inputs(cls, path, &scale, &shift);
+}
+
+/* The classifier scores pictures of data set d: its classes are d's. */
+static int check_classifier_data(const sd_model *cls, const char *path, const sd_dataset *d, const char *dir)
+{
+    int k = sd_model_output_shape(cls).d[0];
+    if (k != d->nclass)
+        return sd_error("%s has %d classes but the data of %s has %d: the score needs a classifier of the same "
+                        "classes", path, k, dir, d->nclass);
     return 0;
 }
 
-static float meta_float(const sd_model *m, const char *key, float dflt)
-{
-    const char *v = sd_model_meta_get(m, key);
-    return v ? strtof(v, NULL) : dflt;
-}
 
 /* Inception score of n images given as 8-bit pixels (n, image), with the
  * classifier's own input scaling; evaluation mode, batches of 500. */
@@ -378,7 +384,8 @@ int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, do
     const sd_shape in = sd_model_input_shape(cls);
     const size_t img = sd_shape_numel(in);
     const int k = sd_model_output_shape(cls).d[0];
-    const float scale = meta_float(cls, "input_scale", 1.0f / 255.0f), shift = meta_float(cls, "input_shift", 0.0f);
+    float scale, shift;
+    if (sd_app_classifier_inputs(cls, "the classifier", &scale, &shift)) return -1;
     float *x = malloc(500 * img * sizeof *x), *p = malloc((size_t)n * k * sizeof *p);
     sd_graph *g = sd_graph_new(ctx);
     int rc = -1, was = sd_model_training(cls);
@@ -654,6 +661,13 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
                  A->name, img.d[1], img.d[2], dir, train.c, train.h, train.w);
         goto done;
     }
+    if (cls) {   /* the real test images are scored too, before any training */
+        if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
+        char what_train[4200];
+        snprintf(what_train, sizeof what_train, "the training set of %s", dir);
+        if (sd_dataset_check_same_shape(&train, what_train, &test, "its test set (t10k)") ||
+            check_classifier_data(cls, o->classifier, &train, dir)) goto done;
+    }
     if (o->limit_train > 0 && o->limit_train < train.n) sd_dataset_truncate(&train, o->limit_train);
     if (train.n < o->batch) {
         sd_error("%s: %d training images, fewer than one batch of %d", dir, train.n, o->batch);
@@ -709,7 +723,6 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     int nscore = 0;
     if (cls) {   /* the score of real test images, for reference; G's after every epoch */
         nscore = o->score_n > 0 ? o->score_n : 10000;
-        if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;
         if (nscore > test.n) nscore = test.n;
         if (sd_app_score_pixels(ctx, cls, test.images, nscore, &r->real_score)) goto done;
         fprintf(log, "inception score of %d real test images (classifier %s): %.3f\n", nscore, o->classifier,
@@ -881,12 +894,18 @@ int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *dat
                  img.d[0], img.d[1], img.d[2]);
         goto done;
     }
+    if (check_classifier_data(cls, cls_path, &test, dir)) goto done;
     if (n < 1) n = 10000;
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
     sd_rng rng;
     sd_rng_seed(&rng, seed);
     if (score_generator(ctx, G, cls, n, &rng, score)) goto done;
     if (sd_app_score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
+    if (!isfinite(*score) || !isfinite(*real_score)) {
+        sd_error("the inception score is not finite: %s gives non-finite class scores (a diverged classifier?)",
+                 cls_path);
+        goto done;
+    }
     rc = 0;
 done:
     sd_ctx_free(ctx);

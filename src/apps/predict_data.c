@@ -101,12 +101,34 @@ static int class_list(const sd_model *m, int C, char ***names)
     return 0;
 }
 
-static void argmax_line(FILE *f, const char *what, const float *p, int C, char **names, FILE *csv)
+/* "WHAT[ line N]: CLASS (P%)" on a terminal: paths and class names come from
+ * files, so their control bytes are escaped. */
+static void say(FILE *f, const char *what, int line, const char *name, double p)
+{
+    sd_app_text(f, what);
+    if (line > 0) fprintf(f, " line %d", line);
+    fputs(": ", f);
+    sd_app_text(f, name);
+    fprintf(f, " (%.1f%%)\n", 100.0 * p);
+}
+
+/* The most likely class, or -1 with a message when the model's scores are not
+ * finite numbers (no NaN is ever printed as a prediction). */
+static int argmax(const float *p, int C, const char *model, const char *what)
 {
     int best = 0;
-    for (int k = 1; k < C; k++)
+    for (int k = 0; k < C; k++) {
+        if (!isfinite(p[k])) return sd_error("%s gives non-finite class scores for %s", model, what);
         if (p[k] > p[best]) best = k;
-    if (f) fprintf(f, "%s: %s (%.1f%%)\n", what, names[best], 100.0 * p[best]);
+    }
+    return best;
+}
+
+static int argmax_line(FILE *f, const char *what, const float *p, int C, char **names, FILE *csv, const char *model)
+{
+    int best = argmax(p, C, model, what);
+    if (best < 0) return -1;
+    if (f) say(f, what, 0, names[best], p[best]);
     if (csv) {
         csv_field(csv, what);
         fputc(',', csv);
@@ -114,6 +136,7 @@ static void argmax_line(FILE *f, const char *what, const float *p, int C, char *
         for (int k = 0; k < C; k++) fprintf(csv, ",%.6f", p[k]);
         fputc('\n', csv);
     }
+    return 0;
 }
 
 /* Open the CSV output: a temporary next to it, renamed at the end (atomic). */
@@ -153,7 +176,8 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
     int rc = -1, C = 0;
     sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
     if (sd_app_check_not_generator(m, o->model)) goto done;
-    if (out.ndim != 1 || out.d[0] < 2) { sd_error("%s: not a classifier", o->model); goto done; }
+    float scale, shift;   /* also: the class names fit the outputs */
+    if (sd_app_classifier_inputs(m, o->model, &scale, &shift)) goto done;
     C = out.d[0];
     if (class_list(m, C, &names)) goto done;
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads })) || !(g = sd_graph_new(ctx))) goto done;
@@ -180,16 +204,15 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
                 sd_tensor *p = sd_softmax(g, sd_model_forward(g, m, sd_input(g, rows.x + (size_t)i * rows.w,
                                                                               SD_SHAPE(1, 1, 1, rows.w))));
                 if (!p) { sd_dataset_free(&rows); sd_table_free(&t); goto done; }
-                int best = 0;
-                for (int k = 1; k < C; k++)
-                    if (p->data[k] > p->data[best]) best = k;
+                int best = argmax(p->data, C, o->model, o->inputs[a]);
+                if (best < 0) { sd_dataset_free(&rows); sd_table_free(&t); goto done; }
                 if (csv) {
                     for (int c = 0; c < t.cols; c++) { csv_field(csv, sd_table_cell(&t, i, c)); fputc(',', csv); }
                     csv_field(csv, names[best]);
                     for (int k = 0; k < C; k++) fprintf(csv, ",%.6f", p->data[k]);
                     fputc('\n', csv);
                 } else {
-                    fprintf(f, "%s line %d: %s (%.1f%%)\n", o->inputs[a], t.line[i + 1], names[best], 100.0 * p->data[best]);
+                    say(f, o->inputs[a], t.line[i + 1], names[best], p->data[best]);
                 }
             }
             if (csv) fprintf(f, "%s: %d rows predicted\n", o->inputs[a], rows.n);
@@ -209,8 +232,6 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
             goto done;
         }
         const int c = in.d[0], h = in.d[1], w = in.d[2];
-        const float scale = strtof(sd_model_meta_get(m, "input_scale") ? sd_model_meta_get(m, "input_scale") : "0.00392156886", NULL);
-        const float shift = sd_model_meta_get(m, "input_shift") ? strtof(sd_model_meta_get(m, "input_shift"), NULL) : 0.0f;
         int fit = SD_FIT_MODE_PAD;
         const char *rs = sd_model_meta_get(m, "resize");
         if (rs && !strcmp(rs, "crop")) fit = SD_FIT_MODE_CROP;
@@ -246,7 +267,7 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
             sd_graph_reset(g);
             sd_tensor *p = sd_softmax(g, sd_model_forward(g, m, sd_input(g, x, SD_SHAPE(1, c, h, w))));
             if (!p) { free(px); goto done; }
-            argmax_line(csv ? NULL : f, files.v[i], p->data, C, names, csv);
+            if (argmax_line(csv ? NULL : f, files.v[i], p->data, C, names, csv, o->model)) { free(px); goto done; }
         }
         free(px);
         if (csv) fprintf(f, "%d pictures predicted\n", files.n);

@@ -24,24 +24,18 @@ static void class_name(const sd_model *m, int k, char *buf, size_t size)
     buf[n] = 0;
 }
 
-static float meta_float(const sd_model *m, const char *key, float dflt)
+/* A classifier of c×h×w pictures (predict: 1×28×28, what sd_image_to_mnist makes;
+ * show: the test set's size), and how it prepares them. */
+static int check_image_model(const sd_model *m, const char *path, int c, int h, int w, const char *what,
+                             float *scale, float *shift)
 {
-    const char *v = sd_model_meta_get(m, key);
-    return v ? strtof(v, NULL) : dflt;
-}
-
-/* A model that takes one 28×28 gray picture and gives class scores. */
-static int check_image_model(const sd_model *m, const char *path)
-{
-    sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
+    sd_shape in = sd_model_input_shape(m);
     char s[64];
     if (sd_app_check_not_generator(m, path)) return -1;   /* a GAN's generator (src/apps/gan.c) */
-    if (in.ndim != 3 || in.d[0] != 1 || in.d[1] != 28 || in.d[2] != 28)
-        return sd_error("%s: the model takes inputs of shape %s, not 28x28 gray pictures (1,28,28)", path,
-                        sd_shape_str(in, s, sizeof s));
-    if (out.ndim != 1 || out.d[0] < 2)
-        return sd_error("%s: not a classifier (its output has shape %s)", path, sd_shape_str(out, s, sizeof s));
-    return 0;
+    if (in.ndim != 3 || in.d[0] != c || in.d[1] != h || in.d[2] != w)
+        return sd_error("%s: the model takes inputs of shape %s, but %s %dx%dx%d (channels x height x width)", path,
+                        sd_shape_str(in, s, sizeof s), what, c, h, w);
+    return sd_app_classifier_inputs(m, path, scale, shift);
 }
 
 int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f)
@@ -51,10 +45,10 @@ int sd_app_predict(const char *model_path, char **images, int nimages, int topk,
     sd_ctx *ctx = NULL;
     sd_graph *g = NULL;
     int rc = -1;
-    if (check_image_model(m, model_path)) goto done;
+    float scale, shift;
+    if (check_image_model(m, model_path, 1, 28, 28, "predict prepares pictures as", &scale, &shift)) goto done;
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 })) || !(g = sd_graph_new(ctx))) goto done;
     sd_graph_set_grad(g, 0);
-    const float scale = meta_float(m, "input_scale", 1.0f / 255.0f), shift = meta_float(m, "input_shift", 0.0f);
     const int C = sd_model_output_shape(m).d[0];
     if (topk > C) topk = C;
     for (int i = 0; i < nimages; i++) {
@@ -75,24 +69,31 @@ int sd_app_predict(const char *model_path, char **images, int nimages, int topk,
             for (int b = a + 1; b < C && b < SD_MAX_CLASSES; b++)
                 if (p->data[order[b]] > p->data[order[a]]) { int t = order[a]; order[a] = order[b]; order[b] = t; }
         char name[128];
-        if (json) {
-            fprintf(f, "{\"image\":\"");
-            for (const char *c = images[i]; *c; c++) {
-                if (*c == '"' || *c == '\\') fputc('\\', f);
-                if ((unsigned char)*c >= 0x20) fputc(*c, f);
+        for (int a = 0; a < topk; a++)   /* the model's outputs: finite, or no answer */
+            if (!isfinite(p->data[order[a]])) {
+                sd_error("%s: %s gives non-finite class scores for %s", model_path, model_path, images[i]);
+                goto done;
             }
-            fprintf(f, "\",\"inverted\":%s,\"top\":[", inverted ? "true" : "false");
+        if (json) {   /* names and paths come from files and users: escaped */
+            fprintf(f, "{\"image\":");
+            sd_app_json_str(f, images[i]);
+            fprintf(f, ",\"inverted\":%s,\"top\":[", inverted ? "true" : "false");
             for (int a = 0; a < topk; a++) {
                 class_name(m, order[a], name, sizeof name);
-                fprintf(f, "%s{\"class\":\"%s\",\"index\":%d,\"p\":%.4f}", a ? "," : "", name, order[a],
-                        p->data[order[a]]);
+                fprintf(f, "%s{\"class\":", a ? "," : "");
+                sd_app_json_str(f, name);
+                fprintf(f, ",\"index\":%d,\"p\":%.4f}", order[a], p->data[order[a]]);
             }
             fprintf(f, "]}\n");
         } else {
-            fprintf(f, "%s%s\n", images[i], inverted ? "  (dark on light: inverted to match the training data)" : "");
+            sd_app_text(f, images[i]);
+            fprintf(f, "%s\n", inverted ? "  (dark on light: inverted to match the training data)" : "");
             for (int a = 0; a < topk; a++) {
                 class_name(m, order[a], name, sizeof name);
-                fprintf(f, "  %d. %-14s %5.1f%%\n", a + 1, name, 100.0 * p->data[order[a]]);
+                fprintf(f, "  %d. ", a + 1);
+                sd_app_text(f, name);
+                size_t len = strlen(name);
+                fprintf(f, "%*s %5.1f%%\n", len < 14 ? (int)(14 - len) : 0, "", 100.0 * p->data[order[a]]);
             }
         }
     }
@@ -148,26 +149,42 @@ int sd_app_show(const char *model_path, const char *data_dir, int index, const c
     sd_ctx *ctx = NULL;
     sd_graph *g = NULL;
     int rc = -1;
-    char path[4096];
-    if (check_image_model(m, model_path) || make_dir(out_dir)) goto done;
+    char path[4096], what[4200];
+    float scale, shift, *x = NULL;
+    const char *dir;
     sd_data_info info;   /* without --data: the data set the model records */
     if (sd_data_load(data_dir, &(sd_data_opts){ 0 }, 1, 1, m, NULL, &test, &info)) goto done;
     sd_data_warn_mismatch(f, m, &info, data_dir);
+    dir = data_dir ? data_dir : sd_model_meta_get(m, "data") ? sd_model_meta_get(m, "data") : sd_data_default_dir();
     sd_data_info_free(&info);
+    if (!test.images) {
+        sd_error("%s: shows pictures, but %s is a table of features", model_path, dir);
+        goto done;
+    }
+    snprintf(what, sizeof what, "the test images of %s are", dir);
+    if (check_image_model(m, model_path, test.c, test.h, test.w, what, &scale, &shift)) goto done;
     if (index < 0 || index >= test.n) { sd_error("--index %d is outside the test set (0..%d)", index, test.n - 1); goto done; }
+    if (test.labels[index] >= sd_model_output_shape(m).d[0]) {
+        sd_error("test image %d of %s has label %d, but %s has %d classes", index, dir, test.labels[index],
+                 model_path, sd_model_output_shape(m).d[0]);
+        goto done;
+    }
+    if (make_dir(out_dir)) goto done;
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 })) || !(g = sd_graph_new(ctx))) goto done;
     sd_graph_set_grad(g, 0);
 
-    /* The input picture itself. */
-    float x[784];
-    const float scale = meta_float(m, "input_scale", 1.0f / 255.0f), shift = meta_float(m, "input_shift", 0.0f);
-    for (int k = 0; k < 784; k++) x[k] = test.images[(size_t)index * 784 + k] / 255.0f;
+    /* The input picture itself (its first channel). */
+    const size_t img = (size_t)test.c * test.h * test.w;
+    if (!(x = malloc(img * sizeof *x))) { sd_error("out of memory"); goto done; }
+    for (size_t k = 0; k < img; k++) x[k] = test.images[(size_t)index * img + k] / 255.0f;
     snprintf(path, sizeof path, "%s/input.png", out_dir);
-    if (save_grid(path, x, 1, 28, 28, 8, 0)) goto done;
+    if (save_grid(path, x, 1, test.h, test.w, 8, 0)) goto done;
     char name[128];
     class_name(m, test.labels[index], name, sizeof name);
-    fprintf(f, "%s: test image %d (%s)\n", path, index, name);
-    for (int k = 0; k < 784; k++) x[k] = x[k] * 255.0f * scale + shift;
+    fprintf(f, "%s: test image %d (", path, index);
+    sd_app_text(f, name);
+    fprintf(f, ")\n");
+    for (size_t k = 0; k < img; k++) x[k] = x[k] * 255.0f * scale + shift;
 
     /* First layer's kernels. */
     sd_params *P = sd_model_params(m);
@@ -188,7 +205,7 @@ int sd_app_show(const char *model_path, const char *data_dir, int index, const c
     /* Feature maps of every conv layer (after its ReLU when one follows). */
     int nl = sd_model_layer_count(m);
     sd_tensor *outs[64];
-    if (nl > 64 || !sd_model_forward_trace(g, m, sd_input(g, x, SD_SHAPE(1, 1, 28, 28)), outs)) goto done;
+    if (nl > 64 || !sd_model_forward_trace(g, m, sd_input(g, x, SD_SHAPE(1, test.c, test.h, test.w)), outs)) goto done;
     for (int i = 0; i < nl; i++) {
         sd_layer_info li;
         sd_model_layer_info(m, i, &li);
@@ -204,6 +221,7 @@ int sd_app_show(const char *model_path, const char *data_dir, int index, const c
     }
     rc = 0;
 done:
+    free(x);
     sd_graph_free(g);
     sd_ctx_free(ctx);
     sd_dataset_free(&test);

@@ -6,6 +6,7 @@
  * Fashion-MNIST uses the same names and shapes (28x28, 10 classes). */
 #define _POSIX_C_SOURCE 200809L
 #include "shendu/data.h"
+#include "shendu/folder.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -113,6 +114,22 @@ void sd_dataset_free(sd_dataset *d)
     for (int i = 0; d->classes && i < d->nclass; i++) free(d->classes[i]);
     free(d->classes);
     memset(d, 0, sizeof *d);
+}
+
+int sd_dataset_check_same_shape(const sd_dataset *a, const char *what_a, const sd_dataset *b, const char *what_b)
+{
+    if (a->c == b->c && a->h == b->h && a->w == b->w) return 0;
+    return sd_error("%s has %dx%dx%d images but %s has %dx%dx%d (channels x height x width): both must have the "
+                    "same size", what_a, a->c, a->h, a->w, what_b, b->c, b->h, b->w);
+}
+
+char *sd_dataset_describe(const sd_dataset *d, char *buf, size_t size)
+{
+    char fp[17];
+    sd_dataset_fingerprint(d, fp);   /* labels and pixels (or a table's features) */
+    snprintf(buf, size, "%d %s of %dx%dx%d, %d classes, fingerprint %s", d->n, d->x ? "rows" : "images", d->c, d->h,
+             d->w, d->nclass, fp);
+    return buf;
 }
 
 void sd_dataset_truncate(sd_dataset *d, int n)

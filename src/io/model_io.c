@@ -1,6 +1,7 @@
 /* Model files: parameters as safetensors, architecture in __metadata__. */
 #include "shendu/io.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,15 @@ static sd_model *model_from_file(sd_st_file *f, const char *path)
         sd_error_prefix("tensors do not match the architecture in the metadata");
         goto fail;
     }
+    for (int k = 0; k < 2; k++) {   /* a diverged or damaged file would turn every answer into NaN */
+        sd_params *Q = k ? S : P;
+        int bad = sd_params_first_nonfinite(Q, 0);
+        if (bad >= 0) {
+            sd_error("%s: tensor '%s' holds NaN or infinite values (a diverged run, or a damaged file)", path,
+                     sd_params_name(Q, bad));
+            goto fail;
+        }
+    }
     sd_model_set_training(m, !strcmp(fmt, "checkpoint"));   /* a model file is for inference, a checkpoint resumes training */
     for (int i = 0; i < sd_st_count(f); i++) {   /* nothing but the parameters (and shendu.* state) */
         sd_st_tensor t;
@@ -116,6 +126,16 @@ static sd_model *model_from_file(sd_st_file *f, const char *path)
         sd_st_kv kv;
         sd_st_meta_get(f, i, &kv);
         if (strncmp(kv.key, "shendu.", 7) && sd_model_meta_set(m, kv.key, kv.value)) goto fail;
+    }
+    /* how inputs are prepared (x = pixel * input_scale + input_shift): finite numbers or absent */
+    static const char *const prep[] = { "input_scale", "input_shift" };
+    for (int k = 0; k < 2; k++) {
+        const char *v = sd_model_meta_get(m, prep[k]);
+        char *end;
+        if (v && (!isfinite(strtof(v, &end)) || end == v || *end)) {
+            sd_error("%s: metadata %s is '%.40s', not a finite number", path, prep[k], v);
+            goto fail;
+        }
     }
     goto done;
 fail:

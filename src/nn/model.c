@@ -9,6 +9,7 @@
 #include "shendu/nn.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,18 @@ static const kind_def kinds[L_COUNT] = {
     [L_RESHAPE]    = { "reshape", 1, 3, NULL },     /* reshape(C [, H [, W]]): one example's new shape */
 };
 
+/* L->out = (c, h, w), each size and the product below 2^31 (sizes in 64 bits). */
+static int out_shape(layer *L, int64_t c, int64_t h, int64_t w)
+{
+    if (c < 1 || h < 1 || w < 1 || h > INT32_MAX || w > INT32_MAX || c * h > INT32_MAX || c * h * w > INT32_MAX) {
+        char s[64];
+        return sd_error("layer %s: its output (%lld,%lld,%lld) for a %s input has 2^31 values or more per example",
+                        L->name, (long long)c, (long long)h, (long long)w, sd_shape_str(L->in, s, sizeof s));
+    }
+    L->out = SD_SHAPE((int)c, (int)h, (int)w);
+    return 0;
+}
+
 /* Work out the output shape and create the parameters of layer L. */
 static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
 {
@@ -98,8 +111,10 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
             return sd_error("layer %s: a %dx%d kernel does not fit a %s input", L->name, k, k,
                             sd_shape_str(L->in, s, sizeof s));
         if (sd_conv2d_layer_init(&L->conv, m->P, L->name, L->in.d[0], out, k, stride, pad, init, rng)) return -1;
-        int oh = (L->in.d[1] + 2 * pad - k) / stride + 1, ow = (L->in.d[2] + 2 * pad - k) / stride + 1;
-        L->out = SD_SHAPE(out, oh, ow);
+        /* sizes checked by the init; the output's in 64 bits */
+        int64_t oh = ((int64_t)L->in.d[1] + 2 * (int64_t)pad - k) / stride + 1;
+        int64_t ow = ((int64_t)L->in.d[2] + 2 * (int64_t)pad - k) / stride + 1;
+        if (out_shape(L, out, oh, ow)) return -1;
         L->nparams = (size_t)out * L->in.d[0] * k * k + out;
         return 0;
     }
@@ -115,7 +130,7 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
         L->out = SD_SHAPE(L->in.d[0], (L->in.d[1] - k) / stride + 1, (L->in.d[2] - k) / stride + 1);
         return 0;
     }
-    case L_FLATTEN:
+    case L_FLATTEN:   /* every shape made here has fewer than 2^31 values (out_shape) */
         L->out = SD_SHAPE((int)sd_shape_numel(L->in));
         return 0;
     case L_CONVT: {
@@ -127,11 +142,13 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
             if (L->arg[i] != (float)(int)L->arg[i]) return sd_error("layer %s: convt arguments must be integers", L->name);
         if (sd_convt_layer_init(&L->convt, m->P, L->name, L->in.d[0], out, k, stride, pad, out_pad, init, rng))
             return -1;
-        int oh = (L->in.d[1] - 1) * stride - 2 * pad + k + out_pad, ow = (L->in.d[2] - 1) * stride - 2 * pad + k + out_pad;
+        /* arguments up to 2^20 each: (H - 1) stride alone may pass 2^31 */
+        int64_t oh = ((int64_t)L->in.d[1] - 1) * stride - 2 * (int64_t)pad + k + out_pad;
+        int64_t ow = ((int64_t)L->in.d[2] - 1) * stride - 2 * (int64_t)pad + k + out_pad;
         if (oh < 1 || ow < 1)
             return sd_error("layer %s: the padding leaves no output for a %s input", L->name,
                             sd_shape_str(L->in, s, sizeof s));
-        L->out = SD_SHAPE(out, oh, ow);
+        if (out_shape(L, out, oh, ow)) return -1;
         L->nparams = (size_t)L->in.d[0] * out * k * k + out;
         return 0;
     }
@@ -168,6 +185,95 @@ static int layer_build(sd_model *m, layer *L, sd_init init, sd_rng *rng)
         L->out = L->in;
         return 0;
     }
+}
+
+/* ---- Planned memory: what one layer's forward (and, training, backward) puts
+ * in the graph's arena, from the shapes alone, as bytes per example plus bytes
+ * per batch. Outputs (and their gradients), and the ops' scratch as they
+ * allocate it: im2col columns for convolutions (src/engine/op_conv.c, the
+ * larger of its two algorithms' needs), columns for transposed ones
+ * (op_gen.c), max-pool indices, the product and bias sum of a linear layer. */
+static void layer_plan(const layer *L, int training, double *per_example, double *per_batch)
+{
+    const double out = (double)sd_shape_numel(L->out);
+    double values = out, scratch = 0, fixed = 0;
+    switch (L->kind) {
+    case L_FLATTEN: case L_RESHAPE:
+        values = 0;   /* views of their input */
+        break;
+    case L_LINEAR:
+        values = 2 * out;   /* x·Wᵀ, then + b */
+        break;
+    case L_CONV: {
+        const double ckk = (double)L->in.d[0] * L->conv.k * L->conv.k, P = (double)L->out.d[1] * L->out.d[2];
+        scratch = ckk * P * (training ? 2 : 1) + (training ? (double)L->out.d[0] * P : 0);
+        fixed = 16.0 * L->out.d[0] * L->in.d[0];   /* Winograd's transformed weights */
+        break;
+    }
+    case L_CONVT:
+        scratch = ((double)L->in.d[0] + (double)L->out.d[0] * L->convt.k * L->convt.k) * L->in.d[1] * L->in.d[2];
+        break;
+    case L_MAXPOOL:
+        scratch = training ? out : 0;   /* int32 argmax */
+        break;
+    case L_BATCHNORM:
+        fixed = 2.0 * L->in.d[0];
+        break;
+    }
+    *per_example = 4.0 * (values * (training ? 2 : 1) + scratch);
+    *per_batch = 4.0 * fixed + 16384;   /* + tensor headers, saved structs, the parameters' leaves */
+}
+
+int sd_model_plan_memory(const sd_model *m, int64_t batch, int training, sd_model_plan *out)
+{
+    if (batch < 1) return sd_error("sd_model_plan_memory: batch %lld must be at least 1", (long long)batch);
+    double total = 4.0 * (double)sd_shape_numel(m->input) * (double)batch * (training ? 1 : 0), worst = -1;
+    int at = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        double pe, pb;
+        layer_plan(&m->layers[i], training, &pe, &pb);
+        double b = pe * (double)batch + pb;
+        total += b;
+        if (b > worst) { worst = b; at = i; }
+    }
+    const double cap = 18446744073709549568.0;   /* the largest double below 2^64 */
+    out->bytes = total < cap ? (uint64_t)total : UINT64_MAX;
+    out->layer = at;
+    out->layer_bytes = worst < cap ? (uint64_t)worst : UINT64_MAX;
+    out->batch = batch;
+    out->training = training != 0;
+    return 0;
+}
+
+static void human_bytes(double b, char *buf, size_t size)
+{
+    if (b >= 1099511627776.0) snprintf(buf, size, "%.1f TiB", b / 1099511627776.0);
+    else if (b >= 1073741824.0) snprintf(buf, size, "%.2f GiB", b / 1073741824.0);
+    else if (b >= 1048576.0) snprintf(buf, size, "%.1f MiB", b / 1048576.0);
+    else snprintf(buf, size, "%.0f KiB", b / 1024.0);
+}
+
+static int over_limit(const sd_model *m, const sd_model_plan *p, uint64_t limit, int upto)
+{
+    char a[32], b[32], c[32], sh[64];
+    const layer *L = &m->layers[p->layer];
+    human_bytes((double)p->bytes, a, sizeof a);
+    human_bytes((double)p->layer_bytes, b, sizeof b);
+    human_bytes((double)limit, c, sizeof c);
+    return sd_error("the model needs %s (%llu bytes) of activations for a batch of %lld%s%s, over the limit of %s "
+                    "(--max-memory); the largest share is layer %d (%s%s%s) with its %s output: %s",
+                    a, (unsigned long long)p->bytes, (long long)p->batch, p->training ? " in training" : "",
+                    upto < m->nlayers ? " up to that layer" : "", c, p->layer + 1,
+                    L->name[0] ? L->name : kinds[L->kind].name, L->name[0] ? "=" : "", L->name[0] ? kinds[L->kind].name : "",
+                    sd_shape_str(L->out, sh, sizeof sh), b);
+}
+
+int sd_model_check_memory(const sd_model *m, int64_t batch, int training, uint64_t limit)
+{
+    sd_model_plan p;
+    if (sd_model_plan_memory(m, batch, training, &p)) return -1;
+    if (!limit) limit = SD_MODEL_MAX_MEMORY;
+    return p.bytes > limit ? over_limit(m, &p, limit, m->nlayers) : 0;
 }
 
 static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x, int training)
@@ -279,6 +385,12 @@ sd_model *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opt
         sd_error("out of memory allocating a model");
         return NULL;
     }
+    if (sd_shape_numel(input) > INT32_MAX) {
+        sd_error("model input: %zu values per example, more than 2^31 - 1", sd_shape_numel(input));
+        free(m);
+        return NULL;
+    }
+    const uint64_t limit = o->max_memory ? o->max_memory : SD_MODEL_MAX_MEMORY;
     sd_params_set_limit(m->P, o->max_params);
     sd_params_set_limit(m->S, o->max_params);
     m->input = input;
@@ -311,6 +423,10 @@ sd_model *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opt
         if (layer_build(m, L, o->init, o->rng)) goto fail;
         cur = L->out;
         m->nlayers++;
+        /* one example, training, must fit the memory limit: refused at the first layer that passes it */
+        sd_model_plan plan;
+        sd_model_plan_memory(m, 1, 1, &plan);
+        if (plan.bytes > limit) { over_limit(m, &plan, limit, m->nlayers); goto fail; }
     }
     if (m->nlayers == 0) { sd_error("the architecture has no layers"); goto fail; }
     size_t size = 64 * (size_t)m->nlayers + 1;

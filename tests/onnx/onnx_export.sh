@@ -25,7 +25,14 @@ lm=(--text "$TMP/t.txt" --seq 32 --batch 8 --hidden 32 --emb 16 --steps 5 --samp
 cp "$TMP/gan_mlp/generator.safetensors" "$TMP/gen_mlp.safetensors"
 cp "$TMP/gan_dcgan/generator.safetensors" "$TMP/gen_dcgan.safetensors"
 
-models=(mlp cnn gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn)   # an agent's checkpoint is an agent file
+meta_of() {   # FILE KEY: one metadata value of a safetensors file
+    $PY -c "
+import json, struct, sys
+d = open(sys.argv[1], 'rb').read(1 << 20)
+print(json.loads(d[8:8 + struct.unpack('<Q', d[:8])[0]])['__metadata__'].get(sys.argv[2], ''))" "$1" "$2"
+}
+
+models=(mlp cnn cnn_ckpt gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn)   # a checkpoint exports as its model
 for m in "${models[@]}"; do
     expect 0 "wrote $TMP/$m.onnx" "$BIN" export "$TMP/$m.safetensors" --onnx "$TMP/$m.onnx"
 done
@@ -41,7 +48,7 @@ for n in names:
     meta = {p.key: p.value for p in m.metadata_props}
     batch = m.graph.input[0].type.tensor_type.shape.dim[1 if n in ("lstm", "rnn") else 0].dim_param
     assert batch == "batch", (n, batch)
-    if n in ("mlp", "cnn"):
+    if n in ("mlp", "cnn", "cnn_ckpt"):
         assert meta["classes"].startswith("T-shirt/top"), meta.get("classes")
         assert meta["shendu.kind"] == "classifier"
     print(n, "checked:", ", ".join(i.name for i in m.graph.input), "->", ", ".join(o.name for o in m.graph.output))
@@ -75,7 +82,21 @@ h = json.dumps({'w': {'dtype': 'F32', 'shape': [1], 'data_offsets': [0, 4]},
 open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b'\0\0\0\0')" "$TMP/other.safetensors"
 expect 1 "'tokenizer' file has no ONNX export" "$BIN" export "$TMP/other.safetensors" --onnx "$TMP/other.onnx"
 [ ! -e "$TMP/other.onnx" ] && ok || bad "a failed export left a file"
-expect 1 "does not carry its input normalisation" "$BIN" export "$TMP/cnn_ckpt.safetensors" --onnx "$TMP/ck.onnx"
+# a classifier's checkpoint carries its input normalisation and classes (the same as the model file's);
+# one written before it did is refused
+for k in input_scale input_shift classes; do
+    [ "$(meta_of "$TMP/cnn_ckpt.safetensors" $k)" = "$(meta_of "$TMP/cnn.safetensors" $k)" ] && ok ||
+        bad "the checkpoint's $k differs from the model file's"
+done
+$PY -c "
+import json, struct, sys
+d = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', d[:8])[0]
+h = json.loads(d[8:8 + n])
+for k in ('input_scale', 'input_shift'): h['__metadata__'].pop(k)
+t = json.dumps(h, separators=(',', ':'), ensure_ascii=False).encode()
+open(sys.argv[2], 'wb').write(d[:8] + t + b' ' * (n - len(t)) + d[8 + n:])" "$TMP/cnn_ckpt.safetensors" "$TMP/old_ckpt.safetensors"
+expect 1 "does not carry its input normalisation" "$BIN" export "$TMP/old_ckpt.safetensors" --onnx "$TMP/ck.onnx"
 [ ! -e "$TMP/ck.onnx" ] && ok || bad "a refused checkpoint export left a file"
 expect 1 "is the same file as the model" "$BIN" export "$TMP/mlp.safetensors" --onnx "$TMP/mlp.safetensors"
 expect 2 "--onnx OUT.onnx is required" "$BIN" export "$TMP/mlp.safetensors"
