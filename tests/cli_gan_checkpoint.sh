@@ -22,7 +22,7 @@ for arch in "mlp --ema 0.999" "mlp --ema 0" "dcgan"; do
     [ $rc = 0 ] && ok || bad "$arch: --stop-after exited $rc: $out"
     grep -q "stopped at epoch 2 step 3; checkpoint written to $TMP/ck.st" <<<"$out" && ok || bad "$arch: no stop line: $out"
     grep -q "resume with: shendu gan --resume $TMP/ck.st" <<<"$out" && ok || bad "$arch: no resume hint: $out"
-    out=$("$BIN" gan --resume "$TMP/ck.st" 2>&1) || bad "$arch: resume failed: $out"
+    out=$("$BIN" gan --resume "$TMP/ck.st" --out "$TMP/part" 2>&1) || bad "$arch: resume failed: $out"
     grep -q "resuming $TMP/ck.st at epoch 2, step 3 (13 steps done)" <<<"$out" && ok || bad "$arch: no resume line: $out"
     cmp -s "$TMP/full/generator.safetensors" "$TMP/part/generator.safetensors" && ok \
         || bad "$arch: stopped at 13 + resumed: a different generator"
@@ -55,7 +55,11 @@ else
     [ $rc = 0 ] && echo "note: the run finished before SIGTERM reached it; the stop itself was not exercised" >&2 \
         || bad "SIGTERM: exit $rc: $(cat "$TMP/sig.log")"
 fi
-"$BIN" gan --resume "$TMP/sig.st" >/dev/null 2>&1 || bad "resume after SIGTERM failed"
+"$BIN" gan --resume "$TMP/sig.st" --out "$TMP/sig" >/dev/null 2>&1 || bad "resume after SIGTERM failed"
+# where a resume writes is decided by its command line, not by the checkpoint's record (issue 15)
+(cd "$TMP" && "$BIN" gan --resume "$TMP/sig.st" >"$TMP/nout.log" 2>&1)
+grep -q "was writing to $TMP/sig; this run writes to gan-out" "$TMP/nout.log" && [ -d "$TMP/gan-out" ] && ok \
+    || bad "a resume without --out did not write to the default directory: $(cat "$TMP/nout.log")"
 cmp -s "$TMP/long/generator.safetensors" "$TMP/sig/generator.safetensors" && ok \
     || bad "SIGTERM + resume differs from the uninterrupted run"
 

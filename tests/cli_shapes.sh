@@ -125,4 +125,58 @@ edit "$TMP/m.safetensors" "$TMP/arch.safetensors" "head['__metadata__']['shendu.
 out=$("$BIN" eval "$TMP/arch.safetensors" 2>&1)
 if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' <<<"$out"; then bad "a message wrote control bytes: $out"; else ok; fi
 
+# ---- 4. activation memory planned from the shapes, refused before anything runs
+mkmodel() {   # mkmodel OUT ARCH INPUT META_JSON TENSORS: TENSORS = "name:d0,d1,..;..." (all values 0.01)
+    $PY - "$@" <<'PY'
+import json, struct, sys
+out, arch, inp, meta, spec = sys.argv[1:6]
+head, blobs = {}, b""
+for t in filter(None, spec.split(";")):
+    name, dims = t.split(":")
+    shape = [int(d) for d in dims.split(",")]
+    n = 1
+    for d in shape: n *= d
+    head[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blobs), len(blobs) + 4 * n]}
+    blobs += struct.pack("<%df" % n, *([0.01] * n))
+m = {"shendu.format": "model", "shendu.arch": arch, "shendu.input": inp}
+m.update(json.loads(meta))
+head["__metadata__"] = m
+h = json.dumps(head).encode()
+open(out, "wb").write(struct.pack("<Q", len(h)) + h + blobs)
+PY
+}
+# a 1 KB classifier of upsampling transposed convolutions: 6.6 GB of activations per picture
+W1="convt1.weight:1,2,4,4;convt1.bias:2"; W="convt%d.weight:2,2,4,4;convt%d.bias:2"
+ws="$W1"; for i in 2 3 4 5; do ws="$ws;$(printf "$W" $i $i)"; done
+mkmodel "$TMP/up.safetensors" "convt(2,4,4) convt(2,4,4) convt(2,4,4) convt(2,4,4) convt(2,4,4) flatten" 1,28,28 '{}' "$ws"
+[ "$(stat -c %s "$TMP/up.safetensors")" -lt 4096 ] && ok || bad "the upsampling model file is not small"
+for cmd in "eval $TMP/up.safetensors" "predict $TMP/up.safetensors $PIC" "show $TMP/up.safetensors --out $TMP/up"; do
+    expect 1 "over the limit of 2.00 GiB \(--max-memory\); the largest share is layer 5 \(convt5=convt\) with its \[2,[0-9]+,[0-9]+\] output" \
+        "$BIN" $cmd
+done
+expect 1 "for a batch of 100, over the limit of 64.00 GiB" "$BIN" eval "$TMP/up.safetensors" --max-memory 64G
+expect 1 "over the limit of 2.00 GiB" "$BIN" train --model "$(sed 's/ flatten/ flatten linear(10)/' <<<"convt(2,4,4) convt(2,4,4) convt(2,4,4) convt(2,4,4) convt(2,4,4) flatten")" --limit 100
+expect 1 "model 'cnn': the model needs .* in training, over the limit of 1.0 MiB .*layer [0-9]+ \(conv[12]=conv\)" \
+    "$BIN" train --model cnn --limit 100 --max-memory 1M
+expect 1 "batch of 65536 in training, over the limit" "$BIN" train --model cnn --limit 100 --batch 65536
+expect 0 "epoch 1/1" "$BIN" train --model cnn --limit 200 --limit-test 100 --epochs 1 --max-memory 512M
+expect 2 "--max-memory: '2X' is not a size" "$BIN" eval "$TMP/m.safetensors" --max-memory 2X
+expect 2 "--max-memory: '100' is not a size" "$BIN" train --max-memory 100
+expect 1 "a step of .* over the limit of 1.0 MiB" "$BIN" lm train --steps 1 --max-memory 1M
+expect 1 "a step of 65536 windows of 64 characters .* over the limit of 2048.0 MiB" "$BIN" lm train --steps 1 --batch 65536
+expect 1 "over the limit" "$BIN" rl dqn --batch 1048576 --hidden "linear(8192) relu linear(8192) relu" --steps 1
+
+# a generator with 2^20 noise values and no parameters: n x noise used to overflow int
+mkmodel "$TMP/wide.safetensors" "reshape(1,1024,1024) maxpool(37) tanh" 1048576 \
+    '{"role": "generator", "image_shape": "1,27,27", "gan_arch": "mlp"}' ""
+expect 1 "10000 samples of .*wide.safetensors \(noise of 1048576 values, 729 pixels each\) need [0-9]+ bytes, over the limit" \
+    "$BIN" gan sample "$TMP/wide.safetensors" --n 10000 --out "$TMP/wide.png"
+expect 0 "2 samples of" "$BIN" gan sample "$TMP/wide.safetensors" --n 2 --out "$TMP/wide.png"
+
+# a checkpoint's settings lie in the flags' ranges
+edit "$TMP/m.ckpt" "$TMP/shift.ckpt" "meta['shendu.train.shift'] = '100'"
+expect 2 "shift.*100" "$BIN" train --resume "$TMP/shift.ckpt"
+edit "$TMP/m.ckpt" "$TMP/batch.ckpt" "meta['shendu.train.batch'] = '1073741824'"
+expect 2 "batch.*1073741824" "$BIN" train --resume "$TMP/batch.ckpt"
+
 done_tests

@@ -11,7 +11,8 @@ static void print_flags(FILE *f, const flag *flags)
 {
     for (const flag *fl = flags; fl->name; fl++) {
         char lhs[48];
-        const char *arg = fl->type == F_BOOL ? "" : fl->type == F_STR ? " S" : fl->type == F_FLOAT ? " X" : " N";
+        const char *arg = fl->type == F_BOOL ? "" : fl->type == F_STR ? " S" : fl->type == F_FLOAT ? " X" :
+                          fl->type == F_BYTES ? " BYTES" : " N";
         snprintf(lhs, sizeof lhs, "--%s%s", fl->name, arg);
         fprintf(f, "  %-22s %s\n", lhs, fl->help);
     }
@@ -85,6 +86,21 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
             *(uint64_t *)fl->ptr = v;
             break;
         }
+        case F_BYTES: {   /* a whole number of bytes, or of K/M/G/T (powers of 1024) */
+            unsigned long long v = strtoull(val, &end, 10);
+            int shift = !*end ? 0 : strchr("kK", *end) ? 10 : strchr("mM", *end) ? 20 : strchr("gG", *end) ? 30 :
+                        strchr("tT", *end) ? 40 : -1;
+            if (shift > 0 && (end[1] == 'B' || end[1] == 'b') && !end[2]) end += 2;
+            else if (shift > 0 && !end[1]) end++;
+            double bytes = (double)v * (double)(1ull << (shift > 0 ? shift : 0));
+            if (!*val || val[0] == '-' || errno || shift < 0 || *end || bytes < fl->min || bytes > fl->max) {
+                fprintf(stderr, "shendu %s: --%s: '%s' is not a size in [%.0fM, %.0fG] (bytes, or with a K, M, G "
+                        "or T suffix)\n", cmd, fl->name, val, fl->min / 1048576, fl->max / 1073741824);
+                return 2;
+            }
+            *(uint64_t *)fl->ptr = (uint64_t)bytes;
+            break;
+        }
         case F_FLOAT: {
             double v = strtod(val, &end);
             if (!*val || *end || errno || v != v || (fl->min != fl->max && (v < fl->min || v > fl->max))) {
@@ -108,6 +124,21 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
 void cli_json_str(FILE *f, const char *s)
 {
     sd_app_json_str(f, s);
+}
+
+int cli_check_config_ranges(const char *cmd, const flag *flags, const sd_config_field *fields)
+{
+    for (const flag *fl = flags; fl->name; fl++) {
+        if (fl->type != F_INT && fl->type != F_FLOAT) continue;
+        const sd_config_field *f = sd_config_find(fields, fl->name);
+        if (!f || f->kind == SD_CFG_STR || f->kind == SD_CFG_ENUM || f->kind == SD_CFG_U64) continue;
+        if (fl->min != f->min || fl->max != f->max) {
+            fprintf(stderr, "shendu %s: internal error: --%s accepts [%g, %g] but a checkpoint's %s may hold "
+                    "[%g, %g]\n", cmd, fl->name, fl->min, fl->max, f->key, f->min, f->max);
+            return 70;
+        }
+    }
+    return 0;
 }
 
 int cli_fail(const char *cmd)

@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 
-typedef enum { F_INT, F_FLOAT, F_STR, F_BOOL, F_U64 } flag_type;
+typedef enum { F_INT, F_FLOAT, F_STR, F_BOOL, F_U64, F_BYTES } flag_type;   /* F_BYTES: uint64_t, "512M", "4G" */
 typedef struct flag {
     const char *name;        /* without the leading -- */
     flag_type type;
@@ -24,6 +24,16 @@ typedef struct flag {
  * (already reported on stderr). */
 int cli_parse(const char *cmd, const char *usage, const char *about, int argc, char **argv,
               const flag *flags, char **pos, int maxpos, int *npos);
+/* The --max-memory flag of every command that builds a model from a file or a
+ * string: the limit on planned activation memory (sd_model_check_memory). */
+#define CLI_MAX_MEMORY_FLAG(ptr) \
+    { "max-memory", F_BYTES, (ptr), "refuse models whose planned activations exceed this many bytes (K, M, G " \
+      "suffixes; default 2G)", 1 << 20, 1099511627776.0 * 64 }
+/* A trainer's flags that set configuration fields (named alike) take the
+ * ranges of the fields, which are also what a checkpoint's values must meet:
+ * one source. Returns 0, or 70 after naming a flag whose range has drifted
+ * from its field's (a bug in shendu: every test of the command finds it). */
+int cli_check_config_ranges(const char *cmd, const flag *flags, const sd_config_field *fields);
 /* Print "shendu CMD: <fmt with what>", the usage line, and return 2. */
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, const char *what);
 /* Print "shendu CMD: <sd_last_error()>" and return 1. */

@@ -35,6 +35,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     c.checkpoint = o->checkpoint ? o->checkpoint : o->resume;
     c.checkpoint_every = o->checkpoint_every;
     c.stop_after = o->stop_after;
+    c.max_memory = o->max_memory;
     *o = c;
     return 0;
 }
@@ -55,12 +56,12 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "task", F_STR, &task, "CSV: classify or regress (default: classify a text target, regress a numeric one)" },
         { "fill", F_STR, &fill, "CSV: mean = replace missing features with the column's training mean (default: an error)" },
         { "size", F_STR, &o.data.size, "pictures: resize to N (NxN) or WxH (default: the most common size)" },
-        { "channels", F_INT, &o.data.channels, "pictures: 1 (gray) or 3 (colour) (default: 3 if any picture has colour)", 1, 3 },
+        { "channels", F_INT, &o.data.channels, "pictures: 1 (gray) or 3 (colour) (default, or 0: 3 if any picture has colour)", 0, 3 },
         { "resize", F_STR, &resize, "pictures: pad (keep the aspect, pad), crop (centre crop) or stretch (default pad)" },
         { "skip-bad", F_BOOL, &o.data.skip_bad, "pictures: leave out files that cannot be read (counted) instead of stopping" },
-        { "val", F_FLOAT, &val, "hold out this stratified part of the training data for validation (e.g. 0.1)", 0.001, 0.9 },
-        { "early-stop", F_INT, &o.data.early_stop, "with --val: stop after N epochs without a lower validation loss, keeping the best weights", 1, 1 << 20 },
-        { "test-split", F_FLOAT, &test_split, "one folder or table: the part held out for testing (default 0.2)", 0.01, 0.99 },
+        { "val", F_FLOAT, &val, "hold out this stratified part of the training data for validation (e.g. 0.1; default 0: none)", 0, 0.9 },
+        { "early-stop", F_INT, &o.data.early_stop, "with --val: stop after N epochs without a lower validation loss, keeping the best weights (default 0: never)", 0, 1 << 20 },
+        { "test-split", F_FLOAT, &test_split, "one folder or table: the part held out for testing (default, or 0: 0.2)", 0, 0.99 },
         { "recipe", F_STR, &recipe, "plain (pixels/255, constant lr) or best (normalised, mirrored or shifted, Adam 2e-3 cosine); default: plain for mlp, best for cnn" },
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 5; 10 with --recipe best; 50 for a table)", 1, 1000000 },
         { "schedule", F_STR, &schedule, "learning rate: const or cosine (default: from the recipe)" },
@@ -70,7 +71,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "normalize", F_BOOL, &normalize, "inputs to zero mean and unit variance" },
         { "no-normalize", F_BOOL, &no_normalize, "inputs as pixels/255 even if the recipe normalises" },
         { "batch", F_INT, &o.batch, "mini-batch size (default 64; 16 for a table)", 1, 1 << 20 },
-        { "lr", F_FLOAT, &o.lr, "learning rate (default 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "learning rate (default, or 0: 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 0, 100 },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
         { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
         { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
@@ -85,10 +86,12 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0", 0, 1 << 30 },
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "detect-anomaly", F_BOOL, &o.detect_anomaly, "check every op's output and gradient for NaN/Inf (slower)" },
+        CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain (one all-reduce per step)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
+    if (cli_check_config_ranges("train", flags, sd_train_config_fields)) return 70;
     char *pos[1];
     int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
                                argc, argv, flags, pos, 0, &npos);
@@ -192,6 +195,7 @@ int cmd_eval(int argc, char **argv)
     const char *fill = NULL, *resize = NULL;
     int json = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "data", F_STR, &o.data, "data set: MNIST-layout folder (t10k split), class folders, or a CSV table "
                                   "(default: the one the model file records)" },
         { "target", F_STR, &o.read.target, "CSV: the target column (default: the model's)" },
@@ -238,8 +242,10 @@ int cmd_eval(int argc, char **argv)
 int cmd_predict(int argc, char **argv)
 {
     int json = 0, top = 3, threads = 1;
+    uint64_t max_memory = 0;
     const char *csv = NULL, *show_input = NULL;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "top", F_INT, &top, "how many classes to show (default 3)", 1, 256 },
         { "json", F_BOOL, &json, "one JSON object per image" },
         { "csv", F_STR, &csv, "models trained on folders or tables: write one row per input to this CSV file" },
@@ -265,13 +271,13 @@ int cmd_predict(int argc, char **argv)
     sd_model_free(m);
     if (own) {
         sd_predict_opts o = { .model = pos[0], .inputs = pos + 1, .ninputs = npos - 1, .csv = csv,
-                              .show_input = show_input, .threads = threads };
+                              .show_input = show_input, .threads = threads, .max_memory = max_memory };
         return sd_app_predict_data(&o, stdout) ? cli_fail("predict") : 0;
     }
     if (csv || show_input)
         return cli_usage_error("predict", usage, "%s",
                                "--csv and --show-input are for models trained on picture folders or tables");
-    return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout) ? cli_fail("predict") : 0;
+    return sd_app_predict(pos[0], pos + 1, npos - 1, top, json, stdout, max_memory) ? cli_fail("predict") : 0;
 }
 
 /* ---- shendu show */
@@ -280,7 +286,9 @@ int cmd_show(int argc, char **argv)
 {
     const char *out = NULL, *data = NULL;
     int index = 0;
+    uint64_t max_memory = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "out", F_STR, &out, "directory for the PNG files (created if missing)" },
         { "data", F_STR, &data, "data set whose test image is shown (default as for train)" },
         { "index", F_INT, &index, "which test image (default 0)", 0, 1 << 30 },
@@ -294,7 +302,7 @@ int cmd_show(int argc, char **argv)
                                argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1 || !out) return cli_usage_error("show", usage, "%s", "expected a model file and --out DIR");
-    return sd_app_show(pos[0], data, index, out, stdout) ? cli_fail("show") : 0;
+    return sd_app_show(pos[0], data, index, out, stdout, max_memory) ? cli_fail("show") : 0;
 }
 
 /* ---- shendu explain */

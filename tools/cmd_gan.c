@@ -18,8 +18,9 @@ static int gan_sample(int argc, char **argv)
 {
     const char *out = NULL, *usage = "GEN.safetensors --out GRID.png [flags]";
     int n = 64, cols = 0, threads = 0;
-    uint64_t seed = 1;
+    uint64_t seed = 1, max_memory = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "n", F_INT, &n, "how many samples (default 64)", 1, 10000 },
         { "cols", F_INT, &cols, "samples per row (default: a square grid)", 0, 10000 },
         { "out", F_STR, &out, "the PNG file to write" },
@@ -32,7 +33,7 @@ static int gan_sample(int argc, char **argv)
                              argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1 || !out) return cli_usage_error("gan sample", usage, "%s", "expected a generator file and --out GRID.png");
-    return sd_app_gan_sample(pos[0], n, cols, seed, out, threads, stdout) ? cli_fail("gan sample") : 0;
+    return sd_app_gan_sample(pos[0], n, cols, seed, out, threads, stdout, max_memory) ? cli_fail("gan sample") : 0;
 }
 
 /* ---- shendu gan score GEN --classifier CLS */
@@ -41,8 +42,9 @@ static int gan_score(int argc, char **argv)
 {
     const char *cls = NULL, *data = NULL, *usage = "GEN.safetensors --classifier CLS.safetensors [flags]";
     int n = 10000, threads = 0, json = 0;
-    uint64_t seed = 1;
+    uint64_t seed = 1, max_memory = 0;
     const flag flags[] = {
+        CLI_MAX_MEMORY_FLAG(&max_memory),
         { "classifier", F_STR, &cls, "a shendu classifier trained on the same data (shendu train --out)" },
         { "n", F_INT, &n, "samples scored, and real test images (default 10000)", 1, 1000000 },
         { "data", F_STR, &data, "data set of the real test images (default: the generator's)" },
@@ -61,7 +63,7 @@ static int gan_score(int argc, char **argv)
     if (npos != 1 || !cls)
         return cli_usage_error("gan score", usage, "%s", "expected a generator file and --classifier CLS.safetensors");
     double score, real;
-    if (sd_app_gan_score(pos[0], cls, data, n, seed, threads, &score, &real)) return cli_fail("gan score");
+    if (sd_app_gan_score(pos[0], cls, data, n, seed, threads, &score, &real, max_memory)) return cli_fail("gan score");
     printf("%s: inception score %.3f over %d samples; real test images %.3f (%.1f%%)\n", pos[0], score, n, real,
            100.0 * score / real);
     if (json) printf("{\"score\":%.4f,\"real_score\":%.4f,\"n\":%d}\n", score, real, n);
@@ -83,7 +85,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 20)", 1, 1000000 },
         { "batch", F_INT, &o.batch, "real images per step (default: 64 for mlp, 32 for dcgan)", 2, 1 << 16 },
         { "loss", F_STR, &loss, "G's loss: ns (non-saturating, default) or minimax (the lecture's min_G max_D V)" },
-        { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default 0.0002)", 1e-12, 1e30 },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default, or 0: 0.0002)", 0, 1e30 },
         { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default: the "
                                   "architecture's, 0.999; 0: G's last weights)", 0, 0.9999999 },
         { "smooth", F_FLOAT, &o.smooth, "one-sided label smoothing: D's target for real images is 1 - X "
@@ -92,7 +94,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and generator.safetensors (default gan-out)" },
         { "classifier", F_STR, &o.classifier, "score the generator at the end with this classifier (see gan score)" },
-        { "score-n", F_INT, &o.score_n, "samples for the score (default 10000)", 1, 1000000 },
+        { "score-n", F_INT, &o.score_n, "samples for the score (default, or 0: 10000)", 0, 1000000 },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint here (every --checkpoint-every steps, at the end, "
                                               "and on Ctrl-C)" },
@@ -102,9 +104,11 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0",
           0, 1 << 30 },
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (in buckets during backward, default) or plain" },
+        CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         { 0 }
     };
+    if (cli_check_config_ranges("gan", flags, sd_gan_config_fields)) return 70;
     char *pos[1];
     int npos, rc = cli_parse("gan", usage,
                              "Train a generative adversarial network: G turns noise into pictures, D tells them\n"
@@ -140,10 +144,16 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
             sd_gan_config_free(&c);
             return rc;
         }
-        if (cli_flag_given(argc, argv, "out")) c.out_dir = o.out_dir;
+        /* where files are created is decided by this command line, never by what a file says:
+         * --out again, or the default directory */
+        if (c.out_dir && strcmp(c.out_dir, o.out_dir ? o.out_dir : "gan-out"))
+            fprintf(stderr, "shendu gan: note: %s was writing to %s; this run writes to %s (pass --out to choose)\n",
+                    o.resume, c.out_dir, o.out_dir ? o.out_dir : "gan-out");
+        c.out_dir = o.out_dir;
         if (cli_flag_given(argc, argv, "classifier")) c.classifier = o.classifier;
         if (cli_flag_given(argc, argv, "score-n")) c.score_n = o.score_n;
         if (!o.checkpoint) c.checkpoint = o.resume;
+        c.max_memory = o.max_memory;
         o = c;
     }
     *o_ = o;

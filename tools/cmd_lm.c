@@ -49,13 +49,14 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
         { "clip", F_FLOAT, &o.clip, "transformer: clip the gradient's global norm (default 1; 0: never)", 0, 1e30 },
         { "batch", F_INT, &o.batch, "windows per step (default 32; under mpirun: in all, shared by the ranks)", 1, 1 << 16 },
         { "steps", F_INT, &o.steps, "training steps (default 2000)", 1, 1 << 30 },
-        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default 0.002; transformer: the peak, 0.002)", 1e-12, 100 },
+        { "lr", F_FLOAT, &o.lr, "Adam learning rate (default, or 0: 0.002; transformer: the peak, 0.002)", 0, 100 },
         { "eval-every", F_INT, &o.eval_every, "validation every N steps (default 500; 0: only at the end)", 0, 1 << 30 },
         { "sample-every", F_INT, &sample_every, "print a sample every N steps (default: with validation)", 0, 1 << 30 },
         { "sample-len", F_INT, &o.sample_len, "characters per sample (default 160; 0: none)", 0, 1 << 20 },
         { "log-every", F_INT, &o.log_every, "a progress line every N steps (default 100)", 1, 1 << 30 },
         { "forget-bias", F_FLOAT, &o.forget_bias, "LSTM forget-gate bias at init (default: PyTorch's uniform init, as lstm.py)", -100, 100 },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
+        CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "out", F_STR, &o.out, "write the trained model to this safetensors file" },
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (model + optimizer + RNG + step) to this file" },
@@ -67,6 +68,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
         { 0 }
     };
     const char *usage = "train [--text FILE] [flags]";
+    if (cli_check_config_ranges("lm train", flags, sd_lm_config_fields)) return 70;
     char *pos[1];
     int npos, rc = cli_parse("lm", usage,
                              "Train a character-level language model (embedding, RNN or LSTM layers or\n"

@@ -189,6 +189,7 @@ static int rl_dqn(int argc, char **argv)
         { 0 }
     };
     const char *usage = "dqn [--env cartpole|acrobot] [flags]";
+    if (cli_check_config_ranges("rl dqn", flags, sd_rl_dqn_config_fields)) return 70;
     char *pos[1];
     int npos, rc = cli_parse("rl", usage,
                              "Deep Q-Learning: epsilon-greedy steps into a replay memory, updates on\n"

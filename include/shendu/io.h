@@ -116,6 +116,10 @@ sd_model *sd_model_load(const char *path);
 /* The same from the bytes of such a file (copied; no file system needed, e.g. in
  * the wasm build); `name` (NULL: "(memory)") stands for the file in messages. */
 sd_model *sd_model_load_mem(const void *buf, size_t size, const char *name);
+/* Same, with the limit on one example's planned activation memory
+ * (sd_model_opts.max_memory; 0: SD_MODEL_MAX_MEMORY). Weights, running
+ * averages and input_scale/input_shift that are not finite are refused. */
+sd_model *sd_model_load_with(const char *path, uint64_t max_memory);
 /* Same, with extra tensors written after the parameters (checkpoints). */
 int       sd_model_save_with(const sd_model *m, const char *path,
                              const sd_st_tensor *extra, int nextra,

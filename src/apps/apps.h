@@ -79,6 +79,7 @@ typedef struct sd_train_opts {
     volatile sig_atomic_t *stop;
     long stop_after;         /* > 0: stop the same way once this many steps are done (tests, time slices) */
     int detect_anomaly;      /* check every op for NaN/Inf (slower; names the first op) */
+    uint64_t max_memory;     /* planned activation memory limit, bytes (0: SD_MODEL_MAX_MEMORY) */
     char *owned[4];          /* strings sd_train_config_load allocated (sd_train_config_free) */
     /* Data parallel (issue 9): NULL or a one-rank context trains alone. With N
      * ranks each takes its shard of every global batch of `batch`; rank 0 alone
@@ -131,6 +132,8 @@ typedef struct sd_eval_opts {
     const char *confusion;   /* NULL, or write the confusion matrix there as a PNG heatmap */
     int worst;               /* list the N most confidently wrong examples */
     const char *worst_dir;   /* ... and write them there as PNGs (pictures only) */
+    uint64_t max_memory;     /* the limit on planned activation memory, bytes (sd_model_check_memory;
+                                0: SD_MODEL_MAX_MEMORY); the same meaning below */
 } sd_eval_opts;
 typedef struct sd_eval_result {
     double test_accuracy, test_loss;
@@ -174,9 +177,11 @@ int sd_app_explain_image(const char *image, const char *kernel, const char *out,
 
 /* ---- shendu predict / show */
 /* Top-k classes of each PNG (any size, gray or colour; prepared like the training data). */
-int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f);
+int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f,
+                   uint64_t max_memory);
 /* PNGs of the first conv layer's kernels and each conv layer's feature maps for test image `index`. */
-int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f);
+int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f,
+                uint64_t max_memory);
 
 /* The lecture's matrices: 5×5 picture, 3×3 kernel, 4×4 pooling input. */
 const float *sd_explain_lecture_image(void);
@@ -342,6 +347,7 @@ typedef struct sd_lm_opts {
     const char *resume;
     volatile sig_atomic_t *stop;   /* polled after every step: non-zero -> checkpoint, SD_STOPPED */
     int stop_after;          /* > 0: stop the same way after this step (scheduled jobs, tests) */
+    uint64_t max_memory;     /* planned activation memory limit, bytes (0: SD_MODEL_MAX_MEMORY) */
     char *owned;             /* the text path sd_lm_config_load allocated (sd_lm_config_free) */
     /* Data parallel (issue 9), as sd_train_opts: each rank takes its shard of the
      * `batch` windows of every step; rank 0 alone writes files and samples. */
@@ -491,7 +497,7 @@ double sd_inception_score(const float *p, int n, int k);
  * pictures of shape img; the inception score of n 8-bit pictures (the classifier's
  * input scaling, batches of 500); a directory made if missing; n pictures in
  * [-1, 1] as a grid PNG, `cols` per row, each pixel doubled. */
-int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img);
+int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img, uint64_t max_memory);
 int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score);
 int sd_app_make_dir(const char *dir);
 int sd_app_save_grid(const char *path, const float *x, int n, sd_shape img, int cols);
@@ -520,6 +526,7 @@ typedef struct sd_gan_train_opts {
     int checkpoint_every;
     volatile sig_atomic_t *stop;   /* polled after every step: checkpoint, return SD_STOPPED */
     long stop_after;               /* > 0: stop like that once this many steps are done */
+    uint64_t max_memory;           /* planned activation memory limit, bytes (0: SD_MODEL_MAX_MEMORY) */
     char *owned[4];                /* strings read from a checkpoint (sd_gan_config_free) */
     /* Data parallel (issue 9): NULL, or the job's ranks; rank 0 alone writes
      * files and scores; `log` should be /dev/null on the others. */
@@ -563,10 +570,10 @@ int sd_gan_checkpoint_restore(const char *path, sd_model *G, sd_model *Gavg, sd_
 int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log);
 /* n samples of a generator file as a grid PNG, `cols` per row (0: square). */
 int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, const char *out_png, int threads,
-                      FILE *log);
+                      FILE *log, uint64_t max_memory);
 /* The score of n samples and of the first n real test images (data_dir NULL: the
  * generator's data set), with a classifier file trained on that data. */
 int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *data_dir, int n, uint64_t seed,
-                     int threads, double *score, double *real_score);
+                     int threads, double *score, double *real_score, uint64_t max_memory);
 
 #endif

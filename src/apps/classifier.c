@@ -135,19 +135,20 @@ static const char *const fill_names[] = { "none", "mean", NULL };
 const sd_config_field sd_train_config_fields[] = {
     F("model", SD_CFG_STR, model, 0, 0, NULL, "mlp"),
     F("data", SD_CFG_STR, data_dir, 0, 0, NULL, NULL),   /* filled in before saving */
-    F("epochs", SD_CFG_INT, epochs, 1, 1 << 30),
-    F("batch", SD_CFG_INT, batch, 1, 1 << 30),
-    F("lr", SD_CFG_FLOAT, lr, 0, 1e30),
+    /* numbers: the flags' ranges (cli_check_config_ranges keeps them so), which a checkpoint's values must meet */
+    F("epochs", SD_CFG_INT, epochs, 1, 1000000),
+    F("batch", SD_CFG_INT, batch, 1, 1 << 20),
+    F("lr", SD_CFG_FLOAT, lr, 0, 100),
     F("optim", SD_CFG_ENUM, optim, 0, 0, optim_names),
-    F("momentum", SD_CFG_FLOAT, momentum, 0, 1e30),
-    F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1e30),
+    F("momentum", SD_CFG_FLOAT, momentum, 0, 0.9999),
+    F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1),
     F("init", SD_CFG_ENUM, init, 0, 0, init_names),
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
     F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
     F("limit-test", SD_CFG_INT, limit_test, 0, 1 << 30),
     F("normalize", SD_CFG_INT, normalize, 0, 1),
-    F("shift", SD_CFG_INT, shift, 0, 1 << 20),
+    F("shift", SD_CFG_INT, shift, 0, 8),
     F("flip", SD_CFG_INT, flip, 0, 1),
     F("cosine", SD_CFG_INT, cosine, 0, 1),
     F("target", SD_CFG_STR, data.target, 0, 0, NULL, ""),
@@ -157,9 +158,9 @@ const sd_config_field sd_train_config_fields[] = {
     F("channels", SD_CFG_INT, data.channels, 0, 3),
     F("resize", SD_CFG_ENUM, data.fit, 0, 0, sd_fit_names),
     F("skip-bad", SD_CFG_INT, data.skip_bad, 0, 1),
-    F("test-split", SD_CFG_DOUBLE, data.test_split, 0, 1),
-    F("val", SD_CFG_DOUBLE, data.val, 0, 1),
-    F("early-stop", SD_CFG_INT, data.early_stop, 0, 1 << 30),
+    F("test-split", SD_CFG_DOUBLE, data.test_split, 0, 0.99),
+    F("val", SD_CFG_DOUBLE, data.val, 0, 0.9),
+    F("early-stop", SD_CFG_INT, data.early_stop, 0, 1 << 20),
     { 0 }
 };
 #undef F
@@ -455,7 +456,10 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
-    if (!(m = sd_model_new(arch, SD_SHAPE(train.c, train.h, train.w), o->init, &rng))) {
+    if (!(m = sd_model_new_with(arch, SD_SHAPE(train.c, train.h, train.w),
+                                &(sd_model_opts){ .init = o->init, .rng = &rng, .max_memory = o->max_memory })) ||
+        sd_model_check_memory(m, o->batch, 1, o->max_memory) ||   /* a training step */
+        sd_model_check_memory(m, 100, 0, o->max_memory)) {        /* an evaluation batch */
         sd_error_prefix("model '%s'", o->model);
         goto done;
     }

@@ -276,7 +276,7 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     if (o->classifier && !(cls = sd_model_load(o->classifier))) goto done;
     if (sd_dataset_load_mnist(R.data, "train", &R.train)) goto done;
     const sd_shape img = SD_SHAPE(R.train.c, R.train.h, R.train.w);
-    if (cls && sd_app_check_classifier(cls, o->classifier, img)) goto done;
+    if (cls && sd_app_check_classifier(cls, o->classifier, img, 0)) goto done;
     if (o->limit_train > 0 && o->limit_train < R.train.n) sd_dataset_truncate(&R.train, o->limit_train);
     if (R.train.n < o->batch) {
         sd_error("%s: %d training images, fewer than one batch of %d", R.data, R.train.n, o->batch);

@@ -103,7 +103,7 @@ int sd_app_eval_classifier(const sd_eval_opts *o, sd_eval_result *r, FILE *log)
     const sd_path_use uses[] = { { o->model, SD_PATH_INPUT, "the model" }, { o->logits, SD_PATH_OUTPUT, "--logits" },
                                  { o->confusion, SD_PATH_OUTPUT, "--confusion" } };
     if (sd_app_check_paths(o->data, uses, 3)) return -1;   /* before any work: no output replaces an input */
-    sd_model *m = sd_model_load(o->model);
+    sd_model *m = sd_model_load_with(o->model, o->max_memory);
     if (!m) return -1;
     float scale, shift;
     if (sd_app_check_not_generator(m, o->model) ||   /* role=generator: a GAN's, not a classifier */
@@ -121,6 +121,10 @@ int sd_app_eval_classifier(const sd_eval_opts *o, sd_eval_result *r, FILE *log)
     if (out.d[0] < test.nclass) {
         sd_error("%s has %d classes but the test set of %s has labels up to %d", o->model, out.d[0], info.path,
                  test.nclass - 1);
+        goto done;
+    }
+    if (sd_model_check_memory(m, 100, 0, o->max_memory)) {   /* sd_app_evaluate's batches */
+        sd_error_prefix("%s", o->model);
         goto done;
     }
     const int C = out.d[0];

@@ -349,7 +349,7 @@ double sd_inception_score(const float *p, int n, int k)
 }
 
 /* A classifier for images of shape `img`: not a generator, right input, class scores out. */
-int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img)
+int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img, uint64_t max_memory)
 {
     const char *role = sd_model_meta_get(cls, "role");
     sd_shape in = sd_model_input_shape(cls), out = sd_model_output_shape(cls);
@@ -363,7 +363,9 @@ int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img)
     if (out.ndim != 1 || out.d[0] < 2)
         return sd_error("%s is not a classifier (its output has shape %s)", path, sd_shape_str(out, a, 64));
     float scale, shift;
-    return sd_app_classifier_inputs(cls, path, &scale, &shift);
+    if (sd_app_classifier_inputs(cls, path, &scale, &shift)) return -1;
+    if (sd_model_check_memory(cls, 500, 0, max_memory)) return sd_error_prefix("%s", path);   /* score_pixels' batches */
+    return 0;
 }
 
 /* The classifier scores pictures of data set d: its classes are d's. */
@@ -463,7 +465,7 @@ int sd_app_save_grid(const char *path, const float *x, int n, sd_shape img, int 
 }
 
 /* A generator file: role "generator", its image shape and noise size. */
-static sd_model *load_generator(const char *path, sd_shape *img)
+static sd_model *load_generator(const char *path, sd_shape *img, uint64_t max_memory)
 {
     sd_st_file *f = sd_st_open(path);
     const int diffusion = f && sd_app_is_diffusion_file(f);
@@ -472,7 +474,7 @@ static sd_model *load_generator(const char *path, sd_shape *img)
         sd_error("%s is a diffusion model, not a GAN generator: draw from it with shendu diffusion sample", path);
         return NULL;
     }
-    sd_model *G = sd_model_load(path);
+    sd_model *G = sd_model_load_with(path, max_memory);
     if (!G) return NULL;
     const char *role = sd_model_meta_get(G, "role"), *shape = sd_model_meta_get(G, "image_shape");
     int d[3], k = shape ? sscanf(shape, "%d,%d,%d", &d[0], &d[1], &d[2]) : 0;
@@ -487,6 +489,10 @@ static sd_model *load_generator(const char *path, sd_shape *img)
         goto fail;
     }
     *img = sd_shape_of(d, 3);
+    if (sd_model_check_memory(G, 500, 0, max_memory)) {   /* generate()'s batches */
+        sd_error_prefix("%s", path);
+        goto fail;
+    }
     return G;
 fail:
     sd_model_free(G);
@@ -653,7 +659,8 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (sd_app_check_paths(dir, uses, 5)) goto done;
     }
     if (o->classifier) {   /* refuse a wrong classifier before hours of training */
-        if (!(cls = sd_model_load(o->classifier)) || sd_app_check_classifier(cls, o->classifier, img)) goto done;
+        if (!(cls = sd_model_load_with(o->classifier, o->max_memory)) ||
+            sd_app_check_classifier(cls, o->classifier, img, o->max_memory)) goto done;
     }
     if (sd_dataset_load_mnist(dir, "train", &train)) goto done;
     if (train.c != img.d[0] || train.h != img.d[1] || train.w != img.d[2]) {
@@ -688,6 +695,12 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     if (!strcmp(A->name, "dcgan")) {
         dcgan_init(sd_model_params(G), &rng);
         dcgan_init(sd_model_params(D), &rng);
+    }
+    /* a step: G on a batch, D on the real and the fake batch; the samples' batches of 500 */
+    if (sd_model_check_memory(G, o->batch, 1, o->max_memory) || sd_model_check_memory(D, 2 * (int64_t)o->batch, 1, o->max_memory) ||
+        sd_model_check_memory(G, 500, 0, o->max_memory)) {
+        sd_error_prefix("%s GAN, batch %d", A->name, o->batch);
+        goto done;
     }
     Gout = G;
     if (o->ema > 0.0f) {   /* the average starts as G's initial weights */
@@ -843,21 +856,32 @@ done:
 /* ---- shendu gan sample */
 
 int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, const char *out_png, int threads,
-                      FILE *log)
+                      FILE *log, uint64_t max_memory)
 {
     const sd_path_use uses[] = { { gen_path, SD_PATH_INPUT, "the generator" }, { out_png, SD_PATH_OUTPUT, "--out" } };
     if (sd_app_check_paths(NULL, uses, 2)) return -1;
     sd_shape img;
-    sd_model *G = load_generator(gen_path, &img);
+    sd_model *G = load_generator(gen_path, &img, max_memory);
     if (!G) return -1;
-    const int nz = sd_model_input_shape(G).d[0];
-    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });
-    float *z = malloc((size_t)n * nz * sizeof *z), *x = malloc((size_t)n * sd_shape_numel(img) * sizeof *x);
+    const size_t nz = (size_t)sd_model_input_shape(G).d[0], npx = sd_shape_numel(img);
+    sd_ctx *ctx = NULL;
+    float *z = NULL, *x = NULL;
     int rc = -1;
+    /* noise and pictures of all n samples at once: sizes from the file, bounded like activations */
+    const double bytes = (double)n * (double)(nz + npx) * sizeof(float);
+    if (n < 1 || bytes > (double)(max_memory ? max_memory : SD_MODEL_MAX_MEMORY)) {
+        sd_error("%d samples of %s (noise of %zu values, %zu pixels each) need %.0f bytes, over the limit of %llu "
+                 "(--max-memory)", n, gen_path, nz, npx, bytes,
+                 (unsigned long long)(max_memory ? max_memory : SD_MODEL_MAX_MEMORY));
+        goto done;
+    }
+    ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads });
+    z = malloc((size_t)n * nz * sizeof *z);
+    x = malloc((size_t)n * npx * sizeof *x);
     if (!ctx || !z || !x) { if (ctx) sd_error("out of memory for %d samples", n); goto done; }
     sd_rng rng;
     sd_rng_seed(&rng, seed);
-    for (int i = 0; i < n * nz; i++) z[i] = sd_rng_normal(&rng);
+    for (size_t i = 0; i < (size_t)n * nz; i++) z[i] = sd_rng_normal(&rng);
     if (generate(ctx, G, z, n, x)) goto done;
     for (size_t i = 0; i < (size_t)n * sd_shape_numel(img); i++)
         if (!isfinite(x[i])) { sd_error("%s produced a non-finite pixel (a diverged generator?)", gen_path); goto done; }
@@ -877,15 +901,15 @@ done:
 /* ---- shendu gan score */
 
 int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *data_dir, int n, uint64_t seed,
-                     int threads, double *score, double *real_score)
+                     int threads, double *score, double *real_score, uint64_t max_memory)
 {
     sd_shape img;
-    sd_model *G = load_generator(gen_path, &img), *cls = NULL;
+    sd_model *G = load_generator(gen_path, &img, max_memory), *cls = NULL;
     sd_dataset test = { 0 };
     sd_ctx *ctx = NULL;
     int rc = -1;
     if (!G) return -1;
-    if (!(cls = sd_model_load(cls_path)) || sd_app_check_classifier(cls, cls_path, img)) goto done;
+    if (!(cls = sd_model_load_with(cls_path, max_memory)) || sd_app_check_classifier(cls, cls_path, img, max_memory)) goto done;
     const char *dir = data_dir ? data_dir : sd_model_meta_get(G, "dataset") ? sd_model_meta_get(G, "dataset")
                                                                           : sd_data_default_dir();
     if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;

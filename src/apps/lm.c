@@ -521,6 +521,21 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     const int vb = o->cell == SD_CELL_TRANSFORMER ? (B > 32 ? B : 32) : VAL_BATCH;
     const int val_batch = (int)((n_val - 1) / T < (size_t)vb ? (n_val - 1) / T : (size_t)vb);
     const int maxB = B > val_batch ? B : val_batch;
+    {   /* a step's graph from the sizes (flags or a checkpoint), before anything is allocated: per
+         * window position, the embedding, each layer's gate inputs, gates, cell states and outputs,
+         * the logits and their softmax, all twice for the backward */
+        const double GH = (o->cell == SD_CELL_LSTM ? 4.0 : 1.0) * o->hidden;
+        const double per = 2.0 * 4.0 * ((double)o->emb + o->layers * (2 * GH + 3.0 * o->hidden) + 2.0 * vocab.n);
+        const double bytes = per * T * maxB;
+        const uint64_t limit = o->max_memory ? o->max_memory : SD_MODEL_MAX_MEMORY;
+        if (bytes > (double)limit) {
+            sd_error("a step of %d windows of %d characters needs about %.0f MiB of activations (%d %s layers of "
+                     "%d, embedding %d, %d symbols), over the limit of %.1f MiB (--max-memory)", maxB, T,
+                     bytes / 1048576, o->layers, sd_cell_name(o->cell), o->hidden, o->emb, vocab.n,
+                     (double)limit / 1048576);
+            goto done;
+        }
+    }
     tok = malloc(text.n * sizeof *tok);
     in = malloc((size_t)T * maxB * sizeof *in);
     tgt = malloc((size_t)T * maxB * sizeof *tgt);

@@ -82,6 +82,7 @@ typedef struct sd_predict_opts {
     const char *csv;         /* NULL, or write one row per input there */
     const char *show_input;  /* NULL, or write each picture as the model saw it into this folder */
     int threads;
+    uint64_t max_memory;     /* the limit on planned activation memory (0: SD_MODEL_MAX_MEMORY) */
 } sd_predict_opts;
 int  sd_app_predict_data(const sd_predict_opts *o, FILE *f);
 

@@ -164,7 +164,7 @@ static int close_out(FILE *f, const char *tmp, const char *path, int ok)
 
 int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
 {
-    sd_model *m = sd_model_load(o->model);
+    sd_model *m = sd_model_load_with(o->model, o->max_memory);
     if (!m) return -1;
     sd_ctx *ctx = NULL;
     sd_graph *g = NULL;
@@ -178,6 +178,7 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
     if (sd_app_check_not_generator(m, o->model)) goto done;
     float scale, shift;   /* also: the class names fit the outputs */
     if (sd_app_classifier_inputs(m, o->model, &scale, &shift)) goto done;
+    if (sd_model_check_memory(m, 1, 0, o->max_memory)) { sd_error_prefix("%s", o->model); goto done; }
     C = out.d[0];
     if (class_list(m, C, &names)) goto done;
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads })) || !(g = sd_graph_new(ctx))) goto done;

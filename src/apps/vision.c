@@ -38,15 +38,17 @@ static int check_image_model(const sd_model *m, const char *path, int c, int h, 
     return sd_app_classifier_inputs(m, path, scale, shift);
 }
 
-int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f)
+int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f,
+                   uint64_t max_memory)
 {
-    sd_model *m = sd_model_load(model_path);
+    sd_model *m = sd_model_load_with(model_path, max_memory);
     if (!m) return -1;
     sd_ctx *ctx = NULL;
     sd_graph *g = NULL;
     int rc = -1;
     float scale, shift;
     if (check_image_model(m, model_path, 1, 28, 28, "predict prepares pictures as", &scale, &shift)) goto done;
+    if (sd_model_check_memory(m, 1, 0, max_memory)) { sd_error_prefix("%s", model_path); goto done; }
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 })) || !(g = sd_graph_new(ctx))) goto done;
     sd_graph_set_grad(g, 0);
     const int C = sd_model_output_shape(m).d[0];
@@ -139,11 +141,12 @@ static int save_grid(const char *path, const float *maps, int n, int h, int w, i
     return rc;
 }
 
-int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f)
+int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f,
+                uint64_t max_memory)
 {
     const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { out_dir, SD_PATH_OUTPUT_DIR, "--out" } };
     if (sd_app_check_paths(data_dir ? data_dir : sd_data_default_dir(), uses, 2)) return -1;
-    sd_model *m = sd_model_load(model_path);
+    sd_model *m = sd_model_load_with(model_path, max_memory);
     if (!m) return -1;
     sd_dataset test = { 0 };
     sd_ctx *ctx = NULL;
@@ -163,6 +166,7 @@ int sd_app_show(const char *model_path, const char *data_dir, int index, const c
     }
     snprintf(what, sizeof what, "the test images of %s are", dir);
     if (check_image_model(m, model_path, test.c, test.h, test.w, what, &scale, &shift)) goto done;
+    if (sd_model_check_memory(m, 1, 0, max_memory)) { sd_error_prefix("%s", model_path); goto done; }
     if (index < 0 || index >= test.n) { sd_error("--index %d is outside the test set (0..%d)", index, test.n - 1); goto done; }
     if (test.labels[index] >= sd_model_output_shape(m).d[0]) {
         sd_error("test image %d of %s has label %d, but %s has %d classes", index, dir, test.labels[index],

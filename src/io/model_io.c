@@ -77,7 +77,7 @@ static int parse_input(const char *s, sd_shape *out)
 }
 
 /* The model in an open file (closed here); `path` names it in messages. */
-static sd_model *model_from_file(sd_st_file *f, const char *path)
+static sd_model *model_from_file(sd_st_file *f, const char *path, uint64_t max_memory)
 {
     if (!f) return NULL;
     sd_model *m = NULL;
@@ -97,7 +97,7 @@ static sd_model *model_from_file(sd_st_file *f, const char *path)
     sd_rng_seed(&rng, 0);
     /* the architecture may not ask for more parameters than the file holds */
     size_t held = sd_st_numel(f);   /* + 1: a limit of 0 would mean no limit */
-    m = sd_model_new_with(arch, in, &(sd_model_opts){ .rng = &rng, .max_params = held + 1 });
+    m = sd_model_new_with(arch, in, &(sd_model_opts){ .rng = &rng, .max_params = held + 1, .max_memory = max_memory });
     if (!m) { sd_error_prefix("%s: shendu.arch (the file's tensors hold %zu values)", path, held); goto done; }
     sd_params *P = sd_model_params(m), *S = sd_model_state(m);   /* S: batchnorm running averages */
     if (sd_checkpoint_read_params(f, P) || sd_checkpoint_read_params(f, S)) {
@@ -146,10 +146,15 @@ done:
     return m;
 }
 
-sd_model *sd_model_load(const char *path) { return model_from_file(sd_st_open(path), path); }
+sd_model *sd_model_load(const char *path) { return sd_model_load_with(path, 0); }
+
+sd_model *sd_model_load_with(const char *path, uint64_t max_memory)
+{
+    return model_from_file(sd_st_open(path), path, max_memory);
+}
 
 sd_model *sd_model_load_mem(const void *buf, size_t size, const char *name)
 {
     if (!name) name = "(memory)";
-    return model_from_file(sd_st_open_mem(buf, size, name), name);
+    return model_from_file(sd_st_open_mem(buf, size, name), name, 0);
 }

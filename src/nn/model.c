@@ -253,17 +253,17 @@ static void human_bytes(double b, char *buf, size_t size)
     else snprintf(buf, size, "%.0f KiB", b / 1024.0);
 }
 
-static int over_limit(const sd_model *m, const sd_model_plan *p, uint64_t limit, int upto)
+static int over_limit(const sd_model *m, const sd_model_plan *p, uint64_t limit)
 {
     char a[32], b[32], c[32], sh[64];
     const layer *L = &m->layers[p->layer];
     human_bytes((double)p->bytes, a, sizeof a);
     human_bytes((double)p->layer_bytes, b, sizeof b);
     human_bytes((double)limit, c, sizeof c);
-    return sd_error("the model needs %s (%llu bytes) of activations for a batch of %lld%s%s, over the limit of %s "
+    return sd_error("the model needs %s (%llu bytes) of activations for a batch of %lld%s, over the limit of %s "
                     "(--max-memory); the largest share is layer %d (%s%s%s) with its %s output: %s",
                     a, (unsigned long long)p->bytes, (long long)p->batch, p->training ? " in training" : "",
-                    upto < m->nlayers ? " up to that layer" : "", c, p->layer + 1,
+                    c, p->layer + 1,
                     L->name[0] ? L->name : kinds[L->kind].name, L->name[0] ? "=" : "", L->name[0] ? kinds[L->kind].name : "",
                     sd_shape_str(L->out, sh, sizeof sh), b);
 }
@@ -273,7 +273,7 @@ int sd_model_check_memory(const sd_model *m, int64_t batch, int training, uint64
     sd_model_plan p;
     if (sd_model_plan_memory(m, batch, training, &p)) return -1;
     if (!limit) limit = SD_MODEL_MAX_MEMORY;
-    return p.bytes > limit ? over_limit(m, &p, limit, m->nlayers) : 0;
+    return p.bytes > limit ? over_limit(m, &p, limit) : 0;
 }
 
 static sd_tensor *layer_forward(sd_graph *g, layer *L, sd_tensor *x, int training)
@@ -426,7 +426,7 @@ sd_model *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opt
         /* one example, training, must fit the memory limit: refused at the first layer that passes it */
         sd_model_plan plan;
         sd_model_plan_memory(m, 1, 1, &plan);
-        if (plan.bytes > limit) { over_limit(m, &plan, limit, m->nlayers); goto fail; }
+        if (plan.bytes > limit) { over_limit(m, &plan, limit); goto fail; }
     }
     if (m->nlayers == 0) { sd_error("the architecture has no layers"); goto fail; }
     size_t size = 64 * (size_t)m->nlayers + 1;

@@ -117,6 +117,8 @@ sd_dqn *sd_dqn_new(sd_ctx *ctx, int obs_dim, int n_actions, const sd_dqn_opts *o
     if (!d->q) { sd_error_prefix("dqn: hidden layers '%s'", d->o.hidden); goto fail; }
     sd_shape out = sd_model_output_shape(d->q);
     if (out.ndim != 1 || out.d[0] != n_actions) { sd_error("dqn: the network must end in a flat layer"); goto fail; }
+    /* a training step on a batch (the target network's forward is smaller) */
+    if (sd_model_check_memory(d->q, d->o.batch, 1, 0)) { sd_error_prefix("dqn: batch %d", d->o.batch); goto fail; }
     sd_rng dummy = d->rng;
     d->target = sd_model_new(arch, SD_SHAPE(obs_dim), SD_INIT_DEFAULT, &dummy);
     if (!d->target || sd_params_copy(sd_model_params(d->target), sd_model_params(d->q))) goto fail;
