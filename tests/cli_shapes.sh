@@ -179,4 +179,18 @@ expect 2 "shift.*100" "$BIN" train --resume "$TMP/shift.ckpt"
 edit "$TMP/m.ckpt" "$TMP/batch.ckpt" "meta['shendu.train.batch'] = '1073741824'"
 expect 2 "batch.*1073741824" "$BIN" train --resume "$TMP/batch.ckpt"
 
+# lm sample on a terminal: the bytes it learned from a text file are shown, not sent
+if command -v script >/dev/null; then
+    $PY -c 'import sys; sys.stdout.buffer.write(b"the quick brown fox jumps over the lazy dog, the cat sat on a mat \x1b[1m bold words here\n" * 300)' > "$TMP/esc.txt"
+    "$BIN" lm train --text "$TMP/esc.txt" --steps 30 --hidden 16 --emb 8 --seq 16 --batch 4 --eval-every 0 \
+        --sample-len 0 --threads 1 --out "$TMP/esc.lm" >/dev/null 2>&1 || bad "lm train on a text with escapes failed"
+    out=$(script -qec "$BIN lm sample $TMP/esc.lm --len 3000 --temperature 1.5" /dev/null 2>&1)
+    if LC_ALL=C grep -q $'[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]' <<<"$out"; then bad "lm sample sent control bytes to a terminal"
+    else grep -q '\\x1b' <<<"$out" && ok || bad "lm sample on a terminal: no escaped \\x1b in: $out"; fi
+    "$BIN" lm sample "$TMP/esc.lm" --len 3000 --temperature 1.5 > "$TMP/esc.out" 2>&1
+    LC_ALL=C grep -q $'\x1b' "$TMP/esc.out" && ok || bad "lm sample to a file no longer writes the raw bytes"
+else
+    bad "script(1) (util-linux) is missing: cannot test lm sample on a terminal"
+fi
+
 done_tests

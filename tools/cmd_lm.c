@@ -181,6 +181,7 @@ static int lm_sample(int argc, char **argv)
         if (!*prime) return cli_usage_error("lm", usage, "%s", "--prime is empty");
         o.prime = prime;
     }
+    o.terminal = isatty(STDOUT_FILENO);
     return sd_app_lm_sample(pos[1], &o, stdout) ? cli_fail("lm sample") : 0;
 }
 

@@ -765,8 +765,17 @@ int sd_app_lm_sample(const char *model_path, const sd_lm_sample_opts *o, FILE *o
         sd_error_prefix("%s", model_path);
         goto done;
     }
-    fwrite(prime, 1, nprime, out);
-    fwrite(text, 1, (size_t)o->len, out);
+    if (o->terminal) {   /* the bytes come from the training text: none may drive the terminal */
+        for (int k = 0; k < 2; k++) {
+            const uint8_t *s = k ? text : prime;
+            for (size_t i = 0, n = k ? (size_t)o->len : nprime; i < n; i++)
+                if (s[i] == '\n' || s[i] == '\t' || (s[i] >= 0x20 && s[i] != 0x7f)) fputc(s[i], out);
+                else fprintf(out, "\\x%02x", s[i]);
+        }
+    } else {
+        fwrite(prime, 1, nprime, out);
+        fwrite(text, 1, (size_t)o->len, out);
+    }
     if (o->len > 0 && text[o->len - 1] != '\n') fputc('\n', out);
     rc = 0;
 done:

@@ -387,7 +387,7 @@ sd_model *sd_model_new_with(const char *arch, sd_shape input, const sd_model_opt
     }
     if (sd_shape_numel(input) > INT32_MAX) {
         sd_error("model input: %zu values per example, more than 2^31 - 1", sd_shape_numel(input));
-        free(m);
+        sd_model_free(m);
         return NULL;
     }
     const uint64_t limit = o->max_memory ? o->max_memory : SD_MODEL_MAX_MEMORY;
