@@ -27,6 +27,10 @@ sd_predictor *sd_predictor_new(sd_model *m, const sd_predictor_opts *o)
     if (!p) { sd_error("out of memory"); return NULL; }
     p->m = m;
     p->batch = d.batch ? d.batch : 256;
+    if (sd_model_check_memory(m, p->batch, 0, 0)) {   /* a pass's activations, planned from the shapes */
+        free(p);
+        return NULL;
+    }
     const char *sc = sd_model_meta_get(m, "input_scale"), *sh = sd_model_meta_get(m, "input_shift");
     const char *role = sd_model_meta_get(m, "role");
     p->normalize = (sc || sh) && !sd_model_meta_get(m, "rl.env") && !(role && !strcmp(role, "generator"));
