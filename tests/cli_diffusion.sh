@@ -15,8 +15,11 @@ sys.exit(0 if d[:8] == b"\x89PNG\r\n\x1a\n" and w == h and w > 8 * 56 else 1)
 PY
 
 # stop after 2 of the 6 steps, resume: the same model as the uninterrupted run
-expect 0 'stopped at epoch 1, step 2' "$BIN" diffusion "${tiny[@]}" --epochs 2 --out "$TMP/b" --checkpoint "$TMP/b.ck" --stop-after 2
-expect 0 'resuming' "$BIN" diffusion --resume "$TMP/b.ck"
+expect 0 "resume with: shendu diffusion --resume $TMP/b.ck --out $TMP/b --sample-steps" \
+    "$BIN" diffusion "${tiny[@]}" --epochs 2 --out "$TMP/b" --checkpoint "$TMP/b.ck" --stop-after 2
+# where a resumed run writes is its command line's --out, not the directory the checkpoint recorded
+expect 0 "was writing to $TMP/b; this run writes to diffusion-out" sh -c "cd '$TMP' && '$BIN' diffusion --resume '$TMP/b.ck' --stop-after 1 --checkpoint '$TMP/b2.ck'"
+expect 0 'resuming' "$BIN" diffusion --resume "$TMP/b.ck" --out "$TMP/b"
 cmp -s "$TMP/a/model.safetensors" "$TMP/b/model.safetensors" && ok || bad "the resumed run's model differs from the uninterrupted run's"
 cmp -s "$TMP/a/epoch_002.png" "$TMP/b/epoch_002.png" && ok || bad "the resumed run's grid differs"
 expect 2 'disagrees|stored|--channels' "$BIN" diffusion --resume "$TMP/b.ck" --channels 16

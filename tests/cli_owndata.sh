@@ -119,4 +119,31 @@ grep -q "^$TMP/png/test/Trouser/[0-9]*.png,Trouser," "$TMP/pics.csv" && ok || ba
 [ "$(ls "$TMP/seen" | wc -l)" = "$(ls "$TMP/png/test/Trouser" | wc -l)" ] && ok || bad "--show-input pictures"
 bagpic=$(ls "$TMP/col/test/Bag" | head -n 1)
 "$BIN" predict "$TMP/col.st" "$TMP/col/test/Bag/$bagpic" 2>&1 | grep -q "$bagpic: " && ok || bad "predict a colour JPEG at 20x20"
+# --- inputs that disagree (issue 15): refused before any work, both sides named
+# a test folder with a class the training folders do not have
+rmdir "$TMP/png/train/Empty"
+mkdir -p "$TMP/png/test/Hat" && cp "$TMP/png/test/Bag/"*.png "$TMP/png/test/Hat/"
+expect 1 "png/test/Hat: the training set \(train/\) has no class 'Hat' \(its 10 classes: " \
+    "$BIN" train --data "$TMP/png" --epochs 1 --skip-bad
+expect 1 "png/test/Hat: the model has no class 'Hat' \(its 10 classes: Ankle_boot, Bag, " "$BIN" eval "$TMP/png.st"  --data "$TMP/png"
+rm -r "$TMP/png/test/Hat"
+# a table that lacks a column the model was trained on, or holds a class it does not know
+cut -d, -f1,2,3,5 "$TMP/iris.csv" > "$TMP/three.csv"
+expect 1 "three.csv: no column 'petal width', which the model was trained on" "$BIN" eval "$TMP/iris.st" --data "$TMP/three.csv"
+sed '3s/,setosa$/,lily/' "$TMP/iris.csv" > "$TMP/lily.csv"
+expect 1 "lily.csv: line 3, column 'species': 'lily' is not one of the model's 3 classes" \
+    "$BIN" eval "$TMP/iris.st" --data "$TMP/lily.csv"
+# a table model has no pictures to show
+expect 1 "shows pictures, but .*iris.csv is a table of features" "$BIN" show "$TMP/iris.st" --out "$TMP/show"
+# a checkpoint carries what the model file carries (features, statistics, classes, normalisation):
+# eval of either gives the same figures
+"$BIN" train --data "$TMP/iris.csv" --target species --epochs 5 --threads 1 --seed 3 --out "$TMP/ck.st" \
+    --checkpoint "$TMP/ck.ckpt" >/dev/null 2>&1 || bad "train with a checkpoint"
+a=$("$BIN" eval "$TMP/ck.st" 2>&1 | head -n 1 | sed 's/^[^:]*://'); b=$("$BIN" eval "$TMP/ck.ckpt" 2>&1 | head -n 1 | sed 's/^[^:]*://')
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "eval of the table checkpoint ($b) differs from the model's ($a)"
+a=$("$BIN" eval "$TMP/png.st" 2>&1 | grep "test accuracy" | sed 's/^[^:]*://')
+"$BIN" train --data "$TMP/png" --model cnn --epochs 1 --threads 2 --seed 1 --out "$TMP/pk.st" --checkpoint "$TMP/pk.ckpt" \
+    --skip-bad >/dev/null 2>&1 || bad "train a folder with a checkpoint"
+a=$("$BIN" eval "$TMP/pk.st" 2>&1 | grep "test accuracy" | sed 's/^[^:]*://'); b=$("$BIN" eval "$TMP/pk.ckpt" 2>&1 | grep "test accuracy" | sed 's/^[^:]*://')
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "eval of the folder checkpoint ($b) differs from the model's ($a)"
 done_tests

@@ -116,7 +116,7 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and model.safetensors (default diffusion-out)" },
         { "classifier", F_STR, &o.classifier, "score the model after every epoch with this classifier" },
-        { "score-n", F_INT, &o.score_n, "samples for the score (default 1000)", 1, 1000000 },
+        { "score-n", F_INT, &o.score_n, "samples for the score (default, or 0: 1000)", 0, 1000000 },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint here (every --checkpoint-every steps, at the end, "
                                               "and on Ctrl-C)" },
@@ -138,6 +138,7 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
                              "  shendu explain diffusion                            the noising, step by step",
                              argc, argv, flags, pos, 0, &npos);
     if (rc) return rc;
+    if (cli_check_config_ranges("diffusion", flags, sd_diffusion_config_fields)) return 70;
     if (sd_ddpm_kind_parse(schedule, &o.schedule))
         return cli_usage_error("diffusion", usage, "unknown --schedule '%s' (expected linear or cosine)", schedule);
     if (o.channels % o.groups)
@@ -162,7 +163,12 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
             sd_diffusion_config_free(&c);
             return rc;
         }
-        if (cli_flag_given(argc, argv, "out")) c.out_dir = o.out_dir;
+        /* where files are created is decided by this command line, never by what a file says:
+         * --out again, or the default directory */
+        if (c.out_dir && strcmp(c.out_dir, o.out_dir ? o.out_dir : "diffusion-out"))
+            fprintf(stderr, "shendu diffusion: note: %s was writing to %s; this run writes to %s (pass --out to "
+                    "choose)\n", o.resume, c.out_dir, o.out_dir ? o.out_dir : "diffusion-out");
+        c.out_dir = o.out_dir;
         if (cli_flag_given(argc, argv, "classifier")) c.classifier = o.classifier;
         if (cli_flag_given(argc, argv, "score-n")) c.score_n = o.score_n;
         if (cli_flag_given(argc, argv, "sample-steps")) c.sample_steps = o.sample_steps;

@@ -58,6 +58,7 @@ typedef struct sd_folder_opts {
      * of them and labels are indices into this list. NULL: the folders. */
     const char *const *classes;
     int nclass;
+    const char *classes_of;   /* whose classes they are, for messages (NULL: "the model") */
     size_t max_bytes;      /* refuse sets whose decoded pixels exceed this (0: 4 GiB) */
     int describe;          /* 1: empty class folders and a single class are fine (shendu data) */
 } sd_folder_opts;

@@ -246,6 +246,11 @@ int sd_app_diffusion_score(const char *model, const char *cls_path, const char *
     sd_rng_seed(&rng, seed);
     if (sd_diffusion_score(ctx, &m, cls, n, steps, &rng, score) ||
         sd_app_score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
+    if (!isfinite(*score) || !isfinite(*real_score)) {
+        sd_error("the inception score is not finite: %s gives non-finite class scores (a diverged classifier?)",
+                 cls_path);
+        goto done;
+    }
     rc = 0;
 done:
     sd_dataset_free(&test);

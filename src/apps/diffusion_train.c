@@ -194,6 +194,15 @@ static int restore(run *R, const char *path)
         sd_checkpoint_restore_optim(f, R->opt) || sd_checkpoint_read_rng(f, "shendu.diffusion.rng", &R->rng) ||
         sd_checkpoint_read_i32(f, "shendu.diffusion.order", order, (size_t)R->train.n))
         goto bad;
+    for (int k = 0; k < 2; k++) {   /* a diverged or damaged file: refused, as a model file's weights are */
+        sd_params *P = sd_unet_params(k ? R->avg : R->net);
+        const int at = sd_params_first_nonfinite(P, 0);
+        if (at >= 0) {
+            sd_error("%s: %s '%s' holds a NaN or an infinity (a diverged run, or a damaged file)", path,
+                     k ? "the averaged weight" : "the weight", sd_params_name(P, at));
+            goto done;
+        }
+    }
     long v;
     if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.epoch"), 0, R->o->epochs, &v)) goto meta;
     epoch = (int)v;
@@ -353,8 +362,15 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
         if (stopped) {
             if (!o->checkpoint) { sd_error("stopped, but no --checkpoint to save the run in"); goto done; }
             if (save_checkpoint(&R)) goto done;
-            fprintf(log, "stopped at epoch %d, step %ld: checkpoint %s (continue with: shendu diffusion --resume %s)\n",
-                    R.epoch + 1, R.step, o->checkpoint, o->checkpoint);
+            char every[32], sn[32], ss[32];
+            snprintf(every, sizeof every, "%d", o->checkpoint_every);
+            snprintf(sn, sizeof sn, "%d", o->score_n);
+            snprintf(ss, sizeof ss, "%d", o->sample_steps);
+            const char *const outs[] = { "out", out, "classifier", o->classifier,
+                                         "score-n", o->classifier && o->score_n ? sn : NULL, "sample-steps", ss,
+                                         "checkpoint-every", o->checkpoint_every ? every : NULL };
+            fprintf(log, "stopped at epoch %d, step %ld: checkpoint %s\n", R.epoch + 1, R.step, o->checkpoint);
+            sd_app_resume_hint(log, "diffusion", o->checkpoint, outs, 10);
             rc = SD_STOPPED;
             goto done;
         }

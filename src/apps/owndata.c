@@ -311,6 +311,7 @@ int sd_data_load(const char *path, const sd_data_opts *o, uint64_t seed, int thr
                 fo.w = train->w, fo.h = train->h, fo.channels = train->c;
                 fo.classes = (const char *const *)train->classes;
                 fo.nclass = train->nclass;
+                fo.classes_of = "the training set (train/)";
             }
             snprintf(p, sizeof p, "%s/test", path);
             if (sd_dataset_load_folder(p, &fo, test, &tr)) goto done;

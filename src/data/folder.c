@@ -204,10 +204,20 @@ int sd_dataset_load_folder(const char *dir, const sd_folder_opts *opts, sd_datas
             label = -1;
             for (int j = 0; j < o.nclass; j++)
                 if (!strcmp(o.classes[j], cls.v[k])) label = j;
-            if (label < 0)
+            if (label < 0) {   /* both sides named: this folder, and the classes it should be one of */
+                char known[256];
+                size_t len = 0;
+                known[0] = 0;
+                for (int j = 0; j < o.nclass && len + 1 < sizeof known; j++) {
+                    int w = snprintf(known + len, sizeof known - len, "%s%s", j ? ", " : "", o.classes[j]);
+                    if (w < 0) break;
+                    len += (size_t)w;
+                }
+                if (len >= sizeof known - 1) memcpy(known + sizeof known - 4, "...", 4);
                 return load_fail(dir, &cls, p, np,
-                                 sd_error("%s/%s: the model has no class '%s' (it knows %d classes)", dir, cls.v[k],
-                                          cls.v[k], o.nclass));
+                                 sd_error("%s/%s: %s has no class '%s' (its %d classes: %s)", dir, cls.v[k],
+                                          o.classes_of ? o.classes_of : "the model", cls.v[k], o.nclass, known));
+            }
         }
         char sub[4096];
         snprintf(sub, sizeof sub, "%s/%s", dir, cls.v[k]);
