@@ -42,9 +42,27 @@ void sd_ctx_free(sd_ctx *ctx)
  * transforming them can cost as much as the rest of a small layer (Winograd's
  * U for the CNN's conv2: 15 µs of a 60 µs batch-1 convolution). An entry is
  * reused only while the weights' contents equal the copy taken when it was
- * made: a memcmp (under 1 µs there) catches every change, whoever wrote it —
+ * made: a comparison (under 1 µs there) catches every change, whoever wrote it —
  * an optimizer step, a loaded file, a caller writing through a pointer. */
 #define SD_XFORM_MAX_FLOATS ((size_t)1 << 20)   /* copy + transform: 4 MB an entry */
+
+/* 1 if the n floats at a and b have the same bits: blocks of 64 words XORed
+ * together (a loop every compiler vectorises), leaving at the first block that
+ * differs. memcmp would do as well natively, but WebAssembly's libc compares
+ * byte by byte: a fifth of the page's batch-1 CNN time went there. */
+static int same_bits(const float *a, const float *b, size_t n)
+{
+    const uint32_t *x = (const uint32_t *)(const void *)a, *y = (const uint32_t *)(const void *)b;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t d = 0;
+        for (int j = 0; j < 64; j++) d |= x[i + j] ^ y[i + j];
+        if (d) return 0;
+    }
+    uint32_t d = 0;
+    for (; i < n; i++) d |= x[i] ^ y[i];
+    return d == 0;
+}
 
 float *sd_ctx_transformed(sd_ctx *ctx, int kind, const float *w, size_t nw, size_t nu, int *fresh)
 {
@@ -56,7 +74,7 @@ float *sd_ctx_transformed(sd_ctx *ctx, int kind, const float *w, size_t nw, size
         if (x->kind == kind && x->w == w && x->nw == nw && x->nu == nu) { e = x; break; }
         if (x->used < victim->used) victim = x;
     }
-    if (e && !memcmp(e->copy, w, nw * sizeof *w)) {
+    if (e && same_bits(e->copy, w, nw)) {
         e->used = ++ctx->xform_clock;
         *fresh = 1;
         return e->u;
