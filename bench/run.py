@@ -520,7 +520,34 @@ def bench_diffusion():
     print(f"| DDIM, 64 pictures in 50 steps (median) | {med(samp):.2f} s | | |")
 
 
+def bench_logging():
+    """Issue 17: the cost of --log (a record every step, the most it can write) on
+    the MLP and the LSTM language model, runs alternating with and without it.
+    LOG_EPOCHS / LOG_STEPS shrink it for a smoke test."""
+    import tempfile
+    epochs = os.environ.get("LOG_EPOCHS", "2")
+    steps = os.environ.get("LOG_STEPS", "300")
+    tmp = tempfile.mkdtemp(prefix="shendu-bench-log-")
+    runs = {"mlp": ([], []), "lstm": ([], [])}
+    for rep in range(REPS):
+        for k, extra in enumerate(((), ("--log", os.path.join(tmp, f"mlp{rep}.jsonl"), "--log-every", "1", "--no-plot"))):
+            out, _ = timed([BIN, "train", "--model", "mlp", "--epochs", epochs, "--threads", str(THREADS), "--json", *extra])
+            runs["mlp"][k].append(last_json(out)["train_images_per_s"])
+        for k, extra in enumerate(((), ("--log", os.path.join(tmp, f"lm{rep}.jsonl"), "--log-every", "1", "--no-plot"))):
+            out, _ = timed([BIN, "lm", "train", "--hidden", "256", "--emb", "64", "--seq", "64", "--batch", "32",
+                            "--steps", steps, "--eval-every", "0", "--sample-len", "0", "--threads", str(THREADS),
+                            "--json", *extra])
+            runs["lstm"][k].append(last_json(out)["train_tokens_per_s"])
+    print(f"\n### Metric log cost (--log, a record every step; median of {REPS})\n")
+    print("| workload | without --log | with --log | cost |")
+    print("| --- | --- | --- | --- |")
+    for name, (plain, logged) in runs.items():
+        a, b = med(plain), med(logged)
+        print(f"| {name} | {a:,.0f}/s | {b:,.0f}/s | {100 * (a - b) / a:+.2f} % |")
+
+
 WORKLOADS = {"mlp": bench_mlp}
+WORKLOADS["logging"] = bench_logging
 WORKLOADS["sgemm"] = bench_sgemm
 WORKLOADS["cnn"] = bench_cnn
 WORKLOADS["rl"] = bench_rl

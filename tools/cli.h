@@ -71,6 +71,18 @@ int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_fi
                       const cli_alias *aliases, const void *given, const void *stored, const char *path);
 void cli_release_stop(void);
 
+/* The flags every trainer takes for its metric log and progress (issue 17),
+ * as entries of its flag table; `every` names the --log-every default.
+ * (lm train's own --log-every, for its printed lines, sets both: it uses
+ * CLI_TRACK_FLAGS_BUT_EVERY.) */
+#define CLI_TRACK_FLAGS_BUT_EVERY(tf) \
+    { "log", F_STR, &(tf).log, "write metrics to this file as JSON lines (FILE.csv: CSV), appended on --resume" }, \
+    { "no-plot", F_BOOL, &(tf).no_plot, "with --log: no curves.svg beside --out (or the log) at the end" }, \
+    { "progress-every", F_FLOAT, &(tf).progress_every, "a progress line on stderr every S seconds when it is not a terminal (default 30; -1: never)", -1, 1e6 }
+#define CLI_TRACK_FLAGS(tf, every) \
+    CLI_TRACK_FLAGS_BUT_EVERY(tf), \
+    { "log-every", F_INT, &(tf).log_every, "... a --log record every N steps (default " every ")", 1, 1 << 30 }
+
 /* The subcommands (tools/cmd_*.c). */
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -85,5 +97,8 @@ int cmd_explain_diffusion(int argc, char **argv);       /* tools/cmd_gan.c: gan 
 int cmd_data(int argc, char **argv);      /* tools/cmd_data.c: describe a data set */
 int cmd_plot(int argc, char **argv);      /* tools/cmd_plot.c: curves from metric logs */
 int cmd_export(int argc, char **argv);    /* tools/cmd_export.c: export --onnx */
+int cmd_report(int argc, char **argv);    /* tools/cmd_plot.c: an HTML page about runs */
+/* Names for runs from their files: the shortest form no other run has. */
+void cli_run_labels(char *const *paths, int n, char (*names)[256]);
 
 #endif

@@ -36,6 +36,7 @@ static int resume_config(int argc, char **argv, sd_train_opts *o)
     c.checkpoint_every = o->checkpoint_every;
     c.stop_after = o->stop_after;
     c.max_memory = o->max_memory;
+    c.track = o->track;
     *o = c;
     return 0;
 }
@@ -89,6 +90,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain (one all-reduce per step)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "10"),
         { 0 }
     };
     if (cli_check_config_ranges("train", flags, sd_train_config_fields)) return 70;

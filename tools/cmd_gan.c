@@ -106,6 +106,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (in buckets during backward, default) or plain" },
         CLI_MAX_MEMORY_FLAG(&o.max_memory),
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "10"),
         { 0 }
     };
     if (cli_check_config_ranges("gan", flags, sd_gan_config_fields)) return 70;

@@ -53,7 +53,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
         { "eval-every", F_INT, &o.eval_every, "validation every N steps (default 500; 0: only at the end)", 0, 1 << 30 },
         { "sample-every", F_INT, &sample_every, "print a sample every N steps (default: with validation)", 0, 1 << 30 },
         { "sample-len", F_INT, &o.sample_len, "characters per sample (default 160; 0: none)", 0, 1 << 20 },
-        { "log-every", F_INT, &o.log_every, "a progress line every N steps (default 100)", 1, 1 << 30 },
+        { "log-every", F_INT, &o.log_every, "a progress line (and a --log record) every N steps (default 100)", 1, 1 << 30 },
         { "forget-bias", F_FLOAT, &o.forget_bias, "LSTM forget-gate bias at init (default: PyTorch's uniform init, as lstm.py)", -100, 100 },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         CLI_MAX_MEMORY_FLAG(&o.max_memory),
@@ -65,6 +65,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
         { "stop-after", F_INT, &o.stop_after, "stop after step N as on Ctrl-C (checkpoint, resume later); exit 0", 0, 1 << 30 },
         { "allreduce", F_STR, &allreduce, "under mpirun: overlap (gradient buckets reduced during backward, default) or plain" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS_BUT_EVERY(o.track),
         { 0 }
     };
     const char *usage = "train [--text FILE] [flags]";

@@ -1,6 +1,7 @@
-/* tools/cmd_plot.c — curves from metric logs: shendu plot. */
+/* tools/cmd_plot.c — curves from metric logs: shendu plot; shendu report. */
 #include "cli.h"
 #include "apps/metlog.h"
+#include "apps/report.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,21 @@ static void run_label(const char *path, int level, char *out, size_t n)
     snprintf(out, n, "%s", from);
     char *dot = strrchr(out + (base - from), '.');
     if (level == 0 && dot && dot > out + (base - from)) *dot = 0;
+}
+
+void cli_run_labels(char *const *paths, int n, char (*names)[256])
+{
+    for (int i = 0; i < n; i++)   /* the shortest name no other run has */
+        for (int level = 0; level < 3; level++) {
+            int clash = 0;
+            char other[256];
+            run_label(paths[i], level, names[i], sizeof names[i]);
+            for (int j = 0; j < n; j++) {
+                run_label(paths[j], level, other, sizeof other);
+                clash |= j != i && !strcmp(names[i], other);
+            }
+            if (!clash) break;
+        }
 }
 
 #define MAX_RUNS 16
@@ -83,19 +99,8 @@ int cmd_plot(int argc, char **argv)
     rc = 1;
     for (; loaded < npos; loaded++)
         if (sd_metlog_read(pos[loaded], &t[loaded])) goto done;
-    for (int i = 0; i < npos; i++) {   /* the shortest name no other run has */
-        for (int level = 0; level < 3; level++) {
-            int clash = 0;
-            char other[256];
-            run_label(pos[i], level, names[i], sizeof names[i]);
-            for (int j = 0; j < npos; j++) {
-                run_label(pos[j], level, other, sizeof other);
-                clash |= j != i && !strcmp(names[i], other);
-            }
-            if (!clash) break;
-        }
-        labels[i] = nlabels ? given[i] : names[i];
-    }
+    cli_run_labels(pos, npos, names);
+    for (int i = 0; i < npos; i++) labels[i] = nlabels ? given[i] : names[i];
     sd_plot_opts o = { .x = x, .measures = measures_arg ? (const char *const *)measures : NULL, .smooth = smooth,
                        .log_y = log_y, .width = width, .height = height, .title = title };
     if (out) {
@@ -108,4 +113,45 @@ done:
     if (rc) fprintf(stderr, "shendu plot: %s\n", sd_last_error());
     for (int i = 0; i < loaded; i++) sd_metlog_table_free(&t[i]);
     return rc;
+}
+
+/* ---- shendu report RUN... --out report.html */
+
+int cmd_report(int argc, char **argv)
+{
+    const char *usage = "LOG... --out REPORT.html [flags]";
+    char *labels_arg = NULL;
+    sd_report_opts o = { 0 };
+    const flag flags[] = {
+        { "out", F_STR, &o.out, "the HTML file to write" },
+        { "label", F_STR, &labels_arg, "the runs' names, comma-separated (default: from the file names)" },
+        { "title", F_STR, &o.title, "the page's title" },
+        { "threads", F_INT, &o.threads, "worker threads for the evaluation and samples (default 0 = all cores)", 0, 256 },
+        { "sample-len", F_INT, &o.sample_len, "bytes per language-model sample (default 300)", 1, 100000 },
+        { "no-extras", F_BOOL, &o.no_extras, "only configuration, curves and final measures (read no model files)" },
+        { 0 }
+    };
+    char *pos[MAX_RUNS];
+    int npos, rc = cli_parse("report", usage,
+                             "Write one self-contained HTML page (inline SVG and PNG, no network, no JavaScript) about\n"
+                             "training runs, from their --log files (JSON lines): configuration, curves, final measures,\n"
+                             "and per kind of run: a classifier's confusion matrix, per-class accuracy and most\n"
+                             "confidently wrong pictures; a GAN's sample grids over the epochs; a language model's\n"
+                             "samples at three temperatures; an RL agent's returns. Model files are found through\n"
+                             "the --out each run was given.",
+                             argc, argv, flags, pos, MAX_RUNS, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos < 1 || !o.out) return cli_usage_error("report", usage, "%s", "expected at least one log file and --out REPORT.html");
+    char *given[MAX_RUNS], names[MAX_RUNS][256];
+    const char *labels[MAX_RUNS];
+    int nlabels = labels_arg ? split_list(labels_arg, given, MAX_RUNS) : 0;
+    if (labels_arg && nlabels != npos)
+        return cli_usage_error("report", usage, "--label names %s runs than there are log files",
+                               nlabels < npos ? "fewer" : "more");
+    cli_run_labels(pos, npos, names);
+    for (int i = 0; i < npos; i++) labels[i] = nlabels ? given[i] : names[i];
+    o.runs = (const char *const *)pos;
+    o.labels = labels;
+    o.nruns = npos;
+    return sd_app_report(&o, stdout) ? cli_fail("report") : 0;
 }

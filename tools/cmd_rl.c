@@ -186,6 +186,7 @@ static int rl_dqn(int argc, char **argv)
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "stop-after", F_INT, &stop_after, "stop as on Ctrl-C once N env steps are done (checkpoint, exit 130)", 1, 1 << 30 },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "1000 env steps; one record per episode too"),
         { 0 }
     };
     const char *usage = "dqn [--env cartpole|acrobot] [flags]";

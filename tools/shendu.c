@@ -36,6 +36,7 @@ static const command commands[] = {
     { "diffusion", cmd_diffusion, "denoising diffusion (DDPM): diffusion (train), diffusion sample, diffusion score" },
     { "plot", cmd_plot, "draw the curves of training logs (--log FILE) as SVG, PNG or terminal sparklines" },
     { "export", cmd_export, "write a model as ONNX for ONNX Runtime and other serving stacks" },
+    { "report", cmd_report, "write a self-contained HTML report of training runs from their --log files" },
     { "version", cmd_version, "print the version" },
     { "help", cmd_help, "list the commands" },
     { 0 }
@@ -52,6 +53,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* lines reach a pipe or a file as they are printed (| tee, CI) */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return cmd_help(argc, argv);
     if (!strcmp(argv[1], "--version")) return cmd_version(argc, argv);
     for (const command *c = commands; c->name; c++)

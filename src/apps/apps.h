@@ -7,6 +7,7 @@
 #include "shendu.h"
 #include "shendu/dist.h"
 #include "owndata.h"
+#include "trainer.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ typedef struct sd_train_opts {
     sd_dist *dist;
     int overlap;             /* all-reduce gradient buckets during backward (else one at the end) */
     sd_data_opts data;       /* class folders and tables (issue 16): how to read them */
+    sd_trainer_flags track;  /* --log, --log-every, --no-plot, --progress-every (issue 17) */
 } sd_train_opts;
 
 #define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
@@ -244,6 +246,7 @@ typedef struct sd_rl_dqn_opts {
     volatile sig_atomic_t *stop;
     long stop_after;                   /* > 0: stop like that once this many env steps are done */
     char *owned[3];                    /* env, recipe, hidden read from a checkpoint */
+    sd_trainer_flags track;            /* --log, --log-every, --no-plot, --progress-every (issue 17) */
 } sd_rl_dqn_opts;
 typedef struct sd_rl_dqn_result { sd_dqn_result train; double eval_return; } sd_rl_dqn_result;
 /* 0, SD_STOPPED (stopped, checkpoint written), or -1. */
@@ -353,6 +356,7 @@ typedef struct sd_lm_opts {
      * `batch` windows of every step; rank 0 alone writes files and samples. */
     sd_dist *dist;
     int overlap;             /* all-reduce gradient buckets during backward (else one at the end) */
+    sd_trainer_flags track;  /* --log, --log-every, --no-plot, --progress-every (issue 17) */
 } sd_lm_opts;
 
 #define SD_LM_DEFAULT_TEXT "/usr/share/games/fortunes"
@@ -533,6 +537,7 @@ typedef struct sd_gan_train_opts {
      * files and scores; `log` should be /dev/null on the others. */
     sd_dist *dist;
     int overlap;                   /* bucketed all-reduce during backward */
+    sd_trainer_flags track;        /* --log, --log-every, --no-plot, --progress-every (issue 17) */
 } sd_gan_train_opts;
 
 /* The configuration a GAN checkpoint stores ("shendu.gan.KEY"); each key is

@@ -417,6 +417,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_graph *g = NULL;
     sd_batcher *bt = NULL;
     sd_dist_sync *sync = NULL;
+    sd_trainer *tr = NULL;
     float *xbuf = NULL;
     int rc = -1;
     if (rank == 0) {   /* before any work: no output replaces an input, and every output can be written */
@@ -532,6 +533,15 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                 o->shift ? ", random shifts" : "", o->flip ? ", random mirror" : "");
     const int steps = sd_batcher_batches_per_epoch(bt);
     const long total_steps = (long)steps * o->epochs;
+    static const char *const log_keys[] = { "loss", "lr", "train_loss", "test_loss", "test_accuracy", NULL };
+    sd_train_opts cfg = *o;   /* the configuration as a checkpoint stores it */
+    cfg.data_dir = dir;
+    if (!(tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "img", .keys = log_keys, .total_steps = total_steps,
+                                                  .steps_per_epoch = steps, .epochs = o->epochs, .flags = o->track,
+                                                  .default_log_every = 10, .live = o->live_progress, .rank = rank,
+                                                  .resume_step = o->resume ? sd_optim_steps(opt) : 0, .out = o->out,
+                                                  .cmd = "train", .config = sd_train_config_fields, .config_opts = &cfg })))
+        goto done;
     double train_time = 0.0;
     long images = 0;
     for (; st.epoch <= o->epochs; st.epoch++, st.step = 0, st.loss_sum = 0.0) {
@@ -582,10 +592,13 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                          bad < 0 ? "" : " holds NaN/Inf");
                 goto done;
             }
+            const double lr_used = sd_optim_lr(opt);
             sd_optim_step(opt);
             st.loss_sum += step_loss;
             st.step++;
             images += b.n;
+            if (sd_trainer_step(tr, sd_optim_steps(opt), epoch, b.n, (double[]){ step_loss, lr_used, NAN, NAN, NAN }))
+                goto done;
             const int stopping = step_info[1] > 0;   /* agreed: every rank stops at this step */
             if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
                 if (average_state(dist, m) ||
@@ -631,6 +644,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         fprintf(log, "test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n", r->test_loss,
                 100.0 * r->test_accuracy, (double)(st.step - first_step) * o->batch / dt, dt);
         fflush(log);
+        if (sd_trainer_epoch(tr, sd_optim_steps(opt), epoch,
+                             (double[]){ NAN, NAN, r->train_loss, r->test_loss, r->test_accuracy })) goto done;
         if (val.n && o->data.early_stop > 0) {
             if (!best && !(best = sd_best_weights_new(m))) goto done;
             if (sd_best_weights_update(best, m, val_loss, epoch) >= o->data.early_stop) {
@@ -677,8 +692,10 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (sd_model_save(m, o->out)) goto done;
         fprintf(log, "saved %s\n", o->out);
     }
-    rc = 0;
+    rc = sd_trainer_finish(tr, log);
+    tr = NULL;
 done:
+    sd_trainer_free(tr);
     r->wall_s = sd_time_now() - t_start;
     if (sync) r->sync_wait_s = sd_dist_sync_get_stats(sync).wait_s;
     sd_dist_sync_free(sync);

@@ -574,6 +574,7 @@ typedef struct gan_run {
     sd_rng *rng;
     int ntrain, steps;       /* training images; full batches per epoch */
     sd_gan_progress p;
+    sd_trainer *tr;          /* metric log, progress lines */
 } gan_run;
 
 /* The rest of epoch R->p.epoch: D+G steps on full batches from step R->p.step
@@ -600,6 +601,8 @@ static int train_epoch(gan_run *R, double *seconds, int *done_here)
         double *sum = R->p.sums;
         sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
         R->p.step++;
+        if (sd_trainer_step(R->tr, done, epoch, o->batch, (double[]){ st.d_loss, st.g_loss, st.d_real, st.d_fake, NAN }))
+            return -1;
         const int stopping = st.stop || (o->stop_after > 0 && done >= o->stop_after);
         if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && done % o->checkpoint_every == 0)) &&
             (average_states(o->dist, R->G, R->Gavg, R->D) ||
@@ -645,6 +648,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     sd_model *G = NULL, *D = NULL, *cls = NULL, *Gavg = NULL, *Gout = NULL;   /* Gout: sampled, scored, saved */
     sd_gan *gan = NULL;
     sd_batcher *bt = NULL;
+    sd_trainer *tr = NULL;
     float *zfix = NULL, *samples = NULL;
     int rc = -1;
     char path[4096], buf[64], s1[64];
@@ -768,6 +772,16 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
             sd_params_numel(sd_model_params(D)), dir, train.n, steps, o->batch, o->lr > 0 ? o->lr : 2e-4,
             o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", smooth_note, sd_ctx_threads(ctx),
             Gavg ? "; samples, score and file from G's moving average" : "");
+    static const char *const log_keys[] = { "d_loss", "g_loss", "d_real", "d_fake", "score", NULL };
+    sd_gan_train_opts cfg = *o;
+    cfg.data_dir = dir;
+    if (!(R.tr = tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "img", .keys = log_keys, .total_steps = (int64_t)steps * o->epochs,
+                                                    .steps_per_epoch = steps, .epochs = o->epochs, .flags = o->track,
+                                                    .default_log_every = 10, .live = o->live_progress, .rank = rank,
+                                                    .resume_step = o->resume ? sd_optim_steps(sd_gan_optim(gan, 0)) : 0,
+                                                    .out = out, .out_is_dir = 1, .cmd = "gan",
+                                                    .config = sd_gan_config_fields, .config_opts = &cfg })))
+        goto done;
     double train_time = 0.0;
     long images = 0;
     for (; R.p.epoch <= o->epochs; R.p.epoch++, R.p.step = 0, memset(R.p.sums, 0, sizeof R.p.sums)) {
@@ -818,6 +832,8 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         }
         fprintf(log, "  -> %s\n", path);
         fflush(log);
+        if (sd_trainer_epoch(tr, (int64_t)epoch * steps, epoch,
+                             (double[]){ r->d_loss, r->g_loss, r->d_real, r->d_fake, cls ? r->score : NAN })) goto done;
     }
     r->sync_wait_s = sd_gan_sync_wait(gan);
     if (rank > 0) {
@@ -836,8 +852,10 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     if (cls)
         fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.1f%%)\n",
                 o->classifier, nscore, r->score, r->real_score, 100.0 * r->score / r->real_score);
-    rc = 0;
+    rc = sd_trainer_finish(tr, log);
+    tr = NULL;
 done:
+    sd_trainer_free(tr);
     r->wall_s = sd_time_now() - t_start;
     free(zfix);
     free(samples);

@@ -492,6 +492,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_optim *opt = NULL;
     sd_graph *g = NULL;   /* training and validation share one arena (it grows to the larger) */
     sd_dist_sync *sync = NULL;
+    sd_trainer *tr = NULL;
     int32_t *tok = NULL, *in = NULL, *tgt = NULL;
     uint32_t *offs = NULL;
     uint8_t *sample = NULL;
@@ -601,6 +602,13 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
 
     const int log_every = o->log_every > 0 ? o->log_every : 100;
     const int first_step = st.step;
+    static const char *const log_keys[] = { "loss", "bpc", "val_bpc", NULL };
+    if (!(tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "tok", .keys = log_keys, .total_steps = o->steps,
+                                                  .flags = o->track, .default_log_every = log_every,
+                                                  .live = o->live_progress, .rank = rank,
+                                                  .resume_step = o->resume ? st.step : 0, .out = o->out,
+                                                  .cmd = "lm train", .config = sd_lm_config_fields, .config_opts = o })))
+        goto done;
     double train_time = 0.0, last_draw = 0.0;
     int first, count;   /* this rank's windows of every step: [first, first + count) of B */
     sd_dist_shard(dist, B, &first, &count);
@@ -651,6 +659,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         st.tail[(step - 1) % 100] = step_loss;
         st.step = step;
         r->steps = step;
+        if (sd_trainer_step(tr, step, 0, (double)T * B, (double[]){ step_loss, step_loss / LN2, NAN })) goto done;
         /* agreed: every rank stops after this step */
         const int stopping = info[1] > 0 || (o->stop_after > 0 && step == o->stop_after && step < o->steps);
         if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && step % o->checkpoint_every == 0)) &&
@@ -689,6 +698,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             }
             if (v) goto done;
             fprintf(log, "step %d: validation %.4f bits per character\n", step, r->val_bpc);
+            if (sd_trainer_epoch(tr, step, 0, (double[]){ NAN, NAN, r->val_bpc })) goto done;
         }
         if (rank == 0 && o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
             uint8_t p;
@@ -726,8 +736,10 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
         if (sd_lm_save(m, o->out, extra, 4)) goto done;
         fprintf(log, "saved %s\n", o->out);
     }
-    rc = 0;
+    rc = sd_trainer_finish(tr, log);
+    tr = NULL;
 done:
+    sd_trainer_free(tr);
     r->wall_s = sd_time_now() - t_start;
     if (sync) r->sync_wait_s = sd_dist_sync_get_stats(sync).wait_s;
     sd_dist_sync_free(sync);

@@ -11,11 +11,11 @@
 
 struct sd_metlog {
     FILE *f;
-    int csv, nkeys, failed;
+    int csv, nkeys, failed, has_config;
     char keys[SD_METLOG_MAX_KEYS][48];
     char path[4096];
     double t0, t_offset;           /* time = now - t0 + t_offset */
-    int64_t last[2];               /* per kind: the last step already in the file (-1: none) */
+    int64_t last[2];               /* per kind: the last step in the file before a resume (-1: none) */
     char line[SD_METLOG_MAX_KEYS * 40 + 256];
 };
 
@@ -120,6 +120,24 @@ static int parse_json(sd_metlog_table *t, const char *s, const char *e, const ch
     WS();
     if (s != e) return sd_error("%s:%d: text after the object", path, lineno);
 #undef WS
+    for (int i = 0; i < nf; i++)   /* the run's settings: strings, no record */
+        if (f[i].kn == 4 && !memcmp(f[i].k, "kind", 4) && f[i].q && f[i].vn == 6 && !memcmp(f[i].v, "config", 6)) {
+            for (int j = 0; j < nf && t->nconfig < SD_METLOG_MAX_COLS; j++) {
+                if (j == i || f[j].kn >= sizeof t->config_keys[0]) continue;
+                memcpy(t->config_keys[t->nconfig], f[j].k, f[j].kn);
+                t->config_keys[t->nconfig][f[j].kn] = 0;
+                size_t n = f[j].vn < sizeof t->config_values[0] ? f[j].vn : sizeof t->config_values[0] - 1;
+                char *d = t->config_values[t->nconfig++];
+                size_t o = 0;
+                for (size_t q = 0; q < n; q++) {   /* undo the writer's escapes */
+                    char c = f[j].v[q];
+                    if (c == '\\' && q + 1 < n) c = f[j].v[++q] == 'n' ? '\n' : f[j].v[q];
+                    d[o++] = c;
+                }
+                d[o] = 0;
+            }
+            return 0;
+        }
     int cols[SD_METLOG_MAX_COLS];
     for (int i = 0; i < nf; i++)
         if ((cols[i] = table_col(t, f[i].k, f[i].kn, path, lineno)) < 0) return -1;
@@ -248,6 +266,13 @@ void sd_metlog_table_free(sd_metlog_table *t)
     memset(t, 0, sizeof *t);
 }
 
+const char *sd_metlog_config_get(const sd_metlog_table *t, const char *key)
+{
+    for (int i = 0; i < t->nconfig; i++)
+        if (!strcmp(t->config_keys[i], key)) return t->config_values[i];
+    return NULL;
+}
+
 int sd_metlog_col(const sd_metlog_table *t, const char *name)
 {
     for (int c = 0; c < t->ncol; c++)
@@ -297,6 +322,10 @@ static int resume_log(sd_metlog *l, int64_t resume_step, int *has_header)
             sd_metlog_table_free(&t);
             goto done;
         }
+    }
+    if (!l->csv && t.nconfig > 0) {   /* keep the config line (the first) */
+        l->has_config = 1;
+        if (nl) cut = (size_t)(nl + 1 - buf);
     }
     for (int r = 0; r < t.nrow; r++) {
         const double *row = t.v + (size_t)r * t.ncol;
@@ -383,6 +412,36 @@ int sd_metlog_write(sd_metlog *l, sd_record_kind kind, int64_t step, int epoch, 
 toolong:
     l->failed = 1;
     return sd_error("%s: record too long", l->path);
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if (*s == '\n') fputs("\\n", f);
+        else if ((unsigned char)*s >= 32) fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int sd_metlog_config(sd_metlog *l, const char *const *keys, const char *const *values, int n)
+{
+    if (!l || l->csv || l->has_config) return 0;
+    fputs("{\"kind\":\"config\"", l->f);
+    for (int i = 0; i < n; i++) {
+        fputc(',', l->f);
+        json_string(l->f, keys[i]);
+        fputc(':', l->f);
+        json_string(l->f, values[i] ? values[i] : "");
+    }
+    fputs("}\n", l->f);
+    l->has_config = 1;
+    if (fflush(l->f)) {
+        l->failed = 1;
+        return sd_error("%s: %s", l->path, strerror(errno));
+    }
+    return 0;
 }
 
 int sd_metlog_close(sd_metlog *l)

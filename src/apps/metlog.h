@@ -10,6 +10,7 @@
  * seconds of training since the run began (a resumed run goes on from the
  * last record's time). Then the trainer's own measures, fixed per trainer
  * (its keys); a measure a record lacks is null in JSON and empty in CSV.
+ * A JSON log may begin with a "config" line (sd_metlog_config).
  * Every record is flushed when written: a crash loses at most the line it
  * was writing. */
 #ifndef SHENDU_METLOG_H
@@ -39,6 +40,10 @@ sd_metlog *sd_metlog_open(const sd_metlog_opts *o);
 /* One record; values[i] is keys[i]'s (NaN: absent). No allocation. 0 or -1. */
 int  sd_metlog_write(sd_metlog *l, sd_record_kind kind, int64_t step, int epoch, const double *values);
 int  sd_metlog_close(sd_metlog *l);    /* NULL-safe; -1 if a write failed */
+/* A JSON log's first line: {"kind":"config","cmd":"train",...} with the run's
+ * settings (what `shendu report` shows). Not written to a CSV log, nor again
+ * into a resumed log that has one. n pairs of keys[i], values[i]. */
+int  sd_metlog_config(sd_metlog *l, const char *const *keys, const char *const *values, int n);
 const char *sd_metlog_path(const sd_metlog *l);
 
 /* ---- Reading a log back: columns "kind" (0 step, 1 epoch), "step", "epoch",
@@ -49,7 +54,11 @@ typedef struct sd_metlog_table {
     int ncol, nrow;
     char names[SD_METLOG_MAX_COLS][48];
     double *v;                     /* nrow × ncol, row-major */
+    /* A JSON log's "config" line (sd_metlog_config): the run's settings as text. */
+    int nconfig;
+    char config_keys[SD_METLOG_MAX_COLS][48], config_values[SD_METLOG_MAX_COLS][256];
 } sd_metlog_table;
+const char *sd_metlog_config_get(const sd_metlog_table *t, const char *key);   /* NULL if absent */
 /* -1 with "FILE:LINE: what" on a malformed line. A last line without its
  * newline (a run that crashed while writing it) is ignored. */
 int  sd_metlog_read(const char *path, sd_metlog_table *t);

@@ -181,10 +181,21 @@ static void axes(sc_scene *s, const panel *p, const char *title, const char *xna
     sc_rect(s, p->x0, p->y0, p->x1, p->y1, 0xffffff, 1);
     sc_text(s, p->x0, p->y0 - 8, 13, 0, INK, "%s%s", title, p->log ? " (log scale)" : "");
     if (p->log) {
-        for (int k = (int)floor(p->ylo); k <= (int)ceil(p->yhi); k++)
-            for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {   /* 1, 2, 5 */
+        const double decades = p->yhi - p->ylo;   /* ticks at 1..9, 1/2/5 or 1 times powers of ten */
+        if (decades < 0.5) {   /* less than a factor of 3: evenly spaced values */
+            const double lo = pow(10, p->ylo), hi = pow(10, p->yhi), st = nice_step(lo, hi, 5);
+            for (double v = ceil(lo / st) * st; v <= hi; v += st) {
+                float y = px_y(p, v);
+                sc_hline(s, p->x0, p->x1, y, GRID);
+                fmt_num(b, sizeof b, v);
+                sc_text(s, p->x0 - 6, y + 4, 11, 2, INK, "%s", b);
+            }
+        }
+        for (int k = (int)floor(p->ylo); decades >= 0.5 && k <= (int)ceil(p->yhi); k++)
+            for (int m = 1; m <= 9; m++) {
                 double v = m * pow(10, k), ly = log10(v);
-                if (ly < p->ylo || ly > p->yhi || (m > 1 && p->yhi - p->ylo > 3)) continue;
+                if (ly < p->ylo || ly > p->yhi) continue;
+                if ((decades > 3 && m > 1) || (decades > 1 && m != 1 && m != 2 && m != 5)) continue;
                 float y = px_y(p, v);
                 sc_hline(s, p->x0, p->x1, y, GRID);
                 fmt_num(b, sizeof b, v);
@@ -279,7 +290,7 @@ static int build_scene(sc_scene *s, const sd_metlog_table *t, const char *const 
         }
         if (!(ylo <= yhi)) { p.log = 0; ylo = 0; yhi = 1; xlo = 0; xhi = 1; }   /* no positive values for a log scale */
         if (xhi - xlo < 1e-12) { xlo -= 1; xhi += 1; }
-        double pad = yhi - ylo < 1e-12 ? fmax(fabs(yhi) * 0.1, p.log ? 0.1 : 0.5) : (yhi - ylo) * 0.06;
+        double pad = yhi - ylo >= 1e-12 ? (yhi - ylo) * 0.06 : p.log ? 0.1 : yhi != 0 ? fabs(yhi) * 0.1 : 0.5;
         p.xlo = xlo, p.xhi = xhi, p.ylo = ylo - pad, p.yhi = yhi + pad;
         axes(s, &p, names[i], xname);
         int name = sc_str(s, names[i]);

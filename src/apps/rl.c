@@ -210,6 +210,8 @@ typedef struct progress_state {
     long next_log;
     double last_live;
     int stopped;               /* stopped by a signal (the checkpoint is written) */
+    sd_trainer *tr;            /* metric log, plain progress lines */
+    int episodes;              /* finished so far */
 } progress_state;
 
 /* After every env step: a checkpoint every checkpoint_every steps, and a
@@ -223,6 +225,7 @@ static int on_step(sd_dqn *d, const sd_env *env, long step, void *user)
         sd_rl_dqn_checkpoint_save(o, d, env, ps->next_log))
         return -1;
     ps->stopped = stopping;
+    if (sd_trainer_step(ps->tr, step, ps->episodes + 1, 1, (const double[]){ NAN, NAN, NAN, NAN })) return -1;
     return stopping;
 }
 
@@ -236,6 +239,9 @@ static int interrupted(void *user)
 static void on_episode(const sd_dqn_progress *p, void *user)
 {
     progress_state *ps = user;
+    ps->episodes = p->episode;
+    /* an episode's record (a failed write shows at the end: sd_trainer_finish) */
+    sd_trainer_epoch(ps->tr, p->step, p->episode, (const double[]){ p->episode_return, p->avg_return, p->epsilon, NAN });
     if (ps->o->live_progress) {
         double now = sd_time_now();
         if (now - ps->last_live > 0.1 || p->solved) {
@@ -264,6 +270,7 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
     sd_env *env = sd_env_new(o->env, NULL), *eval_env = sd_env_new(o->env, NULL);
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads });
     sd_dqn *d = NULL;
+    sd_trainer *tr = NULL;
     if (!env || !eval_env || !ctx) goto done;
     const sd_env_info *in = sd_env_get_info(env);
     if (in->n_states || in->obs_dim > MAX_OBS) {
@@ -286,6 +293,14 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
         if (nl > 0) ps.next_log = nl;
         fprintf(f, "resuming %s at env step %ld\n", o->resume, sd_dqn_steps(d));
     }
+    static const char *const log_keys[] = { "return", "avg_return", "epsilon", "eval_return", NULL };
+    if (!(ps.tr = tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "step", .keys = log_keys, .total_steps = dq->total_steps,
+                                                          .flags = o->track, .default_log_every = 1000,
+                                                          .live = o->live_progress, .out = o->out,
+                                                          .resume_step = o->resume ? sd_dqn_steps(d) : 0,
+                                                          .cmd = "rl dqn", .config = sd_rl_dqn_config_fields,
+                                                          .config_opts = o })))
+        goto done;
     memset(r, 0, sizeof *r);
     int ran = sd_dqn_run(d, env, &r->train, &(sd_dqn_hooks){ .on_episode = on_episode, .on_step = on_step,
                                                              .interrupted = interrupted, .user = &ps });
@@ -345,8 +360,12 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
         if (sd_dqn_save(d, env, o->out)) goto done;
         fprintf(f, "agent written to %s\n", o->out);
     }
-    rc = 0;
+    if (sd_trainer_epoch(tr, sd_dqn_steps(d), r->train.episodes, (const double[]){ NAN, NAN, NAN, r->eval_return }))
+        goto done;
+    rc = sd_trainer_finish(tr, f);
+    tr = NULL;
 done:
+    sd_trainer_free(tr);
     sd_dqn_free(d);
     sd_ctx_free(ctx);
     sd_env_free(env);

@@ -1,0 +1,117 @@
+# Metric logs, curves and the report (issue 17): every trainer's --log schema,
+# a resumed run that appends without duplicate steps, CSV, curves.svg beside
+# --out (--no-plot), plain progress lines when stderr is a file, and
+# `shendu report` opened in headless Chromium: every image loaded, no console
+# messages, a screenshot.
+. "$(dirname "$0")/lib_cli.sh"
+png_size() { python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(24); assert d[:8] == b"\x89PNG\r\n\x1a\n"; print("%d x %d" % struct.unpack(">II", d[16:24]))' "$1"; }
+
+# check_log FILE KEYS...: every record has kind/step/epoch/time and these keys,
+# steps only grow per kind, no (kind, step) twice; prints "steps epochs".
+check_log() {
+    python3 - "$@" <<'EOF'
+import json, math, sys
+path, keys = sys.argv[1], sys.argv[2:]
+seen, last, n = set(), {}, {"step": 0, "epoch": 0}
+lines = open(path).read().splitlines()
+first = json.loads(lines[0])
+assert first["kind"] == "config" and "cmd" in first, first
+for line in lines[1:]:
+    r = json.loads(line)
+    assert r["kind"] in n, r
+    for k in ["step", "epoch", "time"] + keys:
+        assert k in r, (k, r)
+    assert set(r) == set(["kind", "step", "epoch", "time"] + keys), sorted(r)
+    key = (r["kind"], r["step"])
+    assert key not in seen or r["kind"] == "epoch", ("duplicate", key)
+    seen.add(key)
+    assert r["step"] >= last.get(r["kind"], 0), ("step went back", r)
+    last[r["kind"]] = r["step"]
+    n[r["kind"]] += 1
+print(n["step"], n["epoch"])
+EOF
+}
+
+mkdir -p "$TMP/cls" "$TMP/lm" "$TMP/rl" "$TMP/rl2"
+# ---- classifier: 2 epochs of 10 steps, a record every 2 steps
+run=(--model mlp --epochs 2 --batch 64 --limit 640 --limit-test 200 --threads 1 --seed 3)
+out=$("$BIN" train "${run[@]}" --log "$TMP/full.jsonl" --log-every 2 --out "$TMP/cls/m.safetensors" 2>"$TMP/err") ||
+    bad "train --log failed: $out $(cat "$TMP/err")"
+got=$(check_log "$TMP/full.jsonl" loss lr train_loss test_loss test_accuracy img_per_s) && [ "$got" = "10 2" ] && ok ||
+    bad "classifier log: $got"
+grep -q "curves: $TMP/cls/curves.svg" <<<"$out" && [ -s "$TMP/cls/curves.svg" ] && ok || bad "no curves.svg: $out"
+python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$TMP/cls/curves.svg" && ok || bad "curves.svg is not XML"
+# stopped after step 7 and resumed: the same steps as the uninterrupted run, none twice,
+# and from step 10 on (a whole window after the resume) the same losses
+"$BIN" train "${run[@]}" --log "$TMP/res.jsonl" --log-every 2 --checkpoint "$TMP/ck.safetensors" --stop-after 7 \
+    >/dev/null 2>&1 || bad "stopped run failed"
+"$BIN" train --resume "$TMP/ck.safetensors" --log "$TMP/res.jsonl" --log-every 2 --no-plot >/dev/null 2>&1 || bad "resume failed"
+got=$(check_log "$TMP/res.jsonl" loss lr train_loss test_loss test_accuracy img_per_s) && [ "$got" = "10 2" ] && ok ||
+    bad "resumed log: $got"
+python3 - "$TMP/full.jsonl" "$TMP/res.jsonl" <<'EOF' && ok || bad "the resumed run's log differs"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)][1:] for p in sys.argv[1:])
+assert [(r["kind"], r["step"]) for r in a] == [(r["kind"], r["step"]) for r in b]
+for x, y in zip(a, b):
+    if x["step"] >= 10:
+        for k in ("loss", "lr", "train_loss", "test_accuracy"):
+            assert x[k] == y[k], (x, y)
+EOF
+[ ! -e "$TMP/curves.svg" ] && ok || bad "--no-plot wrote curves.svg"
+# CSV; a plain progress line when stderr is a file
+"$BIN" train "${run[@]}" --epochs 1 --log "$TMP/c.csv" --progress-every 0.001 --no-plot >/dev/null 2>"$TMP/err" ||
+    bad "train --log c.csv failed"
+[ "$(head -n 1 "$TMP/c.csv")" = "kind,step,epoch,time,loss,lr,train_loss,test_loss,test_accuracy,img_per_s" ] && ok ||
+    bad "CSV header: $(head -n 1 "$TMP/c.csv")"
+[ "$(grep -c '^step,' "$TMP/c.csv")" = 1 ] && [ "$(grep -c '^epoch,10,1,' "$TMP/c.csv")" = 1 ] && ok ||
+    bad "CSV rows: $(cat "$TMP/c.csv")"
+grep -qE "^progress: step [0-9]+/10 \(epoch 1/1\)  loss [0-9.]+  [0-9]+ img/s  ETA" "$TMP/err" && ok ||
+    bad "no progress line: $(cat "$TMP/err")"
+expect 1 "nodir/x.jsonl" "$BIN" train "${run[@]}" --epochs 1 --log "$TMP/nodir/x.jsonl"
+
+# ---- GAN, language model, DQN
+"$BIN" gan --limit 256 --epochs 2 --threads 2 --seed 3 --out "$TMP/gan" --log "$TMP/gan.jsonl" --log-every 1 \
+    >/dev/null 2>&1 || bad "gan --log failed"
+got=$(check_log "$TMP/gan.jsonl" d_loss g_loss d_real d_fake score img_per_s) && [ "$got" = "8 2" ] && ok ||
+    bad "gan log: $got"
+[ -s "$TMP/gan/curves.svg" ] && ok || bad "gan: no curves.svg in --out"
+head -c 20000 /usr/share/games/fortunes/fortunes > "$TMP/t.txt" 2>/dev/null || bad "no fortunes text"
+"$BIN" lm train --text "$TMP/t.txt" --hidden 32 --emb 8 --seq 16 --batch 8 --steps 20 --log-every 5 --eval-every 10 \
+    --sample-len 0 --threads 2 --out "$TMP/lm/m.safetensors" --log "$TMP/lm.jsonl" >/dev/null 2>&1 || bad "lm train --log failed"
+got=$(check_log "$TMP/lm.jsonl" loss bpc val_bpc tok_per_s) && [ "$got" = "4 2" ] && ok || bad "lm log: $got"
+"$BIN" rl dqn --env cartpole --steps 1500 --seed 3 --eval 1 --out "$TMP/rl/agent.safetensors" --log "$TMP/rl.csv" \
+    --log-every 500 >/dev/null 2>&1 || bad "rl dqn --log failed"
+[ "$(head -n 1 "$TMP/rl.csv")" = "kind,step,epoch,time,return,avg_return,epsilon,eval_return,step_per_s" ] && ok ||
+    bad "dqn CSV header: $(head -n 1 "$TMP/rl.csv")"
+[ "$(grep -c '^step,' "$TMP/rl.csv")" = 3 ] && [ "$(grep -c '^epoch,' "$TMP/rl.csv")" -gt 10 ] && ok ||
+    bad "dqn records: $(wc -l < "$TMP/rl.csv")"
+
+# ---- the report: every kind of run, then the page in headless Chromium
+"$BIN" rl dqn --env cartpole --steps 600 --seed 3 --eval 1 --out "$TMP/rl2/agent.safetensors" --log "$TMP/rl.jsonl" \
+    --no-plot >/dev/null 2>&1 || bad "rl dqn --log json failed"
+expect 0 "wrote .*report.html" "$BIN" report "$TMP/full.jsonl" "$TMP/res.jsonl" "$TMP/gan.jsonl" "$TMP/lm.jsonl" \
+    "$TMP/rl.jsonl" --out "$TMP/report.html" --threads 2 --sample-len 60
+python3 - "$TMP/report.html" <<'EOF' && ok || bad "the report's contents"
+import sys, re
+h = open(sys.argv[1]).read()
+assert "<script" not in h and "http://" not in h.replace("http://www.w3.org/2000/svg", ""), "network or script"
+assert h.count('class="series"') >= 10, h.count('class="series"')
+assert 'class="confusion"' in h and "Accuracy per class" in h and "most confidently wrong" in h
+assert h.count("samples after epoch") == 2, "GAN grids"
+assert h.count("temperature") >= 3 and "Return per episode" in h
+assert len(re.findall(r'src="data:image/png;base64,', h)) == 2 + 12
+EOF
+# the browser: a copy of the page with a checker that lists images that did not load
+sed 's|</body></html>|<script>addEventListener("load",()=>{const b=[...document.images].filter(i=>!(i.complete\&\&i.naturalWidth>0)).length;document.body.insertAdjacentHTML("beforeend","<pre id=check>images "+document.images.length+" broken "+b+" svg "+document.querySelectorAll("svg").length+"</pre>")})</script></body></html>|' \
+    "$TMP/report.html" > "$TMP/check.html"
+CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir="$TMP/chrome")
+dom=$(timeout 120 "${CHROME[@]}" --enable-logging=stderr --v=0 --virtual-time-budget=5000 --dump-dom "file://$TMP/check.html" 2>"$TMP/chrome.err")
+grep -qE "<pre id=\"check\">images [0-9]+ broken 0 svg [0-9]+</pre>" <<<"$dom" && ok ||
+    bad "images in Chromium: $(grep -o '<pre id="check">[^<]*' <<<"$dom") $(tail -3 "$TMP/chrome.err")"
+! grep -q "CONSOLE" "$TMP/chrome.err" && ok || bad "console messages: $(grep CONSOLE "$TMP/chrome.err")"
+timeout 120 "${CHROME[@]}" --window-size=1200,4000 --screenshot="$TMP/shot.png" "file://$TMP/report.html" >/dev/null 2>&1
+[ "$(png_size "$TMP/shot.png")" = "1200 x 4000" ] && [ "$(stat -c %s "$TMP/shot.png")" -gt 50000 ] && ok ||
+    bad "screenshot: $(png_size "$TMP/shot.png")"
+expect 2 "expected at least one log file" "$BIN" report --out "$TMP/x.html"
+expect 1 "nothere.jsonl" "$BIN" report "$TMP/nothere.jsonl" --out "$TMP/x.html"
+done_tests
