@@ -378,18 +378,174 @@ static int evaluate_sharded(sd_graph *g, sd_dist *dist, sd_model *m, const sd_da
     return 0;
 }
 
-/* What a stopped run says: where it stopped, and how to go on. */
-static void stopped_note(FILE *log, const sd_train_opts *o, int epoch, int step)
+/* ---- The classifier's part of the training loop (sd_trainer_run's hooks) */
+typedef struct cls_run {
+    const sd_train_opts *o;
+    sd_train_result *r;
+    sd_dist *dist;
+    int rank;
+    sd_model *m;
+    sd_optim *opt;
+    sd_graph *g;
+    sd_batcher *bt;
+    sd_dist_sync *sync;
+    sd_rng *rng;
+    const sd_dataset *train, *test, *val;   /* val: the --val part (n 0: none) */
+    sd_best_weights **best;        /* --early-stop: the best epoch's weights (made at the first epoch's end) */
+    float *xbuf;                   /* the augmented batch and the augmentation's scratch */
+    sd_augment_opts aug;
+    int augment;                   /* pictures with --shift or --flip */
+    float lr0, scale, shift;
+    int steps;                     /* per epoch */
+    long total_steps;
+    train_state st;
+    FILE *log;
+    double t0, last_draw, train_time;   /* the epoch's start, the last redraw, training time */
+    int first_step;                /* st.step when this epoch began here (a resume starts inside one) */
+    long images;
+    int stop_epoch, stop_step;     /* > 0: stopped during the test pass of this epoch, after its last step */
+    char (*data_desc)[128];        /* what checkpoints record of the data (training, test) */
+} cls_run;
+
+/* One step: the batch (augmented), the learning rate, forward and backward on
+ * this rank's shard, the gradient's all-reduce with the loss and the stop
+ * request, the divergence check, the update. */
+static int cls_step(void *user, sd_trainer_io *io)
 {
-    if (!o->checkpoint) {
-        fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, step);
-        return;
+    cls_run *R = user;
+    const sd_train_opts *o = R->o;
+    const sd_dataset *train = R->train;
+    const int img = train->c * train->h * train->w, epoch = io->epoch;
+    sd_batch b;
+    if (!sd_batcher_next(R->bt, &b)) return 1;
+    const float *bx = b.x;
+    if (R->augment) {
+        memcpy(R->xbuf, b.x, (size_t)b.n * img * sizeof(float));
+        sd_augment_batch(R->xbuf, b.n, train->c, train->h, train->w, &R->aug, R->rng, R->xbuf + (size_t)o->batch * img);
+        bx = R->xbuf;
     }
-    char every[32];
-    snprintf(every, sizeof every, "%d", o->checkpoint_every);
-    const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
-    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n", epoch, step, o->checkpoint);
-    sd_app_resume_hint(log, "train", o->checkpoint, outs, 4);
+    if (o->cosine) {
+        long t = (long)(epoch - 1) * R->steps + R->st.step;
+        sd_optim_set_lr(R->opt, (float)(0.5 * R->lr0 * (1.0 + cos(3.14159265358979 * (double)t / R->total_steps))));
+    }
+    /* this rank's shard of the global batch (all of it in one process); every rank
+     * drew the same batch and augmentation, and weighs its gradient by its share */
+    int first, count;
+    sd_dist_shard(R->dist, b.n, &first, &count);
+    const double share = (double)count / b.n;
+    sd_params *P = sd_model_params(R->m);
+    sd_graph_reset(R->g);
+    sd_params_zero_grad(P);
+    sd_tensor *loss = NULL;
+    if (count > 0) {
+        sd_tensor *x = sd_input(R->g, bx + (size_t)first * img, SD_SHAPE(count, train->c, train->h, train->w));
+        loss = sd_cross_entropy(R->g, sd_model_forward(R->g, R->m, x), b.y + first);
+    }
+    sd_dist_sync_begin(R->sync, R->g, share);
+    if (count > 0 && (!loss || sd_backward(R->g, loss)))
+        return sd_error_prefix("epoch %d step %d (global step %lld)", epoch, R->st.step + 1, (long long)io->step);
+    /* the gradient becomes the global batch's; the loss and a stop request travel along */
+    double step_info[2] = { count > 0 ? loss->data[0] * share : 0.0, io->want_stop };
+    if (sd_dist_sync_end(R->sync, step_info, 2)) return -1;
+    const double step_loss = step_info[0];
+    int bad = -1;
+    if (!isfinite(step_loss) || (bad = sd_params_first_nonfinite(P, 1)) >= 0) {
+        R->r->failed_everywhere = 1;   /* the loss and gradient are the reduced ones: all ranks see this */
+        return sd_error("training diverged at epoch %d step %d (global step %lld): %s%s%s; nothing was written "
+                        "(try a smaller --lr; --detect-anomaly names the first op)", epoch, R->st.step + 1,
+                        (long long)io->step, bad < 0 ? "the loss is " : "the gradient of ",
+                        bad < 0 ? (isnan(step_loss) ? "NaN" : "Inf") : sd_params_name(P, bad),
+                        bad < 0 ? "" : " holds NaN/Inf");
+    }
+    io->values[1] = sd_optim_lr(R->opt);
+    sd_optim_step(R->opt);
+    R->st.loss_sum += step_loss;
+    R->st.step++;
+    R->images += b.n;
+    io->stop = step_info[1] > 0;   /* agreed: every rank stops at this step */
+    io->items = b.n;
+    io->values[0] = step_loss;
+    return 0;
+}
+
+static int cls_checkpoint(void *user, const sd_trainer_io *io)
+{
+    cls_run *R = user;
+    (void)io;
+    return average_state(R->dist, R->m) ||
+           (R->rank == 0 && save_checkpoint(R->o->checkpoint, R->o, R->m, R->opt, R->rng, R->bt, R->train->n, &R->st,
+                                            R->data_desc));
+}
+
+/* The epoch's end: the test set's accuracy and loss, the validation part's,
+ * the summary line, early stopping. SD_TRAINER_END: stop early (no lower validation loss
+ * for --early-stop epochs); SD_STOPPED: a stop came during the test pass (one
+ * process), the run stands at the next epoch's start. */
+static int cls_epoch_end(void *user, int epoch, double *values)
+{
+    cls_run *R = user;
+    sd_train_result *r = R->r;
+    const sd_train_opts *o = R->o;
+    double dt = sd_time_now() - R->t0;
+    R->train_time += dt;
+    r->train_loss = R->st.loss_sum / R->steps;
+    const int steps_here = R->st.step - R->first_step, last_step = R->st.step;
+    R->st.epoch = epoch + 1;   /* the next epoch begins */
+    R->st.step = R->first_step = 0;
+    R->st.loss_sum = 0.0;
+    if (average_state(R->dist, R->m)) return -1;
+    int ev = evaluate_sharded(R->g, R->dist, R->m, R->test, R->scale, R->shift, &r->test_accuracy, &r->test_loss,
+                              o->stop);
+    if (ev == SD_STOPPED) {
+        R->stop_epoch = epoch, R->stop_step = last_step;
+        return SD_STOPPED;
+    }
+    if (ev) return -1;
+    r->epochs = epoch;
+    double val_acc = 0.0, val_loss = 0.0;
+    if (R->val->n && evaluate_sharded(R->g, R->dist, R->m, R->val, R->scale, R->shift, &val_acc, &val_loss, NULL))
+        return -1;
+    fprintf(R->log, "epoch %d/%d  train loss %.4f  ", epoch, o->epochs, r->train_loss);
+    if (R->val->n) fprintf(R->log, "val loss %.4f  val accuracy %.2f%%  ", val_loss, 100.0 * val_acc);
+    fprintf(R->log, "test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n", r->test_loss,
+            100.0 * r->test_accuracy, (double)steps_here * o->batch / dt, dt);
+    fflush(R->log);
+    values[2] = r->train_loss;
+    values[3] = r->test_loss;
+    values[4] = r->test_accuracy;
+    if (R->val->n) values[5] = val_loss, values[6] = val_acc;
+    R->t0 = sd_time_now();
+    R->last_draw = 0.0;
+    if (R->val->n && o->data.early_stop > 0) {
+        if (!*R->best && !(*R->best = sd_best_weights_new(R->m))) return -1;
+        int since = sd_best_weights_update(*R->best, R->m, val_loss, epoch);
+        values[7] = epoch - since;   /* the epoch whose weights are kept so far */
+        if (since >= o->data.early_stop) {
+            fprintf(R->log, "early stop: no lower validation loss for %d epochs\n", o->data.early_stop);
+            return SD_TRAINER_END;
+        }
+    }
+    return 0;
+}
+
+static void cls_live(void *user, const sd_trainer_io *io)
+{
+    cls_run *R = user;
+    const sd_train_opts *o = R->o;
+    double now = sd_time_now();
+    if (now - R->last_draw > 0.2 || R->st.step == R->steps) {
+        double ips = (double)(R->st.step - R->first_step) * o->batch / (now - R->t0);
+        double eta = ((double)(R->steps - R->st.step) + (double)(o->epochs - io->epoch) * R->steps) * o->batch / ips;
+        progress_line(stderr, io->epoch, o->epochs, R->st.step, R->steps, R->st.loss_sum / R->st.step, ips, eta);
+        R->last_draw = now;
+    }
+}
+
+static void cls_where(void *user, char *buf, size_t size)
+{
+    cls_run *R = user;
+    if (R->stop_epoch) snprintf(buf, size, "epoch %d step %d", R->stop_epoch, R->stop_step);
+    else snprintf(buf, size, "epoch %d step %d", R->st.epoch, R->st.step);
 }
 
 int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *log)
@@ -533,127 +689,33 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
                 o->shift ? ", random shifts" : "", o->flip ? ", random mirror" : "");
     const int steps = sd_batcher_batches_per_epoch(bt);
     const long total_steps = (long)steps * o->epochs;
-    static const char *const log_keys[] = { "loss", "lr", "train_loss", "test_loss", "test_accuracy", NULL };
+    static const char *const log_keys[] = { "loss", "lr", "train_loss", "test_loss", "test_accuracy", "val_loss",
+                                            "val_accuracy", "best_epoch", NULL };
     sd_train_opts cfg = *o;   /* the configuration as a checkpoint stores it */
     cfg.data_dir = dir;
     if (!(tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "img", .keys = log_keys, .total_steps = total_steps,
                                                   .steps_per_epoch = steps, .epochs = o->epochs, .flags = o->track,
                                                   .default_log_every = 10, .live = o->live_progress, .rank = rank,
                                                   .resume_step = o->resume ? sd_optim_steps(opt) : 0, .out = o->out,
-                                                  .cmd = "train", .config = sd_train_config_fields, .config_opts = &cfg })))
+                                                  .cmd = "train", .config = sd_train_config_fields, .config_opts = &cfg,
+                                                  .stop = o->stop, .stop_after = o->stop_after, .log = log,
+                                                  .checkpoint = o->checkpoint, .checkpoint_every = o->checkpoint_every,
+                                                  .hint = (const char *const[]){ "out", o->out }, .nhint = 2 })))
         goto done;
-    double train_time = 0.0;
-    long images = 0;
-    for (; st.epoch <= o->epochs; st.epoch++, st.step = 0, st.loss_sum = 0.0) {
-        const int epoch = st.epoch, first_step = st.step;
-        double t0 = sd_time_now(), last_draw = 0.0;
-        sd_batch b;
-        while (sd_batcher_next(bt, &b)) {
-            const float *bx = b.x;
-            if (augment) {
-                memcpy(xbuf, b.x, (size_t)b.n * img * sizeof(float));
-                sd_augment_batch(xbuf, b.n, train.c, train.h, train.w, &aug, &rng, xbuf + (size_t)o->batch * img);
-                bx = xbuf;
-            }
-            if (o->cosine) {
-                long t = (long)(epoch - 1) * steps + st.step;
-                sd_optim_set_lr(opt, (float)(0.5 * lr0 * (1.0 + cos(3.14159265358979 * (double)t / total_steps))));
-            }
-            /* this rank's shard of the global batch (all of it in one process); every rank
-             * drew the same batch and augmentation, and weighs its gradient by its share */
-            int first, count;
-            sd_dist_shard(dist, b.n, &first, &count);
-            const double share = (double)count / b.n;
-            sd_graph_reset(g);
-            sd_params_zero_grad(P);
-            sd_tensor *loss = NULL;
-            if (count > 0) {
-                sd_tensor *x = sd_input(g, bx + (size_t)first * img, SD_SHAPE(count, train.c, train.h, train.w));
-                loss = sd_cross_entropy(g, sd_model_forward(g, m, x), b.y + first);
-            }
-            sd_dist_sync_begin(sync, g, share);
-            if (count > 0 && (!loss || sd_backward(g, loss))) {
-                sd_error_prefix("epoch %d step %d (global step %lld)", epoch, st.step + 1,
-                                (long long)sd_optim_steps(opt) + 1);
-                goto done;
-            }
-            /* the gradient becomes the global batch's; the loss and a stop request travel along */
-            double step_info[2] = { count > 0 ? loss->data[0] * share : 0.0,
-                                    (o->stop && *o->stop) || (o->stop_after > 0 && sd_optim_steps(opt) + 1 >= o->stop_after) };
-            if (sd_dist_sync_end(sync, step_info, 2)) goto done;
-            const double step_loss = step_info[0];
-            int bad = -1;
-            if (!isfinite(step_loss) || (bad = sd_params_first_nonfinite(P, 1)) >= 0) {
-                r->failed_everywhere = 1;   /* the loss and gradient are the reduced ones: all ranks see this */
-                sd_error("training diverged at epoch %d step %d (global step %lld): %s%s%s; nothing was written "
-                         "(try a smaller --lr; --detect-anomaly names the first op)", epoch, st.step + 1,
-                         (long long)sd_optim_steps(opt) + 1, bad < 0 ? "the loss is " : "the gradient of ",
-                         bad < 0 ? (isnan(step_loss) ? "NaN" : "Inf") : sd_params_name(P, bad),
-                         bad < 0 ? "" : " holds NaN/Inf");
-                goto done;
-            }
-            const double lr_used = sd_optim_lr(opt);
-            sd_optim_step(opt);
-            st.loss_sum += step_loss;
-            st.step++;
-            images += b.n;
-            if (sd_trainer_step(tr, sd_optim_steps(opt), epoch, b.n, (double[]){ step_loss, lr_used, NAN, NAN, NAN }))
-                goto done;
-            const int stopping = step_info[1] > 0;   /* agreed: every rank stops at this step */
-            if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && sd_optim_steps(opt) % o->checkpoint_every == 0))) {
-                if (average_state(dist, m) ||
-                    (rank == 0 && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &st, data_desc))) goto done;
-            }
-            if (stopping) {
-                if (o->live_progress) fprintf(stderr, "\r\033[K");
-                r->steps = sd_optim_steps(opt);
-                stopped_note(log, o, epoch, st.step);
-                rc = SD_STOPPED;
-                goto done;
-            }
-            if (o->live_progress) {
-                double now = sd_time_now();
-                if (now - last_draw > 0.2 || st.step == steps) {
-                    double ips = (double)(st.step - first_step) * o->batch / (now - t0);
-                    double eta = ((double)(steps - st.step) + (double)(o->epochs - epoch) * steps) * o->batch / ips;
-                    progress_line(stderr, epoch, o->epochs, st.step, steps, st.loss_sum / st.step, ips, eta);
-                    last_draw = now;
-                }
-            }
-        }
-        double dt = sd_time_now() - t0;
-        train_time += dt;
-        if (o->live_progress) fprintf(stderr, "\r\033[K");
-        r->train_loss = st.loss_sum / steps;
-        if (average_state(dist, m)) goto done;
-        int ev = evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, o->stop);
-        if (ev == SD_STOPPED) {   /* stopped during the test pass: the run stands at the next epoch's start */
+    cls_run R = { .o = o, .r = r, .dist = dist, .rank = rank, .m = m, .opt = opt, .g = g, .bt = bt, .sync = sync,
+                  .rng = &rng, .train = &train, .test = &test, .val = &val, .best = &best, .data_desc = data_desc, .xbuf = xbuf,
+                  .aug = aug, .augment = augment, .lr0 = lr0, .scale = scale,
+                  .shift = shift, .steps = steps, .total_steps = total_steps, .st = st, .log = log,
+                  .t0 = sd_time_now(), .first_step = st.step };
+    const sd_trainer_hooks hooks = { &R, cls_step, cls_checkpoint, cls_epoch_end, cls_live, cls_where };
+    int ran = sd_trainer_run(tr, &hooks, st.epoch);
+    st = R.st;
+    if (ran) {
+        if (ran == SD_STOPPED) {
             r->steps = sd_optim_steps(opt);
-            train_state next = { .epoch = epoch + 1 };
-            if (o->checkpoint && save_checkpoint(o->checkpoint, o, m, opt, &rng, bt, train.n, &next, data_desc)) goto done;
-            stopped_note(log, o, epoch, st.step);
             rc = SD_STOPPED;
-            goto done;
         }
-        if (ev) goto done;
-        r->epochs = epoch;
-        double val_acc = 0.0, val_loss = 0.0;
-        if (val.n && evaluate_sharded(g, dist, m, &val, scale, shift, &val_acc, &val_loss, NULL)) goto done;
-        fprintf(log, "epoch %d/%d  train loss %.4f  ", epoch, o->epochs, r->train_loss);
-        if (val.n) fprintf(log, "val loss %.4f  val accuracy %.2f%%  ", val_loss, 100.0 * val_acc);
-        fprintf(log, "test loss %.4f  test accuracy %.2f%%  %.0f img/s  %.1fs\n", r->test_loss,
-                100.0 * r->test_accuracy, (double)(st.step - first_step) * o->batch / dt, dt);
-        fflush(log);
-        if (sd_trainer_epoch(tr, sd_optim_steps(opt), epoch,
-                             (double[]){ NAN, NAN, r->train_loss, r->test_loss, r->test_accuracy })) goto done;
-        if (val.n && o->data.early_stop > 0) {
-            if (!best && !(best = sd_best_weights_new(m))) goto done;
-            if (sd_best_weights_update(best, m, val_loss, epoch) >= o->data.early_stop) {
-                fprintf(log, "early stop: no lower validation loss for %d epochs\n", o->data.early_stop);
-                st.epoch++;
-                break;
-            }
-        }
+        goto done;
     }
     if (best) {   /* the best epoch's weights are the result */
         int e = sd_best_weights_restore(best, m);
@@ -672,7 +734,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, NULL)) goto done;
         r->epochs = o->epochs;
     }
-    r->train_images_per_s = train_time > 0 ? images / train_time : 0.0;
+    r->train_images_per_s = R.train_time > 0 ? R.images / R.train_time : 0.0;
     r->steps = sd_optim_steps(opt);
     if (rank == 0 && o->checkpoint) {   /* the final state: a finished run's checkpoint resumes to nothing more */
         st.step = 0;

@@ -574,56 +574,120 @@ typedef struct gan_run {
     sd_rng *rng;
     int ntrain, steps;       /* training images; full batches per epoch */
     sd_gan_progress p;
-    sd_trainer *tr;          /* metric log, progress lines */
+    /* for the hooks of sd_trainer_run */
+    sd_gan_result *r;
+    sd_ctx *ctx;
+    sd_model *Gout, *cls;    /* the generator sampled, scored and saved; the scoring classifier (or NULL) */
+    const float *zfix;       /* the grid's fixed noise, nfix samples */
+    float *samples;
+    int nfix, nscore;
+    const char *out;
+    FILE *log;
+    sd_gan_stats last;       /* the last step's (the live line) */
+    double t0, last_draw, train_time;
+    int first;               /* p.step when this epoch began here (a resume starts inside one) */
+    long images;
 } gan_run;
 
-/* The rest of epoch R->p.epoch: D+G steps on full batches from step R->p.step
- * on, each followed by an update of Gavg when there is one, a checkpoint when
- * due, and a stop when asked. Returns 0 at the epoch's end, SD_STOPPED after
- * the stop's checkpoint, or -1; `seconds` and `done_here` are the time and
- * steps of this call. */
-static int train_epoch(gan_run *R, double *seconds, int *done_here)
+/* ---- The GAN's part of the training loop (sd_trainer_run's hooks) */
+
+/* One D+G step on the epoch's next full batch, then Gavg's update. */
+static int gan_step(void *user, sd_trainer_io *io)
 {
+    gan_run *R = user;
     const sd_gan_train_opts *o = R->o;
-    const int epoch = R->p.epoch, first = R->p.step;
-    double t0 = sd_time_now(), last_draw = 0.0;
-    int rc = 0;
     sd_gan_stats st;
     sd_batch b;
-    while (!rc && sd_batcher_next(R->bt, &b)) {
-        if (b.n < o->batch) continue;
-        const long done = (long)(epoch - 1) * R->steps + R->p.step + 1;   /* steps overall, with this one */
-        st.stop = o->stop && *o->stop;   /* agreed over the ranks by the G step */
-        if (sd_gan_step(R->gan, b.x, R->rng, &st))
-            return sd_error_prefix("training diverged at epoch %d step %d (step %ld overall); stopped before "
-                                   "writing this epoch's samples", epoch, R->p.step + 1, done);
-        if (R->Gavg && update_average(R->Gavg, R->G, o->ema, done - 1)) return -1;
-        double *sum = R->p.sums;
-        sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
-        R->p.step++;
-        if (sd_trainer_step(R->tr, done, epoch, o->batch, (double[]){ st.d_loss, st.g_loss, st.d_real, st.d_fake, NAN }))
-            return -1;
-        const int stopping = st.stop || (o->stop_after > 0 && done >= o->stop_after);
-        if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && done % o->checkpoint_every == 0)) &&
-            (average_states(o->dist, R->G, R->Gavg, R->D) ||
-             (sd_dist_rank(o->dist) == 0 && sd_gan_checkpoint_save(o->checkpoint, o, R->G, R->Gavg, R->D, R->gan,
-                                                                   R->rng, R->bt, R->ntrain, &R->p))))
-            return -1;
-        if (stopping) rc = SD_STOPPED;
-        if (o->live_progress) {
-            double now = sd_time_now();
-            if (now - last_draw > 0.25 || R->p.step == R->steps) {
-                double ips = (double)(R->p.step - first) * o->batch / (now - t0);
-                progress(stderr, epoch, o->epochs, R->p.step, R->steps, &st, ips,
-                         ((double)(R->steps - R->p.step) + (double)(o->epochs - epoch) * R->steps) * o->batch / ips);
-                last_draw = now;
-            }
-        }
+    do {
+        if (!sd_batcher_next(R->bt, &b)) return 1;
+    } while (b.n < o->batch);   /* the last partial batch is dropped, as in gan.py */
+    st.stop = io->want_stop;   /* agreed over the ranks by the G step */
+    if (sd_gan_step(R->gan, b.x, R->rng, &st))
+        return sd_error_prefix("training diverged at epoch %d step %d (step %lld overall); stopped before "
+                               "writing this epoch's samples", io->epoch, R->p.step + 1, (long long)io->step);
+    if (R->Gavg && update_average(R->Gavg, R->G, o->ema, (long)io->step - 1)) return -1;
+    double *sum = R->p.sums;
+    sum[0] += st.d_loss; sum[1] += st.g_loss; sum[2] += st.d_real; sum[3] += st.d_fake;
+    R->p.step++;
+    R->last = st;
+    io->stop = st.stop;
+    io->items = o->batch;
+    io->values[0] = st.d_loss, io->values[1] = st.g_loss, io->values[2] = st.d_real, io->values[3] = st.d_fake;
+    return 0;
+}
+
+static int gan_checkpoint(void *user, const sd_trainer_io *io)
+{
+    gan_run *R = user;
+    const sd_gan_train_opts *o = R->o;
+    (void)io;
+    return average_states(o->dist, R->G, R->Gavg, R->D) ||
+           (sd_dist_rank(o->dist) == 0 &&
+            sd_gan_checkpoint_save(o->checkpoint, o, R->G, R->Gavg, R->D, R->gan, R->rng, R->bt, R->ntrain, &R->p));
+}
+
+static void gan_live(void *user, const sd_trainer_io *io)
+{
+    gan_run *R = user;
+    const sd_gan_train_opts *o = R->o;
+    double now = sd_time_now();
+    if (now - R->last_draw > 0.25 || R->p.step == R->steps) {
+        double ips = (double)(R->p.step - R->first) * o->batch / (now - R->t0);
+        progress(stderr, io->epoch, o->epochs, R->p.step, R->steps, &R->last, ips,
+                 ((double)(R->steps - R->p.step) + (double)(o->epochs - io->epoch) * R->steps) * o->batch / ips);
+        R->last_draw = now;
     }
-    *seconds = sd_time_now() - t0;
-    *done_here = R->p.step - first;
-    if (o->live_progress) fprintf(stderr, "\r\033[K");
-    return rc;
+}
+
+static void gan_where(void *user, char *buf, size_t size)
+{
+    gan_run *R = user;
+    snprintf(buf, size, "epoch %d step %d", R->p.epoch, R->p.step);
+}
+
+/* The epoch's end: the means of its steps; on rank 0 the fixed noise's
+ * samples, the generator so far and its score, the summary line. */
+static int gan_epoch_end(void *user, int epoch, double *values)
+{
+    gan_run *R = user;
+    const sd_gan_train_opts *o = R->o;
+    sd_gan_result *r = R->r;
+    const double dt = sd_time_now() - R->t0;
+    const int done_here = R->p.step - R->first, steps = R->steps;
+    R->train_time += dt;
+    R->images += (long)done_here * o->batch;
+    r->epochs = epoch;
+    r->d_loss = R->p.sums[0] / steps;
+    r->g_loss = R->p.sums[1] / steps;
+    r->d_real = R->p.sums[2] / steps;
+    r->d_fake = R->p.sums[3] / steps;
+    if (average_states(o->dist, R->G, R->Gavg, R->D)) return -1;
+    if (sd_dist_rank(o->dist) == 0) {
+        char path[4200], buf[32];
+        if (generate(R->ctx, R->Gout, R->zfix, R->nfix, R->samples)) return -1;
+        snprintf(path, sizeof path, "%s/epoch_%03d.png", R->out, epoch);
+        if (sd_app_save_grid(path, R->samples, R->nfix, image_shape(), 8)) return -1;
+        snprintf(buf, sizeof buf, "%d", epoch);
+        if (sd_model_meta_set(R->Gout, "epochs", buf) || sd_model_save(R->Gout, r->generator)) return -1;
+        fprintf(R->log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
+                o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, done_here * o->batch / dt, dt);
+        if (R->cls) {
+            sd_rng srng;
+            sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
+            if (score_generator(R->ctx, R->Gout, R->cls, R->nscore, &srng, &r->score)) return -1;
+            fprintf(R->log, "  score %.3f (%.1f%% of real)", r->score, 100.0 * r->score / r->real_score);
+        }
+        fprintf(R->log, "  -> %s\n", path);
+        fflush(R->log);
+        values[0] = r->d_loss, values[1] = r->g_loss, values[2] = r->d_real, values[3] = r->d_fake;
+        values[4] = R->cls ? r->score : NAN;
+    }
+    R->p.epoch = epoch + 1;   /* the next epoch begins */
+    R->p.step = R->first = 0;
+    memset(R->p.sums, 0, sizeof R->p.sums);
+    R->t0 = sd_time_now();
+    R->last_draw = 0.0;
+    return 0;
 }
 
 int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
@@ -651,7 +715,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     sd_trainer *tr = NULL;
     float *zfix = NULL, *samples = NULL;
     int rc = -1;
-    char path[4096], buf[64], s1[64];
+    char buf[64], s1[64];
     const sd_shape img = image_shape();
 
     snprintf(r->generator, sizeof r->generator, "%s/generator.safetensors", out);
@@ -773,67 +837,28 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
             o->loss == SD_GAN_MINIMAX ? "minimax" : "non-saturating", smooth_note, sd_ctx_threads(ctx),
             Gavg ? "; samples, score and file from G's moving average" : "");
     static const char *const log_keys[] = { "d_loss", "g_loss", "d_real", "d_fake", "score", NULL };
+    char sn[32];   /* the resume hint: the outputs to name again */
+    snprintf(sn, sizeof sn, "%d", o->score_n);
+    const char *const hint[] = { "out", out, "classifier", o->classifier, "score-n", o->classifier && o->score_n ? sn : NULL };
     sd_gan_train_opts cfg = *o;
     cfg.data_dir = dir;
-    if (!(R.tr = tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "img", .keys = log_keys, .total_steps = (int64_t)steps * o->epochs,
+    if (!(tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "img", .keys = log_keys, .total_steps = (int64_t)steps * o->epochs,
                                                     .steps_per_epoch = steps, .epochs = o->epochs, .flags = o->track,
                                                     .default_log_every = 10, .live = o->live_progress, .rank = rank,
-                                                    .resume_step = o->resume ? sd_optim_steps(sd_gan_optim(gan, 0)) : 0,
+                                                    .resume_step = o->resume ? (int64_t)(R.p.epoch - 1) * steps + R.p.step : 0,
                                                     .out = out, .out_is_dir = 1, .cmd = "gan",
-                                                    .config = sd_gan_config_fields, .config_opts = &cfg })))
+                                                    .config = sd_gan_config_fields, .config_opts = &cfg,
+                                                    .stop = o->stop, .stop_after = o->stop_after, .log = log,
+                                                    .checkpoint = o->checkpoint, .checkpoint_every = o->checkpoint_every,
+                                                    .hint = hint, .nhint = 6 })))
         goto done;
-    double train_time = 0.0;
-    long images = 0;
-    for (; R.p.epoch <= o->epochs; R.p.epoch++, R.p.step = 0, memset(R.p.sums, 0, sizeof R.p.sums)) {
-        const int epoch = R.p.epoch;
-        double dt = 0.0;
-        int done_here = 0;
-        int how = train_epoch(&R, &dt, &done_here);
-        if (how) {
-            if (how == SD_STOPPED) {
-                rc = SD_STOPPED;
-                if (o->checkpoint) {
-                    char every[32], sn[32];
-                    snprintf(every, sizeof every, "%d", o->checkpoint_every);
-                    snprintf(sn, sizeof sn, "%d", o->score_n);
-                    const char *const outs[] = { "out", out, "classifier", o->classifier,
-                                                 "score-n", o->classifier && o->score_n ? sn : NULL,
-                                                 "checkpoint-every", o->checkpoint_every ? every : NULL };
-                    fprintf(log, "stopped at epoch %d step %d; checkpoint written to %s\n", epoch, R.p.step, o->checkpoint);
-                    sd_app_resume_hint(log, "gan", o->checkpoint, outs, 8);
-                } else
-                    fprintf(log, "stopped at epoch %d step %d (no --checkpoint given: nothing saved)\n", epoch, R.p.step);
-            }
-            goto done;
-        }
-        train_time += dt;
-        images += (long)done_here * o->batch;
-        r->epochs = epoch;
-        r->d_loss = R.p.sums[0] / steps;
-        r->g_loss = R.p.sums[1] / steps;
-        r->d_real = R.p.sums[2] / steps;
-        r->d_fake = R.p.sums[3] / steps;
-
-        /* the fixed noise's samples, the generator so far, its score: rank 0's work */
-        if (average_states(o->dist, G, Gavg, D)) goto done;
-        if (rank > 0) continue;
-        if (generate(ctx, Gout, zfix, nfix, samples)) goto done;
-        snprintf(path, sizeof path, "%s/epoch_%03d.png", out, epoch);
-        if (sd_app_save_grid(path, samples, nfix, img, 8)) goto done;
-        snprintf(buf, sizeof buf, "%d", epoch);
-        if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
-        fprintf(log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
-                o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, done_here * o->batch / dt, dt);
-        if (cls) {
-            sd_rng srng;
-            sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
-            if (score_generator(ctx, Gout, cls, nscore, &srng, &r->score)) goto done;
-            fprintf(log, "  score %.3f (%.1f%% of real)", r->score, 100.0 * r->score / r->real_score);
-        }
-        fprintf(log, "  -> %s\n", path);
-        fflush(log);
-        if (sd_trainer_epoch(tr, (int64_t)epoch * steps, epoch,
-                             (double[]){ r->d_loss, r->g_loss, r->d_real, r->d_fake, cls ? r->score : NAN })) goto done;
+    R.r = r, R.ctx = ctx, R.Gout = Gout, R.cls = cls, R.zfix = zfix, R.samples = samples, R.nfix = nfix;
+    R.nscore = nscore, R.out = out, R.log = log, R.t0 = sd_time_now(), R.first = R.p.step;
+    const sd_trainer_hooks hooks = { &R, gan_step, gan_checkpoint, gan_epoch_end, gan_live, gan_where };
+    int ran = sd_trainer_run(tr, &hooks, R.p.epoch);
+    if (ran) {
+        if (ran == SD_STOPPED) rc = SD_STOPPED;
+        goto done;
     }
     r->sync_wait_s = sd_gan_sync_wait(gan);
     if (rank > 0) {
@@ -847,7 +872,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
         r->epochs = o->epochs;
     }
-    r->train_images_per_s = train_time > 0 ? images / train_time : 0.0;
+    r->train_images_per_s = R.train_time > 0 ? R.images / R.train_time : 0.0;
     fprintf(log, "saved %s\n", r->generator);
     if (cls)
         fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.1f%%)\n",

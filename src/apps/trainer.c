@@ -146,3 +146,79 @@ void sd_trainer_free(sd_trainer *t)
     sd_metlog_close(t->log);
     free(t);
 }
+
+/* ---- The skeleton */
+
+int sd_trainer_want_stop(const sd_trainer *t, int64_t step)
+{
+    return (t->o.stop && *t->o.stop) || (t->o.stop_after > 0 && step >= t->o.stop_after);
+}
+
+int sd_trainer_checkpoint_due(const sd_trainer *t, int64_t step, int stopping)
+{
+    return t->o.checkpoint && (stopping || (t->o.checkpoint_every > 0 && step % t->o.checkpoint_every == 0));
+}
+
+void sd_trainer_stopped(const sd_trainer *t, const char *where)
+{
+    FILE *f = t->o.log ? t->o.log : stdout;
+    if (t->o.live) fprintf(stderr, "\r\033[K");
+    if (t->o.checkpoint) {
+        const char *flags[20];
+        char every[32];
+        int n = 0;
+        for (int i = 0; i < t->o.nhint && n < 18; i++) flags[n++] = t->o.hint[i];
+        snprintf(every, sizeof every, "%ld", t->o.checkpoint_every);
+        flags[n++] = "checkpoint-every";
+        flags[n++] = t->o.checkpoint_every ? every : NULL;
+        fprintf(f, "stopped at %s; checkpoint written to %s\n", where, t->o.checkpoint);
+        sd_app_resume_hint(f, t->o.cmd ? t->o.cmd : "?", t->o.checkpoint, flags, n);
+    } else
+        fprintf(f, "stopped at %s (no --checkpoint given: nothing saved)\n", where);
+    fflush(f);
+}
+
+/* A stop inside a hook's long phase (a test or validation pass): the hook has
+ * set its state to where the run resumes; the checkpoint and the message. */
+static int stopped_in_hook(sd_trainer *t, const sd_trainer_hooks *h, int64_t step, int epoch)
+{
+    sd_trainer_io io = { .step = step, .epoch = epoch, .want_stop = 1, .stop = 1 };
+    if (t->o.checkpoint && h->checkpoint(h->user, &io)) return -1;
+    char where[128];
+    h->where(h->user, where, sizeof where);
+    sd_trainer_stopped(t, where);
+    return SD_STOPPED;
+}
+
+int sd_trainer_run(sd_trainer *t, const sd_trainer_hooks *h, int first_epoch)
+{
+    int64_t done = t->o.resume_step;
+    for (int epoch = first_epoch; epoch <= t->o.epochs; epoch++) {
+        for (;;) {
+            sd_trainer_io io = { .step = done + 1, .epoch = epoch };
+            io.want_stop = sd_trainer_want_stop(t, io.step);
+            for (int k = 0; k < SD_METLOG_MAX_KEYS; k++) io.values[k] = NAN;
+            int rc = h->step(h->user, &io);
+            if (rc < 0) return -1;
+            if (rc > 0) break;
+            done = io.step;
+            if (sd_trainer_step(t, done, epoch, io.items, io.values)) return -1;
+            if (sd_trainer_checkpoint_due(t, done, io.stop) && h->checkpoint(h->user, &io)) return -1;
+            if (io.stop) {
+                char where[128];
+                h->where(h->user, where, sizeof where);
+                sd_trainer_stopped(t, where);
+                return SD_STOPPED;
+            }
+            if (t->o.live && h->live) h->live(h->user, &io);
+        }
+        if (t->o.live) fprintf(stderr, "\r\033[K");
+        double values[SD_METLOG_MAX_KEYS];
+        for (int k = 0; k < SD_METLOG_MAX_KEYS; k++) values[k] = NAN;
+        int end = h->epoch_end(h->user, epoch, values);
+        if (end == SD_STOPPED) return stopped_in_hook(t, h, done, epoch);
+        if (end < 0 || sd_trainer_epoch(t, done, epoch, values)) return -1;
+        if (end == SD_TRAINER_END) break;
+    }
+    return 0;
+}
