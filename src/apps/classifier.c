@@ -528,10 +528,11 @@ static int cls_epoch_end(void *user, int epoch, double *values)
     return 0;
 }
 
-static void cls_live(void *user, const sd_trainer_io *io)
+static int cls_live(void *user, const sd_trainer_io *io)
 {
     cls_run *R = user;
     const sd_train_opts *o = R->o;
+    if (!o->live_progress) return 0;
     double now = sd_time_now();
     if (now - R->last_draw > 0.2 || R->st.step == R->steps) {
         double ips = (double)(R->st.step - R->first_step) * o->batch / (now - R->t0);
@@ -539,6 +540,7 @@ static void cls_live(void *user, const sd_trainer_io *io)
         progress_line(stderr, io->epoch, o->epochs, R->st.step, R->steps, R->st.loss_sum / R->st.step, ips, eta);
         R->last_draw = now;
     }
+    return 0;
 }
 
 static void cls_where(void *user, char *buf, size_t size)

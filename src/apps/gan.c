@@ -626,10 +626,11 @@ static int gan_checkpoint(void *user, const sd_trainer_io *io)
             sd_gan_checkpoint_save(o->checkpoint, o, R->G, R->Gavg, R->D, R->gan, R->rng, R->bt, R->ntrain, &R->p));
 }
 
-static void gan_live(void *user, const sd_trainer_io *io)
+static int gan_live(void *user, const sd_trainer_io *io)
 {
     gan_run *R = user;
     const sd_gan_train_opts *o = R->o;
+    if (!o->live_progress) return 0;
     double now = sd_time_now();
     if (now - R->last_draw > 0.25 || R->p.step == R->steps) {
         double ips = (double)(R->p.step - R->first) * o->batch / (now - R->t0);
@@ -637,6 +638,7 @@ static void gan_live(void *user, const sd_trainer_io *io)
                  ((double)(R->steps - R->p.step) + (double)(o->epochs - io->epoch) * R->steps) * o->batch / ips);
         R->last_draw = now;
     }
+    return 0;
 }
 
 static void gan_where(void *user, char *buf, size_t size)

@@ -442,20 +442,6 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
 
 /* ---- Training */
 
-/* What a stopped run says: where it stopped, and how to go on. */
-static void stopped_note(FILE *log, const sd_lm_opts *o, int step)
-{
-    if (!o->checkpoint) {
-        fprintf(log, "stopped at step %d of %d (no --checkpoint given: nothing saved)\n", step, o->steps);
-        return;
-    }
-    char every[32];
-    snprintf(every, sizeof every, "%d", o->checkpoint_every);
-    const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
-    fprintf(log, "stopped at step %d of %d; checkpoint written to %s\n", step, o->steps, o->checkpoint);
-    sd_app_resume_hint(log, "lm train", o->checkpoint, outs, 4);
-}
-
 /* Every rank must run the same configuration and make the same collective calls
  * (validation steps, all-reduce kind, checkpoint steps). 0, or -1 with a message. */
 static int check_same_config(const sd_lm_opts *o, sd_dist *dist)
@@ -466,6 +452,151 @@ static int check_same_config(const sd_lm_opts *o, sd_dist *dist)
     if (same != 1) return -1;
     return sd_app_same_config(dist, sd_lm_config_fields, SD_CONFIG_MAX, o, o->overlap,
                               o->checkpoint ? o->checkpoint_every : -1, o->stop_after);
+}
+
+/* ---- The language model's part of the training loop (sd_trainer_run's hooks;
+ * one "epoch" of o->steps steps, evaluations every eval_every steps). */
+typedef struct lm_run {
+    const sd_lm_opts *o;
+    sd_lm_result *r;
+    sd_dist *dist;
+    int rank;
+    sd_lm *m;
+    sd_optim *opt;
+    sd_graph *g;                   /* training and validation (one arena) */
+    sd_dist_sync *sync;
+    sd_ctx *ctx;
+    const sd_vocab *vocab;
+    const int32_t *tok;            /* the text's tokens: n_train for training, n_val held out after them */
+    size_t n_train, n_val, text_n;
+    int T, B, first, count;        /* this rank's windows of every step: [first, first + count) of B */
+    int vb;                        /* validation windows per batch */
+    int32_t *in, *tgt;
+    uint32_t *offs;
+    uint8_t *sample;
+    sd_lm_train_state *st;
+    FILE *log;
+    sd_trainer *tr;
+    int log_every, first_step;
+    double train_time, last_draw, step_loss;
+} lm_run;
+
+/* One step: B random windows (every rank draws all offsets, then reads its
+ * own), forward and backward, the all-reduce with the loss and the stop
+ * request, the divergence check, the update. */
+static int lm_step(void *user, sd_trainer_io *io)
+{
+    lm_run *R = user;
+    const sd_lm_opts *o = R->o;
+    const int step = (int)io->step, T = R->T, B = R->B, count = R->count;
+    if (step > o->steps) return 1;
+    double t0 = sd_time_now();
+    for (int b = 0; b < B; b++) R->offs[b] = sd_rng_below(&R->st->rng, (uint32_t)(R->n_train - (size_t)T));   /* off + T < n_train */
+    for (int j = 0; j < count; j++) {
+        const size_t off = R->offs[R->first + j];
+        for (int t = 0; t < T; t++) {
+            R->in[t * count + j] = R->tok[off + t];
+            R->tgt[t * count + j] = R->tok[off + t + 1];
+        }
+    }
+    sd_params *P = sd_lm_params(R->m);
+    sd_graph_reset(R->g);
+    sd_params_zero_grad(P);
+    sd_tensor *loss = NULL;
+    /* dropout's masks: from (seed, step, first window), so a resumed run draws the same */
+    sd_rng drng;
+    sd_rng_seed(&drng, o->seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)step * 65536u + (uint64_t)R->first + 1)));
+    if (count > 0)
+        loss = sd_cross_entropy(R->g, sd_lm_forward_train(R->g, R->m, R->in, T, count, o->dropout > 0 ? &drng : NULL),
+                                R->tgt);
+    if (sd_dist_sync_begin(R->sync, R->g, (double)count / B)) return -1;
+    if (count > 0 && (!loss || sd_backward(R->g, loss))) return sd_error_prefix("step %d", step);
+    /* the gradient becomes the global batch's; the loss and a stop request travel along */
+    double info[2] = { count > 0 ? loss->data[0] * ((double)count / B) : 0.0, o->stop && *o->stop };
+    if (sd_dist_sync_end(R->sync, info, 2)) return -1;
+    const double step_loss = info[0];
+    int bad = -1;
+    if (!isfinite(step_loss) || (bad = sd_params_first_nonfinite(P, 1)) >= 0) {
+        R->r->failed_everywhere = 1;   /* the reduced loss and gradient: every rank sees this */
+        return sd_error("training diverged at step %d: %s%s%s; nothing was written (try a smaller --lr)", step,
+                        bad < 0 ? "the loss is " : "the gradient of ",
+                        bad < 0 ? (isnan(step_loss) ? "NaN" : "Inf") : sd_params_name(P, bad),
+                        bad < 0 ? "" : " holds NaN/Inf");
+    }
+    if (o->cell == SD_CELL_TRANSFORMER) {
+        if (o->clip > 0) sd_params_clip_grad_norm(P, o->clip);
+        sd_optim_set_lr(R->opt, sd_lr_warmup_cosine(step - 1, o->warmup, o->steps, o->lr, o->lr / 10));
+    }
+    sd_optim_step(R->opt);
+    R->train_time += sd_time_now() - t0;
+    R->st->loss_window += step_loss;
+    R->st->window++;
+    R->st->tail[(step - 1) % 100] = step_loss;
+    R->st->step = step;
+    R->r->steps = step;
+    R->step_loss = step_loss;
+    /* agreed: every rank stops after this step (--stop-after: before the last step only) */
+    io->stop = info[1] > 0 || (o->stop_after > 0 && step == o->stop_after && step < o->steps);
+    io->items = (double)T * B;
+    io->values[0] = step_loss;
+    io->values[1] = step_loss / LN2;
+    return 0;
+}
+
+static int lm_checkpoint(void *user, const sd_trainer_io *io)
+{
+    lm_run *R = user;
+    (void)io;
+    return R->rank == 0 && sd_lm_checkpoint_save(R->o->checkpoint, R->m, R->opt, R->o, R->text_n, R->st);
+}
+
+/* After a step: the terminal's line, the progress line every log_every steps,
+ * validation every eval_every steps and samples every sample_every, all at the last. */
+static int lm_after(void *user, const sd_trainer_io *io)
+{
+    lm_run *R = user;
+    const sd_lm_opts *o = R->o;
+    const int step = (int)io->step, last = step == o->steps;
+    const double tokens = (double)(step - R->first_step) * R->T * R->B;
+    double now = sd_time_now();
+    if (o->live_progress && (now - R->last_draw > 0.2 || last)) {
+        double tps = tokens / R->train_time, eta = (double)(o->steps - step) * R->T * R->B / tps;
+        fprintf(stderr, "\r\033[Kstep %d/%d  loss %.4f  %.0f tok/s  ETA %dm%02ds", step, o->steps, R->step_loss, tps,
+                (int)eta / 60, (int)eta % 60);
+        fflush(stderr);
+        R->last_draw = now;
+    }
+    if (step % R->log_every == 0 || last) {
+        if (o->live_progress) fprintf(stderr, "\r\033[K");
+        double l = R->st->loss_window / R->st->window;
+        fprintf(R->log, "step %d/%d  loss %.4f (%.3f bpc)  %.0f tokens/s\n", step, o->steps, l, l / LN2,
+                tokens / R->train_time);
+        R->st->loss_window = 0.0;
+        R->st->window = 0;
+    }
+    if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
+        /* a stop during validation: the state after this step is whole (sd_trainer_run checkpoints it) */
+        int v = validate(R->g, R->m, R->dist, R->tok + R->n_train, R->n_val, R->T, R->vb, R->in, R->tgt, R->o->stop,
+                         &R->r->val_bpc);
+        if (v) return v == SD_STOPPED ? SD_STOPPED : -1;
+        fprintf(R->log, "step %d: validation %.4f bits per character\n", step, R->r->val_bpc);
+        if (sd_trainer_epoch(R->tr, step, 0, (double[]){ NAN, NAN, R->r->val_bpc })) return -1;
+    }
+    if (R->rank == 0 && o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
+        uint8_t p;
+        default_prime(R->vocab, &p);
+        if (sd_lm_generate(R->m, R->ctx, &p, 1, o->sample_len, 0.8f, &R->st->srng, R->sample)) return -1;
+        fprintf(R->log, "sample at step %d:\n", step);
+        print_sample(R->log, R->sample, o->sample_len, "  | ");
+    }
+    fflush(R->log);
+    return 0;
+}
+
+static void lm_where(void *user, char *buf, size_t size)
+{
+    lm_run *R = user;
+    snprintf(buf, size, "step %d of %d", R->st->step, R->o->steps);
 }
 
 int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
@@ -607,108 +738,23 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
                                                   .flags = o->track, .default_log_every = log_every,
                                                   .live = o->live_progress, .rank = rank,
                                                   .resume_step = o->resume ? st.step : 0, .out = o->out,
-                                                  .cmd = "lm train", .config = sd_lm_config_fields, .config_opts = o })))
+                                                  .cmd = "lm train", .config = sd_lm_config_fields, .config_opts = o,
+                                                  .epochs = 1, .log = log, .checkpoint = o->checkpoint,
+                                                  .checkpoint_every = o->checkpoint_every,
+                                                  .hint = (const char *const[]){ "out", o->out }, .nhint = 2 })))
         goto done;
-    double train_time = 0.0, last_draw = 0.0;
-    int first, count;   /* this rank's windows of every step: [first, first + count) of B */
-    sd_dist_shard(dist, B, &first, &count);
-    const double share = (double)count / B;
-    for (int step = st.step + 1; step <= o->steps; step++) {
-        double t0 = sd_time_now();
-        /* every rank draws all B offsets (the same RNG everywhere), then reads its own */
-        for (int b = 0; b < B; b++) offs[b] = sd_rng_below(&st.rng, (uint32_t)(n_train - (size_t)T));   /* off + T < n_train */
-        for (int j = 0; j < count; j++) {
-            const size_t off = offs[first + j];
-            for (int t = 0; t < T; t++) {
-                in[t * count + j] = tok[off + t];
-                tgt[t * count + j] = tok[off + t + 1];
-            }
-        }
-        sd_graph_reset(g);
-        sd_params_zero_grad(P);
-        sd_tensor *loss = NULL;
-        /* dropout's masks: from (seed, step, first window), so a resumed run draws the same */
-        sd_rng drng;
-        sd_rng_seed(&drng, o->seed ^ (0x9e3779b97f4a7c15ULL * ((uint64_t)step * 65536u + (uint64_t)first + 1)));
-        if (count > 0)
-            loss = sd_cross_entropy(g, sd_lm_forward_train(g, m, in, T, count, o->dropout > 0 ? &drng : NULL), tgt);
-        if (sd_dist_sync_begin(sync, g, share)) goto done;
-        if (count > 0 && (!loss || sd_backward(g, loss))) { sd_error_prefix("step %d", step); goto done; }
-        /* the gradient becomes the global batch's; the loss and a stop request travel along */
-        double info[2] = { count > 0 ? loss->data[0] * share : 0.0, o->stop && *o->stop };
-        if (sd_dist_sync_end(sync, info, 2)) goto done;
-        const double step_loss = info[0];
-        int bad = -1;
-        if (!isfinite(step_loss) || (bad = sd_params_first_nonfinite(P, 1)) >= 0) {
-            r->failed_everywhere = 1;   /* the reduced loss and gradient: every rank sees this */
-            sd_error("training diverged at step %d: %s%s%s; nothing was written (try a smaller --lr)", step,
-                     bad < 0 ? "the loss is " : "the gradient of ",
-                     bad < 0 ? (isnan(step_loss) ? "NaN" : "Inf") : sd_params_name(P, bad),
-                     bad < 0 ? "" : " holds NaN/Inf");
-            goto done;
-        }
-        if (tf) {
-            if (o->clip > 0) sd_params_clip_grad_norm(P, o->clip);
-            sd_optim_set_lr(opt, sd_lr_warmup_cosine(step - 1, o->warmup, o->steps, o->lr, o->lr / 10));
-        }
-        sd_optim_step(opt);
-        double now = sd_time_now();
-        train_time += now - t0;
-        st.loss_window += step_loss;
-        st.window++;
-        st.tail[(step - 1) % 100] = step_loss;
-        st.step = step;
-        r->steps = step;
-        if (sd_trainer_step(tr, step, 0, (double)T * B, (double[]){ step_loss, step_loss / LN2, NAN })) goto done;
-        /* agreed: every rank stops after this step */
-        const int stopping = info[1] > 0 || (o->stop_after > 0 && step == o->stop_after && step < o->steps);
-        if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && step % o->checkpoint_every == 0)) &&
-            rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
-        if (stopping) {
-            if (o->live_progress) fprintf(stderr, "\r\033[K");
-            stopped_note(log, o, step);
-            rc = SD_STOPPED;
-            goto done;
-        }
-        if (o->live_progress && (now - last_draw > 0.2 || step == o->steps)) {
-            double tps = (double)(step - first_step) * T * B / train_time;
-            double eta = (double)(o->steps - step) * T * B / tps;
-            fprintf(stderr, "\r\033[Kstep %d/%d  loss %.4f  %.0f tok/s  ETA %dm%02ds", step, o->steps,
-                    step_loss, tps, (int)eta / 60, (int)eta % 60);
-            fflush(stderr);
-            last_draw = now;
-        }
-        int last = step == o->steps;
-        if (step % log_every == 0 || last) {
-            if (o->live_progress) fprintf(stderr, "\r\033[K");
-            double l = st.loss_window / st.window;
-            fprintf(log, "step %d/%d  loss %.4f (%.3f bpc)  %.0f tokens/s\n", step, o->steps, l, l / LN2,
-                    (double)(step - first_step) * T * B / train_time);
-            st.loss_window = 0.0;
-            st.window = 0;
-        }
-        if ((o->eval_every > 0 && step % o->eval_every == 0) || last) {
-            int v = validate(g, m, dist, tok + n_train, n_val, T, vb, in, tgt, o->stop, &r->val_bpc);
-            if (v == SD_STOPPED) {   /* stopped during validation: the state after this step is whole */
-                if (o->live_progress) fprintf(stderr, "\r\033[K");
-                if (o->checkpoint && rank == 0 && sd_lm_checkpoint_save(o->checkpoint, m, opt, o, text.n, &st)) goto done;
-                stopped_note(log, o, step);
-                rc = SD_STOPPED;
-                goto done;
-            }
-            if (v) goto done;
-            fprintf(log, "step %d: validation %.4f bits per character\n", step, r->val_bpc);
-            if (sd_trainer_epoch(tr, step, 0, (double[]){ NAN, NAN, r->val_bpc })) goto done;
-        }
-        if (rank == 0 && o->sample_len > 0 && ((o->sample_every > 0 && step % o->sample_every == 0) || last)) {
-            uint8_t p;
-            default_prime(&vocab, &p);
-            if (sd_lm_generate(m, ctx, &p, 1, o->sample_len, 0.8f, &st.srng, sample)) goto done;
-            fprintf(log, "sample at step %d:\n", step);
-            print_sample(log, sample, o->sample_len, "  | ");
-        }
-        fflush(log);
+    lm_run R = { .o = o, .r = r, .dist = dist, .rank = rank, .m = m, .opt = opt, .g = g, .vb = vb, .sync = sync,
+                 .ctx = ctx, .vocab = &vocab, .tok = tok, .n_train = n_train, .n_val = n_val, .text_n = text.n, .T = T,
+                 .B = B, .in = in, .tgt = tgt, .offs = offs, .sample = sample, .st = &st, .log = log, .tr = tr,
+                 .log_every = log_every, .first_step = first_step };
+    sd_dist_shard(dist, B, &R.first, &R.count);
+    const sd_trainer_hooks hooks = { &R, lm_step, lm_checkpoint, NULL, lm_after, lm_where };
+    int ran = sd_trainer_run(tr, &hooks, 1);
+    if (ran) {
+        if (ran == SD_STOPPED) rc = SD_STOPPED;
+        goto done;
     }
+    const double train_time = R.train_time;
     if (first_step == o->steps) {   /* resumed a finished run: the model file still gets its figures */
         if (validate(g, m, dist, tok + n_train, n_val, T, vb, in, tgt, NULL, &r->val_bpc)) goto done;
         fprintf(log, "step %d: validation %.4f bits per character\n", o->steps, r->val_bpc);

@@ -221,8 +221,7 @@ static int on_step(sd_dqn *d, const sd_env *env, long step, void *user)
     progress_state *ps = user;
     const sd_rl_dqn_opts *o = ps->o;
     const int stopping = (o->stop && *o->stop) || (o->stop_after > 0 && step == o->stop_after);
-    if (o->checkpoint && (stopping || (o->checkpoint_every > 0 && step % o->checkpoint_every == 0)) &&
-        sd_rl_dqn_checkpoint_save(o, d, env, ps->next_log))
+    if (sd_trainer_checkpoint_due(ps->tr, step, stopping) && sd_rl_dqn_checkpoint_save(o, d, env, ps->next_log))
         return -1;
     ps->stopped = stopping;
     if (sd_trainer_step(ps->tr, step, ps->episodes + 1, 1, (const double[]){ NAN, NAN, NAN, NAN })) return -1;
@@ -299,7 +298,9 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
                                                           .live = o->live_progress, .out = o->out,
                                                           .resume_step = o->resume ? sd_dqn_steps(d) : 0,
                                                           .cmd = "rl dqn", .config = sd_rl_dqn_config_fields,
-                                                          .config_opts = o })))
+                                                          .config_opts = o, .log = f, .checkpoint = o->checkpoint,
+                                                          .checkpoint_every = o->checkpoint_every,
+                                                          .hint = (const char *const[]){ "out", o->out }, .nhint = 2 })))
         goto done;
     memset(r, 0, sizeof *r);
     int ran = sd_dqn_run(d, env, &r->train, &(sd_dqn_hooks){ .on_episode = on_episode, .on_step = on_step,
@@ -307,14 +308,9 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
     if (o->live_progress) fprintf(stderr, "\r%100s\r", "");
     if (ran < 0) goto done;
     if (ran == 1) {
-        if (o->checkpoint) {
-            char every[32];
-            snprintf(every, sizeof every, "%ld", o->checkpoint_every);
-            const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
-            fprintf(f, "stopped at env step %ld; checkpoint written to %s\n", sd_dqn_steps(d), o->checkpoint);
-            sd_app_resume_hint(f, "rl dqn", o->checkpoint, outs, 4);
-        } else
-            fprintf(f, "stopped at env step %ld (no --checkpoint given: nothing saved)\n", sd_dqn_steps(d));
+        char where[64];
+        snprintf(where, sizeof where, "env step %ld", sd_dqn_steps(d));
+        sd_trainer_stopped(tr, where);
         rc = SD_STOPPED;
         goto done;
     }
@@ -332,14 +328,10 @@ int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
     double total = 0.0;
     for (int e = 0; e < o->eval_episodes; e++) {
         if (o->stop && *o->stop) {   /* the finished run's checkpoint is written: resuming it evaluates again */
-            fprintf(f, "stopped during the greedy evaluation (episode %d of %d)%s\n", e + 1, o->eval_episodes,
-                    o->checkpoint ? "" : "; no --checkpoint given: nothing saved");
-            if (o->checkpoint) {
-                char every[32];
-                snprintf(every, sizeof every, "%ld", o->checkpoint_every);
-                const char *const outs[] = { "out", o->out, "checkpoint-every", o->checkpoint_every ? every : NULL };
-                sd_app_resume_hint(f, "rl dqn", o->checkpoint, outs, 4);
-            }
+            char where[96];
+            snprintf(where, sizeof where, "env step %ld, in the greedy evaluation (episode %d of %d)", sd_dqn_steps(d),
+                     e + 1, o->eval_episodes);
+            sd_trainer_stopped(tr, where);
             rc = SD_STOPPED;
             goto done;
         }

@@ -210,9 +210,12 @@ int sd_trainer_run(sd_trainer *t, const sd_trainer_hooks *h, int first_epoch)
                 sd_trainer_stopped(t, where);
                 return SD_STOPPED;
             }
-            if (t->o.live && h->live) h->live(h->user, &io);
+            int after = h->after ? h->after(h->user, &io) : 0;
+            if (after == SD_STOPPED) return stopped_in_hook(t, h, done, epoch);
+            if (after) return -1;
         }
         if (t->o.live) fprintf(stderr, "\r\033[K");
+        if (!h->epoch_end) continue;
         double values[SD_METLOG_MAX_KEYS];
         for (int k = 0; k < SD_METLOG_MAX_KEYS; k++) values[k] = NAN;
         int end = h->epoch_end(h->user, epoch, values);

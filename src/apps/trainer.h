@@ -103,13 +103,16 @@ typedef struct sd_trainer_hooks {
     int  (*step)(void *user, sd_trainer_io *io);
     /* Write the checkpoint after io's step; every rank calls it (rank 0 writes). */
     int  (*checkpoint)(void *user, const sd_trainer_io *io);
-    /* The epoch ended: evaluate, print its line; values (preset NaN) -> its record.
-     * 0, -1 (error), SD_TRAINER_END (the record, then no more epochs: early
-     * stopping) or SD_STOPPED (a stop came during its evaluation: no record; the
-     * trainer's state is where the run resumes, the checkpoint hook writes it). */
+    /* The epoch ended: evaluate, print its line; values (preset NaN) -> its record
+     * (NULL: nothing at an epoch's end, and no record). 0, -1 (error),
+     * SD_TRAINER_END (the record, then no more epochs: early stopping) or
+     * SD_STOPPED (a stop came during its evaluation: no record; the trainer's
+     * state is where the run resumes, and the checkpoint hook writes it). */
     int  (*epoch_end)(void *user, int epoch, double *values);
-    /* After a step that did not stop: redraw the terminal's line (NULL: none). */
-    void (*live)(void *user, const sd_trainer_io *io);
+    /* After a step that did not stop: the terminal's line, periodic work (NULL: none).
+     * 0, -1, or SD_STOPPED (a stop came during its work, e.g. a validation pass:
+     * the state after io's step is where the run resumes; the checkpoint hook writes it). */
+    int  (*after)(void *user, const sd_trainer_io *io);
     /* Where the run is, for the stop message ("epoch 2 step 7"). */
     void (*where)(void *user, char *buf, size_t size);
 } sd_trainer_hooks;
