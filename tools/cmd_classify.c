@@ -129,7 +129,10 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         if (!cli_flag_given(argc, argv, "epochs")) o.epochs = 50;
         if (!cli_flag_given(argc, argv, "batch")) o.batch = 16;
     }
-    if (!o.epochs) o.epochs = strcmp(recipe, "best") ? 5 : 10;
+    if (!o.epochs) {
+        o.epochs = strcmp(recipe, "best") ? 5 : 10;
+        if (!o.resume) o.track.quick = "--epochs 1 for a quick look";   /* the default's cost is announced */
+    }
     if (schedule) {
         if (strcmp(schedule, "const") && strcmp(schedule, "cosine"))
             return cli_usage_error("train", "[flags]", "unknown schedule '%s' (expected const or cosine)", schedule);

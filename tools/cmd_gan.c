@@ -133,6 +133,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
     o.overlap = !strcmp(allreduce, "overlap");
     o.stop_after = stop_after;
     if ((rc = cli_check_stop_after("gan", usage, stop_after, o.checkpoint, o.resume))) return rc;
+    if (!o.resume && !cli_flag_given(argc, argv, "epochs")) o.track.quick = "--epochs 1 for a quick look";
     if (o.resume) {   /* the stored configuration; flags given again must agree (out, classifier, score-n may change) */
         sd_gan_train_opts c = o;
         if (sd_gan_config_load(o.resume, &c)) {

@@ -95,6 +95,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
     o.overlap = !strcmp(allreduce, "overlap");
     o.sample_every = sample_every >= 0 ? sample_every : o.eval_every;
     if ((rc = cli_check_stop_after("lm", usage, o.stop_after, o.checkpoint, o.resume))) return rc;
+    if (!o.resume && !cli_flag_given(argc, argv, "steps")) o.track.quick = "--steps 200 for a quick look";
     if (o.resume && (rc = resume_config(argc, argv, &o))) return rc;
     *o_ = o;
     *json_ = json;

@@ -19,6 +19,7 @@ struct sd_trainer {
     double run_items, run_t0;      /* since the start (progress lines) */
     int64_t first_step;
     double progress_every, last_progress;
+    int announced;
     char curves[4096];
 };
 
@@ -79,11 +80,29 @@ static void progress_line(sd_trainer *t, int64_t step, int epoch, double now)
     fflush(f);
 }
 
+/* A long default's cost, once the speed is known: what the whole run takes at it. */
+static void announce(sd_trainer *t, int64_t step, double now)
+{
+    t->announced = 1;
+    const double per_step = (now - t->run_t0) / (double)(step - t->first_step);
+    const double left = per_step * (double)(t->o.total_steps - step), total = per_step * (double)t->o.total_steps;
+    FILE *f = t->o.log ? t->o.log : stdout;
+    fprintf(f, "this run: %lld steps", (long long)t->o.total_steps);
+    if (t->o.steps_per_epoch > 0 && t->o.epochs > 1) fprintf(f, " (%d epochs)", t->o.epochs);
+    fprintf(f, ", about %.0f min in all at this speed (%.0f %s/s), %.0f min left; %s\n", total / 60,
+            t->run_items / (now - t->run_t0), t->o.unit ? t->o.unit : "step", left / 60, t->o.flags.quick);
+    fflush(f);
+}
+
 int sd_trainer_step(sd_trainer *t, int64_t step, int epoch, double items, const double *values)
 {
     if (!t) return 0;
     t->items += items;
     t->run_items += items;
+    if (t->o.flags.quick && !t->announced && t->o.rank == 0 && step > t->first_step) {
+        double now = sd_time_now();
+        if (now - t->run_t0 >= 10.0) announce(t, step, now);
+    }
     for (int k = 0; k < t->nkeys; k++)
         if (isfinite(values[k])) {
             t->sums[k] += values[k];

@@ -25,6 +25,9 @@ typedef struct sd_trainer_flags {
     const char *log;           /* --log FILE (JSON lines; FILE.csv: CSV); NULL: none */
     int log_every;             /* --log-every N steps (0: the trainer's default) */
     int no_plot;               /* --no-plot: no curves.svg at the end */
+    const char *quick;         /* set by the CLI when a long default is in force: a hint such as
+                                  "--epochs 1 for a quick look"; the run's cost is then announced
+                                  once its speed is known (after about 10 s of steps) */
     float progress_every;      /* --progress-every S: a plain line on stderr every S seconds when it
                                   is not a terminal (0: the default, 30 s; < 0: never) */
 } sd_trainer_flags;
