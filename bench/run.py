@@ -544,6 +544,8 @@ def bench_logging():
     for name, (plain, logged) in runs.items():
         a, b = med(plain), med(logged)
         print(f"| {name} | {a:,.0f}/s | {b:,.0f}/s | {100 * (a - b) / a:+.2f} % |")
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 WORKLOADS = {"mlp": bench_mlp}
