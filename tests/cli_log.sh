@@ -37,7 +37,7 @@ mkdir -p "$TMP/cls" "$TMP/lm" "$TMP/rl" "$TMP/rl2"
 run=(--model mlp --epochs 2 --batch 64 --limit 640 --limit-test 200 --threads 1 --seed 3)
 out=$("$BIN" train "${run[@]}" --log "$TMP/full.jsonl" --log-every 2 --out "$TMP/cls/m.safetensors" 2>"$TMP/err") ||
     bad "train --log failed: $out $(cat "$TMP/err")"
-got=$(check_log "$TMP/full.jsonl" loss lr train_loss test_loss test_accuracy img_per_s) && [ "$got" = "10 2" ] && ok ||
+got=$(check_log "$TMP/full.jsonl" loss lr train_loss test_loss test_accuracy val_loss val_accuracy best_epoch img_per_s) && [ "$got" = "10 2" ] && ok ||
     bad "classifier log: $got"
 grep -q "curves: $TMP/cls/curves.svg" <<<"$out" && [ -s "$TMP/cls/curves.svg" ] && ok || bad "no curves.svg: $out"
 python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$TMP/cls/curves.svg" && ok || bad "curves.svg is not XML"
@@ -46,7 +46,7 @@ python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$TMP/
 "$BIN" train "${run[@]}" --log "$TMP/res.jsonl" --log-every 2 --checkpoint "$TMP/ck.safetensors" --stop-after 7 \
     >/dev/null 2>&1 || bad "stopped run failed"
 "$BIN" train --resume "$TMP/ck.safetensors" --log "$TMP/res.jsonl" --log-every 2 --no-plot >/dev/null 2>&1 || bad "resume failed"
-got=$(check_log "$TMP/res.jsonl" loss lr train_loss test_loss test_accuracy img_per_s) && [ "$got" = "10 2" ] && ok ||
+got=$(check_log "$TMP/res.jsonl" loss lr train_loss test_loss test_accuracy val_loss val_accuracy best_epoch img_per_s) && [ "$got" = "10 2" ] && ok ||
     bad "resumed log: $got"
 python3 - "$TMP/full.jsonl" "$TMP/res.jsonl" <<'EOF' && ok || bad "the resumed run's log differs"
 import json, sys
@@ -61,13 +61,28 @@ EOF
 # CSV; a plain progress line when stderr is a file
 "$BIN" train "${run[@]}" --epochs 1 --log "$TMP/c.csv" --progress-every 0.001 --no-plot >/dev/null 2>"$TMP/err" ||
     bad "train --log c.csv failed"
-[ "$(head -n 1 "$TMP/c.csv")" = "kind,step,epoch,time,loss,lr,train_loss,test_loss,test_accuracy,img_per_s" ] && ok ||
+[ "$(head -n 1 "$TMP/c.csv")" = "kind,step,epoch,time,loss,lr,train_loss,test_loss,test_accuracy,val_loss,val_accuracy,best_epoch,img_per_s" ] && ok ||
     bad "CSV header: $(head -n 1 "$TMP/c.csv")"
 [ "$(grep -c '^step,' "$TMP/c.csv")" = 1 ] && [ "$(grep -c '^epoch,10,1,' "$TMP/c.csv")" = 1 ] && ok ||
     bad "CSV rows: $(cat "$TMP/c.csv")"
 grep -qE "^progress: step [0-9]+/10 \(epoch 1/1\)  loss [0-9.]+  [0-9]+ img/s  ETA" "$TMP/err" && ok ||
     bad "no progress line: $(cat "$TMP/err")"
 expect 1 "nodir/x.jsonl" "$BIN" train "${run[@]}" --epochs 1 --log "$TMP/nodir/x.jsonl"
+# --val and --early-stop: each epoch record has the validation loss and accuracy and the
+# epoch whose weights are kept; the early stop ends the records there
+out=$("$BIN" train --model mlp --epochs 15 --batch 16 --limit 128 --limit-test 200 --threads 1 --seed 3 --val 0.25 \
+    --early-stop 1 --log "$TMP/val.jsonl" --no-plot 2>&1) ||
+    bad "train --val --early-stop --log failed: $out"
+python3 - "$TMP/val.jsonl" "$(grep -c '^early stop' <<<"$out")" <<'EOF' && ok || bad "validation in the log: $(cat "$TMP/val.jsonl")"
+import json, sys
+ep = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "epoch"]
+assert [r["epoch"] for r in ep] == list(range(1, len(ep) + 1)), ep
+for r in ep:
+    assert 0 < r["val_loss"] < 10 and 0 <= r["val_accuracy"] <= 1, r
+    assert 1 <= r["best_epoch"] <= r["epoch"], r
+assert len(ep) < 15 and sys.argv[2] == "1", (len(ep), sys.argv[2])   # this run stops early (epoch 10)
+assert ep[-1]["best_epoch"] == ep[-1]["epoch"] - 1, ep[-1]
+EOF
 
 # ---- GAN, language model, DQN
 "$BIN" gan --limit 256 --epochs 2 --threads 2 --seed 3 --out "$TMP/gan" --log "$TMP/gan.jsonl" --log-every 1 \
