@@ -21,6 +21,7 @@ struct sd_trainer {
     double progress_every, last_progress;
     int announced;
     char curves[4096];
+    const char *hint[16];          /* opts.hint's pairs, copied (a caller's compound literal ends with its statement) */
 };
 
 sd_trainer *sd_trainer_new(const sd_trainer_opts *o)
@@ -28,6 +29,13 @@ sd_trainer *sd_trainer_new(const sd_trainer_opts *o)
     sd_trainer *t = calloc(1, sizeof *t);
     if (!t) { sd_error("out of memory"); return NULL; }
     t->o = *o;
+    if (o->nhint < 0 || o->nhint > 16 || (o->nhint && !o->hint)) {
+        free(t);
+        sd_error("the resume hint has %d entries (at most 16)", o->nhint);
+        return NULL;
+    }
+    for (int i = 0; i < o->nhint; i++) t->hint[i] = o->hint[i];
+    t->o.hint = t->hint;
     if (!t->o.progress) t->o.progress = stderr;
     for (; o->keys && o->keys[t->nkeys]; t->nkeys++) {
         if (t->nkeys == SD_METLOG_MAX_KEYS - 1) { free(t); sd_error("too many measures"); return NULL; }

@@ -56,7 +56,7 @@ typedef struct sd_trainer_opts {
     const char *checkpoint;    /* NULL: none */
     long checkpoint_every;     /* steps (0: only at a stop; the trainer writes the final one) */
     FILE *log;                 /* the trainer's human lines (the stop message) */
-    const char *const *hint;   /* the stop message's resume hint: flag-value pairs to give again
+    const char *const *hint;   /* the stop message's resume hint: flag-value pairs to give again (at most 16, copied)
                                   (sd_app_resume_hint; checkpoint-every is added) */
     int nhint;
 } sd_trainer_opts;
