@@ -94,6 +94,10 @@ head -c 20000 /usr/share/games/fortunes/fortunes > "$TMP/t.txt" 2>/dev/null || b
 "$BIN" lm train --text "$TMP/t.txt" --hidden 32 --emb 8 --seq 16 --batch 8 --steps 20 --log-every 5 --eval-every 10 \
     --sample-len 0 --threads 2 --out "$TMP/lm/m.safetensors" --log "$TMP/lm.jsonl" >/dev/null 2>&1 || bad "lm train --log failed"
 got=$(check_log "$TMP/lm.jsonl" loss bpc val_bpc tok_per_s) && [ "$got" = "4 2" ] && ok || bad "lm log: $got"
+"$BIN" lm train --text "$TMP/t.txt" --cell transformer --layers 1 --dim 16 --heads 2 --seq 16 --batch 8 --steps 20 \
+    --log-every 5 --eval-every 10 --sample-len 0 --threads 2 --out "$TMP/lm/tf.safetensors" --log "$TMP/tf.jsonl" \
+    --no-plot >/dev/null 2>&1 || bad "lm train --cell transformer --log failed"
+got=$(check_log "$TMP/tf.jsonl" loss bpc val_bpc tok_per_s) && [ "$got" = "4 2" ] && ok || bad "transformer log: $got"
 "$BIN" rl dqn --env cartpole --steps 1500 --seed 3 --eval 1 --out "$TMP/rl/agent.safetensors" --log "$TMP/rl.csv" \
     --log-every 500 >/dev/null 2>&1 || bad "rl dqn --log failed"
 [ "$(head -n 1 "$TMP/rl.csv")" = "kind,step,epoch,time,return,avg_return,epsilon,eval_return,step_per_s" ] && ok ||
