@@ -41,29 +41,43 @@ static float *rand_matrix(sd_rng *r, size_t n, float scale)
     return x;
 }
 
-/* The kernel's packing rounds as sd_bf16_from_float does: C = 1 · B over
- * K = 1 is B rounded, for values that include exact ties. */
+/* The kernel's packing rounds as sd_bf16_from_float does: C = e5ᵀ · B is
+ * B's row 5 rounded (the other rows are multiplied by exact zeros), for
+ * values that include exact ties. */
 static void test_packing_rounds(sd_ctx *ctx, sd_rng *r)
 {
-    enum { N = 200 };
-    float A[6] = {1, 1, 1, 1, 1, 1}, B[N], C[6 * N];
+    enum { N = 200, K = 32 };   /* K >= 32: a bfloat16 product */
+    static float A[6 * K], B[K * N], C[6 * N];
+    for (int i = 0; i < 6; i++) A[i * K + 5] = 1.0f;   /* C row i = B row 5 */
     for (int j = 0; j < N; j++) {
         uint32_t u = 0x3F000000u + ((uint32_t)sd_rng_u64(r) & 0x00FFFFFFu);
         if (j % 4 == 0) u = (u & 0xFFFF0000u) | 0x8000u;             /* a tie */
-        B[j] = from_bits(u) * (j % 2 ? -1.0f : 1.0f);
+        B[5 * N + j] = from_bits(u) * (j % 2 ? -1.0f : 1.0f);
+        for (int k = 0; k < K; k++) if (k != 5) B[k * N + j] = 1000.0f * (float)(k + 1);
     }
-    sd_gemm(ctx, 0, 0, 6, N, 1, 1.0f, A, 1, B, N, 0.0f, C, N);
+    sd_gemm(ctx, 0, 0, 6, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
     int bad = 0;
     for (int i = 0; i < 6; i++)
-        for (int j = 0; j < N; j++) bad += C[i * N + j] != round_bf16(B[j]);
+        for (int j = 0; j < N; j++) bad += C[i * N + j] != round_bf16(B[5 * N + j]);
     CHECK_MSG(bad == 0, "packed bf16 differs from sd_bf16_from_float in %d of %d", bad, 6 * N);
 }
 
 struct shape { int ta, tb, M, N, K; float alpha, beta; };
 
-/* One product: against the bf16 oracle (sums in another order: a float32
- * tolerance on the bound Σ|a||b|) and against float32 (bfloat16's tolerance:
- * each rounded operand is off by at most 2^-9 of itself). */
+/* Products that stay float32 under bfloat16 (src/kernels/gemm.c, sd_gemm_on):
+ * thin ones of k-contiguous operands (the dot-product path) and short sums. */
+static int stays_fp32(const struct shape *s)
+{
+    int ta = s->ta, tb = s->tb;
+    if (s->M == 1 && ta) ta = 0;   /* a single contiguous row or column reads either way */
+    if (s->N == 1 && !tb) tb = 1;
+    return (!ta && tb && (s->M <= 4 || s->N <= 16) && s->K >= 16) || s->K < 32;
+}
+
+/* One product: against its oracle (bf16, or fp32 for the products that stay
+ * fp32; sums in another order: a float32 tolerance on the bound Σ|a||b|) and
+ * against float32 (bfloat16's tolerance: each rounded operand is off by at
+ * most 2^-9 of itself). */
 static int run_case(sd_ctx *ctx, sd_rng *r, const struct shape *s)
 {
     int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N, ldc = s->N;
@@ -75,7 +89,8 @@ static int run_case(sd_ctx *ctx, sd_rng *r, const struct shape *s)
     memcpy(O, C0, nc * sizeof *O);
     memcpy(F, C0, nc * sizeof *F);
     sd_gemm(ctx, s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B, ldb, s->beta, C, ldc);
-    sd_gemm_bf16_naive(s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B, ldb, s->beta, O, ldc);
+    (stays_fp32(s) ? sd_gemm_naive : sd_gemm_bf16_naive)(s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B,
+                                                         ldb, s->beta, O, ldc);
     sd_gemm_naive(s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, lda, B, ldb, s->beta, F, ldc);
     for (size_t i = 0; i < na; i++) Aa[i] = fabsf(A[i]);
     for (size_t i = 0; i < nb; i++) Ba[i] = fabsf(B[i]);

@@ -248,3 +248,10 @@ void cli_release_stop(void)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
 }
+
+int cli_precision(const char *cmd, const char *usage, const char *value, int *out)
+{
+    for (int i = 0; sd_precision_names[i]; i++)
+        if (!strcmp(value, sd_precision_names[i])) { *out = i; return 0; }
+    return cli_usage_error(cmd, usage, "unknown --precision '%s' (expected fp32 or bf16)", value);
+}

@@ -70,6 +70,12 @@ typedef struct cli_alias { const char *flag, *key; } cli_alias;
 int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
                       const cli_alias *aliases, const void *given, const void *stored, const char *path);
 void cli_release_stop(void);
+/* --precision fp32|bf16 (issue 22): the flag's table entry, and its value
+ * parsed into *out (an sd_precision); 0, or 2 after a usage error. */
+#define CLI_PRECISION_FLAG(var) \
+    { "precision", F_STR, &(var), "fp32 (default) or bf16: matrix products with bfloat16 operands and float32 " \
+                                  "sums, weights and optimizer in float32 (mixed precision; needs AVX512_BF16)" }
+int cli_precision(const char *cmd, const char *usage, const char *value, int *out);
 
 /* The flags every trainer takes for its metric log and progress (issue 17),
  * as entries of its flag table; `every` names the --log-every default.

@@ -46,7 +46,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
 {
     sd_train_opts o = *o_;
     const char *optim = "adam", *init = "default", *recipe = NULL, *schedule = NULL, *allreduce = "overlap";
-    const char *task = "auto", *fill = "none", *resize = "pad";
+    const char *task = "auto", *fill = "none", *resize = "pad", *precision = "fp32";
     float test_split = 0.0f, val = 0.0f;
     int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0, stop_after = 0;
     const flag flags[] = {
@@ -78,6 +78,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
         { "init", F_STR, &init, "weight initialisation: default (PyTorch's), he, xavier" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
+        CLI_PRECISION_FLAG(precision),
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "out", F_STR, &o.out, "write the trained model to this safetensors file" },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
@@ -109,6 +110,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         if (k < 0) return cli_usage_error("train", "[flags]", "unknown value '%s' for this flag (see --help)", values[e]);
         *outs[e] = k;
     }
+    if ((rc = cli_precision("train", "[flags]", precision, &o.precision))) return rc;
     if (test_split > 0) o.data.test_split = test_split;
     if (val > 0) o.data.val = val;
     if (o.data.early_stop && !(o.data.val > 0))

@@ -96,7 +96,7 @@ static int diffusion_score(int argc, char **argv)
 static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *json_)
 {
     sd_diffusion_train_opts o = *o_;
-    const char *schedule = "linear", *usage = "[sample|score] [flags]";
+    const char *schedule = "linear", *usage = "[sample|score] [flags]", *precision = "fp32";
     int json = 0, stop_after = 0;
     const flag flags[] = {
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default as for train)" },
@@ -108,6 +108,7 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
         { "groups", F_INT, &o.groups, "group normalisation groups, dividing --channels (default 8)", 1, 1024 },
         { "steps", F_INT, &o.T, "noise steps T (default 1000)", 1, SD_DDPM_MAX_T },
         { "schedule", F_STR, &schedule, "noise schedule: linear (Ho et al., default) or cosine (Nichol & Dhariwal)" },
+        CLI_PRECISION_FLAG(precision),
         { "ema", F_FLOAT, &o.ema, "decay of the weights' moving average, which is sampled and saved (default "
                                   "0.999; 0: the last weights)", 0, 0.9999999 },
         { "sample-steps", F_INT, &o.sample_steps, "DDIM steps of each epoch's grid and score (default 50)", 1,
@@ -141,6 +142,7 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
     if (cli_check_config_ranges("diffusion", flags, sd_diffusion_config_fields)) return 70;
     if (sd_ddpm_kind_parse(schedule, &o.schedule))
         return cli_usage_error("diffusion", usage, "unknown --schedule '%s' (expected linear or cosine)", schedule);
+    if ((rc = cli_precision("diffusion", usage, precision, &o.precision))) return rc;
     if (o.channels % o.groups)
         return cli_usage_error("diffusion", usage, "%s", "--groups must divide --channels");
     if (o.sample_steps > o.T) {

@@ -77,7 +77,7 @@ static int gan_score(int argc, char **argv)
 static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
 {
     sd_gan_train_opts o = *o_;
-    const char *loss = "ns", *usage = "[sample|score] [flags]", *allreduce = "overlap";
+    const char *loss = "ns", *usage = "[sample|score] [flags]", *allreduce = "overlap", *precision = "fp32";
     int json = 0, stop_after = 0;
     const flag flags[] = {
         { "arch", F_STR, &o.arch, "mlp (../shared/bench-ref/gan.py's) or dcgan (transposed convolutions, batchnorm)" },
@@ -85,6 +85,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "epochs", F_INT, &o.epochs, "passes over the training set (default 20)", 1, 1000000 },
         { "batch", F_INT, &o.batch, "real images per step (default: 64 for mlp, 32 for dcgan)", 2, 1 << 16 },
         { "loss", F_STR, &loss, "G's loss: ns (non-saturating, default) or minimax (the lecture's min_G max_D V)" },
+        CLI_PRECISION_FLAG(precision),
         { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default, or 0: 0.0002)", 0, 1e30 },
         { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default: the "
                                   "architecture's, 0.999; 0: G's last weights)", 0, 0.9999999 },
@@ -122,6 +123,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
     if (strcmp(o.arch, "mlp") && strcmp(o.arch, "dcgan"))
         return cli_usage_error("gan", usage, "unknown architecture '%s' (expected mlp or dcgan)", o.arch);
     if (sd_gan_loss_parse(loss, &o.loss)) return cli_usage_error("gan", usage, "unknown loss '%s' (expected ns or minimax)", loss);
+    if ((rc = cli_precision("gan", usage, precision, &o.precision))) return rc;
     int batch;
     float smooth, ema;
     sd_gan_recipe(o.arch, &batch, &smooth, &ema);   /* flags not given: the architecture's recipe */

@@ -32,11 +32,12 @@ static int resume_config(int argc, char **argv, sd_lm_opts *o)
 static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
 {
     sd_lm_opts o = *o_;
-    const char *cell = "lstm", *allreduce = "overlap";
+    const char *cell = "lstm", *allreduce = "overlap", *precision = "fp32";
     int json = 0, sample_every = -1;
     const flag flags[] = {
         { "text", F_STR, &o.text, "text file, or a directory of them (default /usr/share/games/fortunes)" },
         { "cell", F_STR, &cell, "rnn, lstm or transformer (default lstm)" },
+        CLI_PRECISION_FLAG(precision),
         { "layers", F_INT, &o.layers, "stacked recurrent layers or transformer blocks (default 1; transformer 4)", 1, 16 },
         { "hidden", F_INT, &o.hidden, "hidden units per layer (default 256)", 1, 8192 },
         { "emb", F_INT, &o.emb, "embedding size (default 64)", 1, 8192 },
@@ -81,6 +82,7 @@ static int train_args(int argc, char **argv, sd_lm_opts *o_, int *json_)
     if (npos != 1) return cli_usage_error("lm", usage, "%s", "unexpected argument");
     if (sd_cell_parse(cell, &o.cell))
         return cli_usage_error("lm", usage, "unknown cell '%s' (expected rnn, lstm or transformer)", cell);
+    if ((rc = cli_precision("lm", usage, precision, &o.precision))) return rc;
     const int tf = o.cell == SD_CELL_TRANSFORMER;
     if (!o.layers) o.layers = tf ? 4 : 1;
     if (!o.seq) o.seq = tf ? 128 : 64;

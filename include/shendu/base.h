@@ -58,7 +58,9 @@ const char *sd_ctx_kernel_name(const sd_ctx *ctx);
 /* Precision of the matrix products (sd_gemm: linear layers, convolutions,
  * recurrent gates). FP32 is the default. BF16 is mixed precision: operands
  * rounded to bfloat16, products summed in float32; weights, optimizer state,
- * losses and normalisations stay float32. Needs a CPU with AVX512_BF16:
+ * losses and normalisations stay float32. Products bound by memory rather than
+ * arithmetic (K < 32, or a side of at most 4 rows / 16 columns with both
+ * operands contiguous in k) stay float32. Needs a CPU with AVX512_BF16:
  * elsewhere sd_ctx_set_precision returns -1 (sd_last_error says why) and the
  * context stays in FP32. */
 typedef enum { SD_PRECISION_FP32 = 0, SD_PRECISION_BF16 = 1 } sd_precision;

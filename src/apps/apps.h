@@ -51,6 +51,12 @@ sd_path_role sd_app_input_role(const char *path);
  * name-value pairs, a NULL value skipped; values shell-quoted as needed). */
 void sd_app_resume_hint(FILE *f, const char *cmd, const char *checkpoint, const char *const *flags, int n);
 
+/* --precision (issue 22): "fp32", "bf16" (indices are sd_precision values). A
+ * context's matrix products in that precision; where the CPU has no bfloat16
+ * kernel a note on `log` says the run stays in fp32 (not an error). */
+extern const char *const sd_precision_names[];
+void sd_app_use_precision(sd_ctx *ctx, int precision, FILE *log);
+
 typedef struct sd_train_opts {
     const char *model;       /* preset name ("mlp") or an architecture string */
     const char *data_dir;    /* NULL: sd_data_default_dir() */
@@ -89,6 +95,7 @@ typedef struct sd_train_opts {
     int overlap;             /* all-reduce gradient buckets during backward (else one at the end) */
     sd_data_opts data;       /* class folders and tables (issue 16): how to read them */
     sd_trainer_flags track;  /* --log, --log-every, --no-plot, --progress-every (issue 17) */
+    int precision;           /* SD_PRECISION_FP32 or _BF16 (--precision) */
 } sd_train_opts;
 
 #define SD_STOPPED 3   /* returned by trainers that were asked to stop and saved a checkpoint */
@@ -331,6 +338,7 @@ typedef struct sd_lm_opts {
     int threads;             /* 0: all cores */
     uint64_t seed;
     float forget_bias;       /* LSTM forget-gate bias at init; 0: PyTorch's uniform init (lstm.py's) */
+    int precision;           /* SD_PRECISION_FP32 or _BF16 (--precision) */
     /* cell transformer (issue 20): width, heads (dividing dim), dropout; the context is seq.
      * AdamW's decoupled weight decay, warm-up steps before the cosine decay, the
      * gradient norm clip (0: none). */
@@ -521,6 +529,7 @@ typedef struct sd_gan_train_opts {
     float ema;               /* decay of the generator's moving average, which is what is sampled,
                                 scored and saved (0: no average, the last weights) */
     int threads;             /* 0: all cores */
+    int precision;           /* SD_PRECISION_FP32 or _BF16 (--precision) */
     uint64_t seed;
     int limit_train;         /* use only the first N training images (0: all) */
     int score_n;             /* samples (and real test images) for the score (0: 10000) */
@@ -544,7 +553,7 @@ typedef struct sd_gan_train_opts {
  * also the flag that sets it. The last three (out, classifier, score-n) do not
  * change the training and may be given anew on a resume. */
 extern const sd_config_field sd_gan_config_fields[];
-#define SD_GAN_CONFIG_FREE_FROM 11   /* index of the first of those three */
+#define SD_GAN_CONFIG_FREE_FROM 12   /* index of the first of those three */
 /* Fill o's configuration from checkpoint `path` (not a GAN checkpoint, missing
  * or bad keys: an error); free the strings with sd_gan_config_free. */
 int  sd_gan_config_load(const char *path, sd_gan_train_opts *o);

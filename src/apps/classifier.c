@@ -161,6 +161,7 @@ const sd_config_field sd_train_config_fields[] = {
     F("test-split", SD_CFG_DOUBLE, data.test_split, 0, 0.99),
     F("val", SD_CFG_DOUBLE, data.val, 0, 0.9),
     F("early-stop", SD_CFG_INT, data.early_stop, 0, 1 << 20),
+    F("precision", SD_CFG_ENUM, precision, 0, 0, sd_precision_names, "fp32"),
     { 0 }
 };
 #undef F
@@ -615,6 +616,7 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    sd_app_use_precision(ctx, o->precision, log);
     if (!(m = sd_model_new_with(arch, SD_SHAPE(train.c, train.h, train.w),
                                 &(sd_model_opts){ .init = o->init, .rng = &rng, .max_memory = o->max_memory })) ||
         sd_model_check_memory(m, o->batch, 1, o->max_memory) ||   /* a training step */

@@ -138,3 +138,13 @@ int sd_config_from_file(const sd_config_field *fields, void *opts, const char *p
     }
     return 0;
 }
+
+/* ---- --precision (issue 22) */
+
+const char *const sd_precision_names[] = { "fp32", "bf16", NULL };
+
+void sd_app_use_precision(sd_ctx *ctx, int precision, FILE *log)
+{
+    if (precision == SD_PRECISION_FP32 || sd_ctx_set_precision(ctx, (sd_precision)precision) == 0) return;
+    fprintf(log, "note: %s; training in fp32\n", sd_last_error());
+}

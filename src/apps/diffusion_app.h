@@ -16,6 +16,7 @@ typedef struct sd_diffusion_train_opts {
     float ema;                 /* decay of the sampled weights' moving average: 0.999 (0: last weights) */
     int sample_steps;          /* DDIM steps of the grid drawn after every epoch: 50 */
     int threads;
+    int precision;             /* SD_PRECISION_FP32 or _BF16 (--precision) */
     uint64_t seed;
     const char *out_dir;       /* epoch_NNN.png and model.safetensors; "diffusion-out" */
     const char *classifier;    /* score the model after every epoch (NULL: no score) */
@@ -34,7 +35,7 @@ typedef struct sd_diffusion_train_opts {
  * shendu.diffusion.KEY, read back on --resume; fields from
  * SD_DIFFUSION_CONFIG_FREE_FROM on may change on a resume. */
 extern const sd_config_field sd_diffusion_config_fields[];
-#define SD_DIFFUSION_CONFIG_FREE_FROM 12
+#define SD_DIFFUSION_CONFIG_FREE_FROM 13
 int  sd_diffusion_config_load(const char *path, sd_diffusion_train_opts *o);
 void sd_diffusion_config_free(sd_diffusion_train_opts *o);
 

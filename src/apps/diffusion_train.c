@@ -38,6 +38,7 @@ const sd_config_field sd_diffusion_config_fields[] = {
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
     F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
+    F("precision", SD_CFG_ENUM, precision, 0, 0, sd_precision_names, "fp32"),
     /* SD_DIFFUSION_CONFIG_FREE_FROM: these may change on a resume */
     F("out", SD_CFG_STR, out_dir, 0, 0, NULL, "diffusion-out"),
     F("classifier", SD_CFG_STR, classifier, 0, 0, NULL, ""),
@@ -46,7 +47,7 @@ const sd_config_field sd_diffusion_config_fields[] = {
     { 0 }
 };
 #undef F
-_Static_assert(SD_DIFFUSION_CONFIG_FREE_FROM == 12, "the fields a resume may change start at out");
+_Static_assert(SD_DIFFUSION_CONFIG_FREE_FROM == 13, "the fields a resume may change start at out");
 
 int sd_diffusion_config_load(const char *path, sd_diffusion_train_opts *o)
 {
@@ -293,6 +294,7 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     }
     if (sd_app_make_dir(out)) goto done;
     if (!(R.ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    sd_app_use_precision(R.ctx, o->precision, log);
     const sd_unet_opts uo = { .channels = o->channels, .groups = o->groups, .rng = &R.rng };
     if (!(R.net = sd_unet_new(img, &uo)) || !(R.s = sd_ddpm_new(o->schedule, o->T))) goto done;
     R.avg = R.net;

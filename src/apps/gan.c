@@ -756,6 +756,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     sd_rng_seed(&rng, o->seed);
     sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);   /* the grid's noise: the same every epoch */
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    sd_app_use_precision(ctx, o->precision, log);
     if (!(G = sd_model_new(A->G, SD_SHAPE(A->nz), SD_INIT_DEFAULT, &rng)) ||
         !(D = sd_model_new(A->D, !strcmp(A->name, "mlp") ? SD_SHAPE((int)sd_shape_numel(img)) : img,
                            SD_INIT_DEFAULT, &rng))) {

@@ -41,6 +41,7 @@ const sd_config_field sd_gan_config_fields[] = {
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
     F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
+    F("precision", SD_CFG_ENUM, precision, 0, 0, sd_precision_names, "fp32"),
     /* SD_GAN_CONFIG_FREE_FROM: these may change on a resume */
     F("out", SD_CFG_STR, out_dir, 0, 0, NULL, "gan-out"),
     F("classifier", SD_CFG_STR, classifier, 0, 0, NULL, ""),
@@ -48,7 +49,7 @@ const sd_config_field sd_gan_config_fields[] = {
     { 0 }
 };
 #undef F
-_Static_assert(SD_GAN_CONFIG_FREE_FROM == 11, "the fields a resume may change start at out");
+_Static_assert(SD_GAN_CONFIG_FREE_FROM == 12, "the fields a resume may change start at out");
 
 int sd_gan_config_load(const char *path, sd_gan_train_opts *o)
 {

@@ -680,6 +680,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_rng_seed(&st.rng, o->seed);
     sd_rng_seed(&st.srng, o->seed ^ 0x5eed5eedULL);
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
+    sd_app_use_precision(ctx, o->precision, log);
     m = tf ? sd_lm_new_transformer(&vocab, o->layers, o->dim, o->heads, T, o->dropout, &st.rng)
            : sd_lm_new(&vocab, o->cell, o->layers, o->hidden, o->emb, o->forget_bias, &st.rng);
     if (!m) goto done;

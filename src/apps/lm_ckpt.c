@@ -37,6 +37,7 @@ const sd_config_field sd_lm_config_fields[] = {
     F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 100, NULL, "0.1"),
     F("clip", SD_CFG_FLOAT, clip, 0, 1e30, NULL, "1"),
     F("warmup", SD_CFG_INT, warmup, 0, 1 << 30, NULL, "100"),
+    F("precision", SD_CFG_ENUM, precision, 0, 0, sd_precision_names, "fp32"),
     { 0 }
 };
 #undef F

@@ -405,6 +405,7 @@ static void split_range(int n, int unit, int parts, int p, int *lo, int *hi)
 #define DOT_MAX_M 4
 #define DOT_MAX_N 16
 #define DOT_MIN_K 16
+#define BF16_MIN_K 32   /* see sd_gemm_on; tests/test_gemm_bf16.c mirrors the rule */
 
 static void gemm_dot(const struct sd_gemm_arch *ar, const struct gemm_args *g, int threads)
 {
@@ -471,7 +472,7 @@ void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int
 #endif
 
     struct sd_gemm_state *s = ctx->gemm;
-    const struct sd_gemm_arch *ar = s->use_bf16 ? s->bf16 : s->arch;
+    const struct sd_gemm_arch *ar = s->arch;
     struct gemm_args g = {
         .transA = transA != 0, .transB = transB != 0, .M = M, .N = N, .K = K,
         .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C,
@@ -494,10 +495,18 @@ void sd_gemm_on(sd_ctx *ctx, int max_threads, int transA, int transB, int M, int
     if (M == 1 && g.transA && lda == 1) { g.transA = 0; g.lda = K; }
     if (N == 1 && !g.transB && ldb == 1) { g.transB = 1; g.ldb = K; }
 
-    /* Thin products of k-contiguous operands: dot products, no packing
-     * (float32 only: under bfloat16 every product goes through the packed,
-     * rounded panels). */
-    if (!ar->pairs && !g.transA && g.transB && (M <= DOT_MAX_M || N <= DOT_MAX_N) && K >= DOT_MIN_K) {
+    /* Thin products of k-contiguous operands: dot products, no packing. */
+    const int thin = !g.transA && g.transB && (M <= DOT_MAX_M || N <= DOT_MAX_N) && K >= DOT_MIN_K;
+
+    /* bfloat16 where it pays: thin products and short sums (K < BF16_MIN_K)
+     * are bound by reading their operands, and packing them as pairs would
+     * cost more than the products gain; they stay float32. */
+    if (s->use_bf16 && !thin && K >= BF16_MIN_K) {
+        ar = s->bf16;
+        g.kc = balanced_block(K, ar->kc, 8);
+    }
+
+    if (thin) {
         gemm_dot(ar, &g, threads);
         return;
     }

@@ -14,9 +14,10 @@
  * blocking is unchanged) but hold k in pairs, one 32-bit word per row and
  * pair, the even k in its low half:
  *   panel[kp*P + r] = bf16(X(r, 2kp)) | bf16(X(r, 2kp+1)) << 16
- * with a zero high half when kc is odd. Packing is the float packing followed
- * by an in-place conversion of each panel (pair kp's P words overwrite float
- * rows that were already read).
+ * with a zero high half when kc is odd. B's panels and rows contiguous in k
+ * are packed in one pass; k-major A panels by the float packing followed by an
+ * in-place conversion of each panel (pair kp's P words overwrite float rows
+ * that were already read).
  *
  * Micro-kernel: the AVX-512 float kernel's 6 x 64 tile (24 zmm accumulators);
  * per pair of k it loads 4 zmm of the B panel, broadcasts 6 words of A and
@@ -110,8 +111,90 @@ BF16 static void panel_to_pairs(float *panel, int kc, int P)
     }
 }
 
+/* Rows k and k+1 of a k-major X (n values each) straight into the pair words
+ * of every panel: one pass, for panels a multiple of 16 wide (B's). */
+BF16 static void pack_kmajor_direct(const float *x, long ldx, int n, int kc, int P, uint32_t *dst)
+{
+    for (int kp = 0; kp < (kc + 1) / 2; kp++) {
+        const float *r0 = x + (size_t)(2 * kp) * ldx;
+        const float *r1 = 2 * kp + 1 < kc ? r0 + ldx : NULL;
+        for (int i0 = 0; i0 < n; i0 += P) {
+            uint32_t *d = dst + (size_t)i0 * kc + (size_t)kp * P;   /* panel i0/P, pair kp */
+            for (int c = 0; c < P; c += 16) {
+                int live = n - i0 - c;
+                __mmask16 m = live >= 16 ? (__mmask16)0xFFFF : live <= 0 ? 0 : (__mmask16)((1u << live) - 1);
+                __m512 lo = _mm512_maskz_loadu_ps(m, r0 + i0 + c);
+                __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + i0 + c) : _mm512_setzero_ps();
+                _mm512_storeu_si512(d + c, pair_words(lo, hi));   /* zero words past n */
+            }
+        }
+    }
+}
+
+/* r[i] = row i of a 16 x 16 matrix of 32-bit words -> r[j] = its column j. */
+BF16 static inline void transpose16(__m512i r[16])
+{
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    /* u[4q + c]: rows 4q..4q+3 of columns c, c+4, c+8, c+12 (one per 128-bit lane) */
+    for (int q = 0; q < 4; q++) {
+        u[4 * q + 0] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);       /* cols c, c+8: rows 0-7 */
+        __m512i v1 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);       /* cols c+4, c+12 */
+        __m512i v2 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);  /* rows 8-15 */
+        __m512i v3 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+        r[c] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        r[c + 8] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+        r[c + 4] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        r[c + 12] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+    }
+}
+
+/* Rows of X contiguous in k: 32 values of a row become its 16 pair words in
+ * order (even k in the low half); 16 rows' words are transposed in registers
+ * and stored as 16 pair rows of the panel. */
+BF16 static void pack_rows_direct(const float *x, long ldx, int n, int kc, int P, uint32_t *dst)
+{
+    const int pairs = (kc + 1) / 2;
+    for (int i0 = 0; i0 < n; i0 += P) {
+        uint32_t *panel = dst + (size_t)i0 * kc;
+        for (int r0 = 0; r0 < P; r0 += 16) {
+            int width = P - r0 < 16 ? P - r0 : 16;
+            __mmask16 wm = width == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+            for (int k0 = 0; k0 < kc; k0 += 32) {
+                int live = kc - k0;
+                __mmask16 m0 = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
+                __mmask16 m1 = live >= 32 ? (__mmask16)0xFFFF : live <= 16 ? 0 : (__mmask16)((1u << (live - 16)) - 1);
+                __m512i w[16];
+                for (int r = 0; r < 16; r++) {
+                    int row = i0 + r0 + r;
+                    if (r >= width || row >= n) { w[r] = _mm512_setzero_si512(); continue; }
+                    const float *src = x + (size_t)row * ldx + k0;
+                    w[r] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + 16), _mm512_maskz_loadu_ps(m0, src));
+                }
+                transpose16(w);
+                int np = pairs - k0 / 2 < 16 ? pairs - k0 / 2 : 16;
+                for (int j = 0; j < np; j++)
+                    _mm512_mask_storeu_epi32(panel + (size_t)(k0 / 2 + j) * P + r0, wm, w[j]);
+            }
+        }
+    }
+}
+
 BF16 static void pack_bf16(const float *x, long ldx, int kmajor, int n, int kc, int P, float *dst)
 {
+    uint32_t *d = (uint32_t *)(void *)dst;
+    if (kmajor && P % 16 == 0) { pack_kmajor_direct(x, ldx, n, kc, P, d); return; }
+    if (!kmajor) { pack_rows_direct(x, ldx, n, kc, P, d); return; }
+    /* k-major A panels (6 rows): the float packing, then each panel in place. */
     sd_gemm_pack_avx2(x, ldx, kmajor, n, kc, P, dst);
     for (int i0 = 0; i0 < n; i0 += P) panel_to_pairs(dst + (size_t)i0 * kc, kc, P);
 }
