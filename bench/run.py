@@ -548,7 +548,71 @@ def bench_logging():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---- Mixed precision and threads (issue 22).
+# precision: CNN training (--recipe plain, the reference's recipe) on PREC_IMAGES images, 1 epoch,
+# shendu fp32 / bf16 against bench/cnn_ref.py (bench-ref's cnn.py loop) fp32 / bf16 autocast, the
+# four alternating, PREC_REPS runs each: min / median / max images/s and test accuracy.
+# threads: MLP and CNN training on 1 and 2 threads, THREAD_REPS runs each (alternating):
+# min / median / max, the 2-thread / 1-thread ratios of the medians and of the minima.
+PREC_IMAGES = os.environ.get("PREC_IMAGES", "12800")
+
+
+def spread(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return f"{xs[0]:,.0f} / {statistics.median(xs):,.0f} / {xs[-1]:,.0f}" if xs else "n/a"
+
+
+def bench_precision():
+    reps = int(os.environ.get("PREC_REPS", "5"))
+    runs = {k: [] for k in ("s32", "s16", "t32", "t16")}
+    accs = {k: [] for k in runs}
+    for _ in range(reps):
+        for prec, key in (("fp32", "s32"), ("bf16", "s16")):
+            r = shendu_train("cnn", 1, ("--recipe", "plain", "--limit", PREC_IMAGES, "--precision", prec))
+            runs[key].append(r["ips"])
+            accs[key].append(r["acc"][-1] if r["acc"] else None)
+        for extra, key in (((), "t32"), (("--bf16",), "t16")):
+            t = torch_ref_at(os.path.join(ROOT, "bench", "cnn_ref.py"), "--epochs", "1", "--limit", PREC_IMAGES, *extra)
+            runs[key].append(t["raw"]["train_images_per_s"])
+            accs[key].append(t["raw"]["test_acc_last"])
+    print(f"\n### CNN training in bfloat16 (issue 22): {PREC_IMAGES} images, 1 epoch, {THREADS} threads, "
+          f"{reps} runs each, alternating\n")
+    print("| run | images/s min / median / max | test accuracy (median) |")
+    print("| --- | --- | --- |")
+    names = {"s32": "shendu fp32", "s16": "shendu --precision bf16", "t32": "PyTorch fp32",
+             "t16": "PyTorch bf16 autocast"}
+    for k in runs:
+        print(f"| {names[k]} | {spread(runs[k])} | {med(accs[k]):.4f} |")
+    m = {k: med(v) for k, v in runs.items()}
+    mn = {k: min(v) for k, v in runs.items()}
+    print(f"\nshendu bf16 / shendu fp32: {m['s16'] / m['s32']:.2f}x (median), {mn['s16'] / mn['s32']:.2f}x (min); "
+          f"shendu bf16 / PyTorch bf16: {m['s16'] / m['t16']:.2f}x (median), {mn['s16'] / mn['t16']:.2f}x (min); "
+          f"shendu fp32 / PyTorch fp32: {m['s32'] / m['t32']:.2f}x (median), {mn['s32'] / mn['t32']:.2f}x (min).")
+
+
+def bench_threads():
+    reps = int(os.environ.get("THREAD_REPS", "10"))
+    global THREADS
+    saved = THREADS
+    print(f"\n### Two threads against one (issue 22): {reps} runs each, alternating; images/s min / median / max\n")
+    print("| workload | 1 thread | 2 threads | 2/1 median | 2/1 minimum | 2-thread min vs 1-thread median |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, model, extra in (("MLP, 1 epoch", "mlp", ()),
+                               ("CNN --recipe plain, 12,800 images", "cnn", ("--recipe", "plain", "--limit", "12800"))):
+        r = {1: [], 2: []}
+        for _ in range(reps):
+            for t in (1, 2):
+                THREADS = t
+                r[t].append(shendu_train(model, 1, extra)["ips"])
+        THREADS = saved
+        m1, m2 = med(r[1]), med(r[2])
+        print(f"| {name} | {spread(r[1])} | {spread(r[2])} | {m2 / m1:.2f}x | {min(r[2]) / min(r[1]):.2f}x | "
+              f"{min(r[2]) / m1:.2f}x |")
+
+
 WORKLOADS = {"mlp": bench_mlp}
+WORKLOADS["precision"] = bench_precision
+WORKLOADS["threads"] = bench_threads
 WORKLOADS["logging"] = bench_logging
 WORKLOADS["sgemm"] = bench_sgemm
 WORKLOADS["cnn"] = bench_cnn
