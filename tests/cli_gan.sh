@@ -62,12 +62,12 @@ grep -q "inception score" <<<"$out" && ok || bad "no score line: $out"
 
 # --- bad input
 G="$TMP/mlp/generator.safetensors" C="$TMP/cls.safetensors"
-expect 1 "is a GAN generator, not a classifier" "$BIN" eval "$G" --limit 100
-expect 1 "is a GAN generator, not a classifier" "$BIN" predict "$G" "$TMP/s16.png"
-expect 1 "is a GAN generator, not a classifier" "$BIN" gan score "$G" --classifier "$G" --n 100
-expect 1 "is a GAN generator, not a classifier" "$BIN" gan --classifier "$G" --limit 320 --epochs 1 --out "$TMP/x"
-expect 1 "cls.safetensors is not a GAN generator.*classifier" "$BIN" gan sample "$C" --out "$TMP/x.png"
-expect 1 "cls.safetensors is not a GAN generator" "$BIN" gan score "$C" --classifier "$C"
+expect 1 "is a GAN generator, not an image classifier; use it with shendu gan sample" "$BIN" eval "$G" --limit 100
+expect 1 "is a GAN generator, not an image classifier; use it with shendu gan sample" "$BIN" predict "$G" "$TMP/s16.png"
+expect 1 "is a GAN generator, not an image classifier; use it with shendu gan sample" "$BIN" gan score "$G" --classifier "$G" --n 100
+expect 1 "is a GAN generator, not an image classifier; use it with shendu gan sample" "$BIN" gan --classifier "$G" --limit 320 --epochs 1 --out "$TMP/x"
+expect 1 "cls.safetensors is an image classifier, not a GAN generator; use it with shendu eval" "$BIN" gan sample "$C" --out "$TMP/x.png"
+expect 1 "cls.safetensors is an image classifier, not a GAN generator" "$BIN" gan score "$C" --classifier "$C"
 printf 'not a model' > "$TMP/junk.safetensors"
 expect 1 "junk.safetensors" "$BIN" gan sample "$TMP/junk.safetensors" --out "$TMP/x.png"
 expect 2 "unknown architecture 'resnet'" "$BIN" gan --arch resnet

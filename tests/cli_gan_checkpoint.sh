@@ -79,7 +79,7 @@ expect 2 "junk.st" "$BIN" gan --resume "$TMP/junk.st"
 expect 2 "no such file|cannot open|No such" "$BIN" gan --resume "$TMP/missing.st"
 head -c 5000 "$TMP/ck.st" > "$TMP/cut.st"
 expect 2 "cut.st" "$BIN" gan --resume "$TMP/cut.st"
-expect 2 "not a checkpoint of .shendu gan" "$BIN" gan --resume "$TMP/full/generator.safetensors"
+expect 2 "generator.safetensors is a GAN generator, not a checkpoint of shendu gan" "$BIN" gan --resume "$TMP/full/generator.safetensors"
 "$BIN" train --limit 256 --limit-test 64 --epochs 1 --threads 1 --checkpoint "$TMP/cls.ck" >/dev/null 2>&1
-expect 2 "not a checkpoint of .shendu gan" "$BIN" gan --resume "$TMP/cls.ck"
+expect 2 "cls.ck is a checkpoint of shendu train, not a checkpoint of shendu gan" "$BIN" gan --resume "$TMP/cls.ck"
 done_tests

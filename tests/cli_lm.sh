@@ -87,10 +87,10 @@ expect 0 "usage: shendu lm sample" "$BIN" lm sample --help
 printf 'not a model' > "$TMP/junk.safetensors"
 expect 1 "junk.safetensors" "$BIN" lm sample "$TMP/junk.safetensors"
 expect 1 "nofile.safetensors" "$BIN" lm sample "$TMP/nofile.safetensors"
-expect 1 "m.safetensors.*not a (shendu )?model" "$BIN" eval "$TMP/m.safetensors" --limit 10
+expect 1 "m.safetensors is a language model, not an image classifier; use it with shendu lm sample" "$BIN" eval "$TMP/m.safetensors" --limit 10
 if [ -d /usr/share/datasets/fashion-mnist ]; then
     "$BIN" train --epochs 1 --limit 200 --limit-test 50 --threads 2 --out "$TMP/cls.safetensors" >/dev/null 2>&1
-    expect 1 "cls.safetensors: shendu.format is 'model', not 'lm'.*image classifier" \
+    expect 1 "cls.safetensors is an image classifier, not a language model; use it with shendu eval" \
         "$BIN" lm sample "$TMP/cls.safetensors"
 fi
 

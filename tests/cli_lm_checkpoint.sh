@@ -59,7 +59,7 @@ expect 2 "--hidden gives hidden = 32" "$BIN" lm train --resume "$TMP/ck.st" --hi
 expect 0 "resuming" "$BIN" lm train --resume "$TMP/ck.st" --steps 30 --seed 3 --threads 1 --hidden 24 --text "$TMP/t.txt"
 
 # ---- bad and foreign files
-expect 2 "full.st: not a checkpoint of .shendu lm train. but a finished language model" \
+expect 2 "full.st is a language model, not a checkpoint of shendu lm train" \
     "$BIN" lm train --resume "$TMP/full.st"
 printf 'garbage!' > "$TMP/junk.st"
 expect 2 "junk.st: (header|file too short)" "$BIN" lm train --resume "$TMP/junk.st"
@@ -78,9 +78,9 @@ cp "$TMP/t2.txt" "$TMP/t.txt"
 expect 1 "not the one this run was trained on" "$BIN" lm train --resume "$TMP/ck.st"
 if [ -d /usr/share/datasets/fashion-mnist ]; then
     "$BIN" train --epochs 1 --limit 200 --limit-test 50 --threads 1 --checkpoint "$TMP/cls.ck" >/dev/null 2>&1
-    expect 2 "cls.ck: not a checkpoint of .shendu lm train. but one of .shendu train." \
+    expect 2 "cls.ck is a checkpoint of shendu train, not a checkpoint of shendu lm train; use it with shendu train --resume" \
         "$BIN" lm train --resume "$TMP/cls.ck"
-    expect 2 "not a checkpoint of .shendu train." "$BIN" train --resume "$TMP/ck.st"
-    expect 1 "cls.ck: shendu.format is 'checkpoint', not 'lm'" "$BIN" lm sample "$TMP/cls.ck"
+    expect 2 "ck.st is a checkpoint of shendu lm train, not a checkpoint of shendu train" "$BIN" train --resume "$TMP/ck.st"
+    expect 1 "cls.ck is a checkpoint of shendu train, not a language model" "$BIN" lm sample "$TMP/cls.ck"
 fi
 done_tests

@@ -80,8 +80,8 @@ expect 1 "junk.safetensors" "$BIN" rl play "$TMP/junk.safetensors" --env cartpol
 # a classifier is not an agent
 if "$BIN" train --model "flatten linear(10)" --epochs 1 --limit 200 --limit-test 100 --threads 1 \
        --out "$TMP/clf.safetensors" >/dev/null 2>&1; then
-    expect 1 "not an RL agent" "$BIN" rl play "$TMP/clf.safetensors" --env cartpole
-    expect 1 "not an RL agent" "$BIN" rl play "$TMP/clf.safetensors"
+    expect 1 "clf.safetensors is an image classifier, not a DQN agent" "$BIN" rl play "$TMP/clf.safetensors" --env cartpole
+    expect 1 "clf.safetensors is an image classifier, not a DQN agent" "$BIN" rl play "$TMP/clf.safetensors"
 fi
 expect 0 "usage: shendu rl dqn" "$BIN" rl dqn --help
 expect 0 "solve.*qlearn.*dqn.*play" "$BIN" rl --help

@@ -48,7 +48,7 @@ expect 0 "not solved in 3000" "$BIN" rl dqn --resume "$TMP/ck1234.safetensors" -
     --checkpoint "$TMP/agree.safetensors"
 
 # foreign and damaged files
-expect 2 "not a checkpoint of .shendu rl dqn." "$BIN" rl dqn --resume "$TMP/full.safetensors"
+expect 2 "full.safetensors is a DQN agent, not a checkpoint of shendu rl dqn" "$BIN" rl dqn --resume "$TMP/full.safetensors"
 expect 2 "nothere.safetensors" "$BIN" rl dqn --resume "$TMP/nothere.safetensors"
 head -c 3000 "$TMP/ck1234.safetensors" >"$TMP/trunc.safetensors"
 expect 2 "trunc.safetensors" "$BIN" rl dqn --resume "$TMP/trunc.safetensors"

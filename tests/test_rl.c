@@ -342,7 +342,7 @@ static void test_dqn(sd_ctx *ctx)
     sd_rng_seed(&rng, 1);
     sd_model *classifier = sd_model_new("flatten linear(10)", SD_SHAPE(1, 28, 28), SD_INIT_DEFAULT, &rng);
     sd_model_save(classifier, clf);
-    CHECK(sd_agent_load(clf, env) == NULL && strstr(sd_last_error(), "not an RL agent"));
+    CHECK(sd_agent_load(clf, env) == NULL && strstr(sd_last_error(), "is a shendu model of no particular command (sd_model_save), not a DQN agent"));
     /* An agent for 4 observations cannot train on Acrobot's 6. */
     CHECK(sd_dqn_train(d, acro, &r, NULL, NULL) == -1 && strstr(sd_last_error(), "acrobot"));
     remove(path);

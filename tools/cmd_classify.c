@@ -271,6 +271,7 @@ int cmd_predict(int argc, char **argv)
                                argc, argv, flags, pos, 1024, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos < 2) return cli_usage_error("predict", usage, "%s", "expected a model file and at least one image (or folder, or table)");
+    if (sd_file_expect_kind(pos[0], SD_KINDS_CLASSIFIER, "an image classifier")) return cli_fail("predict");
     sd_model *m = sd_model_load(pos[0]);
     if (!m) return cli_fail("predict");
     const char *kind = sd_model_meta_get(m, "data_kind");

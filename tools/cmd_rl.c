@@ -283,9 +283,12 @@ static int rl_play(int argc, char **argv)
     o.seed = seed;
     if (!o.env) {   /* the agent file says which environment it is for */
         sd_st_file *f = sd_st_open(o.path);
-        const char *name = f ? sd_st_meta(f, "rl.env") : NULL;
+        const char *name = NULL;
         static char env_name[64];
-        if (f && !name) sd_error("%s: not an RL agent (its metadata has no rl.env: a classifier?)", o.path);
+        if (f && !sd_st_expect_kind(f, o.path, SD_KIND_BIT(SD_FILE_DQN_AGENT) | SD_KIND_BIT(SD_FILE_DQN_CKPT),
+                                    "a DQN agent") &&
+            !(name = sd_st_meta(f, "rl.env")))
+            sd_error("%s: a DQN agent without rl.env in its metadata", o.path);
         if (name) snprintf(env_name, sizeof env_name, "%s", name);
         sd_st_close(f);
         if (!name) return cli_fail("rl play");

@@ -125,6 +125,42 @@ int       sd_model_save_with(const sd_model *m, const char *path,
                              const sd_st_tensor *extra, int nextra,
                              const sd_st_kv *extra_meta, int nextra_meta);
 
+/* ---- What a file is. Every file shendu writes states its kind in the
+ * metadata key "shendu.kind" (one of the names below); for files written
+ * before that key existed the kind is inferred from the other keys
+ * (shendu.format, role, rl.env, shendu.gan.epoch, ...). Commands check the
+ * kind before anything else, so a file given to the wrong command is named
+ * for what it is. */
+typedef enum sd_kind {
+    SD_FILE_UNKNOWN = 0,       /* not a shendu file, or a kind this version does not know */
+    SD_FILE_MODEL,             /* "model": sd_model_save of no particular command */
+    SD_FILE_CHECKPOINT,        /* "checkpoint": sd_checkpoint_save of no particular command */
+    SD_FILE_CLASSIFIER,        /* "classifier": shendu train --out */
+    SD_FILE_CLASSIFIER_CKPT,   /* "classifier-checkpoint": shendu train --checkpoint */
+    SD_FILE_LM,                /* "lm": shendu lm train --out */
+    SD_FILE_LM_CKPT,           /* "lm-checkpoint": shendu lm train --checkpoint */
+    SD_FILE_GENERATOR,         /* "gan-generator": shendu gan's generator.safetensors */
+    SD_FILE_GAN_CKPT,          /* "gan-checkpoint": shendu gan --checkpoint */
+    SD_FILE_DQN_AGENT,         /* "dqn-agent": shendu rl dqn --out */
+    SD_FILE_DQN_CKPT,          /* "dqn-checkpoint": shendu rl dqn --checkpoint */
+    SD_FILE_DIFFUSION,         /* "diffusion": shendu diffusion's model.safetensors */
+    SD_FILE_DIFFUSION_CKPT,    /* "diffusion-checkpoint": shendu diffusion --checkpoint */
+    SD_FILE_KINDS
+} sd_kind;
+#define SD_KIND_BIT(k) (1u << (k))
+/* Models that classify images: what eval, predict, show and --classifier take. */
+#define SD_KINDS_CLASSIFIER (SD_KIND_BIT(SD_FILE_CLASSIFIER) | SD_KIND_BIT(SD_FILE_CLASSIFIER_CKPT) | \
+                             SD_KIND_BIT(SD_FILE_MODEL) | SD_KIND_BIT(SD_FILE_CHECKPOINT))
+
+sd_kind      sd_st_kind(const sd_st_file *f);
+const char  *sd_kind_name(sd_kind k);   /* the "shendu.kind" value; "unknown" */
+/* 0 if the file at path is of one of the kinds in `accept` (SD_KIND_BIT(...)
+ * ored), else an error in one form for every command:
+ *   "PATH is a DQN agent, not a language model; use it with shendu rl play"
+ * `want` names what the command expected ("a language model"). */
+int sd_file_expect_kind(const char *path, unsigned accept, const char *want);
+int sd_st_expect_kind(const sd_st_file *f, const char *path, unsigned accept, const char *want);
+
 /* ---- Checkpoints: a model file (so sd_model_load and `shendu eval` accept it)
  * with "shendu.format": "checkpoint", plus the optimizer's state and step count
  * (tensors "shendu.optim.*", metadata "shendu.optim.*"), and whatever the

@@ -189,6 +189,10 @@ int sd_train_config_load(const char *path, sd_train_opts *o)
     if (!f) return -1;
     int rc = 0;
     const char *fmt = sd_st_meta(f, "shendu.format");
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_CLASSIFIER_CKPT), "a checkpoint of shendu train")) {
+        rc = -1;
+        goto done;
+    }
     if (!fmt || strcmp(fmt, "checkpoint") || !sd_st_meta(f, "shendu.train.epoch")) {
         rc = sd_error("%s: not a checkpoint of `shendu train` (write one with --checkpoint FILE)", path);
         goto done;
@@ -235,9 +239,10 @@ static int save_checkpoint(const char *path, const sd_train_opts *o, sd_model *m
     if (!c.data_dir) c.data_dir = sd_data_default_dir();
     sd_config_text cfg;
     if (sd_config_to_meta(sd_train_config_fields, &c, "train", &cfg)) return -1;
-    sd_st_kv kv[SD_CONFIG_MAX + 6];
+    sd_st_kv kv[SD_CONFIG_MAX + 7];
     int n = 0;
     for (int i = 0; i < cfg.n; i++) kv[n++] = cfg.kv[i];
+    kv[n++] = (sd_st_kv){ "shendu.kind", sd_kind_name(SD_FILE_CLASSIFIER_CKPT) };
     snprintf(epoch, sizeof epoch, "%d", st->epoch);
     snprintf(step, sizeof step, "%d", st->step);
     snprintf(pos, sizeof pos, "%d", sd_batcher_position(bt));
@@ -755,7 +760,8 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         snprintf(buf, sizeof buf, "%s%s%s%s", o->normalize ? "normalize " : "", o->shift ? "shift " : "",
                  o->flip ? "flip " : "", o->cosine ? "cosine" : "");
         sd_model_meta_set(m, "recipe", buf[0] ? buf : "plain");
-        if (sd_model_save(m, o->out)) goto done;
+        const sd_st_kv kind = { "shendu.kind", sd_kind_name(SD_FILE_CLASSIFIER) };
+        if (sd_model_save_with(m, o->out, NULL, 0, &kind, 1)) goto done;
         fprintf(log, "saved %s\n", o->out);
     }
     rc = sd_trainer_finish(tr, log);

@@ -55,13 +55,11 @@ static int dmodel_load(const char *path, sd_diffusion_model *m)
     if (!f) return -1;
     int rc = -1, c = 0, groups = 0, C, H, W;
     sd_ddpm_kind kind;
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_DIFFUSION) | SD_KIND_BIT(SD_FILE_DIFFUSION_CKPT),
+                          "a diffusion model"))
+        goto done;
     if (!sd_app_is_diffusion_file(f)) {
-        const char *fmt = sd_st_meta(f, "shendu.format"), *role = sd_st_meta(f, "role");
-        if (role && !strcmp(role, "generator"))
-            sd_error("%s is a GAN generator, not a diffusion model: draw from it with shendu gan sample", path);
-        else
-            sd_error("%s is not a diffusion model (its format is '%s'; train one with: shendu diffusion)", path,
-                     fmt ? fmt : "none");
+        sd_error("%s: shendu.kind says a diffusion model but shendu.format does not (a damaged file)", path);
         goto done;
     }
     const char *shape = sd_st_meta(f, "image_shape"), *sched = sd_st_meta(f, "diffusion.schedule");

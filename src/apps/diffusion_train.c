@@ -55,7 +55,9 @@ int sd_diffusion_config_load(const char *path, sd_diffusion_train_opts *o)
     if (!f) return -1;
     const char *fmt = sd_st_meta(f, "shendu.format");
     int rc = 0;
-    if (!fmt || strcmp(fmt, "diffusion-checkpoint"))
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_DIFFUSION_CKPT), "a checkpoint of shendu diffusion"))
+        rc = -1;
+    else if (!fmt || strcmp(fmt, "diffusion-checkpoint"))
         rc = sd_error("%s: not a checkpoint of `shendu diffusion` (write one with --checkpoint FILE)", path);
     else
         rc = sd_config_from_file(sd_diffusion_config_fields, o, "diffusion", f, path, o->owned);
@@ -103,6 +105,8 @@ static void model_meta(const run *R, const char *format, meta_text *m)
     snprintf(m->v[4], 64, "%g", R->o->ema);
     m->n = 0;
     m->kv[m->n++] = (sd_st_kv){ "shendu.format", format };
+    m->kv[m->n++] = (sd_st_kv){ "shendu.kind", sd_kind_name(strcmp(format, "diffusion") ? SD_FILE_DIFFUSION_CKPT
+                                                                                         : SD_FILE_DIFFUSION) };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.channels", m->v[0] };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.groups", m->v[1] };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.T", m->v[2] };

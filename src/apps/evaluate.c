@@ -103,6 +103,7 @@ int sd_app_eval_classifier(const sd_eval_opts *o, sd_eval_result *r, FILE *log)
     const sd_path_use uses[] = { { o->model, SD_PATH_INPUT, "the model" }, { o->logits, SD_PATH_OUTPUT, "--logits" },
                                  { o->confusion, SD_PATH_OUTPUT, "--confusion" } };
     if (sd_app_check_paths(o->data, uses, 3)) return -1;   /* before any work: no output replaces an input */
+    if (sd_file_expect_kind(o->model, SD_KINDS_CLASSIFIER, "an image classifier")) return -1;
     sd_model *m = sd_model_load_with(o->model, o->max_memory);
     if (!m) return -1;
     float scale, shift;

@@ -310,6 +310,13 @@ double sd_gan_sync_wait(const sd_gan *s)
 /* ---- Sampling and scoring */
 
 /* out (n, image) = G(z) for z (n, nz), in evaluation mode, batches of up to 500. */
+/* The generator file: G's (averaged) weights, kind gan-generator. */
+static int save_generator(const sd_model *G, const char *path)
+{
+    const sd_st_kv kind = { "shendu.kind", sd_kind_name(SD_FILE_GENERATOR) };
+    return sd_model_save_with(G, path, NULL, 0, &kind, 1);
+}
+
 static int generate(sd_ctx *ctx, sd_model *G, const float *z, int n, float *out)
 {
     const int nz = sd_model_input_shape(G).d[0];
@@ -467,13 +474,9 @@ int sd_app_save_grid(const char *path, const float *x, int n, sd_shape img, int 
 /* A generator file: role "generator", its image shape and noise size. */
 static sd_model *load_generator(const char *path, sd_shape *img, uint64_t max_memory)
 {
-    sd_st_file *f = sd_st_open(path);
-    const int diffusion = f && sd_app_is_diffusion_file(f);
-    sd_st_close(f);
-    if (diffusion) {
-        sd_error("%s is a diffusion model, not a GAN generator: draw from it with shendu diffusion sample", path);
+    if (sd_file_expect_kind(path, SD_KIND_BIT(SD_FILE_GENERATOR) | SD_KIND_BIT(SD_FILE_GAN_CKPT),
+                            "a GAN generator"))
         return NULL;
-    }
     sd_model *G = sd_model_load_with(path, max_memory);
     if (!G) return NULL;
     const char *role = sd_model_meta_get(G, "role"), *shape = sd_model_meta_get(G, "image_shape");
@@ -670,7 +673,7 @@ static int gan_epoch_end(void *user, int epoch, double *values)
         snprintf(path, sizeof path, "%s/epoch_%03d.png", R->out, epoch);
         if (sd_app_save_grid(path, R->samples, R->nfix, image_shape(), 8)) return -1;
         snprintf(buf, sizeof buf, "%d", epoch);
-        if (sd_model_meta_set(R->Gout, "epochs", buf) || sd_model_save(R->Gout, r->generator)) return -1;
+        if (sd_model_meta_set(R->Gout, "epochs", buf) || save_generator(R->Gout, r->generator)) return -1;
         fprintf(R->log, "epoch %d/%d  D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f  %.0f img/s  %.1fs", epoch,
                 o->epochs, r->d_loss, r->g_loss, r->d_real, r->d_fake, done_here * o->batch / dt, dt);
         if (R->cls) {
@@ -729,7 +732,8 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         if (sd_app_check_paths(dir, uses, 5)) goto done;
     }
     if (o->classifier) {   /* refuse a wrong classifier before hours of training */
-        if (!(cls = sd_model_load_with(o->classifier, o->max_memory)) ||
+        if (sd_file_expect_kind(o->classifier, SD_KINDS_CLASSIFIER, "an image classifier") ||
+            !(cls = sd_model_load_with(o->classifier, o->max_memory)) ||
             sd_app_check_classifier(cls, o->classifier, img, o->max_memory)) goto done;
     }
     if (sd_dataset_load_mnist(dir, "train", &train)) goto done;
@@ -872,7 +876,7 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         goto done;   /* the finished run: resuming it trains no more */
     if (r->epochs == 0) {   /* resumed a finished run: nothing trained here, but --out gets the generator */
         snprintf(buf, sizeof buf, "%d", o->epochs);
-        if (sd_model_meta_set(Gout, "epochs", buf) || sd_model_save(Gout, r->generator)) goto done;
+        if (sd_model_meta_set(Gout, "epochs", buf) || save_generator(Gout, r->generator)) goto done;
         r->epochs = o->epochs;
     }
     r->train_images_per_s = R.train_time > 0 ? R.images / R.train_time : 0.0;
@@ -955,7 +959,9 @@ int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *dat
     sd_ctx *ctx = NULL;
     int rc = -1;
     if (!G) return -1;
-    if (!(cls = sd_model_load_with(cls_path, max_memory)) || sd_app_check_classifier(cls, cls_path, img, max_memory)) goto done;
+    if (sd_file_expect_kind(cls_path, SD_KINDS_CLASSIFIER, "an image classifier") ||
+        !(cls = sd_model_load_with(cls_path, max_memory)) || sd_app_check_classifier(cls, cls_path, img, max_memory))
+        goto done;
     const char *dir = data_dir ? data_dir : sd_model_meta_get(G, "dataset") ? sd_model_meta_get(G, "dataset")
                                                                           : sd_data_default_dir();
     if (sd_dataset_load_mnist(dir, "t10k", &test)) goto done;

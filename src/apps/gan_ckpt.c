@@ -57,7 +57,9 @@ int sd_gan_config_load(const char *path, sd_gan_train_opts *o)
     if (!f) return -1;
     const char *fmt = sd_st_meta(f, "shendu.format");
     int rc = 0;
-    if (!fmt || strcmp(fmt, "checkpoint") || !sd_st_meta(f, "shendu.gan.epoch"))
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_GAN_CKPT), "a checkpoint of shendu gan"))
+        rc = -1;
+    else if (!fmt || strcmp(fmt, "checkpoint") || !sd_st_meta(f, "shendu.gan.epoch"))
         rc = sd_error("%s: not a checkpoint of `shendu gan` (write one with --checkpoint FILE)", path);
     else
         rc = sd_config_from_file(sd_gan_config_fields, o, "gan", f, path, o->owned);
@@ -127,9 +129,10 @@ int sd_gan_checkpoint_save(const char *path, const sd_gan_train_opts *o, sd_mode
     snprintf(step, sizeof step, "%d", p->step);
     snprintf(pos, sizeof pos, "%d", sd_batcher_position(bt));
     snprintf(dsteps, sizeof dsteps, "%" PRId64, sd_optim_steps(optD));
-    sd_st_kv kv[SD_CONFIG_MAX + 4];
+    sd_st_kv kv[SD_CONFIG_MAX + 5];
     int nk = 0;
     for (int i = 0; i < cfg.n; i++) kv[nk++] = cfg.kv[i];
+    kv[nk++] = (sd_st_kv){ "shendu.kind", sd_kind_name(SD_FILE_GAN_CKPT) };
     kv[nk++] = (sd_st_kv){ "shendu.gan.epoch", epoch };
     kv[nk++] = (sd_st_kv){ "shendu.gan.step", step };
     kv[nk++] = (sd_st_kv){ "shendu.gan.position", pos };

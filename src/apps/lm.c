@@ -154,8 +154,9 @@ int sd_lm_save_with(const sd_lm *m, const char *path, const char *format, const 
     sd_st_kv kv[48] = {
         { "shendu.format", format ? format : "lm" }, { "cell", sd_cell_name(m->cell) }, { "layers", layers },
         { "hidden", hidden }, { "embedding", emb }, { "vocab", vocab },
+        { "shendu.kind", sd_kind_name(format && !strcmp(format, "lm-checkpoint") ? SD_FILE_LM_CKPT : SD_FILE_LM) },
     };
-    int n = 6;
+    int n = 7;
     if (m->tf) {   /* hidden is the model's dimension */
         kv[n++] = (sd_st_kv){ "heads", heads };
         kv[n++] = (sd_st_kv){ "context", context };
@@ -188,6 +189,9 @@ static sd_lm *lm_from_file(sd_st_file *f, const char *path)
     if (!f) return NULL;
     sd_lm *m = NULL;
     const char *fmt = sd_st_meta(f, "shendu.format");
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_LM) | SD_KIND_BIT(SD_FILE_LM_CKPT),
+                          "a language model"))
+        goto done;
     if (!fmt) {
         sd_error("%s: not a shendu language model (its metadata has no shendu.format)", path);
         goto done;

@@ -65,7 +65,8 @@ int sd_lm_config_load(const char *path, sd_lm_opts *o)
 {
     sd_st_file *f = sd_st_open(path);
     if (!f) return -1;
-    int rc = check_format(f, path);
+    int rc = sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_LM_CKPT), "a checkpoint of shendu lm train");
+    if (!rc) rc = check_format(f, path);
     if (!rc) rc = sd_config_from_file(sd_lm_config_fields, o, "lm", f, path, &o->owned);
     sd_st_close(f);
     return rc;

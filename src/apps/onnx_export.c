@@ -182,7 +182,15 @@ int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
     /* a classifier's checkpoint lacks what inference needs: the input normalisation (computed from
      * the training set at the start of a run) is written into the --out file only */
     int bare_ckpt = !strcmp(kind, "checkpoint") && sd_st_meta(f, "shendu.train.epoch") && !sd_st_meta(f, "input_scale");
+    /* a kind this exporter has no ONNX form for (a diffusion model): named, with the commands that take it */
+    const unsigned exportable = SD_KINDS_CLASSIFIER | SD_KIND_BIT(SD_FILE_LM) | SD_KIND_BIT(SD_FILE_LM_CKPT) |
+                                SD_KIND_BIT(SD_FILE_GENERATOR) | SD_KIND_BIT(SD_FILE_GAN_CKPT) |
+                                SD_KIND_BIT(SD_FILE_DQN_AGENT) | SD_KIND_BIT(SD_FILE_DQN_CKPT);
+    const int known_other = sd_st_kind(f) != SD_FILE_UNKNOWN &&
+                            sd_st_expect_kind(f, model_path, exportable, "a model ONNX export takes (a classifier, "
+                                              "GAN generator, DQN agent or language model)");
     sd_st_close(f);
+    if (known_other) return -1;
     if (bare_ckpt)
         return sd_error("%s: a training checkpoint of a classifier does not carry its input normalisation; "
                         "export the model file the run wrote with --out", model_path);

@@ -164,6 +164,7 @@ static int close_out(FILE *f, const char *tmp, const char *path, int ok)
 
 int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
 {
+    if (sd_file_expect_kind(o->model, SD_KINDS_CLASSIFIER, "a classifier")) return -1;
     sd_model *m = sd_model_load_with(o->model, o->max_memory);
     if (!m) return -1;
     sd_ctx *ctx = NULL;

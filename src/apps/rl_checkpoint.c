@@ -68,6 +68,10 @@ int sd_rl_dqn_config_load(const char *path, sd_rl_dqn_opts *o)
     sd_st_file *f = sd_st_open(path);
     if (!f) return -1;
     int rc = 0;
+    if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_DQN_CKPT), "a checkpoint of shendu rl dqn")) {
+        rc = -1;
+        goto done;
+    }
     if (!is_dqn_checkpoint(f)) {
         rc = sd_error("%s: not a checkpoint of `shendu rl dqn` (write one with --checkpoint FILE)", path);
         goto done;

@@ -41,6 +41,7 @@ static int check_image_model(const sd_model *m, const char *path, int c, int h, 
 int sd_app_predict(const char *model_path, char **images, int nimages, int topk, int json, FILE *f,
                    uint64_t max_memory)
 {
+    if (sd_file_expect_kind(model_path, SD_KINDS_CLASSIFIER, "an image classifier")) return -1;
     sd_model *m = sd_model_load_with(model_path, max_memory);
     if (!m) return -1;
     sd_ctx *ctx = NULL;
@@ -144,6 +145,7 @@ static int save_grid(const char *path, const float *maps, int n, int h, int w, i
 int sd_app_show(const char *model_path, const char *data_dir, int index, const char *out_dir, FILE *f,
                 uint64_t max_memory)
 {
+    if (sd_file_expect_kind(model_path, SD_KINDS_CLASSIFIER, "an image classifier")) return -1;
     const sd_path_use uses[] = { { model_path, SD_PATH_INPUT, "the model" }, { out_dir, SD_PATH_OUTPUT_DIR, "--out" } };
     if (sd_app_check_paths(data_dir ? data_dir : sd_data_default_dir(), uses, 2)) return -1;
     sd_model *m = sd_model_load_with(model_path, max_memory);

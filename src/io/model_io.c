@@ -39,12 +39,16 @@ int sd_model_save_with(const sd_model *m, const char *path, const sd_st_tensor *
     size_t k = 0;
     for (int d = 0; d < in.ndim; d++) k += (size_t)snprintf(input + k, sizeof input - k, d ? ",%d" : "%d", in.d[d]);
     int nm = sd_model_meta_count(m);
-    if (3 + nm + nextra_meta > MAX_KV) return sd_error("%s: too much metadata", path);
+    if (4 + nm + nextra_meta > MAX_KV) return sd_error("%s: too much metadata", path);
     sd_st_kv kv[MAX_KV];
     int n = 0;
-    int has_format = 0;   /* a checkpoint passes its own "shendu.format" */
-    for (int i = 0; i < nextra_meta; i++) has_format |= !strcmp(extra_meta[i].key, "shendu.format");
+    int has_format = 0, has_kind = 0;   /* a checkpoint passes its own "shendu.format"; a command its kind */
+    for (int i = 0; i < nextra_meta; i++) {
+        has_format |= !strcmp(extra_meta[i].key, "shendu.format");
+        has_kind |= !strcmp(extra_meta[i].key, "shendu.kind");
+    }
     if (!has_format) kv[n++] = (sd_st_kv){ "shendu.format", "model" };
+    if (!has_kind) kv[n++] = (sd_st_kv){ "shendu.kind", sd_kind_name(has_format ? SD_FILE_CHECKPOINT : SD_FILE_MODEL) };
     kv[n++] = (sd_st_kv){ "shendu.arch", sd_model_arch(m) };
     kv[n++] = (sd_st_kv){ "shendu.input", input };
     for (int i = 0; i < nm; i++) {

@@ -376,12 +376,16 @@ int sd_dqn_set_agent_meta(sd_dqn *d, const sd_env *env)
 
 int sd_dqn_save(sd_dqn *d, const sd_env *env, const char *path)
 {
-    return sd_dqn_set_agent_meta(d, env) ? -1 : sd_model_save(d->q, path);
+    const sd_st_kv kind = { "shendu.kind", sd_kind_name(SD_FILE_DQN_AGENT) };
+    return sd_dqn_set_agent_meta(d, env) ? -1 : sd_model_save_with(d->q, path, NULL, 0, &kind, 1);
 }
 
 sd_model *sd_agent_load(const char *path, const sd_env *env)
 {
     const sd_env_info *in = sd_env_get_info(env);
+    if (sd_file_expect_kind(path, SD_KIND_BIT(SD_FILE_DQN_AGENT) | SD_KIND_BIT(SD_FILE_DQN_CKPT),
+                            "a DQN agent"))
+        return NULL;
     sd_model *m = sd_model_load(path);
     if (!m) return NULL;
     const char *name = sd_model_meta_get(m, "rl.env");

@@ -79,6 +79,7 @@ int sd_dqn_checkpoint_save(sd_dqn *d, const sd_env *env, const char *path, const
         snprintf(pending, sizeof pending, "%d", d->pending);
         kv[nk++] = (sd_st_kv){ "shendu.rl.pending_updates", pending };
     }
+    kv[nk++] = (sd_st_kv){ "shendu.kind", sd_kind_name(SD_FILE_DQN_CKPT) };
     for (int i = 0; i < nmeta; i++) kv[nk++] = meta[i];
     return sd_checkpoint_save(path, d->q, d->opt, t, (int)(sizeof t / sizeof t[0]), kv, nk);
 }
