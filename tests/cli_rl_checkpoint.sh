@@ -15,7 +15,7 @@ grep -q '"env_steps":3000' "$TMP/full.log" && ok || bad "uninterrupted run: $(ta
 
 # stopped at K (--stop-after acts like Ctrl-C at exactly that step), resumed
 for k in 150 1234; do
-    expect 130 "resume with: shendu rl dqn --resume .*ck$k" \
+    expect 0 "resume with: shendu rl dqn --resume .*ck$k" \
         "$BIN" "${run[@]}" --checkpoint "$TMP/ck$k.safetensors" --stop-after $k
     expect 0 "resuming .* at env step $k" "$BIN" rl dqn --resume "$TMP/ck$k.safetensors" \
         --out "$TMP/res$k.safetensors" --json
@@ -26,8 +26,8 @@ for k in 150 1234; do
 done
 
 # twice, with a checkpoint every 700 steps in between, then a finished run resumed once more
-expect 130 "stopped at env step 1000" "$BIN" "${run[@]}" --checkpoint "$TMP/two.safetensors" --stop-after 1000
-expect 130 "stopped at env step 2100" "$BIN" rl dqn --resume "$TMP/two.safetensors" --checkpoint-every 700 --stop-after 2100
+expect 0 "stopped at env step 1000" "$BIN" "${run[@]}" --checkpoint "$TMP/two.safetensors" --stop-after 1000
+expect 0 "stopped at env step 2100" "$BIN" rl dqn --resume "$TMP/two.safetensors" --checkpoint-every 700 --stop-after 2100
 "$BIN" rl dqn --resume "$TMP/two.safetensors" --out "$TMP/two_out.safetensors" --json >"$TMP/two.log" 2>&1 || bad "second resume failed"
 cmp -s "$TMP/full.safetensors" "$TMP/two_out.safetensors" && ok || bad "stopped twice: the agent differs"
 [ "$(figures "$TMP/full.log")" = "$(figures "$TMP/two.log")" ] && ok || bad "stopped twice: figures differ"

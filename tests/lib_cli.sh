@@ -3,7 +3,10 @@ set -u
 BIN=${SHENDU_BIN:?run through ctest}
 TMP=${SHENDU_TEST_TMP:-/tmp}/$(basename "$0" .sh).$$
 mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
+# Open MPI's session directory, one per test: tests run in parallel (ctest -j)
+# must not create and remove the same /tmp/ompi.HOST.UID under each other.
+export OMPI_MCA_orte_tmpdir_base=$(mktemp -d /tmp/shendu-ompi.XXXXXX)
+trap 'rm -rf "$TMP" "$OMPI_MCA_orte_tmpdir_base"' EXIT
 passed=0 failed=0
 ok()   { passed=$((passed + 1)); }
 bad()  { failed=$((failed + 1)); echo "FAIL: $*" >&2; }

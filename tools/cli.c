@@ -70,8 +70,11 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
             long v = strtol(val, &end, 10);
             if (!*val || *end || errno || v < INT_MIN || v > INT_MAX ||
                 (fl->min != fl->max && (v < fl->min || v > fl->max))) {
-                fprintf(stderr, "shendu %s: --%s: '%s' is not an integer in [%g, %g]\n", cmd, fl->name, val,
-                        fl->min, fl->max);
+                if (fl->min != fl->max)
+                    fprintf(stderr, "shendu %s: --%s: '%s' is not an integer in [%.0f, %.0f]\n", cmd, fl->name, val,
+                            fl->min, fl->max);
+                else
+                    fprintf(stderr, "shendu %s: --%s: '%s' is not an integer\n", cmd, fl->name, val);
                 return 2;
             }
             *(int *)fl->ptr = (int)v;
@@ -103,12 +106,18 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
         }
         case F_FLOAT: {
             double v = strtod(val, &end);
-            if (!*val || *end || errno || v != v || (fl->min != fl->max && (v < fl->min || v > fl->max))) {
-                fprintf(stderr, "shendu %s: --%s: '%s' is not a number in [%g, %g]\n", cmd, fl->name, val,
-                        fl->min, fl->max);
+            const float f = (float)v;   /* what the flag holds: the range is checked on it */
+            if (!*val || *end || errno || v != v ||
+                (fl->min != fl->max && (f < fl->min || f > fl->max || ((fl->open & OPEN_MIN) && f <= fl->min) ||
+                                        ((fl->open & OPEN_MAX) && f >= fl->max)))) {
+                if (fl->min != fl->max)
+                    fprintf(stderr, "shendu %s: --%s: '%s' is not a number in %c%.10g, %.10g%c\n", cmd, fl->name, val,
+                            fl->open & OPEN_MIN ? '(' : '[', fl->min, fl->max, fl->open & OPEN_MAX ? ')' : ']');
+                else
+                    fprintf(stderr, "shendu %s: --%s: '%s' is not a number\n", cmd, fl->name, val);
                 return 2;
             }
-            *(float *)fl->ptr = (float)v;
+            *(float *)fl->ptr = f;
             break;
         }
         case F_STR:
@@ -139,6 +148,15 @@ int cli_check_config_ranges(const char *cmd, const flag *flags, const sd_config_
         }
     }
     return 0;
+}
+
+int cli_check_model(const char *cmd, const char *usage, const char *flagname, const char *model)
+{
+    if (sd_model_preset(model) || !sd_model_arch_check(model)) return 0;
+    char msg[1400];
+    snprintf(msg, sizeof msg, "--%s: '%.200s' is neither a preset (%s) nor an architecture string (%.1000s)", flagname,
+             model, sd_model_preset_names(), sd_last_error());
+    return cli_usage_error(cmd, usage, "%s", msg);
 }
 
 int cli_fail(const char *cmd)

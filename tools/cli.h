@@ -17,7 +17,9 @@ typedef struct flag {
     void *ptr;               /* int*, float*, const char**, int* (bool), uint64_t* */
     const char *help;
     double min, max;         /* range for numbers (min == max: unchecked) */
+    int open;                /* OPEN_MIN | OPEN_MAX: that end of the range is excluded */
 } flag;
+enum { OPEN_MIN = 1, OPEN_MAX = 2 };
 
 /* Parse argv[1..] into flags and up to maxpos positional arguments (returned
  * in pos, npos). Returns 0, 1 if --help was printed, or 2 on a usage error
@@ -36,6 +38,9 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
 int cli_check_config_ranges(const char *cmd, const flag *flags, const sd_config_field *fields);
 /* Print "shendu CMD: <fmt with what>", the usage line, and return 2. */
 int cli_usage_error(const char *cmd, const char *usage, const char *fmt, const char *what);
+/* 0 if `model` names a preset or parses as an architecture string, else a
+ * usage error (2) naming both possibilities and the parse error. */
+int cli_check_model(const char *cmd, const char *usage, const char *flagname, const char *model);
 /* Print "shendu CMD: <sd_last_error()>" and return 1. */
 int cli_fail(const char *cmd);
 /* --stop-after without a checkpoint to stop into (--checkpoint, or --resume's

@@ -50,7 +50,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     float test_split = 0.0f, val = 0.0f;
     int json = 0, shift = -1, flip = 0, no_flip = 0, normalize = 0, no_normalize = 0, stop_after = 0;
     const flag flags[] = {
-        { "model", F_STR, &o.model, "mlp, or an architecture string (default mlp)" },
+        { "model", F_STR, &o.model, "a preset, mlp or cnn, or an architecture string (default mlp)" },
         { "data", F_STR, &o.data_dir, "MNIST-layout folder, class folders DIR/<class>/*.png|jpg (or DIR/train + DIR/test), "
                                       "or a CSV table (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
         { "target", F_STR, &o.data.target, "CSV: the column to predict (its values are the classes)" },
@@ -74,7 +74,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "batch", F_INT, &o.batch, "mini-batch size (default 64; 16 for a table)", 1, 1 << 20 },
         { "lr", F_FLOAT, &o.lr, "learning rate (default, or 0: 0.001 for adam, 0.002 with --recipe best, 0.01 for sgd)", 0, 100 },
         { "optim", F_STR, &optim, "sgd or adam (default adam)" },
-        { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 0.9999 },
+        { "momentum", F_FLOAT, &o.momentum, "SGD momentum (default 0)", 0, 1, OPEN_MAX },
         { "weight-decay", F_FLOAT, &o.weight_decay, "L2 weight decay (default 0)", 0, 1 },
         { "init", F_STR, &init, "weight initialisation: default (PyTorch's), he, xavier" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
@@ -99,6 +99,7 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
     int npos, rc = cli_parse("train", "[flags]", "Train an image classifier on an MNIST-layout data set.",
                                argc, argv, flags, pos, 0, &npos);
     if (rc) return rc;
+    if (cli_check_model("train", "[flags]", "model", o.model)) return 2;
     static const char *const fills[] = { "none", "mean", NULL };
     const char *const *enums[3] = { sd_task_names, fills, sd_fit_names };
     const char *values[3] = { task, fill, resize };
@@ -326,7 +327,7 @@ int cmd_explain(int argc, char **argv)
         { "kernel", F_STR, &kernel, "conv --image: sobel-x, sobel-y, blur, sharpen or lecture (default sobel-x)" },
         { "out", F_STR, &out, "conv --image: where to write the feature map; attention MODEL: the heatmap (PNG)" },
         { "prime", F_STR, &prime, "attention MODEL: the text whose attention weights are drawn" },
-        { "model", F_STR, &model, "shapes: a preset (mlp, cnn) or an architecture string (default cnn)" },
+        { "model", F_STR, &model, "shapes: a preset, mlp or cnn, or an architecture string (default cnn)" },
         { 0 }
     };
     const char *usage = "conv|pool|shapes|lstm|attention [MODEL] [flags]";
@@ -344,6 +345,8 @@ int cmd_explain(int argc, char **argv)
         return sd_app_explain_attention_model(pos[1], prime, out, stdout) ? cli_fail("explain") : 0;
     }
     if (npos != 1) return cli_usage_error("explain", usage, "%s", "expected what to explain: conv, pool, shapes, lstm or attention");
+    if (image && sd_app_explain_kernel(kernel, NULL, NULL)) return cli_usage_error("explain", usage, "%s", sd_last_error());
+    if (!strcmp(pos[0], "shapes") && cli_check_model("explain", usage, "model", model)) return 2;
     if (!strcmp(pos[0], "conv") && image) {
         if (!out) return cli_usage_error("explain", usage, "%s", "--image needs --out OUT.png");
         rc = sd_app_explain_image(image, kernel, out, stdout);

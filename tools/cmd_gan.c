@@ -88,9 +88,9 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         CLI_PRECISION_FLAG(precision),
         { "lr", F_FLOAT, &o.lr, "Adam learning rate of both networks (default, or 0: 0.0002)", 0, 1e30 },
         { "ema", F_FLOAT, &o.ema, "decay of G's moving average, which is sampled, scored and saved (default: the "
-                                  "architecture's, 0.999; 0: G's last weights)", 0, 0.9999999 },
+                                  "architecture's, 0.999; 0: G's last weights)", 0, 1, OPEN_MAX },
         { "smooth", F_FLOAT, &o.smooth, "one-sided label smoothing: D's target for real images is 1 - X "
-                                        "(default: the architecture's, 0)", 0, 0.49 },
+                                        "(default: the architecture's, 0)", 0, 0.5, OPEN_MAX },
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and generator.safetensors (default gan-out)" },

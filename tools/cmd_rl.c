@@ -76,9 +76,9 @@ static int rl_qlearn(int argc, char **argv)
     const flag flags[] = {
         { "env", F_STR, &o.env, "frozenlake, frozenlake8 or cliffwalking (default frozenlake)" },
         { "episodes", F_INT, &episodes, "training episodes (default: 20000 frozenlake, 100000 frozenlake8, 500 cliffwalking)", 1, 100000000 },
-        { "alpha", F_FLOAT, &alpha, "initial learning rate (default 0.1; 0.5 cliffwalking)", 1e-9, 1 },
-        { "alpha-end", F_FLOAT, &alpha_end, "final learning rate, reached linearly (default 0.01; 0.1 cliffwalking)", 1e-9, 1 },
-        { "gamma", F_FLOAT, &gamma, "discount factor (default 0.99; 0.995 frozenlake8)", 1e-9, 1 },
+        { "alpha", F_FLOAT, &alpha, "initial learning rate (default 0.1; 0.5 cliffwalking)", 0, 1, OPEN_MIN },
+        { "alpha-end", F_FLOAT, &alpha_end, "final learning rate, reached linearly (default 0.01; 0.1 cliffwalking)", 0, 1, OPEN_MIN },
+        { "gamma", F_FLOAT, &gamma, "discount factor (default 0.99; 0.995 frozenlake8)", 0, 1, OPEN_MIN },
         { "eps-end", F_FLOAT, &eps_end, "final epsilon, reached linearly at half-way (default 0.01)", 0, 1 },
         { "seed", F_U64, &seed, "random seed (default 1)" },
         { "eval", F_INT, &o.eval_episodes, "evaluation episodes of the greedy policy (default 10000)", 1, 100000000 },
@@ -162,16 +162,16 @@ static int rl_dqn(int argc, char **argv)
         { "out", F_STR, &o.out, "write the trained agent to this safetensors file" },
         { "threads", F_INT, &o.threads, "threads for the updates (default 1; 0 = all cores)", 0, 256 },
         { "hidden", F_STR, &hidden, "hidden layers, e.g. \"linear(64) relu linear(64) relu\"" },
-        { "lr", F_FLOAT, &lr, "Adam learning rate", 1e-9, 1 },
+        { "lr", F_FLOAT, &lr, "Adam learning rate", 0, 1, OPEN_MIN },
         { "lr-end", F_FLOAT, &lr_end, "decay the learning rate linearly to X over --steps (0: constant)", 0, 1 },
-        { "gamma", F_FLOAT, &gamma, "discount factor", 1e-9, 1 },
+        { "gamma", F_FLOAT, &gamma, "discount factor", 0, 1, OPEN_MIN },
         { "batch", F_INT, &batch, "batch size", 1, 1 << 20 },
         { "buffer", F_INT, &buffer, "replay memory size", 1, 1 << 26 },
         { "learning-starts", F_INT, &learning_starts, "first update after N env steps (-1: at once)", -1, 1 << 30 },
         { "train-freq", F_INT, &train_freq, "an update every N env steps", 1, 1 << 20 },
         { "gradient-steps", F_INT, &gradient_steps, "updates each time", 1, 1 << 20 },
         { "target-freq", F_INT, &target_freq, "refresh the target network every K env steps", 1, 1 << 30 },
-        { "tau", F_FLOAT, &tau, "target refresh: 1 = copy, < 1 = soft update", 1e-6, 1 },
+        { "tau", F_FLOAT, &tau, "target refresh: 1 = copy, < 1 = soft update", 0, 1, OPEN_MIN },
         { "eps-end", F_FLOAT, &eps_end, "final epsilon", 0, 1 },
         { "eps-steps", F_INT, &eps_steps, "env steps over which epsilon decays from 1", 1, 1 << 30 },
         { "loss", F_STR, &loss, "mse or huber" },
@@ -184,7 +184,7 @@ static int rl_dqn(int argc, char **argv)
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint (networks, optimizer, replay memory, environment, RNGs) to this file" },
         { "checkpoint-every", F_INT, &checkpoint_every, "... every N env steps (default: at the end and on Ctrl-C only)", 0, 1 << 30 },
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
-        { "stop-after", F_INT, &stop_after, "stop as on Ctrl-C once N env steps are done (checkpoint, exit 130)", 1, 1 << 30 },
+        { "stop-after", F_INT, &stop_after, "stop after env step N as on Ctrl-C (checkpoint, resume later); exit 0", 0, 1 << 30 },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
         CLI_TRACK_FLAGS(o.track, "1000 env steps; one record per episode too"),
         { 0 }
@@ -210,7 +210,11 @@ static int rl_dqn(int argc, char **argv)
     if (loss && strcmp(loss, "mse") && strcmp(loss, "huber"))
         return cli_usage_error("rl", usage, "unknown loss '%s' (expected mse or huber)", loss);
     if (steps) o.dqn.total_steps = steps;
-    if (hidden) o.dqn.hidden = hidden;
+    if (hidden) {
+        if (sd_model_arch_check(hidden))
+            return cli_usage_error("rl", usage, "--hidden: %s", sd_last_error());
+        o.dqn.hidden = hidden;
+    }
     if (!isnan(lr)) { o.dqn.lr = lr; o.dqn.lr_end = 0; }
     if (!isnan(lr_end)) o.dqn.lr_end = lr_end;
     if (gradient_steps) o.dqn.gradient_steps = gradient_steps;
@@ -238,7 +242,10 @@ static int rl_dqn(int argc, char **argv)
     sd_rl_dqn_result r;
     rc = sd_app_rl_dqn(&o, &r, stdout);
     cli_release_stop();
-    if (rc == SD_STOPPED) { sd_rl_dqn_config_free(&o); return 130; }
+    if (rc == SD_STOPPED) {   /* Ctrl-C or SIGTERM: 130; --stop-after reached: done as asked */
+        sd_rl_dqn_config_free(&o);
+        return *o.stop ? 130 : 0;
+    }
     if (rc) { sd_rl_dqn_config_free(&o); return cli_fail("rl dqn"); }
     if (json) {
         printf("{\"env\":\"%s\",\"recipe\":\"%s\",\"seed\":%llu,\"solved\":%s,\"solved_at_step\":", o.env, o.recipe,
@@ -281,6 +288,7 @@ static int rl_play(int argc, char **argv)
     if (npos != 1) return cli_usage_error("rl", usage, "%s", "expected an agent file");
     o.path = pos[0];
     o.seed = seed;
+    if (o.env && !(o.env = env_name("play", o.env))) return 2;
     if (!o.env) {   /* the agent file says which environment it is for */
         sd_st_file *f = sd_st_open(o.path);
         const char *name = NULL;

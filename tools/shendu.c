@@ -4,6 +4,7 @@
  * Usage errors exit 2, failures exit 1. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct command {
@@ -51,9 +52,40 @@ static int cmd_help(int argc, char **argv)
     return 0;
 }
 
+/* The number of processes mpirun started (Open MPI, MPICH/Hydra, Slurm's
+ * PMI), 1 when not under a launcher. */
+static int launcher_ranks(void)
+{
+    static const char *vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE" };
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 1) return atoi(v);
+    }
+    return 1;
+}
+
+/* The commands that train data-parallel under mpirun: train, lm train, gan
+ * (training; gan sample and gan score do not). */
+static int runs_distributed(int argc, char **argv)
+{
+    if (!strcmp(argv[1], "train")) return 1;
+    if (!strcmp(argv[1], "lm")) return argc > 2 && !strcmp(argv[2], "train");
+    if (!strcmp(argv[1], "gan")) return !(argc > 2 && (!strcmp(argv[2], "sample") || !strcmp(argv[2], "score")));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);   /* lines reach a pipe or a file as they are printed (| tee, CI) */
+    const int ranks = argc >= 2 ? launcher_ranks() : 1;
+    if (ranks > 1 && !runs_distributed(argc, argv)) {   /* N copies of the same work would fight over its files */
+        const char *rank = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+        if (!rank || atoi(rank) == 0)
+            fprintf(stderr, "shendu %s: does not run data-parallel; started as %d processes (mpirun -np %d), it would "
+                            "run %d copies of the same work. Run it without mpirun (data-parallel: shendu train, "
+                            "lm train, gan)\n", argv[1], ranks, ranks, ranks);
+        return 2;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return cmd_help(argc, argv);
     if (!strcmp(argv[1], "--version")) return cmd_version(argc, argv);
     for (const command *c = commands; c->name; c++)

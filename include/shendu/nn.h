@@ -62,6 +62,11 @@ typedef struct sd_model sd_model;
 
 /* The architecture strings of the built-in models ("mlp", ...), NULL if unknown. */
 const char *sd_model_preset(const char *name);
+/* "mlp, cnn": the preset names, for messages and --help. */
+const char *sd_model_preset_names(void);
+/* 0 if every layer of the string parses (kinds, names, argument counts), else
+ * the parse error of sd_model_new; shapes are not checked (no input given). */
+int         sd_model_arch_check(const char *arch);
 /* Build from an architecture string for inputs of shape `input` (one example,
  * without the batch dimension, e.g. SD_SHAPE(1,28,28)). Errors name the token. */
 sd_model  *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *rng);

@@ -183,6 +183,9 @@ int sd_app_explain_pool(FILE *f, const sd_explain_opts *o);
 int sd_app_explain_shapes(FILE *f, const char *model, sd_shape input);
 /* Apply a named 3x3 kernel (sobel-x, sobel-y, blur, sharpen, lecture) to a PNG. */
 int sd_app_explain_image(const char *image, const char *kernel, const char *out, FILE *f);
+/* The named kernel's 3x3 weights and whether its map is shown as |value|
+ * (k, absolute may be NULL: only check the name). */
+int sd_app_explain_kernel(const char *name, float k[9], int *absolute);
 
 /* ---- shendu predict / show */
 /* Top-k classes of each PNG (any size, gray or colour; prepared like the training data). */
@@ -508,7 +511,7 @@ double    sd_gan_sync_wait(const sd_gan *s);              /* seconds spent waiti
 double sd_inception_score(const float *p, int n, int k);
 /* Shared by the generative trainers (gan.c, diffusion.c): a classifier that fits
  * pictures of shape img; the inception score of n 8-bit pictures (the classifier's
- * input scaling, batches of 500); a directory made if missing; n pictures in
+ * input scaling, batches of 32); a directory made if missing; n pictures in
  * [-1, 1] as a grid PNG, `cols` per row, each pixel doubled. */
 int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img, uint64_t max_memory);
 int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score);

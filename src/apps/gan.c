@@ -309,7 +309,6 @@ double sd_gan_sync_wait(const sd_gan *s)
 
 /* ---- Sampling and scoring */
 
-/* out (n, image) = G(z) for z (n, nz), in evaluation mode, batches of up to 500. */
 /* The generator file: G's (averaged) weights, kind gan-generator. */
 static int save_generator(const sd_model *G, const char *path)
 {
@@ -317,6 +316,27 @@ static int save_generator(const sd_model *G, const char *path)
     return sd_model_save_with(G, path, NULL, 0, &kind, 1);
 }
 
+/* Images generated or classified at a time: a graph without gradients still
+ * holds every layer's output and im2col columns for the whole batch (about
+ * 2 MB an image for the DCGAN's G), so memory follows this number, and speed
+ * hardly does beyond a few images per thread. */
+enum { GEN_BATCH = 32 };
+
+/* out (b, image) = G(z) for z (b, nz), b <= GEN_BATCH, in evaluation mode, on graph g. */
+static int generate_batch(sd_graph *g, sd_model *G, const float *z, int b, float *out)
+{
+    const int nz = sd_model_input_shape(G).d[0];
+    const size_t img = sd_shape_numel(sd_model_output_shape(G));
+    int was = sd_model_training(G);
+    sd_model_set_training(G, 0);
+    sd_graph_reset(g);
+    sd_tensor *y = sd_model_forward(g, G, sd_input(g, z, SD_SHAPE(b, nz)));
+    if (y) memcpy(out, y->data, (size_t)b * img * sizeof(float));
+    sd_model_set_training(G, was);
+    return y ? 0 : -1;
+}
+
+/* out (n, image) = G(z) for z (n, nz), in evaluation mode, GEN_BATCH at a time. */
 static int generate(sd_ctx *ctx, sd_model *G, const float *z, int n, float *out)
 {
     const int nz = sd_model_input_shape(G).d[0];
@@ -324,16 +344,11 @@ static int generate(sd_ctx *ctx, sd_model *G, const float *z, int n, float *out)
     sd_graph *g = sd_graph_new(ctx);
     if (!g) return -1;
     sd_graph_set_grad(g, 0);
-    int was = sd_model_training(G), rc = 0;
-    sd_model_set_training(G, 0);
-    for (int i = 0; i < n && !rc; i += 500) {
-        int b = n - i < 500 ? n - i : 500;
-        sd_graph_reset(g);
-        sd_tensor *y = sd_model_forward(g, G, sd_input(g, z + (size_t)i * nz, SD_SHAPE(b, nz)));
-        if (!y) { rc = -1; break; }
-        memcpy(out + (size_t)i * img, y->data, (size_t)b * img * sizeof(float));
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i += GEN_BATCH) {
+        int b = n - i < GEN_BATCH ? n - i : GEN_BATCH;
+        rc = generate_batch(g, G, z + (size_t)i * nz, b, out + (size_t)i * img);
     }
-    sd_model_set_training(G, was);
     sd_graph_free(g);
     return rc;
 }
@@ -371,7 +386,7 @@ int sd_app_check_classifier(const sd_model *cls, const char *path, sd_shape img,
         return sd_error("%s is not a classifier (its output has shape %s)", path, sd_shape_str(out, a, 64));
     float scale, shift;
     if (sd_app_classifier_inputs(cls, path, &scale, &shift)) return -1;
-    if (sd_model_check_memory(cls, 500, 0, max_memory)) return sd_error_prefix("%s", path);   /* score_pixels' batches */
+    if (sd_model_check_memory(cls, GEN_BATCH, 0, max_memory)) return sd_error_prefix("%s", path);   /* score_images' batches */
     return 0;
 }
 
@@ -385,40 +400,6 @@ static int check_classifier_data(const sd_model *cls, const char *path, const sd
     return 0;
 }
 
-
-/* Inception score of n images given as 8-bit pixels (n, image), with the
- * classifier's own input scaling; evaluation mode, batches of 500. */
-int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
-{
-    const sd_shape in = sd_model_input_shape(cls);
-    const size_t img = sd_shape_numel(in);
-    const int k = sd_model_output_shape(cls).d[0];
-    float scale, shift;
-    if (sd_app_classifier_inputs(cls, "the classifier", &scale, &shift)) return -1;
-    float *x = malloc(500 * img * sizeof *x), *p = malloc((size_t)n * k * sizeof *p);
-    sd_graph *g = sd_graph_new(ctx);
-    int rc = -1, was = sd_model_training(cls);
-    if (!x || !p || !g) { sd_error("out of memory scoring %d images", n); goto done; }
-    sd_graph_set_grad(g, 0);
-    sd_model_set_training(cls, 0);
-    for (int i = 0; i < n; i += 500) {
-        int b = n - i < 500 ? n - i : 500;
-        for (size_t j = 0; j < (size_t)b * img; j++) x[j] = px[(size_t)i * img + j] * scale + shift;
-        sd_graph_reset(g);
-        sd_tensor *y = sd_softmax(g, sd_model_forward(g, cls, sd_input(g, x, batch_of(in, b))));
-        if (!y) goto done;
-        memcpy(p + (size_t)i * k, y->data, (size_t)b * k * sizeof *p);
-    }
-    *score = sd_inception_score(p, n, k);
-    rc = 0;
-done:
-    sd_model_set_training(cls, was);
-    sd_graph_free(g);
-    free(x);
-    free(p);
-    return rc;
-}
-
 /* Generator outputs in [-1, 1] -> the 8-bit pixels a PNG of them shows. */
 static void to_pixels(const float *x, size_t n, uint8_t *px)
 {
@@ -428,27 +409,75 @@ static void to_pixels(const float *x, size_t n, uint8_t *px)
     }
 }
 
-/* Score of n samples of G (noise from rng), in chunks of 500. */
+/* p (b, k) = p(y|x) of b <= GEN_BATCH images given as 8-bit pixels (b, image),
+ * with the classifier's own input scaling, on graph g (evaluation mode); x: room
+ * for GEN_BATCH images. */
+static int classify_pixels(sd_graph *g, sd_model *cls, const uint8_t *px, int b, float *x, float *p)
+{
+    const sd_shape in = sd_model_input_shape(cls);
+    const size_t img = sd_shape_numel(in);
+    const int k = sd_model_output_shape(cls).d[0];
+    float scale, shift;
+    if (sd_app_classifier_inputs(cls, "the classifier", &scale, &shift)) return -1;
+    for (size_t j = 0; j < (size_t)b * img; j++) x[j] = px[j] * scale + shift;
+    int was = sd_model_training(cls);
+    sd_model_set_training(cls, 0);
+    sd_graph_reset(g);
+    sd_tensor *y = sd_softmax(g, sd_model_forward(g, cls, sd_input(g, x, batch_of(in, b))));
+    if (y) memcpy(p, y->data, (size_t)b * k * sizeof *p);
+    sd_model_set_training(cls, was);
+    return y ? 0 : -1;
+}
+
+/* Inception score of n images: real ones given as 8-bit pixels (n, image), or
+ * (px NULL) n samples of G with noise from rng. Streams: a batch is made (or
+ * taken), turned into pixels and classified before the next, so memory stays
+ * that of one batch whatever n is; only p(y|x) (n, classes) is kept. */
+static int score_images(sd_ctx *ctx, sd_model *G, sd_rng *rng, const uint8_t *px, sd_model *cls, int n,
+                        double *score)
+{
+    const size_t img = sd_shape_numel(sd_model_input_shape(cls));
+    const int k = sd_model_output_shape(cls).d[0], nz = G ? sd_model_input_shape(G).d[0] : 0;
+    float *x = malloc(GEN_BATCH * img * sizeof *x), *p = malloc((size_t)n * k * sizeof *p);
+    float *z = G ? malloc((size_t)GEN_BATCH * nz * sizeof *z) : NULL, *gx = G ? malloc(GEN_BATCH * img * sizeof *gx) : NULL;
+    uint8_t *own = G ? malloc(GEN_BATCH * img) : NULL;
+    sd_graph *gc = sd_graph_new(ctx), *gg = G ? sd_graph_new(ctx) : NULL;
+    int rc = -1;
+    if (!x || !p || !gc || (G && (!z || !gx || !own || !gg))) { sd_error("out of memory scoring %d images", n); goto done; }
+    sd_graph_set_grad(gc, 0);
+    if (gg) sd_graph_set_grad(gg, 0);
+    for (int i = 0; i < n; i += GEN_BATCH) {
+        const int b = n - i < GEN_BATCH ? n - i : GEN_BATCH;
+        const uint8_t *batch = px ? px + (size_t)i * img : own;
+        if (G) {
+            for (int j = 0; j < b * nz; j++) z[j] = sd_rng_normal(rng);
+            if (generate_batch(gg, G, z, b, gx)) goto done;
+            to_pixels(gx, (size_t)b * img, own);
+        }
+        if (classify_pixels(gc, cls, batch, b, x, p + (size_t)i * k)) goto done;
+    }
+    *score = sd_inception_score(p, n, k);
+    rc = 0;
+done:
+    sd_graph_free(gg);
+    sd_graph_free(gc);
+    free(own);
+    free(gx);
+    free(z);
+    free(p);
+    free(x);
+    return rc;
+}
+
+int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
+{
+    return score_images(ctx, NULL, NULL, px, cls, n, score);
+}
+
+/* Score of n samples of G (noise from rng). */
 static int score_generator(sd_ctx *ctx, sd_model *G, sd_model *cls, int n, sd_rng *rng, double *score)
 {
-    const int nz = sd_model_input_shape(G).d[0];
-    const size_t img = sd_shape_numel(sd_model_output_shape(G));
-    float *z = malloc((size_t)500 * nz * sizeof *z), *x = malloc(500 * img * sizeof *x);
-    uint8_t *px = malloc((size_t)n * img);
-    int rc = -1;
-    if (!z || !x || !px) { sd_error("out of memory generating %d samples", n); goto done; }
-    for (int i = 0; i < n; i += 500) {
-        int b = n - i < 500 ? n - i : 500;
-        for (int j = 0; j < b * nz; j++) z[j] = sd_rng_normal(rng);
-        if (generate(ctx, G, z, b, x)) goto done;
-        to_pixels(x, (size_t)b * img, px + (size_t)i * img);
-    }
-    rc = sd_app_score_pixels(ctx, cls, px, n, score);
-done:
-    free(z);
-    free(x);
-    free(px);
-    return rc;
+    return score_images(ctx, G, rng, NULL, cls, n, score);
 }
 
 /* ---- Files */

@@ -237,7 +237,7 @@ done:
 
 /* ---- explain conv --image: one kernel over a real picture. */
 
-static int named_kernel(const char *name, float k[9], int *absolute)
+int sd_app_explain_kernel(const char *name, float k[9], int *absolute)
 {
     static const struct { const char *name; float k[9]; int absolute; } kernels[] = {
         { "sobel-x", { -1, 0, 1, -2, 0, 2, -1, 0, 1 }, 1 },
@@ -248,8 +248,8 @@ static int named_kernel(const char *name, float k[9], int *absolute)
     };
     for (size_t i = 0; i < sizeof kernels / sizeof *kernels; i++)
         if (!strcmp(name, kernels[i].name)) {
-            memcpy(k, kernels[i].k, sizeof kernels[i].k);
-            *absolute = kernels[i].absolute;
+            if (k) memcpy(k, kernels[i].k, sizeof kernels[i].k);
+            if (absolute) *absolute = kernels[i].absolute;
             return 0;
         }
     return sd_error("unknown kernel '%s' (expected sobel-x, sobel-y, blur, sharpen or lecture)", name);
@@ -259,7 +259,7 @@ int sd_app_explain_image(const char *image, const char *kernel, const char *out,
 {
     float k[9];
     int absolute = 0;
-    if (named_kernel(kernel, k, &absolute)) return -1;
+    if (sd_app_explain_kernel(kernel, k, &absolute)) return -1;
     sd_image im = { 0 }, gray = { 0 }, res = { 0 };
     sd_ctx *ctx = NULL;
     sd_graph *g = NULL;

@@ -308,6 +308,8 @@ const char *sd_model_preset(const char *name)
     return NULL;
 }
 
+const char *sd_model_preset_names(void) { return "mlp, cnn"; }
+
 /* ---- Parsing */
 
 static int parse_layer(const char *tok, layer *L)
@@ -363,6 +365,33 @@ static void append_layer(char *s, size_t size, const layer *L)
                           kinds[L->kind].prefix ? "=" : "", kinds[L->kind].name);
     for (int i = 0; i < L->nargs && k < size; i++)
         k += (size_t)snprintf(s + k, size - k, "%s%g%s", i ? "," : "(", L->arg[i], i == L->nargs - 1 ? ")" : "");
+}
+
+int sd_model_arch_check(const char *arch)
+{
+    if (!arch) return sd_error("no architecture given");
+    const char *p = arch;
+    int n = 0;
+    while (*p) {   /* the tokens of sd_model_new_with, each parsed, nothing built */
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        const char *start = p;
+        int depth = 0;
+        while (*p && (depth || (*p != ' ' && *p != ',' && *p != '\t' && *p != '\n'))) {
+            if (*p == '(') depth++;
+            else if (*p == ')') depth--;
+            p++;
+        }
+        char tok[128];
+        size_t len = (size_t)(p - start);
+        if (len >= sizeof tok) return sd_error("layer description too long: '%.40s...'", start);
+        memcpy(tok, start, len);
+        tok[len] = 0;
+        layer L;
+        if (++n > MAX_LAYERS) return sd_error("too many layers (at most %d)", MAX_LAYERS);
+        if (parse_layer(tok, &L)) return -1;
+    }
+    return n ? 0 : sd_error("the architecture has no layers");
 }
 
 sd_model *sd_model_new(const char *arch, sd_shape input, sd_init init, sd_rng *rng)
