@@ -53,7 +53,7 @@ expect 1 "junk.safetensors" "$BIN" eval "$TMP/junk.safetensors"
 expect 1 "nofile.safetensors" "$BIN" eval "$TMP/nofile.safetensors"
 head -c 200 "$TMP/m.safetensors" > "$TMP/cut.safetensors"
 expect 1 "cut.safetensors" "$BIN" eval "$TMP/cut.safetensors"
-expect 1 "Layer|layer|model" "$BIN" train --model "flatten linear(10) bogus" --limit 100 --limit-test 100
+expect 2 "unknown layer kind .bogus." "$BIN" train --model "flatten linear(10) bogus" --limit 100 --limit-test 100
 expect 1 "10 classes" "$BIN" train --model "flatten linear(7)" --limit 100 --limit-test 100
 
 # --- numerical faults: stop with the step and the tensor/op, write nothing

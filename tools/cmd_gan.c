@@ -94,7 +94,7 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
         { "seed", F_U64, &o.seed, "random seed (default 1)" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "out", F_STR, &o.out_dir, "directory for epoch_NNN.png and generator.safetensors (default gan-out)" },
-        { "classifier", F_STR, &o.classifier, "score the generator at the end with this classifier (see gan score)" },
+        { "classifier", F_STR, &o.classifier, "score the generator after every epoch with this classifier (see gan score)" },
         { "score-n", F_INT, &o.score_n, "samples for the score (default, or 0: 10000)", 0, 1000000 },
         { "limit", F_INT, &o.limit_train, "use only the first N training images", 0, 1 << 30 },
         { "checkpoint", F_STR, &o.checkpoint, "write a checkpoint here (every --checkpoint-every steps, at the end, "

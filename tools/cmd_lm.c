@@ -195,13 +195,10 @@ int cmd_lm(int argc, char **argv)
     if (argc < 2) return cli_usage_error("lm", usage, "%s", "expected a subcommand: train or sample");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: shendu lm %s\n\n"
-               "  shendu lm train [--text FILE] [--cell rnn|lstm|transformer] [--layers N] [--hidden N] [--seq N]\n"
-               "                  [--dim N --heads N --dropout P]   (transformer)\n"
-               "                  [--batch N] [--steps N] [--lr X] [--out FILE] [--json]\n"
-               "                  [--checkpoint FILE [--checkpoint-every N]] [--resume FILE]\n"
-               "  mpirun -np N shendu lm train ...     (data parallel: the ranks share every batch)\n"
-               "  shendu lm sample FILE.safetensors|CHECKPOINT [--len N] [--temperature T] [--top-k K] [--prime TEXT] [--seed N]\n\n"
-               "run 'shendu lm train --help' or 'shendu lm sample --help' for all flags\n", usage);
+               "  shendu lm train [flags]                  train a character-level RNN, LSTM or Transformer on a text\n"
+               "  mpirun -np N shendu lm train [flags]     the same, data parallel: the ranks share every batch\n"
+               "  shendu lm sample FILE|CHECKPOINT [flags] write text with a trained model\n\n"
+               "run 'shendu lm train --help' or 'shendu lm sample --help' for their flags\n", usage);
         return 0;
     }
     if (!strcmp(argv[1], "train")) return lm_train(argc, argv);

@@ -270,7 +270,7 @@ static int rl_play(int argc, char **argv)
     int quiet = 0, json = 0;
     uint64_t seed = 1;
     const flag flags[] = {
-        { "env", F_STR, &o.env, "the environment (default: the one the agent was trained on)" },
+        { "env", F_STR, &o.env, "cartpole or acrobot (default: the one the agent was trained on)" },
         { "episodes", F_INT, &o.episodes, "episodes to play (default 1)", 1, 1000000 },
         { "steps", F_INT, &o.max_steps, "stop each episode after N steps", 1, 1 << 30 },
         { "seed", F_U64, &seed, "the environment's seed (default 1)" },
