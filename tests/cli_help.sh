@@ -12,7 +12,7 @@ synopsis=$(awk '/^## Command line/ { on = 1; next } on && /^```sh/ { inb = 1; ne
                 inb && /^shendu / { if (e) print e; e = $0; next } inb { e = e " " $0 } END { if (e) print e }' "$README")
 [ -n "$synopsis" ] && ok || bad "no synopsis block found in README"
 cmds=("train" "eval" "predict" "show" "explain" "lm train" "lm sample" "gan" "gan sample" "gan score"
-      "rl solve" "rl qlearn" "rl dqn" "rl play" "plot")
+      "rl solve" "rl qlearn" "rl dqn" "rl play" "plot" "export")
 # the entries of command C: those starting "shendu C " and not a longer command's
 entries() {
     local c=$1 other
