@@ -40,7 +40,7 @@ expect 1 "fake.png: not a PNG" "$BIN" predict "$TMP/cnn.safetensors" "$TMP/fake.
 head -c 300 "$TMP/show/input.png" > "$TMP/cut.png"
 expect 1 "cut.png" "$BIN" predict "$TMP/cnn.safetensors" "$TMP/cut.png"
 expect 2 "expected a model file and at least one image" "$BIN" predict "$TMP/cnn.safetensors"
-expect 1 "unknown kernel 'edge'" "$BIN" explain conv --image "$TMP/show/input.png" --kernel edge --out "$TMP/x.png"
+expect 2 "unknown kernel 'edge'" "$BIN" explain conv --image "$TMP/show/input.png" --kernel edge --out "$TMP/x.png"
 # a model made for 3x32x32 inputs cannot classify 28x28 gray pictures
 /usr/bin/python3 - "$TMP/rgb.safetensors" <<'PY'
 import json, struct, sys
