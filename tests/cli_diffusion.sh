@@ -50,7 +50,7 @@ expect 1 'is a diffusion model, not a GAN generator' "$BIN" gan sample "$TMP/a/m
 expect 1 'is a GAN generator, not a diffusion model' "$BIN" diffusion sample "$TMP/gan/generator.safetensors" --out "$TMP/x.png"
 printf 'junk' > "$TMP/junk.safetensors"
 expect 1 'junk.safetensors' "$BIN" diffusion sample "$TMP/junk.safetensors" --out "$TMP/x.png"
-expect 1 'not a checkpoint of `shendu diffusion`|not a checkpoint' "$BIN" diffusion --resume "$TMP/a/model.safetensors"
+expect 2 'model.safetensors is a diffusion model, not a checkpoint of shendu diffusion' "$BIN" diffusion --resume "$TMP/a/model.safetensors"
 # an output may not replace an input
 expect 1 'model' "$BIN" diffusion sample "$TMP/a/model.safetensors" --out "$TMP/a/model.safetensors"
 expect 1 'checkpoint|--out' "$BIN" diffusion "${tiny[@]}" --out "$TMP/c" --checkpoint "$TMP/c/model.safetensors"

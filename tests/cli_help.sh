@@ -12,7 +12,8 @@ synopsis=$(awk '/^## Command line/ { on = 1; next } on && /^```sh/ { inb = 1; ne
                 inb && /^shendu / { if (e) print e; e = $0; next } inb { e = e " " $0 } END { if (e) print e }' "$README")
 [ -n "$synopsis" ] && ok || bad "no synopsis block found in README"
 cmds=("train" "eval" "predict" "show" "explain" "lm train" "lm sample" "gan" "gan sample" "gan score"
-      "rl solve" "rl qlearn" "rl dqn" "rl play" "plot" "export")
+      "rl solve" "rl qlearn" "rl dqn" "rl play" "plot" "export" "data" "diffusion" "diffusion sample"
+      "diffusion score" "explain diffusion")
 # the entries of command C: those starting "shendu C " and not a longer command's
 entries() {
     local c=$1 other
@@ -50,7 +51,7 @@ for p in $(grep -oE -- '--model [a-z|]+' <<<"$synopsis" | head -1 | sed 's/--mod
     expect 0 "total parameters" "$BIN" explain shapes --model "$p"
 done
 # the subcommand lists of 'shendu lm --help' and 'shendu rl --help' name every subcommand of the table above
-for c in lm rl gan; do
+for c in lm rl gan diffusion; do
     help=$("$BIN" $c --help 2>&1)
     for sub in "${cmds[@]}"; do
         [[ "$sub" == "$c "* ]] || continue

@@ -17,13 +17,16 @@ for i in $(seq 60); do echo "the quick brown fox jumps over the lazy dog $i"; do
 "$BIN" gan --epochs 1 --limit 128 --threads 1 --out g --checkpoint gan.ck >/dev/null 2>&1 || bad "gan failed"
 "$BIN" rl dqn --steps 300 --eval 0 --out ag.st --checkpoint ag.ck >/dev/null 2>&1 || bad "rl dqn failed"
 cp g/generator.safetensors gen.st
+"$BIN" diffusion --limit 64 --batch 32 --channels 8 --groups 4 --steps 20 --sample-steps 2 --epochs 1 --threads 1 \
+    --out d --checkpoint dif.ck >/dev/null 2>&1 || bad "diffusion failed"
+cp d/model.safetensors dif.st
 
 # the kind each file states
 kind_of() { python3 -c 'import json,struct,sys
 f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]
 print(json.loads(f.read(n))["__metadata__"].get("shendu.kind","-"))' "$1"; }
 for pair in cls.st:classifier cls.ck:classifier-checkpoint lm.st:lm lm.ck:lm-checkpoint gen.st:gan-generator \
-            gan.ck:gan-checkpoint ag.st:dqn-agent ag.ck:dqn-checkpoint; do
+            gan.ck:gan-checkpoint ag.st:dqn-agent ag.ck:dqn-checkpoint dif.st:diffusion dif.ck:diffusion-checkpoint; do
     k=$(kind_of "${pair%%:*}")
     [ "$k" = "${pair#*:}" ] && ok || bad "${pair%%:*} states kind '$k', expected ${pair#*:}"
 done
@@ -35,6 +38,7 @@ what() {
     lm.st) echo "a language model" ;;          lm.ck) echo "a checkpoint of shendu lm train" ;;
     gen.st) echo "a GAN generator" ;;          gan.ck) echo "a checkpoint of shendu gan" ;;
     ag.st) echo "a DQN agent" ;;               ag.ck) echo "a checkpoint of shendu rl dqn" ;;
+    dif.st) echo "a diffusion model" ;;        dif.ck) echo "a checkpoint of shendu diffusion" ;;
     esac
 }
 matrix() {
@@ -68,7 +72,30 @@ matrix() {
     for f in cls.st cls.ck lm.st lm.ck gen.st gan.ck ag.st; do
         expect 2 "$f is $(what $f), not a checkpoint of shendu rl dqn" "$BIN" rl dqn --resume "$f"
     done
+    # diffusion files, and every other kind given to diffusion
+    for f in dif.st dif.ck; do
+        expect 1 "$f is $(what $f), not an image classifier; use it with shendu diffusion" "$BIN" eval "$f" --limit 10
+        expect 1 "$f is $(what $f), not a GAN generator; use it with shendu diffusion" "$BIN" gan sample "$f" --out x.png
+        expect 1 "$f is $(what $f), not a language model" "$BIN" lm sample "$f" --len 5
+        expect 1 "$f is $(what $f), not a DQN agent" "$BIN" rl play "$f" --quiet
+        expect 1 "$f is $(what $f), not a model ONNX export takes .*; use it with shendu diffusion" \
+            "$BIN" export "$f" --onnx x.onnx
+        expect 1 "$f is $(what $f), not an image classifier" "$BIN" diffusion score dif.st --classifier "$f" --n 4 \
+            --sample-steps 2
+    done
+    for f in cls.st cls.ck lm.st gen.st gan.ck ag.ck; do
+        expect 1 "$f is $(what $f), not a diffusion model; use it with shendu" "$BIN" diffusion sample "$f" --out x.png
+        expect 1 "$f is $(what $f), not a diffusion model" "$BIN" diffusion score "$f" --classifier cls.st --n 4
+    done
+    for f in cls.ck lm.ck gan.ck ag.ck dif.st; do
+        expect 2 "$f is $(what $f), not a checkpoint of shendu diffusion" "$BIN" diffusion --resume "$f"
+    done
+    # ONNX export takes every model kind but diffusion's
+    for f in cls.st cls.ck lm.st lm.ck gen.st ag.st ag.ck; do
+        expect 0 "wrote x.onnx" "$BIN" export "$f" --onnx x.onnx
+    done
     # and the right kinds still work
+    expect 0 "4 samples" "$BIN" diffusion sample dif.ck --n 4 --sample-steps 2 --out x.png
     expect 0 "test accuracy" "$BIN" eval cls.ck --limit 10
     expect 0 "samples of gan.ck" "$BIN" gan sample gan.ck --n 4 --out x.png
     expect 0 "return" "$BIN" rl play ag.ck --quiet
@@ -83,7 +110,7 @@ p=sys.argv[1]; b=open(p,"rb").read(); n=struct.unpack("<Q",b[:8])[0]
 h=json.loads(b[8:8+n]); del h["__metadata__"]["shendu.kind"]
 s=json.dumps(h,separators=(",",":")).encode(); s+=b" "*((8-len(s)%8)%8)
 open(p,"wb").write(struct.pack("<Q",len(s))+s+b[8+n:])' "$1"; }
-for f in cls.st cls.ck lm.st lm.ck gen.st gan.ck ag.st ag.ck; do strip_kind "$f"; done
+for f in cls.st cls.ck lm.st lm.ck gen.st gan.ck ag.st ag.ck dif.st dif.ck; do strip_kind "$f"; done
 [ "$(kind_of ag.ck)" = "-" ] && ok || bad "the kind was not stripped"
 matrix
 

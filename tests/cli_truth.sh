@@ -24,8 +24,8 @@ expect 2 "--ema: '1' is not a number in \[0, 1\)" "$BIN" gan --ema 1
 expect 2 "--ema: '0.99999999' is not a number in \[0, 1\)" "$BIN" gan --ema 0.99999999   # 1 as a float
 expect 2 "--smooth: '0.5' is not a number in \[0, 0.5\)" "$BIN" gan --smooth 0.5
 expect 2 "--momentum: '1' is not a number in \[0, 1\)" "$BIN" train --momentum 1
-expect 2 "--lr: '0' is not a number in \(0, 100\]" "$BIN" train --lr 0
-expect 2 "--lr: '1e-50' is not a number in \(0, 100\]" "$BIN" lm train --lr 1e-50   # 0 as a float
+expect 2 "--lr: '-1' is not a number in \[0, 100\]" "$BIN" train --lr -1   # 0: the default, as checkpoints store it
+expect 2 "--lr: '101' is not a number in \[0, 100\]" "$BIN" lm train --lr 101
 expect 2 "--alpha: '0' is not a number in \(0, 1\]" "$BIN" rl qlearn --alpha 0
 expect 2 "--tau: '0' is not a number in \(0, 1\]" "$BIN" rl dqn --tau 0
 expect 2 "--batch: '0' is not an integer in \[1, 1048576\]" "$BIN" train --batch 0

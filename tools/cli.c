@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static void print_flags(FILE *f, const flag *flags)
@@ -141,7 +142,11 @@ int cli_check_config_ranges(const char *cmd, const flag *flags, const sd_config_
         if (fl->type != F_INT && fl->type != F_FLOAT) continue;
         const sd_config_field *f = sd_config_find(fields, fl->name);
         if (!f || f->kind == SD_CFG_STR || f->kind == SD_CFG_ENUM || f->kind == SD_CFG_U64) continue;
-        if (fl->min != f->min || fl->max != f->max) {
+        /* an open end of the flag's range: the table stores the closed range just inside it */
+        const double eps = 1e-6 * (fabs(fl->max) > 1 ? fabs(fl->max) : 1);
+        const int min_ok = (fl->open & OPEN_MIN) ? f->min > fl->min && f->min <= fl->min + eps : f->min == fl->min;
+        const int max_ok = (fl->open & OPEN_MAX) ? f->max < fl->max && f->max >= fl->max - eps : f->max == fl->max;
+        if (!min_ok || !max_ok) {
             fprintf(stderr, "shendu %s: internal error: --%s accepts [%g, %g] but a checkpoint's %s may hold "
                     "[%g, %g]\n", cmd, fl->name, fl->min, fl->max, f->key, f->min, f->max);
             return 70;

@@ -54,8 +54,8 @@ static int train_args(int argc, char **argv, sd_train_opts *o_, int *json_)
         { "data", F_STR, &o.data_dir, "MNIST-layout folder, class folders DIR/<class>/*.png|jpg (or DIR/train + DIR/test), "
                                       "or a CSV table (default $SHENDU_DATA, data/fashion-mnist, /usr/share/datasets/fashion-mnist)" },
         { "target", F_STR, &o.data.target, "CSV: the column to predict (its values are the classes)" },
-        { "task", F_STR, &task, "CSV: classify or regress (default: classify a text target, regress a numeric one)" },
-        { "fill", F_STR, &fill, "CSV: mean = replace missing features with the column's training mean (default: an error)" },
+        { "task", F_STR, &task, "CSV: auto, classify or regress (default auto: classify a text target, regress a numeric one)" },
+        { "fill", F_STR, &fill, "CSV: none (a missing feature is an error; default) or mean (replaced with the column's training mean)" },
         { "size", F_STR, &o.data.size, "pictures: resize to N (NxN) or WxH (default: the most common size)" },
         { "channels", F_INT, &o.data.channels, "pictures: 1 (gray) or 3 (colour) (default, or 0: 3 if any picture has colour)", 0, 3 },
         { "resize", F_STR, &resize, "pictures: pad (keep the aspect, pad), crop (centre crop) or stretch (default pad)" },
@@ -207,7 +207,7 @@ int cmd_eval(int argc, char **argv)
         { "data", F_STR, &o.data, "data set: MNIST-layout folder (t10k split), class folders, or a CSV table "
                                   "(default: the one the model file records)" },
         { "target", F_STR, &o.read.target, "CSV: the target column (default: the model's)" },
-        { "fill", F_STR, &fill, "CSV: mean = replace missing features by the training mean (default: the model's)" },
+        { "fill", F_STR, &fill, "CSV: none (a missing feature is an error) or mean (replaced by the training mean) (default: the model's)" },
         { "skip-bad", F_BOOL, &o.read.skip_bad, "leave out pictures that cannot be read (counted)" },
         { "threads", F_INT, &o.threads, "worker threads (default 0 = all cores)", 0, 256 },
         { "limit", F_INT, &o.limit, "use only the first N test examples", 0, 1 << 30 },

@@ -9,7 +9,7 @@ int cmd_data(int argc, char **argv)
     const char *task = "auto";
     const flag flags[] = {
         { "target", F_STR, &o.target, "CSV: also count the classes of this column" },
-        { "task", F_STR, &task, "CSV: classify or regress (default: classify a text target)" },
+        { "task", F_STR, &task, "CSV: auto, classify or regress (default auto: classify a text target)" },
         { 0 }
     };
     const char *usage = "DIR|TABLE.csv [flags]";
@@ -24,6 +24,6 @@ int cmd_data(int argc, char **argv)
     o.task = -1;
     for (int i = 0; sd_task_names[i]; i++)
         if (!strcmp(task, sd_task_names[i])) o.task = i;
-    if (o.task < 0) return cli_usage_error("data", usage, "unknown --task '%s' (expected classify or regress)", task);
+    if (o.task < 0) return cli_usage_error("data", usage, "unknown --task '%s' (expected auto, classify or regress)", task);
     return sd_app_data_describe(pos[0], &o, stdout) ? cli_fail("data") : 0;
 }

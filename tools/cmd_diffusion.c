@@ -154,6 +154,14 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
         return cli_usage_error("diffusion", usage, "%s", "--stop-after needs --checkpoint FILE to save the run in");
     o.stop_after = stop_after;
     if (o.resume) {   /* the stored configuration; flags given again must agree */
+        sd_st_file *f = sd_st_open(o.resume);   /* a file of another kind: a usage error, as for every trainer */
+        const int other = f && sd_st_expect_kind(f, o.resume, SD_KIND_BIT(SD_FILE_DIFFUSION_CKPT),
+                                                 "a checkpoint of shendu diffusion");
+        sd_st_close(f);
+        if (other) {
+            fprintf(stderr, "shendu diffusion: %s\n", sd_last_error());
+            return 2;
+        }
         sd_diffusion_train_opts c = o;
         if (sd_diffusion_config_load(o.resume, &c)) {
             fprintf(stderr, "shendu diffusion: %s\n", sd_last_error());

@@ -140,7 +140,7 @@ const sd_config_field sd_train_config_fields[] = {
     F("batch", SD_CFG_INT, batch, 1, 1 << 20),
     F("lr", SD_CFG_FLOAT, lr, 0, 100),
     F("optim", SD_CFG_ENUM, optim, 0, 0, optim_names),
-    F("momentum", SD_CFG_FLOAT, momentum, 0, 0.9999),
+    F("momentum", SD_CFG_FLOAT, momentum, 0, 0.9999999),
     F("weight-decay", SD_CFG_FLOAT, weight_decay, 0, 1),
     F("init", SD_CFG_ENUM, init, 0, 0, init_names),
     F("threads", SD_CFG_INT, threads, 0, 256),

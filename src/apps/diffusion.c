@@ -232,7 +232,8 @@ int sd_app_diffusion_score(const char *model, const char *cls_path, const char *
     sd_dataset test = { 0 };
     int rc = -1;
     if (check_sample_opts(&m, &(sd_diffusion_sample_opts){ .n = n, .ddim = 1, .steps = steps })) goto done;
-    if (!(cls = sd_model_load(cls_path)) || sd_app_check_classifier(cls, cls_path, m.img, 0)) goto done;
+    if (sd_file_expect_kind(cls_path, SD_KINDS_CLASSIFIER, "an image classifier") ||
+        !(cls = sd_model_load(cls_path)) || sd_app_check_classifier(cls, cls_path, m.img, 0)) goto done;
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
     if (sd_dataset_load_mnist(data_dir ? data_dir : sd_data_default_dir(), "t10k", &test)) goto done;
     if (test.c != m.img.d[0] || test.h != m.img.d[1] || test.w != m.img.d[2]) {

@@ -287,7 +287,8 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
                                      { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
         if (sd_app_check_paths(R.data, uses, 5)) goto done;
     }
-    if (o->classifier && !(cls = sd_model_load(o->classifier))) goto done;
+    if (o->classifier && (sd_file_expect_kind(o->classifier, SD_KINDS_CLASSIFIER, "an image classifier") ||
+                          !(cls = sd_model_load(o->classifier)))) goto done;
     if (sd_dataset_load_mnist(R.data, "train", &R.train)) goto done;
     const sd_shape img = SD_SHAPE(R.train.c, R.train.h, R.train.w);
     if (cls && sd_app_check_classifier(cls, o->classifier, img, 0)) goto done;

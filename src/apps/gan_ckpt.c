@@ -37,7 +37,7 @@ const sd_config_field sd_gan_config_fields[] = {
     F("loss", SD_CFG_ENUM, loss, 0, 0, loss_names),
     F("lr", SD_CFG_FLOAT, lr, 0, 1e30),
     F("ema", SD_CFG_FLOAT, ema, 0, 0.9999999),
-    F("smooth", SD_CFG_FLOAT, smooth, 0, 0.49),
+    F("smooth", SD_CFG_FLOAT, smooth, 0, 0.4999999),
     F("threads", SD_CFG_INT, threads, 0, 256),
     F("seed", SD_CFG_U64, seed),
     F("limit", SD_CFG_INT, limit_train, 0, 1 << 30),
