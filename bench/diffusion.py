@@ -53,6 +53,27 @@ class ResBlock(nn.Module):
         return h + (self.skip(x) if self.skip is not None else x)
 
 
+class AttnBlock(nn.Module):
+    """Self-attention over the H*W positions (one head, every position sees every
+    other), pre-norm, residual; the output projection starts at zero, so the block
+    starts as the identity. shendu: src/nn/unet.c's attention block."""
+
+    def __init__(self, c, groups):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, c)
+        self.qkv = nn.Linear(c, 3 * c)
+        self.proj = nn.Linear(c, c)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        a = self.norm(x).flatten(2).transpose(1, 2)            # (N, H*W, C)
+        q, k, v = self.qkv(a).chunk(3, dim=-1)
+        p = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(c), dim=-1)   # this torch has no F.scaled_dot_product_attention
+        return x + self.proj(p @ v).transpose(1, 2).reshape(n, c, h, w)
+
+
 class Down(nn.Module):
     def __init__(self, cin, cout, temb, groups):
         super().__init__()
@@ -68,7 +89,7 @@ class Up(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, channels=1, c=32, groups=8):
+    def __init__(self, channels=1, c=32, groups=8, attention=True):
         super().__init__()
         te = 4 * c
         self.c = c
@@ -77,6 +98,7 @@ class UNet(nn.Module):
         self.down0 = Down(c, c, te, groups)
         self.down1 = Down(c, 2 * c, te, groups)
         self.mid1 = ResBlock(2 * c, 2 * c, te, groups)
+        self.mid_attn = AttnBlock(2 * c, groups) if attention else None
         self.mid2 = ResBlock(2 * c, 2 * c, te, groups)
         self.up1 = Up(2 * c, 2 * c, 2 * c, te, groups)
         self.up0 = Up(2 * c, c, c, te, groups)
@@ -90,7 +112,10 @@ class UNet(nn.Module):
         h = self.conv_in(x)
         s0 = self.down0.block(h, e)
         s1 = self.down1.block(self.down0.down(s0), e)
-        h = self.mid2(self.mid1(self.down1.down(s1), e), e)
+        h = self.mid1(self.down1.down(s1), e)
+        if self.mid_attn is not None:
+            h = self.mid_attn(h)
+        h = self.mid2(h, e)
         h = self.up1.up(F.interpolate(h, scale_factor=2, mode="nearest"))
         h = self.up1.block(torch.cat([h, s1], 1), e)
         h = self.up0.up(F.interpolate(h, scale_factor=2, mode="nearest"))

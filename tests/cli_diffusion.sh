@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shendu diffusion (issue 21): a tiny run end to end (grid, model, checkpoint),
 # a stopped and resumed run that ends with the files of an uninterrupted one,
-# sampling with DDIM, DDPM and the trajectory, explain diffusion, and bad input.
+# sampling with DDIM, DDPM and the trajectory, model files from before the U-Net's
+# attention block, explain diffusion, and bad input.
 . "$(dirname "$0")/lib_cli.sh"
 tiny=(--limit 96 --batch 32 --channels 8 --groups 4 --steps 50 --sample-steps 5 --threads 2 --seed 3)
 
@@ -32,6 +33,33 @@ expect 0 '4 samples \(DDPM, 50 steps\)' "$BIN" diffusion sample "$TMP/a.ck" --ou
 "$BIN" diffusion sample "$TMP/a/model.safetensors" --out "$TMP/s1.png" --n 4 --sample-steps 5 --seed 9 >/dev/null &&
 "$BIN" diffusion sample "$TMP/a/model.safetensors" --out "$TMP/s2.png" --n 4 --sample-steps 5 --seed 9 >/dev/null &&
     cmp -s "$TMP/s1.png" "$TMP/s2.png" && ok || bad "DDIM sampling is not repeatable for a seed"
+
+# a model file from before the U-Net had its attention block (no mid_attn.* tensors,
+# no diffusion.attention) still samples; a checkpoint from then cannot resume: said so
+python3 - "$TMP/a/model.safetensors" "$TMP/old.safetensors" "$TMP/a.ck" "$TMP/old.ck" <<'PY' && ok || bad "could not write the old-format files"
+import json, struct, sys
+def strip(src, dst, drop_tensors):
+    d = open(src, "rb").read()
+    n = struct.unpack("<Q", d[:8])[0]
+    h, body = json.loads(d[8:8 + n]), d[8 + n:]
+    meta = h.pop("__metadata__")
+    meta.pop("diffusion.attention")
+    out, blobs, off = {"__metadata__": meta}, [], 0
+    for k, v in sorted(h.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+        if drop_tensors and k.startswith("mid_attn."):
+            continue
+        a, b = v["data_offsets"]
+        out[k] = dict(v, data_offsets=[off, off + b - a])
+        blobs.append(body[a:b])
+        off += b - a
+    hb = json.dumps(out).encode()
+    hb += b" " * (-len(hb) % 8)
+    open(dst, "wb").write(struct.pack("<Q", len(hb)) + hb + b"".join(blobs))
+strip(sys.argv[1], sys.argv[2], True)
+strip(sys.argv[3], sys.argv[4], False)
+PY
+expect 0 '4 samples' "$BIN" diffusion sample "$TMP/old.safetensors" --out "$TMP/old.png" --n 4 --sample-steps 5
+expect 1 'before the U-Net had its attention block' "$BIN" diffusion --resume "$TMP/old.ck"
 
 # explain
 expect 0 'abar_t.*sqrt\(abar_t\)' "$BIN" explain diffusion --steps 1000 --out "$TMP/strip.png"

@@ -179,14 +179,15 @@ static void unet_golden(sd_ctx *ctx)
     sd_st_close(f);
 }
 
-/* ---- Finite differences through the whole U-Net (tiny: 4 channels, 4x4) */
+/* ---- Finite differences through the whole U-Net (tiny: 4 channels, 8x8, so the
+ * attention block at the lowest resolution sees 2x2 positions) */
 typedef struct ucase { sd_unet *u; const float *x; const float *w; } ucase;
 
 static sd_tensor *unet_loss(sd_graph *g, sd_params *P, void *user)
 {
     ucase *c = user;
     const int32_t t[2] = { 5, 600 };
-    sd_tensor *y = sd_unet_forward(g, c->u, sd_input(g, c->x, SD_SHAPE(2, 1, 4, 4)), t);
+    sd_tensor *y = sd_unet_forward(g, c->u, sd_input(g, c->x, SD_SHAPE(2, 1, 8, 8)), t);
     return y ? sd_sum(g, sd_mul(g, sd_tanh(g, y), sd_input(g, c->w, y->shape))) : NULL;
 }
 
@@ -194,13 +195,13 @@ static void unet_gradients(sd_ctx *ctx)
 {
     sd_rng rng;
     sd_rng_seed(&rng, 5);
-    sd_unet *u = sd_unet_new(SD_SHAPE(1, 4, 4), &(sd_unet_opts){ .channels = 4, .groups = 2, .rng = &rng });
+    sd_unet *u = sd_unet_new(SD_SHAPE(1, 8, 8), &(sd_unet_opts){ .channels = 4, .groups = 2, .rng = &rng });
     CHECK(u != NULL);
     if (!u) return;
     sd_params *P = sd_unet_params(u);
     for (int id = 0; id < sd_params_count(P); id++) gc_fill(P, id, &rng, 0.5f, 0.0f);   /* no zero layers */
-    float x[32], w[32];
-    for (int k = 0; k < 32; k++) { x[k] = sd_rng_normal(&rng); w[k] = 2 * sd_rng_uniform(&rng) - 1; }
+    float x[128], w[128];
+    for (int k = 0; k < 128; k++) { x[k] = sd_rng_normal(&rng); w[k] = 2 * sd_rng_uniform(&rng) - 1; }
     ucase c = { u, x, w };
     gradcheck("unet", ctx, P, unet_loss, &c, 3e-3);
     sd_unet_free(u);
@@ -247,6 +248,48 @@ static void training_step(sd_ctx *ctx)
     sd_unet_free(u);
 }
 
+/* The U-Net without its attention block (what model files made before it hold):
+ * six tensors fewer (mid_attn's), none named mid_attn, and it runs. */
+static void without_attention(sd_ctx *ctx)
+{
+    sd_rng rng;
+    sd_rng_seed(&rng, 3);
+    sd_unet *a = sd_unet_new(SD_SHAPE(1, 8, 8), &(sd_unet_opts){ .channels = 8, .groups = 4, .rng = &rng });
+    sd_unet *b = sd_unet_new(SD_SHAPE(1, 8, 8),
+                             &(sd_unet_opts){ .channels = 8, .groups = 4, .rng = &rng, .no_attention = 1 });
+    CHECK(a && b);
+    if (!a || !b) { sd_unet_free(a); sd_unet_free(b); return; }
+    CHECK(sd_unet_has_attention(a) && !sd_unet_has_attention(b));
+    sd_params *Pa = sd_unet_params(a), *Pb = sd_unet_params(b);
+    CHECK(sd_params_count(Pa) == sd_params_count(Pb) + 6);
+    for (int i = 0; i < sd_params_count(Pb); i++) CHECK(strncmp(sd_params_name(Pb, i), "mid_attn", 8) != 0);
+    /* a fresh block is the identity (its projection starts at zero): the same
+     * other weights give the same output with and without it */
+    for (int i = 0; i < sd_params_count(Pb); i++) {
+        const int j = sd_params_find(Pa, sd_params_name(Pb, i));
+        CHECK(j >= 0);
+        if (j >= 0) memcpy(sd_params_data(Pb, i), sd_params_data(Pa, j), sd_shape_numel(sd_params_shape(Pb, i)) * sizeof(float));
+    }
+    const int oa = sd_params_find(Pa, "conv_out.weight"), ob = sd_params_find(Pb, "conv_out.weight");
+    CHECK(oa >= 0 && ob >= 0);
+    for (size_t k = 0; oa >= 0 && ob >= 0 && k < sd_shape_numel(sd_params_shape(Pb, ob)); k++)   /* it starts at zero */
+        sd_params_data(Pa, oa)[k] = sd_params_data(Pb, ob)[k] = 0.01f * (float)(k % 7 + 1);
+    static float x[2 * 64];
+    for (int k = 0; k < 128; k++) x[k] = sd_rng_normal(&rng);
+    sd_graph *g = sd_graph_new(ctx);
+    sd_tensor *ya = sd_unet_forward(g, a, sd_input(g, x, SD_SHAPE(2, 1, 8, 8)), (const int32_t[]){ 7, 300 });
+    sd_tensor *yb = sd_unet_forward(g, b, sd_input(g, x, SD_SHAPE(2, 1, 8, 8)), (const int32_t[]){ 7, 300 });
+    CHECK(ya && yb);
+    if (ya && yb) {
+        float worst = 0.0f;
+        for (int k = 0; k < 128; k++) worst = fmaxf(worst, fabsf(ya->data[k] - yb->data[k]));
+        CHECK_MSG(worst < 1e-6f, "a fresh attention block changed the output by %g", worst);
+    }
+    sd_graph_free(g);
+    sd_unet_free(a);
+    sd_unet_free(b);
+}
+
 static void bad_settings(sd_ctx *ctx)
 {
     sd_rng rng;
@@ -274,6 +317,7 @@ int main(void)
     unet_golden(ctx);
     unet_gradients(ctx);
     training_step(ctx);
+    without_attention(ctx);
     bad_settings(ctx);
     sd_ctx_free(ctx);
     return check_done("test_diffusion");

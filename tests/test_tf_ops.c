@@ -1,5 +1,5 @@
 /* The Transformer's ops (issue 20): layer_norm, gelu, dropout, bmm and causal
- * attention against PyTorch's values (tests/golden/tf_ops.st, made by
+ * (and, for the U-Net of issue 21, full) attention against PyTorch's values (tests/golden/tf_ops.st, made by
  * tests/golden/make_tf_golden.py), finite-difference gradients, the fused
  * attention against the composed oracle (values and gradients, 1 and 4
  * threads bit-identical), dropout's rule, token + position embeddings with
@@ -102,21 +102,37 @@ static void goldens(sd_ctx *ctx)
         CHECK_GOLD(sd_params_grad(P, b), k[5], 1e-5);
         sd_params_free(P);
     }
-    /* causal attention: the fused op and the composed oracle */
-    const float *args = gget("attn.args", NULL);
-    for (int fused = 0; fused < 2 && args; fused++) {
-        P = sd_params_new();
-        int q = leaf(P, "attn.q"), k = leaf(P, "attn.k"), v = leaf(P, "attn.v");
-        sd_graph_reset(g);
-        sd_tensor *(*attn)(sd_graph *, sd_tensor *, sd_tensor *, sd_tensor *, int, int) =
-            fused ? sd_causal_attention : sd_causal_attention_composed;
-        y = attn(g, sd_param(g, P, q), sd_param(g, P, k), sd_param(g, P, v), (int)args[0], (int)args[1]);
-        CHECK(y && !sd_backward(g, golden_loss(g, y, "attn.r")));
-        CHECK_GOLD(y->data, "attn.y", 1e-5);
-        CHECK_GOLD(sd_params_grad(P, q), "attn.dq", 1e-5);
-        CHECK_GOLD(sd_params_grad(P, k), "attn.dk", 1e-5);
-        CHECK_GOLD(sd_params_grad(P, v), "attn.dv", 1e-5);
-        sd_params_free(P);
+    /* causal and full attention: the fused op and the composed oracle */
+    for (int full = 0; full < 2; full++) {
+        const char *c = full ? "attn_full" : "attn";
+        char key[32];
+        snprintf(key, sizeof key, "%s.args", c);
+        const float *args = gget(key, NULL);
+        for (int fused = 0; fused < 2 && args; fused++) {
+            P = sd_params_new();
+            snprintf(key, sizeof key, "%s.q", c);
+            int q = leaf(P, key);
+            snprintf(key, sizeof key, "%s.k", c);
+            int k = leaf(P, key);
+            snprintf(key, sizeof key, "%s.v", c);
+            int v = leaf(P, key);
+            sd_graph_reset(g);
+            sd_tensor *(*attn)(sd_graph *, sd_tensor *, sd_tensor *, sd_tensor *, int, int) =
+                full ? (fused ? sd_full_attention : sd_full_attention_composed)
+                     : (fused ? sd_causal_attention : sd_causal_attention_composed);
+            y = attn(g, sd_param(g, P, q), sd_param(g, P, k), sd_param(g, P, v), (int)args[0], (int)args[1]);
+            snprintf(key, sizeof key, "%s.r", c);
+            CHECK(y && !sd_backward(g, golden_loss(g, y, key)));
+            const char *out[4] = { "y", "dq", "dk", "dv" };
+            const float *got[4] = { y ? y->data : NULL, sd_params_grad(P, q), sd_params_grad(P, k),
+                                    sd_params_grad(P, v) };
+            for (int i = 0; i < 4; i++) {
+                snprintf(key, sizeof key, "%s.%s", c, out[i]);
+                CHECK_MSG(got[i] != NULL, "%s: no value", key);
+                if (got[i]) CHECK_GOLD(got[i], key, 1e-5);
+            }
+            sd_params_free(P);
+        }
     }
     sd_graph_free(g);
 }
@@ -152,7 +168,8 @@ static void golden_adamw(void)
 /* ---- Finite differences */
 
 typedef struct { int op, T, heads; float p; uint64_t seed; } gc_case;
-enum { GC_LN, GC_GELU, GC_BMM, GC_BMMT, GC_ATTN, GC_ATTN_COMPOSED, GC_DROPOUT, GC_TIED, GC_ATTN_QKV };
+enum { GC_LN, GC_GELU, GC_BMM, GC_BMMT, GC_ATTN, GC_ATTN_COMPOSED, GC_DROPOUT, GC_TIED, GC_ATTN_QKV, GC_FULL,
+       GC_FULL_QKV, GC_FULL_COMPOSED };
 
 static const int32_t tokens[12] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8 };
 static const int32_t positions[12] = { 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5 };   /* T = 6, B = 2 time-major */
@@ -170,6 +187,9 @@ static sd_tensor *build(sd_graph *g, sd_params *P, void *user)
     case GC_ATTN: return weighted_sum(g, sd_causal_attention(g, p0, p1, p2, c->T, c->heads));
     case GC_ATTN_QKV: return weighted_sum(g, sd_causal_attention_qkv(g, p0, c->T, c->heads));
     case GC_ATTN_COMPOSED: return weighted_sum(g, sd_causal_attention_composed(g, p0, p1, p2, c->T, c->heads));
+    case GC_FULL: return weighted_sum(g, sd_full_attention(g, p0, p1, p2, c->T, c->heads));
+    case GC_FULL_QKV: return weighted_sum(g, sd_full_attention_qkv(g, p0, c->T, c->heads));
+    case GC_FULL_COMPOSED: return weighted_sum(g, sd_full_attention_composed(g, p0, p1, p2, c->T, c->heads));
     case GC_DROPOUT: {   /* the same mask every evaluation: the rng restarts */
         sd_rng rng;
         sd_rng_seed(&rng, c->seed);
@@ -208,13 +228,17 @@ static void gradients(sd_ctx *ctx)
     check_grad(ctx, "causal_attention", (gc_case){ GC_ATTN, 5, 2 }, qkv, 3, 2e-3);
     check_grad(ctx, "causal_attention_qkv", (gc_case){ GC_ATTN_QKV, 5, 2 }, (sd_shape[]){ SD_SHAPE(15, 24) }, 1, 2e-3);
     check_grad(ctx, "causal_attention_composed", (gc_case){ GC_ATTN_COMPOSED, 5, 2 }, qkv, 3, 2e-3);
+    check_grad(ctx, "full_attention", (gc_case){ GC_FULL, 5, 2 }, qkv, 3, 2e-3);
+    check_grad(ctx, "full_attention_qkv", (gc_case){ GC_FULL_QKV, 5, 2 }, (sd_shape[]){ SD_SHAPE(15, 24) }, 1, 2e-3);
+    check_grad(ctx, "full_attention_composed", (gc_case){ GC_FULL_COMPOSED, 5, 2 }, qkv, 3, 2e-3);
     check_grad(ctx, "dropout", (gc_case){ GC_DROPOUT, .p = 0.3f, .seed = 5 }, (sd_shape[]){ SD_SHAPE(6, 8) }, 1, 2e-3);
     check_grad(ctx, "tied_embedding", (gc_case){ GC_TIED }, (sd_shape[]){ SD_SHAPE(10, 8), SD_SHAPE(6, 8) }, 2, 2e-3);
 }
 
 /* ---- The fused attention against the composed one, at a size with several
- * heads and uneven blocks; the fused op bit-identical on 1 and 4 threads. */
-static void fused_vs_composed(void)
+ * heads and uneven blocks; the fused op bit-identical on 1 and 4 threads.
+ * Causal, or full (no mask). */
+static void fused_vs_composed(int full)
 {
     const int T = 19, B = 3, H = 4, D = 32, R = T * B;
     sd_rng rng;
@@ -228,8 +252,13 @@ static void fused_vs_composed(void)
         sd_rng_seed(&rng, 11);
         for (int i = 0; i < 3; i++) gc_fill(P, sd_params_add(P, i == 0 ? "q" : i == 1 ? "k" : "v", SD_SHAPE(R, D)), &rng, 2.0f, 0.0f);
         sd_tensor *q = sd_param(g, P, 0), *k = sd_param(g, P, 1), *v = sd_param(g, P, 2);
-        sd_tensor *y = run == 3 ? sd_causal_attention_qkv(g, sd_concat(g, sd_concat(g, q, k, 1), v, 1), T, H)
-                                : (run ? sd_causal_attention : sd_causal_attention_composed)(g, q, k, v, T, H);
+        sd_tensor *qkv = run == 3 ? sd_concat(g, sd_concat(g, q, k, 1), v, 1) : NULL, *y;
+        if (full)
+            y = run == 3 ? sd_full_attention_qkv(g, qkv, T, H)
+                         : (run ? sd_full_attention : sd_full_attention_composed)(g, q, k, v, T, H);
+        else
+            y = run == 3 ? sd_causal_attention_qkv(g, qkv, T, H)
+                         : (run ? sd_causal_attention : sd_causal_attention_composed)(g, q, k, v, T, H);
         CHECK(y && !sd_backward(g, weighted_sum(g, y)));
         float *keep[4] = { y ? y->data : NULL, sd_params_grad(P, 0), sd_params_grad(P, 1), sd_params_grad(P, 2) };
         for (int i = 0; i < 4; i++) {
@@ -238,7 +267,8 @@ static void fused_vs_composed(void)
             if (run < 2) out[run][i] = c;
             else {
                 CHECK_MSG(!memcmp(c, out[1][i], (size_t)R * D * sizeof *c),
-                          "fused attention: %s differs from 1 thread's (%d)", run == 2 ? "4 threads" : "packed qkv", i);
+                          "fused %s attention: %s differs from 1 thread's (%d)", full ? "full" : "causal",
+                          run == 2 ? "4 threads" : "packed qkv", i);
                 free(c);
             }
         }
@@ -249,7 +279,8 @@ static void fused_vs_composed(void)
     const char *what[4] = { "y", "dq", "dk", "dv" };
     for (int i = 0; i < 4; i++) {
         double e = max_rel(out[1][i], out[0][i], (size_t)R * D);
-        CHECK_MSG(e < 1e-5, "fused attention's %s differs from the composed one by %.3g", what[i], e);
+        CHECK_MSG(e < 1e-5, "fused %s attention's %s differs from the composed one by %.3g", full ? "full" : "causal",
+                  what[i], e);
         free(out[0][i]);
         free(out[1][i]);
     }
@@ -288,6 +319,9 @@ static void errors(sd_ctx *ctx)
     CHECK(!sd_causal_attention(g, q, q, q, 5, 2) && strstr(sd_last_error(), "whole number"));
     CHECK(!sd_causal_attention_qkv(g, sd_zeros(g, SD_SHAPE(12, 30)), 4, 4) &&
           strstr(sd_last_error(), "4 heads do not divide the dimension 10"));
+    CHECK(!sd_full_attention_qkv(g, sd_zeros(g, SD_SHAPE(12, 30)), 4, 4) &&
+          strstr(sd_last_error(), "full_attention_qkv: 4 heads do not divide the dimension 10"));
+    CHECK(!sd_full_attention(g, q, q, q, 5, 2) && strstr(sd_last_error(), "whole number"));
     CHECK(!sd_layer_norm(g, q, sd_zeros(g, SD_SHAPE(9)), NULL, 0) && strstr(sd_last_error(), "layer_norm"));
     CHECK(!sd_bmm(g, sd_zeros(g, SD_SHAPE(2, 3, 4)), sd_zeros(g, SD_SHAPE(2, 5, 6)), 0) &&
           strstr(sd_last_error(), "inner"));
@@ -323,7 +357,8 @@ int main(void)
     dropout_rule(ctx);
     errors(ctx);
     sd_ctx_free(ctx);
-    fused_vs_composed();
+    fused_vs_composed(0);
+    fused_vs_composed(1);
     sd_st_close(gold);
     return check_done("test_tf_ops");
 }

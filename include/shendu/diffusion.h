@@ -61,12 +61,16 @@ void sd_timestep_embedding(const int32_t *t, int n, int dim, float *out);
  * every residual block is GroupNorm → SiLU → 3x3 conv, twice, with the step's
  * embedding (sinusoidal → linear → SiLU → linear, then a per-block linear) added
  * to every position between the two. Downsampling: 3x3 convolutions of stride 2;
- * upsampling: nearest 2x then a 3x3 convolution. H and W must be multiples of 4. */
+ * upsampling: nearest 2x then a 3x3 convolution. H and W must be multiples of 4.
+ * Between the two middle blocks, at H/4 x W/4, a self-attention block: group norm,
+ * one head over all positions (sd_full_attention_qkv), an output projection that
+ * starts at zero, added to its input. */
 typedef struct sd_unet_opts {
     int channels;     /* c: 0 -> 32 */
     int groups;       /* group norm groups: 0 -> 8 (must divide c) */
     sd_rng *rng;      /* draws the initial weights (required) */
     size_t max_params;   /* 0: the library's limit; a loader passes what its file holds */
+    int no_attention;    /* 1: without the attention block (model files made before it) */
 } sd_unet_opts;
 typedef struct sd_unet sd_unet;
 /* For pictures of shape img (C,H,W). NULL (error set) on a bad size. */
@@ -74,6 +78,7 @@ sd_unet   *sd_unet_new(sd_shape img, const sd_unet_opts *o);
 void       sd_unet_free(sd_unet *u);   /* NULL-safe */
 sd_params *sd_unet_params(sd_unet *u);
 int        sd_unet_channels(const sd_unet *u);
+int        sd_unet_has_attention(const sd_unet *u);
 sd_shape   sd_unet_image(const sd_unet *u);
 /* x (N,C,H,W) at steps t[N] -> predicted ε (N,C,H,W). t is copied. */
 sd_tensor *sd_unet_forward(sd_graph *g, sd_unet *u, sd_tensor *x, const int32_t *t);

@@ -133,16 +133,18 @@ void sd_maxpool2d_fast(sd_ctx *ctx, const sd_conv_dims *d, const float *x, float
 /* dx (N,C,H,W) += dy routed to the arg-max of each window (one thread if ctx is NULL). */
 void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax, const float *dy, float *dx);
 
-/* ---- Causal scaled-dot-product attention, fused (src/kernels/attention.c).
+/* ---- Scaled-dot-product attention, fused (src/kernels/attention.c).
  * q, k, v, o (T·B, D) time-major (row t·B + b), H heads of D / H columns each;
- * o_t = Σ_{u<=t} softmax_u(scale q_t·k_u) v_u per sequence and head. The
+ * o_t = Σ_{u<=t} softmax_u(scale q_t·k_u) v_u per sequence and head (causal), or
+ * the sums over every u < T when `full` is set (no mask). The
  * forward keeps lse (B·H·T: each row's log-sum-exp) for the backward, which
  * recomputes the probabilities: no T×T matrix is stored. scratch: threads·T
  * floats. The backward ADDS into dq, dk, dv (each may be NULL). Results do not
- * depend on the thread count. The composed oracle is sd_causal_attention_composed.
+ * depend on the thread count. The composed oracles: sd_causal_attention_composed,
+ * sd_full_attention_composed.
  * ld_in: floats from one row of q (k, v, dq, dk, dv) to the next; 0 means dim
  * (3·dim: q, k, v are the column blocks of one packed projection). */
-typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; int ld_in; } sd_attn_dims;
+typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; int ld_in; int full; } sd_attn_dims;
 void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, float *o,
                       float *lse, float *scratch);
 void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, const float *o,

@@ -221,6 +221,11 @@ sd_tensor *sd_causal_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads
 /* The same composed from sd_bmm, sd_softmax and gathers (stores the T×T scores): the oracle. */
 sd_tensor *sd_causal_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T,
                                         int heads);
+/* Full (bidirectional) attention: the three above without the mask, every step of a
+ * sequence sees all T steps (the U-Net's attention over a picture's positions). */
+sd_tensor *sd_full_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads);
+sd_tensor *sd_full_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads);
+sd_tensor *sd_full_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads);
 
 /* Losses, each the mean over all elements / examples, -> (1). */
 sd_tensor *sd_mse(sd_graph *g, sd_tensor *pred, sd_tensor *target);

@@ -53,7 +53,7 @@ static int dmodel_load(const char *path, sd_diffusion_model *m)
     memset(m, 0, sizeof *m);
     sd_st_file *f = sd_st_open(path);
     if (!f) return -1;
-    int rc = -1, c = 0, groups = 0, C, H, W;
+    int rc = -1, c = 0, groups = 0, attention = 0, C, H, W;
     sd_ddpm_kind kind;
     if (sd_st_expect_kind(f, path, SD_KIND_BIT(SD_FILE_DIFFUSION) | SD_KIND_BIT(SD_FILE_DIFFUSION_CKPT),
                           "a diffusion model"))
@@ -66,6 +66,8 @@ static int dmodel_load(const char *path, sd_diffusion_model *m)
     if (meta_int(f, path, "diffusion.channels", 1, 1024, &c) || meta_int(f, path, "diffusion.groups", 1, 1024, &groups) ||
         meta_int(f, path, "diffusion.T", 1, SD_DDPM_MAX_T, &m->T))
         goto done;
+    /* files made before the U-Net had its attention block say nothing: they load without it */
+    if (sd_st_meta(f, "diffusion.attention") && meta_int(f, path, "diffusion.attention", 0, 1, &attention)) goto done;
     if (!shape || sscanf(shape, "%d,%d,%d", &C, &H, &W) != 3) {
         sd_error("%s: metadata image_shape is '%s', not C,H,W", path, shape ? shape : "(missing)");
         goto done;
@@ -76,7 +78,7 @@ static int dmodel_load(const char *path, sd_diffusion_model *m)
     m->img = SD_SHAPE(C, H, W);
     /* the file's own size bounds what it can make us allocate */
     if (!(m->u = sd_unet_new(m->img, &(sd_unet_opts){ .channels = c, .groups = groups, .rng = &rng,
-                                                      .max_params = sd_st_numel(f) })) ||
+                                                      .max_params = sd_st_numel(f), .no_attention = !attention })) ||
         !(m->s = sd_ddpm_new(kind, m->T)) || sd_checkpoint_read_params(f, sd_unet_params(m->u))) {
         sd_error_prefix("%s", path);
         goto done;

@@ -109,6 +109,7 @@ static void model_meta(const run *R, const char *format, meta_text *m)
                                                                                          : SD_FILE_DIFFUSION) };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.channels", m->v[0] };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.groups", m->v[1] };
+    m->kv[m->n++] = (sd_st_kv){ "diffusion.attention", sd_unet_has_attention(R->avg) ? "1" : "0" };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.T", m->v[2] };
     m->kv[m->n++] = (sd_st_kv){ "diffusion.schedule", sd_ddpm_kind_name(R->o->schedule) };
     m->kv[m->n++] = (sd_st_kv){ "image_shape", m->v[3] };
@@ -194,6 +195,11 @@ static int restore(run *R, const char *path)
     const char *ls = sd_st_meta(f, "shendu.diffusion.loss_sum");
     int64_t size = (int64_t)sd_params_size(sd_unet_params(R->net));
     if (!order) { sd_error("out of memory"); goto done; }
+    if (!sd_st_meta(f, "diffusion.attention")) {
+        sd_error("%s: a checkpoint from before the U-Net had its attention block (at the lowest resolution); "
+                 "it cannot resume with this version: its model file still samples (shendu diffusion sample)", path);
+        goto done;
+    }
     if (sd_st_read_f32(f, "shendu.net", 1, &size, sd_params_values(sd_unet_params(R->net))) ||
         (R->avg != R->net && sd_checkpoint_read_params(f, sd_unet_params(R->avg))) ||
         sd_checkpoint_restore_optim(f, R->opt) || sd_checkpoint_read_rng(f, "shendu.diffusion.rng", &R->rng) ||

@@ -1,4 +1,4 @@
-/* Ops for attention: batched matrix multiply and fused causal
+/* Ops for attention: batched matrix multiply and fused (causal or full)
  * scaled-dot-product attention, and the same attention composed from the
  * engine's ops (bmm, scale, add, softmax, gather_rows): the oracle the fused
  * op is tested against. */
@@ -64,10 +64,10 @@ void sd_op_bmm_bwd(sd_graph *g, sd_tensor *y)
     }
 }
 
-/* ---- causal_attention: q, k, v (T·B, D) time-major -> (T·B, D), H heads;
- * or packed: src[0] = qkv (T·B, 3D), q | k | v its column blocks (iarg[4] = 1).
- * iarg: T, B, H, D, packed.  farg[0] = scale (1/√(D/H)).  saved: lse (B·H·T)
- * then the kernel's scratch (threads·T). The kernel: src/kernels/attention.c. */
+/* ---- attention: q, k, v (T·B, D) time-major -> (T·B, D), H heads, causal or
+ * full; or packed: src[0] = qkv (T·B, 3D), q | k | v its column blocks.
+ * iarg: T, B, H, D, packed, full.  farg[0] = scale (1/√(D/H)).  saved: lse
+ * (B·H·T) then the kernel's scratch (threads·T). The kernel: src/kernels/attention.c. */
 static sd_tensor *attn_check(const char *op, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
 {
     if (!q || !k || !v) return NULL;
@@ -82,38 +82,58 @@ static sd_tensor *attn_check(const char *op, sd_tensor *q, sd_tensor *k, sd_tens
     return q;
 }
 
-sd_tensor *sd_causal_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
+/* The node over q, k, v (packed: q is qkv, k and v NULL), (R, D) out. */
+static sd_tensor *attn_node(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int R, int D, int T, int heads,
+                            int packed, int full)
 {
-    if (!attn_check("causal_attention", q, k, v, T, heads)) return NULL;
-    const int B = q->shape.d[0] / T, D = q->shape.d[1];
-    sd_tensor *y = sd_node(g, SD_OP_CAUSAL_ATTENTION, q->shape, q, k, v);
+    const int B = R / T;
+    sd_tensor *y = sd_node(g, SD_OP_CAUSAL_ATTENTION, SD_SHAPE(R, D), q, k, v);
     if (!y) return NULL;
-    y->iarg[0] = T; y->iarg[1] = B; y->iarg[2] = heads; y->iarg[3] = D;
+    y->iarg[0] = T; y->iarg[1] = B; y->iarg[2] = heads; y->iarg[3] = D; y->iarg[4] = packed; y->iarg[5] = full;
     y->farg[0] = 1.0f / sqrtf((float)(D / heads));
     if (!(y->saved = sd_graph_alloc(g, ((size_t)B * heads * T + (size_t)SD_THREADS(g) * T) * sizeof(float))))
         return NULL;
     return sd_node_forward(g, y);
 }
 
-sd_tensor *sd_causal_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads)
+static sd_tensor *attention(sd_graph *g, const char *op, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T,
+                            int heads, int full)
+{
+    if (!attn_check(op, q, k, v, T, heads)) return NULL;
+    return attn_node(g, q, k, v, q->shape.d[0], q->shape.d[1], T, heads, 0, full);
+}
+
+static sd_tensor *attention_qkv(sd_graph *g, const char *op, sd_tensor *qkv, int T, int heads, int full)
 {
     if (!qkv) return NULL;
-    if (qkv->shape.ndim != 2 || qkv->shape.d[1] % 3)
-        return sd_op_error("causal_attention_qkv", qkv, NULL, "qkv must be 2-D (T*B, 3*D)");
+    if (qkv->shape.ndim != 2 || qkv->shape.d[1] % 3) return sd_op_error(op, qkv, NULL, "qkv must be 2-D (T*B, 3*D)");
     const int R = qkv->shape.d[0], D = qkv->shape.d[1] / 3;
-    if (T < 1 || R % T) return sd_op_error("causal_attention_qkv", qkv, NULL, "rows are not a whole number of T steps");
+    if (T < 1 || R % T) return sd_op_error(op, qkv, NULL, "rows are not a whole number of T steps");
     if (heads < 1 || D % heads) {
-        sd_error("causal_attention_qkv: %d heads do not divide the dimension %d", heads, D);
+        sd_error("%s: %d heads do not divide the dimension %d", op, heads, D);
         return NULL;
     }
-    const int B = R / T;
-    sd_tensor *y = sd_node(g, SD_OP_CAUSAL_ATTENTION, SD_SHAPE(R, D), qkv, NULL, NULL);
-    if (!y) return NULL;
-    y->iarg[0] = T; y->iarg[1] = B; y->iarg[2] = heads; y->iarg[3] = D; y->iarg[4] = 1;
-    y->farg[0] = 1.0f / sqrtf((float)(D / heads));
-    if (!(y->saved = sd_graph_alloc(g, ((size_t)B * heads * T + (size_t)SD_THREADS(g) * T) * sizeof(float))))
-        return NULL;
-    return sd_node_forward(g, y);
+    return attn_node(g, qkv, NULL, NULL, R, D, T, heads, 1, full);
+}
+
+sd_tensor *sd_causal_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
+{
+    return attention(g, "causal_attention", q, k, v, T, heads, 0);
+}
+
+sd_tensor *sd_causal_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads)
+{
+    return attention_qkv(g, "causal_attention_qkv", qkv, T, heads, 0);
+}
+
+sd_tensor *sd_full_attention(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
+{
+    return attention(g, "full_attention", q, k, v, T, heads, 1);
+}
+
+sd_tensor *sd_full_attention_qkv(sd_graph *g, sd_tensor *qkv, int T, int heads)
+{
+    return attention_qkv(g, "full_attention_qkv", qkv, T, heads, 1);
 }
 
 static sd_attn_dims attn_dims(sd_graph *g, const sd_tensor *y)
@@ -123,7 +143,7 @@ static sd_attn_dims attn_dims(sd_graph *g, const sd_tensor *y)
     if (th > B * H) th = B * H;
     if ((long)T * T * D < 65536) th = 1;   /* too little work to share */
     return (sd_attn_dims){ .t = T, .b = B, .heads = H, .dim = D, .scale = y->farg[0], .threads = th,
-                           .ld_in = y->iarg[4] ? 3 * D : D };
+                           .ld_in = y->iarg[4] ? 3 * D : D, .full = y->iarg[5] };
 }
 
 /* q, k, v and their gradients (NULL where there is none) */
@@ -158,16 +178,18 @@ void sd_op_causal_attention_bwd(sd_graph *g, sd_tensor *y)
 
 /* ---- The composed oracle: each (T·B, D) input viewed as (T·B·H, dh) rows,
  * gathered into (B·H, T, dh) (sequence b, head h, step t at ((b·H + h)·T + t));
- * scores = scale · Q Kᵀ (B·H, T, T) plus a mask of −1e30 above the diagonal;
- * softmax over the last dimension; · V; gathered back. Stores the T×T matrix. */
-sd_tensor *sd_causal_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
+ * scores = scale · Q Kᵀ (B·H, T, T), causal: plus a mask of −1e30 above the
+ * diagonal; softmax over the last dimension; · V; gathered back. Stores the
+ * T×T matrix. */
+static sd_tensor *composed(sd_graph *g, const char *op, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T,
+                           int heads, int causal)
 {
-    if (!attn_check("causal_attention_composed", q, k, v, T, heads)) return NULL;
+    if (!attn_check(op, q, k, v, T, heads)) return NULL;
     const int R = q->shape.d[0], D = q->shape.d[1], B = R / T, H = heads, dh = D / H;
     int32_t *to_bht = sd_graph_alloc(g, (size_t)R * H * sizeof *to_bht);
     int32_t *to_tbh = sd_graph_alloc(g, (size_t)R * H * sizeof *to_tbh);
-    sd_tensor *mask = sd_zeros(g, SD_SHAPE(B * H, T, T));
-    if (!to_bht || !to_tbh || !mask) return NULL;
+    sd_tensor *mask = causal ? sd_zeros(g, SD_SHAPE(B * H, T, T)) : NULL;
+    if (!to_bht || !to_tbh || (causal && !mask)) return NULL;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
             for (int t = 0; t < T; t++) {
@@ -175,15 +197,26 @@ sd_tensor *sd_causal_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k,
                 to_bht[i] = j;
                 to_tbh[j] = i;
             }
-    for (int n = 0; n < B * H; n++)
+    for (int n = 0; causal && n < B * H; n++)
         for (int t = 0; t < T; t++)
             for (int u = t + 1; u < T; u++) mask->data[((size_t)n * T + t) * T + u] = -1e30f;
     sd_tensor *x[3] = { q, k, v };
     for (int i = 0; i < 3; i++)
         x[i] = sd_reshape(g, sd_gather_rows(g, sd_reshape(g, x[i], SD_SHAPE(R * H, dh)), to_bht, R * H),
                           SD_SHAPE(B * H, T, dh));
-    sd_tensor *s = sd_add(g, sd_scale(g, sd_bmm(g, x[0], x[1], SD_TRANS_B), 1.0f / sqrtf((float)dh)), mask);
+    sd_tensor *s = sd_scale(g, sd_bmm(g, x[0], x[1], SD_TRANS_B), 1.0f / sqrtf((float)dh));
+    if (causal) s = sd_add(g, s, mask);
     sd_tensor *o = sd_bmm(g, sd_softmax(g, s), x[2], 0);                              /* (B·H, T, dh) */
     o = sd_gather_rows(g, sd_reshape(g, o, SD_SHAPE(R * H, dh)), to_tbh, R * H);     /* (T·B·H, dh) */
     return sd_reshape(g, o, SD_SHAPE(R, D));
+}
+
+sd_tensor *sd_causal_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
+{
+    return composed(g, "causal_attention_composed", q, k, v, T, heads, 1);
+}
+
+sd_tensor *sd_full_attention_composed(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *v, int T, int heads)
+{
+    return composed(g, "full_attention_composed", q, k, v, T, heads, 0);
 }

@@ -1,12 +1,13 @@
-/* Fused causal scaled-dot-product attention over time-major sequences.
+/* Fused scaled-dot-product attention over time-major sequences, causal
+ * (the language model's) or full (every query sees every key: the U-Net's).
  *
  * q, k, v, o (T·B, D): row t·B + b holds step t of sequence b (as the
  * recurrent ops' layout), head h is columns [h·dh, (h+1)·dh), dh = D / H.
  * q, k and v rows are ld_in floats apart (D, or 3D when they are the
  * column blocks of one packed (T·B, 3D) projection); o's are D apart.
  * For every sequence b, head h and query step t:
- *   s_u = scale · q_t · k_u  (u <= t; later steps are masked out)
- *   p_u = e^{s_u − lse_t},  lse_t = log Σ_{u<=t} e^{s_u}
+ *   s_u = scale · q_t · k_u  (u <= t, later steps masked out; full: every u < T)
+ *   p_u = e^{s_u − lse_t},  lse_t = log Σ_u e^{s_u}
  *   o_t = Σ_u p_u v_u
  * The forward keeps only lse (B·H·T floats) for the backward, which rebuilds
  * each row of p from q, k and lse: no T×T matrix is ever stored, only one row
@@ -43,17 +44,18 @@ void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, con
         const size_t base = (size_t)b * li + (size_t)h * dh, obase = (size_t)b * D + (size_t)h * dh;
         for (int t = 0; t < T; t++) {
             const float *qt = q + t * ld + base;
+            const int n = d->full ? T : t + 1;   /* the keys this query sees */
             float m = -INFINITY;
-            for (int u = 0; u <= t; u++) {
+            for (int u = 0; u < n; u++) {
                 s[u] = scale * dot(qt, k + u * ld + base, dh);
                 if (s[u] > m) m = s[u];
             }
             float sum = 0.0f;
-            for (int u = 0; u <= t; u++) sum += s[u] = expf(s[u] - m);
+            for (int u = 0; u < n; u++) sum += s[u] = expf(s[u] - m);
             float *ot = o + t * lo + obase;
             for (int j = 0; j < dh; j++) ot[j] = 0.0f;
             const float r = 1.0f / sum;
-            for (int u = 0; u <= t; u++) {
+            for (int u = 0; u < n; u++) {
                 const float *vu = v + u * ld + base;
                 const float p = s[u] * r;
                 #pragma omp simd
@@ -79,7 +81,8 @@ void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, con
             const float *qt = q + t * ld + base, *dot_ = dout + t * lo + obase;
             const float l = lse[(size_t)bh * T + t];
             const float delta = dot(dot_, o + t * lo + obase, dh);
-            for (int u = 0; u <= t; u++) {
+            const int n = d->full ? T : t + 1;
+            for (int u = 0; u < n; u++) {
                 const float p = expf(scale * dot(qt, k + u * ld + base, dh) - l);
                 if (dv) {
                     float *dvu = dv + u * ld + base;
@@ -90,14 +93,14 @@ void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, con
             }
             if (dq) {
                 float *dqt = dq + t * ld + base;
-                for (int u = 0; u <= t; u++) {
+                for (int u = 0; u < n; u++) {
                     const float *ku = k + u * ld + base;
                     #pragma omp simd
                     for (int j = 0; j < dh; j++) dqt[j] += ds[u] * ku[j];
                 }
             }
             if (dk)
-                for (int u = 0; u <= t; u++) {
+                for (int u = 0; u < n; u++) {
                     float *dku = dk + u * ld + base;
                     #pragma omp simd
                     for (int j = 0; j < dh; j++) dku[j] += ds[u] * qt[j];

@@ -5,7 +5,7 @@
  *                           └ down0.down (stride 2, H/2)                 │
  *                               down1 (2c) ──────────────── skip1 ┐      │
  *                                 └ down1.down (H/4)               │      │
- *                                     mid1, mid2 (2c)              │      │
+ *                                     mid1, mid_attn, mid2 (2c)    │      │
  *                                 ┌ up1.up (nearest 2x, conv)      │      │
  *                               up1 (concat skip1: 4c -> 2c) ◄─────┘      │
  *                           ┌ up0.up (nearest 2x, conv)                   │
@@ -15,14 +15,25 @@
  * Each residual block NAME (in -> out channels), e the step's embedding (4c):
  *   h = conv1(SiLU(norm1(x))) + temb(e) at every position
  *   y = conv2(SiLU(norm2(h))) + (skip(x), a 1x1 convolution, when in != out; else x)
+ * The attention block mid_attn (2c channels, the H/4 x W/4 positions as a sequence):
+ *   a = GroupNorm(x) as (positions·N, 2c) rows, time-major (row p·N + n)
+ *   y = x + proj(attention(qkv(a)))   (one head, every position sees every other:
+ *       sd_full_attention_qkv; proj starts at zero, so the block starts as the identity)
+ * Model files written before the block existed have no mid_attn.* tensors: they
+ * load into a U-Net without it (sd_unet_opts.no_attention).
  * Parameter names follow a PyTorch module tree of the same shape (bench/diffusion.py). */
 #include "shendu/diffusion.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct gnorm { int w, b, c; } gnorm;
+typedef struct attnblock {
+    gnorm norm;
+    sd_linear qkv, proj;
+} attnblock;
 typedef struct resblock {
     gnorm norm1, norm2;
     sd_conv2d_layer conv1, conv2, skip;
@@ -38,6 +49,10 @@ struct sd_unet {
     sd_conv2d_layer conv_in, down0_ds, down1_ds, up1_up, up0_up, conv_out;
     resblock down0, down1, mid1, mid2, up1, up0;
     gnorm norm_out;
+    attnblock mid_attn;
+    int attention;        /* has mid_attn */
+    int32_t *perm;        /* the attention's layout gathers, 2 · (N·2c·H/4·W/4), grown to the largest N seen */
+    size_t perm_n;
 };
 
 static int gnorm_init(gnorm *n, sd_params *P, const char *name, int c)
@@ -88,6 +103,20 @@ static int res_init(resblock *r, sd_params *P, const char *name, int in, int out
     return 0;
 }
 
+static int attn_init(attnblock *a, sd_params *P, const char *name, int c, sd_rng *rng)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s.norm", name);
+    if (gnorm_init(&a->norm, P, key, c)) return -1;
+    snprintf(key, sizeof key, "%s.qkv", name);
+    if (sd_linear_init(&a->qkv, P, key, c, 3 * c, SD_INIT_DEFAULT, rng)) return -1;
+    snprintf(key, sizeof key, "%s.proj", name);
+    if (sd_linear_init(&a->proj, P, key, c, c, SD_INIT_DEFAULT, rng)) return -1;
+    memset(sd_params_data(P, a->proj.w), 0, (size_t)c * c * sizeof(float));
+    memset(sd_params_data(P, a->proj.b), 0, (size_t)c * sizeof(float));
+    return 0;
+}
+
 sd_unet *sd_unet_new(sd_shape img, const sd_unet_opts *o)
 {
     if (!o || !o->rng) { sd_error("sd_unet_new: options with an rng are required"); return NULL; }
@@ -120,6 +149,7 @@ sd_unet *sd_unet_new(sd_shape img, const sd_unet_opts *o)
               res_init(&u->down1, P, "down1", c, 2 * c, te, rng) ||
               conv_init(&u->down1_ds, P, "down1", "down", 2 * c, 2 * c, 3, 2, rng) ||
               res_init(&u->mid1, P, "mid1", 2 * c, 2 * c, te, rng) ||
+              (!o->no_attention && attn_init(&u->mid_attn, P, "mid_attn", 2 * c, rng)) ||
               res_init(&u->mid2, P, "mid2", 2 * c, 2 * c, te, rng) ||
               conv_init(&u->up1_up, P, "up1", "up", 2 * c, 2 * c, 3, 1, rng) ||
               res_init(&u->up1, P, "up1", 4 * c, 2 * c, te, rng) ||
@@ -132,6 +162,7 @@ sd_unet *sd_unet_new(sd_shape img, const sd_unet_opts *o)
         return NULL;
     }
     zero_conv(P, &u->conv_out);
+    u->attention = !o->no_attention;
     return u;
 }
 
@@ -139,11 +170,13 @@ void sd_unet_free(sd_unet *u)
 {
     if (!u) return;
     sd_params_free(u->P);
+    free(u->perm);
     free(u);
 }
 
 sd_params *sd_unet_params(sd_unet *u) { return u->P; }
 int sd_unet_channels(const sd_unet *u) { return u->c; }
+int sd_unet_has_attention(const sd_unet *u) { return u->attention; }
 sd_shape sd_unet_image(const sd_unet *u) { return u->img; }
 
 static sd_tensor *norm_silu(sd_graph *g, const sd_unet *u, const gnorm *n, sd_tensor *x)
@@ -158,6 +191,36 @@ static sd_tensor *res_forward(sd_graph *g, const sd_unet *u, const resblock *r, 
     h = sd_add_channels(g, h, sd_linear_forward(g, &r->temb, e));
     h = sd_conv2d_layer_forward(g, &r->conv2, norm_silu(g, u, &r->norm2, h));
     return sd_add(g, h, r->has_skip ? sd_conv2d_layer_forward(g, &r->skip, x) : x);
+}
+
+/* x (N,C,H,W) -> x + proj(attention(qkv(GroupNorm(x)))) over the H·W positions.
+ * The positions become a time-major sequence (row p·N + n of (H·W·N, C)) by one
+ * gather of single values, and return the same way. */
+static sd_tensor *attn_forward(sd_graph *g, sd_unet *u, const attnblock *a, sd_tensor *x)
+{
+    if (!x) return NULL;
+    const int N = x->shape.d[0], C = x->shape.d[1], HW = x->shape.d[2] * x->shape.d[3];
+    const size_t n = (size_t)N * C * HW;
+    if (n > (size_t)INT32_MAX) { sd_error("unet: attention over %zu values is too large", n); return NULL; }
+    if (n > u->perm_n) {   /* the first step of a larger batch only; then no allocation */
+        int32_t *p = realloc(u->perm, 2 * n * sizeof *p);
+        if (!p) { sd_error("unet: out of memory"); return NULL; }
+        u->perm = p;
+        u->perm_n = n;
+    }
+    int32_t *to_seq = u->perm, *to_map = u->perm + n;
+    for (int p = 0; p < HW; p++)
+        for (int b = 0; b < N; b++)
+            for (int c = 0; c < C; c++) {
+                const int32_t i = (int32_t)(((size_t)p * N + b) * C + c), j = (int32_t)(((size_t)b * C + c) * HW + p);
+                to_seq[i] = j;
+                to_map[j] = i;
+            }
+    sd_tensor *h = sd_group_norm(g, x, sd_param(g, u->P, a->norm.w), sd_param(g, u->P, a->norm.b), u->groups, 1e-5f);
+    h = sd_reshape(g, sd_gather_rows(g, sd_reshape(g, h, SD_SHAPE((int)n, 1)), to_seq, (int)n), SD_SHAPE(HW * N, C));
+    h = sd_linear_forward(g, &a->proj, sd_full_attention_qkv(g, sd_linear_forward(g, &a->qkv, h), HW, 1));
+    h = sd_reshape(g, sd_gather_rows(g, sd_reshape(g, h, SD_SHAPE((int)n, 1)), to_map, (int)n), x->shape);
+    return sd_add(g, x, h);
 }
 
 sd_tensor *sd_unet_forward(sd_graph *g, sd_unet *u, sd_tensor *x, const int32_t *t)
@@ -182,6 +245,7 @@ sd_tensor *sd_unet_forward(sd_graph *g, sd_unet *u, sd_tensor *x, const int32_t 
     sd_tensor *skip1 = res_forward(g, u, &u->down1, h, e);
     h = sd_conv2d_layer_forward(g, &u->down1_ds, skip1);
     h = res_forward(g, u, &u->mid1, h, e);
+    if (u->attention) h = attn_forward(g, u, &u->mid_attn, h);
     h = res_forward(g, u, &u->mid2, h, e);
     h = sd_conv2d_layer_forward(g, &u->up1_up, sd_upsample2x(g, h));
     h = res_forward(g, u, &u->up1, sd_concat(g, h, skip1, 1), e);

@@ -14,6 +14,7 @@ Cases:
   bmm, bmmt torch.bmm(a, b) and torch.bmm(a, b.transpose(1, 2)): *.a, *.b, *.r, *.y, *.da, *.db
   attn     causal softmax(q kᵀ / √dh) v (masked_fill -inf above the diagonal; this torch has no
            F.scaled_dot_product_attention) on q, k, v (T*B, D) time-major viewed as (B, H, T, dh): attn.args = [T, heads], attn.q/k/v/r/y/dq/dk/dv
+  attn_full the same without the mask (every query sees every key: the U-Net's attention), attn_full.*
   adamw    torch.optim.AdamW, weight decay on the matrix only (the vector's group has 0),
            clip_grad_norm_ before each step, LinearLR warm-up then CosineAnnealingLR
            (SequentialLR): adamw.args = [lr, wd, warmup, steps, max_norm, min_lr],
@@ -69,8 +70,7 @@ def bmm_case(name, trans_b):
         put(f"{name}.{k}", v)
 
 
-def attn_case():
-    T, B, H, D = 5, 3, 2, 8
+def attn_case(name="attn", causal=True, T=5, B=3, H=2, D=8):
     dh = D // H
     q, k, v = (torch.randn(T * B, D, requires_grad=True) for _ in range(3))
 
@@ -79,15 +79,16 @@ def attn_case():
 
     qh, kh, vh = heads(q), heads(k), heads(v)   # this torch (1.13) has no F.scaled_dot_product_attention
     s = qh @ kh.transpose(-2, -1) / dh ** 0.5
-    s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+    if causal:
+        s = s.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
     o = torch.softmax(s, dim=-1) @ vh
     y = o.permute(2, 0, 1, 3).reshape(T * B, D)
     r = torch.randn(*y.shape)
     (y * r).sum().backward()
-    put("attn.args", [T, H])
+    put(name + ".args", [T, H])
     for kk, vv in (("q", q), ("k", k), ("v", v), ("r", r), ("y", y), ("dq", q.grad), ("dk", k.grad),
                    ("dv", v.grad)):
-        put("attn." + kk, vv)
+        put(f"{name}.{kk}", vv)
 
 
 def adamw_case():
@@ -142,6 +143,7 @@ def main():
     bmm_case("bmmt", True)
     attn_case()
     adamw_case()
+    attn_case("attn_full", causal=False, T=6, B=2, H=2, D=6)   # last: the cases above keep their draws
     save(OUT, {"made_by": "tests/golden/make_tf_golden.py", "torch": torch.__version__})
     print(f"wrote {OUT}: {len(tensors)} tensors")
 
