@@ -9,11 +9,13 @@
  *   -> logits (seq, batch, V), probs = softmax(logits), h_n [, c_n]
  * Embedding = Gather; each layer one ONNX LSTM (or RNN) node; the output layer
  * MatMul + Add. PyTorch's (and shendu's) LSTM weights stack the gates as
- * i, f, g, o; ONNX's LSTM wants i, o, f, c: the blocks are reordered. */
+ * i, f, g, o; ONNX's LSTM wants i, o, f, c: the blocks are reordered.
+ * A Transformer LM takes the tokens only and gives logits and probs (below). */
 #include "apps.h"
 #include "io/onnx_pb.h"
 #include "shendu/onnx.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +32,197 @@ static void reorder_gates(float *dst, const float *src, int G, int H, int cols)
     }
 }
 
+/* ---- The Transformer LM: the same tokens in, logits and probs out (no state:
+ * a runtime feeds the whole window, at most `context` steps). Per block, with
+ * x (seq, batch, D):
+ *   h = LayerNormalization(x); q|k|v = Split(h · Wqkvᵀ + b), each Reshape'd to
+ *   (seq, batch, H, dh) and Transpose'd to (batch, H, seq, dh) (k: (batch, H, dh, seq));
+ *   p = Softmax(q k · 1/√dh + mask[:seq, :seq]) (mask: −1e30 above the diagonal);
+ *   x += (p v back to (seq, batch, D)) · Wprojᵀ + b;
+ *   x += GELU(LayerNormalization(x) · Wfcᵀ + b) · Wfc2ᵀ + b, GELU = x/2 · (1 + erf(x/√2)).
+ * Positions: pos_emb.weight[:seq] added to every sequence; the output layer is
+ * the token embedding (tied): logits = LayerNormalization(x) · tok_embᵀ. */
+
+/* out = x · NAME.weightᵀ + NAME.bias: W (out, in) of P stored as its transpose (in, out),
+ * and its bias (out). A missing tensor sets *bad. */
+static void linear(sd_onnx *o, sd_params *P, const char *name, const char *x, const char *out, float *tmp, int *bad)
+{
+    char key[96], wt[96], b[96];
+    snprintf(key, sizeof key, "%s.weight", name);
+    snprintf(wt, sizeof wt, "%s.weight_t", name);
+    snprintf(b, sizeof b, "%s.bias", name);
+    int w = sd_params_find(P, key), bi = sd_params_find(P, b);
+    if (w < 0 || bi < 0) { *bad = 1; return; }
+    const sd_shape s = sd_params_shape(P, w);
+    const int nout = s.d[0], in = s.d[1];
+    const float *src = sd_params_data(P, w);
+    for (int i = 0; i < in; i++)
+        for (int j = 0; j < nout; j++) tmp[(size_t)i * nout + j] = src[(size_t)j * in + i];
+    sd_onnx_init_f32(o, wt, tmp, (int64_t[]){ in, nout }, 2);
+    sd_onnx_init_f32(o, b, sd_params_data(P, bi), (int64_t[]){ nout }, 1);
+    char mm[112];
+    snprintf(mm, sizeof mm, "%s.mm", out);
+    sd_onnx_node_end(o, sd_onnx_node(o, "MatMul", (const char *[]){ x, wt }, 2, (const char *[]){ mm }, 1));
+    sd_onnx_node_end(o, sd_onnx_node(o, "Add", (const char *[]){ mm, b }, 2, (const char *[]){ out }, 1));
+}
+
+static void layer_norm_node(sd_onnx *o, sd_params *P, const char *name, const char *x, const char *out, int *bad)
+{
+    char w[96], b[96];
+    snprintf(w, sizeof w, "%s.weight", name);
+    snprintf(b, sizeof b, "%s.bias", name);
+    const int wi = sd_params_find(P, w), bi = sd_params_find(P, b);
+    if (wi < 0 || bi < 0) { *bad = 1; return; }
+    const int64_t D = sd_params_shape(P, wi).d[0];
+    sd_onnx_init_f32(o, w, sd_params_data(P, wi), &D, 1);
+    sd_onnx_init_f32(o, b, sd_params_data(P, bi), &D, 1);
+    size_t n = sd_onnx_node(o, "LayerNormalization", (const char *[]){ x, w, b }, 3, (const char *[]){ out }, 1);
+    sd_onnx_attr_int(o, "axis", -1);
+    sd_onnx_attr_float(o, "epsilon", 1e-5f);
+    sd_onnx_node_end(o, n);
+}
+
+static void transpose_node(sd_onnx *o, const char *x, const char *out, const int64_t perm[4])
+{
+    size_t n = sd_onnx_node(o, "Transpose", (const char *[]){ x }, 1, (const char *[]){ out }, 1);
+    sd_onnx_attr_ints(o, "perm", perm, 4);
+    sd_onnx_node_end(o, n);
+}
+
+static void binary(sd_onnx *o, const char *op, const char *a, const char *b, const char *out)
+{
+    sd_onnx_node_end(o, sd_onnx_node(o, op, (const char *[]){ a, b }, 2, (const char *[]){ out }, 1));
+}
+
+static int transformer_save_onnx(sd_lm *lm, const char *path)
+{
+    const sd_transformer_opts *to = sd_transformer_options(sd_lm_transformer(lm));
+    sd_params *P = sd_lm_params(lm);
+    const sd_vocab *v = sd_lm_vocab(lm);
+    const int D = to->dim, H = to->heads, L = to->layers, C = to->context, V = v->n, dh = D / H;
+    float *tmp = malloc((size_t)(4 * D > C ? 4 * D : C) * (4 * D > C ? 4 * D : C) * sizeof *tmp);
+    if (!tmp) return sd_error("out of memory");
+    sd_onnx o;
+    sd_onnx_begin(&o, "shendu_char_transformer", "character-level language model (decoder-only Transformer)");
+    int64_t tok_dims[2] = { -2, -1 }, out_dims[3] = { -2, -1, V };
+    sd_onnx_io(&o, 0, "tokens", SD_ONNX_INT64, tok_dims, 2);
+
+    int bad = 0;
+    const int te = sd_params_find(P, "tok_emb.weight"), pe = sd_params_find(P, "pos_emb.weight");
+    if (te < 0 || pe < 0) { free(tmp); sd_onnx_discard(&o); return sd_error("ONNX export: the model has no embeddings"); }
+    sd_onnx_init_f32(&o, "tok_emb.weight", sd_params_data(P, te), (int64_t[]){ V, D }, 2);
+    sd_onnx_init_f32(&o, "pos_emb.weight", sd_params_data(P, pe), (int64_t[]){ C, D }, 2);
+    /* constants */
+    const int64_t zero = 0, one = 1, zero2[2] = { 0, 0 }, axes01[2] = { 0, 1 };
+    const int64_t heads_shape[4] = { 0, 0, H, dh }, model_shape[3] = { 0, 0, D }, split3[3] = { D, D, D };
+    sd_onnx_init_i64(&o, "zero1", &zero, &one, 1);
+    sd_onnx_init_i64(&o, "axis1", &one, &one, 1);
+    sd_onnx_init_i64(&o, "zero2", zero2, (int64_t[]){ 2 }, 1);
+    sd_onnx_init_i64(&o, "axes01", axes01, (int64_t[]){ 2 }, 1);
+    sd_onnx_init_i64(&o, "heads_shape", heads_shape, (int64_t[]){ 4 }, 1);
+    sd_onnx_init_i64(&o, "model_shape", model_shape, (int64_t[]){ 3 }, 1);
+    sd_onnx_init_i64(&o, "split3", split3, (int64_t[]){ 3 }, 1);
+    const float scale = 1.0f / sqrtf((float)dh), half = 0.5f, fone = 1.0f, sqrt2 = sqrtf(2.0f);
+    sd_onnx_init_f32(&o, "scale", &scale, NULL, 0);
+    sd_onnx_init_f32(&o, "half", &half, NULL, 0);
+    sd_onnx_init_f32(&o, "one", &fone, NULL, 0);
+    sd_onnx_init_f32(&o, "sqrt2", &sqrt2, NULL, 0);
+    for (int t = 0; t < C; t++)
+        for (int u = 0; u < C; u++) tmp[(size_t)t * C + u] = u > t ? -1e30f : 0.0f;
+    sd_onnx_init_f32(&o, "causal_mask", tmp, (int64_t[]){ C, C }, 2);
+
+    /* seq = tokens' first dimension; x = tok_emb[tokens] + pos_emb[:seq] */
+    size_t n = sd_onnx_node(&o, "Shape", (const char *[]){ "tokens" }, 1, (const char *[]){ "seq_len" }, 1);
+    sd_onnx_attr_int(&o, "start", 0);
+    sd_onnx_attr_int(&o, "end", 1);
+    sd_onnx_node_end(&o, n);
+    sd_onnx_node_end(&o, sd_onnx_node(&o, "Slice", (const char *[]){ "pos_emb.weight", "zero1", "seq_len", "zero1" }, 4,
+                                      (const char *[]){ "pos" }, 1));
+    binary(&o, "Unsqueeze", "pos", "axis1", "pos3");
+    binary(&o, "Gather", "tok_emb.weight", "tokens", "tok");
+    binary(&o, "Add", "tok", "pos3", "x_0");
+    n = sd_onnx_node(&o, "Concat", (const char *[]){ "seq_len", "seq_len" }, 2, (const char *[]){ "seq_seq" }, 1);
+    sd_onnx_attr_int(&o, "axis", 0);
+    sd_onnx_node_end(&o, n);
+    sd_onnx_node_end(&o, sd_onnx_node(&o, "Slice", (const char *[]){ "causal_mask", "zero2", "seq_seq", "axes01" }, 4,
+                                      (const char *[]){ "mask" }, 1));
+    char x[32] = "x_0";
+    for (int l = 0; l < L && !bad; l++) {
+        char nm[64], v_[20][48];
+        for (int i = 0; i < 20; i++) snprintf(v_[i], sizeof v_[i], "b%d_v%d", l, i);
+        snprintf(nm, sizeof nm, "blocks.%d.ln1", l);
+        layer_norm_node(&o, P, nm, x, v_[0], &bad);
+        snprintf(nm, sizeof nm, "blocks.%d.attn.qkv", l);
+        linear(&o, P, nm, v_[0], v_[1], tmp, &bad);
+        n = sd_onnx_node(&o, "Split", (const char *[]){ v_[1], "split3" }, 2, (const char *[]){ v_[2], v_[3], v_[4] }, 3);
+        sd_onnx_attr_int(&o, "axis", -1);
+        sd_onnx_node_end(&o, n);
+        for (int i = 0; i < 3; i++) binary(&o, "Reshape", v_[2 + i], "heads_shape", v_[5 + i]);
+        transpose_node(&o, v_[5], v_[8], (const int64_t[]){ 1, 2, 0, 3 });    /* q (batch, H, seq, dh) */
+        transpose_node(&o, v_[6], v_[9], (const int64_t[]){ 1, 2, 3, 0 });    /* kᵀ (batch, H, dh, seq) */
+        transpose_node(&o, v_[7], v_[10], (const int64_t[]){ 1, 2, 0, 3 });   /* v */
+        binary(&o, "MatMul", v_[8], v_[9], v_[11]);
+        binary(&o, "Mul", v_[11], "scale", v_[12]);
+        binary(&o, "Add", v_[12], "mask", v_[13]);
+        n = sd_onnx_node(&o, "Softmax", (const char *[]){ v_[13] }, 1, (const char *[]){ v_[14] }, 1);
+        sd_onnx_attr_int(&o, "axis", -1);
+        sd_onnx_node_end(&o, n);
+        binary(&o, "MatMul", v_[14], v_[10], v_[15]);
+        transpose_node(&o, v_[15], v_[16], (const int64_t[]){ 2, 0, 1, 3 });  /* (seq, batch, H, dh) */
+        binary(&o, "Reshape", v_[16], "model_shape", v_[17]);
+        snprintf(nm, sizeof nm, "blocks.%d.attn.proj", l);
+        linear(&o, P, nm, v_[17], v_[18], tmp, &bad);
+        char xa[32];
+        snprintf(xa, sizeof xa, "x_%d_attn", l);
+        binary(&o, "Add", x, v_[18], xa);
+        /* the MLP */
+        char m_[8][48];
+        for (int i = 0; i < 8; i++) snprintf(m_[i], sizeof m_[i], "b%d_m%d", l, i);
+        snprintf(nm, sizeof nm, "blocks.%d.ln2", l);
+        layer_norm_node(&o, P, nm, xa, m_[0], &bad);
+        snprintf(nm, sizeof nm, "blocks.%d.mlp.fc", l);
+        linear(&o, P, nm, m_[0], m_[1], tmp, &bad);
+        binary(&o, "Div", m_[1], "sqrt2", m_[2]);
+        sd_onnx_unary(&o, "Erf", m_[2], m_[3]);
+        binary(&o, "Add", m_[3], "one", m_[4]);
+        binary(&o, "Mul", m_[1], m_[4], m_[5]);
+        binary(&o, "Mul", m_[5], "half", m_[6]);
+        snprintf(nm, sizeof nm, "blocks.%d.mlp.proj", l);
+        linear(&o, P, nm, m_[6], m_[7], tmp, &bad);
+        snprintf(x, sizeof x, "x_%d", l + 1);
+        binary(&o, "Add", xa, m_[7], x);
+    }
+    layer_norm_node(&o, P, "ln_f", x, "x_f", &bad);
+    if (bad) {
+        free(tmp);
+        sd_onnx_discard(&o);
+        return sd_error("ONNX export: the transformer is missing a layer's weights");
+    }
+    n = sd_onnx_node(&o, "Transpose", (const char *[]){ "tok_emb.weight" }, 1, (const char *[]){ "tok_emb.weight_t" }, 1);
+    sd_onnx_attr_ints(&o, "perm", (const int64_t[]){ 1, 0 }, 2);
+    sd_onnx_node_end(&o, n);
+    binary(&o, "MatMul", "x_f", "tok_emb.weight_t", "logits");
+    n = sd_onnx_node(&o, "Softmax", (const char *[]){ "logits" }, 1, (const char *[]){ "probs" }, 1);
+    sd_onnx_attr_int(&o, "axis", -1);
+    sd_onnx_node_end(&o, n);
+    sd_onnx_io(&o, 1, "logits", SD_ONNX_FLOAT, out_dims, 3);
+    sd_onnx_io(&o, 1, "probs", SD_ONNX_FLOAT, out_dims, 3);
+    free(tmp);
+
+    char vocab[4 * 256 + 1], layers[16], dim[16], heads[16], context[16];
+    sd_vocab_escape(v, vocab, sizeof vocab);
+    snprintf(layers, sizeof layers, "%d", L);
+    snprintf(dim, sizeof dim, "%d", D);
+    snprintf(heads, sizeof heads, "%d", H);
+    snprintf(context, sizeof context, "%d", C);
+    const char *kv[] = { "shendu.kind", "lm", "cell", "transformer", "layers", layers, "dim", dim, "heads", heads,
+                         "context", context, "vocab", vocab };
+    return sd_onnx_finish(&o, kv, 7, path);
+}
+
 int sd_lm_save_onnx(sd_lm *m, const char *path)
 {
-    if (!sd_lm_rnn(m))
-        return sd_error("%s: a transformer language model does not export to ONNX (yet): only RNN and LSTM "
-                        "language models do", path);
+    if (sd_lm_transformer(m)) return transformer_save_onnx(m, path);
     const sd_rnn_opts *ro = sd_rnn_options(sd_lm_rnn(m));
     sd_params *P = sd_lm_params(m);
     const sd_vocab *v = sd_lm_vocab(m);

@@ -22,6 +22,8 @@ q=(--threads 2 --seed 3)
 lm=(--text "$TMP/t.txt" --seq 32 --batch 8 --hidden 32 --emb 16 --steps 5 --sample-len 0 "${q[@]}")
 "$BIN" lm train "${lm[@]}" --layers 2 --out "$TMP/lstm.safetensors" >/dev/null 2>&1 || bad "lm train lstm"
 "$BIN" lm train "${lm[@]}" --cell rnn --out "$TMP/rnn.safetensors" >/dev/null 2>&1 || bad "lm train rnn"
+"$BIN" lm train --text "$TMP/t.txt" --cell transformer --layers 2 --dim 16 --heads 2 --seq 24 --batch 8 --steps 5 \
+    --sample-len 0 "${q[@]}" --out "$TMP/transformer.safetensors" >/dev/null 2>&1 || bad "lm train transformer"
 cp "$TMP/gan_mlp/generator.safetensors" "$TMP/gen_mlp.safetensors"
 cp "$TMP/gan_dcgan/generator.safetensors" "$TMP/gen_dcgan.safetensors"
 
@@ -32,7 +34,7 @@ d = open(sys.argv[1], 'rb').read(1 << 20)
 print(json.loads(d[8:8 + struct.unpack('<Q', d[:8])[0]])['__metadata__'].get(sys.argv[2], ''))" "$1" "$2"
 }
 
-models=(mlp cnn cnn_ckpt gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn)   # a checkpoint exports as its model
+models=(mlp cnn cnn_ckpt gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn transformer)   # a checkpoint exports as its model
 for m in "${models[@]}"; do
     expect 0 "wrote $TMP/$m.onnx" "$BIN" export "$TMP/$m.safetensors" --onnx "$TMP/$m.onnx"
 done
@@ -46,7 +48,7 @@ for n in names:
     onnx.checker.check_model(m, full_check=True)
     assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")] == [17], n
     meta = {p.key: p.value for p in m.metadata_props}
-    batch = m.graph.input[0].type.tensor_type.shape.dim[1 if n in ("lstm", "rnn") else 0].dim_param
+    batch = m.graph.input[0].type.tensor_type.shape.dim[1 if n in ("lstm", "rnn", "transformer") else 0].dim_param
     assert batch == "batch", (n, batch)
     if n in ("mlp", "cnn", "cnn_ckpt"):
         assert meta["classes"].startswith("T-shirt/top"), meta.get("classes")

@@ -6,7 +6,8 @@
  *   generator   N(0,1) noise: batch 8, then 1
  *   DQN agent   CartPole (the agent's env) observations of a rollout: 16, then 1
  *   language model  two 64-character windows of TEXT from zero states, then the
- *               next 64 characters from the states the first run ended in */
+ *               next 64 characters from the states the first run ended in;
+ *               a Transformer: two windows of its context, then two of 5 steps */
 #include "apps/apps.h"
 
 #include <math.h>
@@ -124,10 +125,73 @@ static void sequential(const char *path)
     sd_model_free(m);
 }
 
+/* probs (n, V) = softmax of each row of logits (n, V), in double */
+static void softmax_rows(const float *logits, int n, int V, float *probs)
+{
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * V;
+        double mx = l[0], s = 0;
+        for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
+        for (int j = 0; j < V; j++) s += exp(l[j] - mx);
+        for (int j = 0; j < V; j++) probs[(size_t)i * V + j] = (float)(exp(l[j] - mx) / s);
+    }
+}
+
+/* Two runs of two sequences: T = the context, then T = 5 (the positions and
+ * the mask are cut to the sequence's length). No state. */
+static void transformer_lm(sd_lm *m, const uint8_t *text, size_t ntext)
+{
+    const sd_vocab *v = sd_lm_vocab(m);
+    const int C = sd_transformer_options(sd_lm_transformer(m))->context, V = v->n, B = 2;
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
+    sd_graph *g = sd_graph_new(ctx);
+    int32_t *idx = malloc((size_t)C * B * sizeof *idx);
+    int64_t *tok = malloc((size_t)C * B * sizeof *tok);
+    float *probs = malloc((size_t)C * B * V * sizeof *probs);
+    if (!ctx || !g || !idx || !tok || !probs) die("setup");
+    if ((size_t)2 * B * C > ntext) { fprintf(stderr, "onnx_ref: the text is shorter than 4 contexts\n"); exit(1); }
+    sd_graph_set_grad(g, 0);
+    for (int r = 0; r < 2; r++) {
+        const int T = r ? 5 : C;
+        for (int t = 0; t < T; t++)
+            for (int b = 0; b < B; b++) {
+                uint8_t ch = text[(size_t)(2 * r + b) * C + t];
+                if (v->index[ch] < 0) { fprintf(stderr, "onnx_ref: byte %d is not in the vocabulary\n", ch); exit(1); }
+                idx[t * B + b] = v->index[ch];
+                tok[t * B + b] = v->index[ch];
+            }
+        run_begin(r == 0);
+        int64_t td[2] = { T, B }, od[3] = { T, B, V };
+        tensor("tokens", "int64", tok, sizeof *tok, td, 2);
+        sd_graph_reset(g);
+        sd_tensor *y = sd_lm_forward(g, m, idx, T, B, NULL);
+        if (!y) die("transformer forward");
+        softmax_rows(y->data, T * B, V, probs);
+        run_expect();
+        tensor("logits", "float32", y->data, sizeof(float), od, 3);
+        tensor("probs", "float32", probs, sizeof *probs, od, 3);
+        run_end();
+    }
+    free(idx);
+    free(tok);
+    free(probs);
+    sd_graph_free(g);
+    sd_ctx_free(ctx);
+}
+
 static void language_model(const char *path, const char *text_path)
 {
     sd_lm *m = sd_lm_load(path);
     if (!m) die(path);
+    if (sd_lm_transformer(m)) {
+        static uint8_t text[1 << 16];
+        FILE *f = fopen(text_path, "rb");
+        size_t n = f ? fread(text, 1, sizeof text, f) : 0;
+        if (f) fclose(f);
+        transformer_lm(m, text, n);
+        sd_lm_free(m);
+        return;
+    }
     const sd_rnn_opts *ro = sd_rnn_options(sd_lm_rnn(m));
     const sd_vocab *v = sd_lm_vocab(m);
     enum { T = 64, B = 2 };
@@ -162,13 +226,7 @@ static void language_model(const char *path, const char *text_path)
         sd_graph_reset(g);
         sd_tensor *y = sd_lm_forward(g, m, idx[r], T, B, st);
         if (!y) die("lm forward");
-        for (int i = 0; i < T * B; i++) {
-            const float *l = y->data + (size_t)i * V;
-            double mx = l[0], s = 0;
-            for (int j = 1; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-            for (int j = 0; j < V; j++) s += exp(l[j] - mx);
-            for (int j = 0; j < V; j++) probs[(size_t)i * V + j] = (float)(exp(l[j] - mx) / s);
-        }
+        softmax_rows(y->data, T * B, V, probs);
         for (int l = 0; l < L; l++) {
             memcpy(h + (size_t)l * B * H, sd_rnn_state_h(st, l), (size_t)B * H * sizeof *h);
             if (lstm) memcpy(c + (size_t)l * B * H, sd_rnn_state_c(st, l), (size_t)B * H * sizeof *c);
