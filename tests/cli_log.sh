@@ -32,7 +32,7 @@ print(n["step"], n["epoch"])
 EOF
 }
 
-mkdir -p "$TMP/cls" "$TMP/lm" "$TMP/rl" "$TMP/rl2"
+mkdir -p "$TMP/cls" "$TMP/lm" "$TMP/rl" "$TMP/rl2" "$TMP/iris"
 # ---- classifier: 2 epochs of 10 steps, a record every 2 steps
 run=(--model mlp --epochs 2 --batch 64 --limit 640 --limit-test 200 --threads 1 --seed 3)
 out=$("$BIN" train "${run[@]}" --log "$TMP/full.jsonl" --log-every 2 --out "$TMP/cls/m.safetensors" 2>"$TMP/err") ||
@@ -84,12 +84,17 @@ assert len(ep) < 15 and sys.argv[2] == "1", (len(ep), sys.argv[2])   # this run 
 assert ep[-1]["best_epoch"] == ep[-1]["epoch"] - 1, ep[-1]
 EOF
 
-# ---- GAN, language model, DQN
+# ---- GAN, diffusion, language model, DQN
 "$BIN" gan --limit 256 --epochs 2 --threads 2 --seed 3 --out "$TMP/gan" --log "$TMP/gan.jsonl" --log-every 1 \
     >/dev/null 2>&1 || bad "gan --log failed"
 got=$(check_log "$TMP/gan.jsonl" d_loss g_loss d_real d_fake score img_per_s) && [ "$got" = "8 2" ] && ok ||
     bad "gan log: $got"
 [ -s "$TMP/gan/curves.svg" ] && ok || bad "gan: no curves.svg in --out"
+"$BIN" diffusion --limit 96 --batch 32 --channels 8 --groups 4 --steps 50 --sample-steps 5 --threads 2 --seed 3 \
+    --epochs 2 --out "$TMP/diff" --log "$TMP/diff.jsonl" --log-every 1 >/dev/null 2>&1 || bad "diffusion --log failed"
+got=$(check_log "$TMP/diff.jsonl" loss lr train_loss score img_per_s) && [ "$got" = "6 2" ] && ok ||
+    bad "diffusion log: $got"
+[ -s "$TMP/diff/curves.svg" ] && ok || bad "diffusion: no curves.svg in --out"
 head -c 20000 /usr/share/games/fortunes/fortunes > "$TMP/t.txt" 2>/dev/null || bad "no fortunes text"
 "$BIN" lm train --text "$TMP/t.txt" --hidden 32 --emb 8 --seq 16 --batch 8 --steps 20 --log-every 5 --eval-every 10 \
     --sample-len 0 --threads 2 --out "$TMP/lm/m.safetensors" --log "$TMP/lm.jsonl" >/dev/null 2>&1 || bad "lm train --log failed"
@@ -108,17 +113,17 @@ got=$(check_log "$TMP/tf.jsonl" loss bpc val_bpc tok_per_s) && [ "$got" = "4 2" 
 # ---- the report: every kind of run, then the page in headless Chromium
 "$BIN" rl dqn --env cartpole --steps 600 --seed 3 --eval 1 --out "$TMP/rl2/agent.safetensors" --log "$TMP/rl.jsonl" \
     --no-plot >/dev/null 2>&1 || bad "rl dqn --log json failed"
-expect 0 "wrote .*report.html" "$BIN" report "$TMP/full.jsonl" "$TMP/res.jsonl" "$TMP/gan.jsonl" "$TMP/lm.jsonl" \
-    "$TMP/rl.jsonl" --out "$TMP/report.html" --threads 2 --sample-len 60
+expect 0 "wrote .*report.html" "$BIN" report "$TMP/full.jsonl" "$TMP/res.jsonl" "$TMP/gan.jsonl" "$TMP/diff.jsonl" \
+    "$TMP/lm.jsonl" "$TMP/rl.jsonl" --out "$TMP/report.html" --threads 2 --sample-len 60
 python3 - "$TMP/report.html" <<'EOF' && ok || bad "the report's contents"
 import sys, re
 h = open(sys.argv[1]).read()
 assert "<script" not in h and "http://" not in h.replace("http://www.w3.org/2000/svg", ""), "network or script"
-assert h.count('class="series"') >= 10, h.count('class="series"')
+assert h.count('class="series"') >= 12, h.count('class="series"')
 assert 'class="confusion"' in h and "Accuracy per class" in h and "most confidently wrong" in h
-assert h.count("samples after epoch") == 2, "GAN grids"
+assert h.count("samples after epoch") == 4, "GAN and diffusion grids"
 assert h.count("temperature") >= 3 and "Return per episode" in h
-assert len(re.findall(r'src="data:image/png;base64,', h)) == 2 + 12
+assert len(re.findall(r'src="data:image/png;base64,', h)) == 2 + 2 + 12
 EOF
 # the browser: a copy of the page with a checker that lists images that did not load
 sed 's|</body></html>|<script>addEventListener("load",()=>{const b=[...document.images].filter(i=>!(i.complete\&\&i.naturalWidth>0)).length;document.body.insertAdjacentHTML("beforeend","<pre id=check>images "+document.images.length+" broken "+b+" svg "+document.querySelectorAll("svg").length+"</pre>")})</script></body></html>|' \
@@ -131,6 +136,21 @@ grep -qE "<pre id=\"check\">images [0-9]+ broken 0 svg [0-9]+</pre>" <<<"$dom" &
 timeout 120 "${CHROME[@]}" --window-size=1200,4000 --screenshot="$TMP/shot.png" "file://$TMP/report.html" >/dev/null 2>&1
 [ "$(png_size "$TMP/shot.png")" = "1200 x 4000" ] && [ "$(stat -c %s "$TMP/shot.png")" -gt 50000 ] && ok ||
     bad "screenshot: $(png_size "$TMP/shot.png")"
+# a table's classifier (iris): its report reads the model's recorded test part
+SK=/usr/lib/python3/dist-packages/sklearn/datasets/data
+{ echo 'sepal length,sepal width,petal length,petal width,species'
+  sed '1d; s/,0$/,setosa/; s/,1$/,versicolor/; s/,2$/,virginica/' "$SK/iris.csv"; } > "$TMP/iris.csv" ||
+    bad "$SK/iris.csv missing: apt-get install python3-sklearn (scripts/test installs it)"
+"$BIN" train --data "$TMP/iris.csv" --target species --epochs 10 --threads 1 --seed 3 --val 0.2 --out "$TMP/iris/m.st" \
+    --log "$TMP/iris.jsonl" --no-plot >/dev/null 2>&1 || bad "train on iris with --log failed"
+expect 0 "wrote .*iris.html" "$BIN" report "$TMP/iris.jsonl" --out "$TMP/iris.html" --threads 1
+python3 - "$TMP/iris.html" <<'EOF' && ok || bad "the table classifier's report"
+import re, sys
+h = open(sys.argv[1]).read()
+assert 'class="confusion"' in h and re.search(r"Confusion matrix \(\d+ test examples", h), "confusion"
+assert all(c in h for c in ("setosa", "versicolor", "virginica")) and "macro F1" in h
+assert "most confidently wrong" not in h   # a table has no pictures
+EOF
 expect 2 "expected at least one log file" "$BIN" report --out "$TMP/x.html"
 expect 1 "nothere.jsonl" "$BIN" report "$TMP/nothere.jsonl" --out "$TMP/x.html"
 done_tests

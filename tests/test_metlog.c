@@ -108,6 +108,21 @@ int main(void)
     write_text(bad, "");
     CHECK(sd_metlog_read(bad, &t) == -1 && strstr(sd_last_error(), "no records"));
 
+    /* the config line: any text goes through the one JSON writer and comes back (a tab, a
+     * control byte, a quote, a backslash, UTF-8; a byte that is not UTF-8 becomes U+FFFD) */
+    {
+        sd_metlog *c = sd_metlog_open(&(sd_metlog_opts){ .path = bad, .keys = keys });
+        CHECK_MSG(c != NULL, "%s", sd_last_error());
+        const char *ck[] = { "cmd", "out" }, *cv[] = { "train", "a\tb\x01\"q\\ é \xff" };
+        CHECK(c && sd_metlog_config(c, ck, cv, 2) == 0 &&
+              sd_metlog_write(c, SD_REC_STEP, 1, 1, (double[]){ 1.0, NAN, NAN }) == 0);
+        CHECK(sd_metlog_close(c) == 0);
+        CHECK_MSG(sd_metlog_read(bad, &t) == 0, "%s", sd_last_error());
+        const char *out = sd_metlog_config_get(&t, "out");
+        CHECK_MSG(out && !strcmp(out, "a\tb\x01\"q\\ é \xef\xbf\xbd"), "out: %s", out ? out : "(none)");
+        sd_metlog_table_free(&t);
+    }
+
     /* plots: two runs, three measures; the PNG has its size and ink in each run's colour */
     sd_metlog_table runs[2];
     CHECK(sd_metlog_read(json, &runs[0]) == 0 && sd_metlog_read(csv, &runs[1]) == 0);

@@ -131,11 +131,6 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
     return 0;
 }
 
-void cli_json_str(FILE *f, const char *s)
-{
-    sd_app_json_str(f, s);
-}
-
 int cli_check_config_ranges(const char *cmd, const flag *flags, const sd_config_field *fields)
 {
     for (const flag *fl = flags; fl->name; fl++) {
@@ -212,6 +207,43 @@ int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_fi
         const sd_config_field *f = sd_config_find(fields, aliases->key);
         if (f && cli_flag_given(argc, argv, aliases->flag) && same_or_say(cmd, aliases->flag, f, given, stored, path))
             return 2;
+    }
+    return 0;
+}
+
+static size_t field_size(sd_config_kind kind)
+{
+    switch (kind) {
+    case SD_CFG_LONG: return sizeof(long);
+    case SD_CFG_FLOAT: return sizeof(float);
+    case SD_CFG_DOUBLE: return sizeof(double);
+    case SD_CFG_U64: return sizeof(uint64_t);
+    case SD_CFG_STR: return sizeof(const char *);
+    case SD_CFG_INT: case SD_CFG_ENUM: break;
+    }
+    return sizeof(int);
+}
+
+int cli_resume_config(const char *cmd, int argc, char **argv, const sd_config_field *fields, int free_from,
+                      const void *given, void *stored, const char *path)
+{
+    int rc = cli_check_resumed(cmd, argc, argv, fields, free_from, NULL, given, stored, path);
+    if (rc) return rc;
+    for (int i = free_from; fields[i].key; i++) {
+        const sd_config_field *f = &fields[i];
+        char *dst = (char *)stored + f->offset;
+        const char *src = (const char *)given + f->offset;
+        if (!strcmp(f->key, "out")) {   /* where files are created is decided by this command line, never by
+                                           what a file says: --out again, or the default directory */
+            const char *was = *(const char *const *)dst, *now = *(const char *const *)src;
+            if (!now) now = f->dflt;
+            if (was && now && strcmp(was, now))
+                fprintf(stderr, "shendu %s: note: %s was writing to %s; this run writes to %s (pass --out to choose)\n",
+                        cmd, path, was, now);
+        } else if (!cli_flag_given(argc, argv, f->key)) {
+            continue;
+        }
+        memcpy(dst, src, field_size(f->kind));
     }
     return 0;
 }

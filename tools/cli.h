@@ -6,6 +6,7 @@
 #define SHENDU_CLI_H
 
 #include "apps/apps.h"
+#include "io/json.h"   /* sd_json_write_str for --json lines */
 
 #include <signal.h>
 #include <stdio.h>
@@ -49,8 +50,6 @@ int cli_check_stop_after(const char *cmd, const char *usage, long stop_after, co
                          const char *resume);
 /* 1 if --name (or --name=...) appears in argv. */
 int cli_flag_given(int argc, char **argv, const char *name);
-/* Write s as a JSON string literal. */
-void cli_json_str(FILE *f, const char *s);
 /* SIGINT and SIGTERM set the returned flag instead of ending the process (a
  * second signal still does): trainers poll it after every step, write their
  * checkpoint and return SD_STOPPED. cli_release_stop restores the defaults. */
@@ -74,6 +73,14 @@ int  cli_dist_fail(sd_dist *dist, const char *cmd, int failed_everywhere);
 typedef struct cli_alias { const char *flag, *key; } cli_alias;
 int cli_check_resumed(const char *cmd, int argc, char **argv, const sd_config_field *fields, int n,
                       const cli_alias *aliases, const void *given, const void *stored, const char *path);
+/* A resume of a command whose table's fields from `free_from` on may change
+ * (--out, --classifier, ...): the fields before it must agree as above
+ * (cli_check_resumed), each later one given again replaces the stored value,
+ * and "out" is always this command line's (its default if not given; a note
+ * says so when the checkpoint's differs). given and stored: the same options struct, stored loaded from the
+ * checkpoint at `path`. Returns 0, or 2 after printing the disagreement. */
+int cli_resume_config(const char *cmd, int argc, char **argv, const sd_config_field *fields, int free_from,
+                      const void *given, void *stored, const char *path);
 void cli_release_stop(void);
 /* --precision fp32|bf16 (issue 22): the flag's table entry, and its value
  * parsed into *out (an sd_precision); 0, or 2 after a usage error. */

@@ -185,7 +185,7 @@ int cmd_train(int argc, char **argv)
     if (rc && rc != SD_STOPPED) cli_dist_fail(dist, "train", r.failed_everywhere);
     if (!rc && json && rank == 0) {
         printf("{\"model\":");
-        cli_json_str(stdout, o.model);
+        sd_json_write_str(stdout, o.model);
         printf(",\"epochs\":%d,\"test_accuracy\":%.4f,\"train_images_per_s\":%.1f,\"wall_s\":%.3f,\"params\":%zu,"
                "\"ranks\":%d,\"sync_wait_s\":%.3f}\n",
                r.epochs, r.test_accuracy, r.train_images_per_s, r.wall_s, r.params, r.ranks, r.sync_wait_s);

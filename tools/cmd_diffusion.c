@@ -126,6 +126,7 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (needs --checkpoint); exit 0", 0, 1 << 30 },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "10"),
         { 0 }
     };
     char *pos[1];
@@ -150,9 +151,9 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
                 o.sample_steps, o.T);
         return 2;
     }
-    if (stop_after && !o.checkpoint && !o.resume)
-        return cli_usage_error("diffusion", usage, "%s", "--stop-after needs --checkpoint FILE to save the run in");
+    if ((rc = cli_check_stop_after("diffusion", usage, stop_after, o.checkpoint, o.resume))) return rc;
     o.stop_after = stop_after;
+    if (!o.resume && !cli_flag_given(argc, argv, "epochs")) o.track.quick = "--epochs 1 for a quick look";
     if (o.resume) {   /* the stored configuration; flags given again must agree */
         sd_st_file *f = sd_st_open(o.resume);   /* a file of another kind: a usage error, as for every trainer */
         const int other = f && sd_st_expect_kind(f, o.resume, SD_KIND_BIT(SD_FILE_DIFFUSION_CKPT),
@@ -168,24 +169,12 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
             sd_diffusion_config_free(&c);
             return 3;   /* a file that is no checkpoint: exit 1 (cmd_diffusion) */
         }
-        if ((rc = cli_check_resumed("diffusion", argc, argv, sd_diffusion_config_fields,
-                                    SD_DIFFUSION_CONFIG_FREE_FROM, NULL, &o, &c, o.resume))) {
+        if ((rc = cli_resume_config("diffusion", argc, argv, sd_diffusion_config_fields,
+                                    SD_DIFFUSION_CONFIG_FREE_FROM, &o, &c, o.resume))) {
             sd_diffusion_config_free(&c);
             return rc;
         }
-        /* where files are created is decided by this command line, never by what a file says:
-         * --out again, or the default directory */
-        if (c.out_dir && strcmp(c.out_dir, o.out_dir ? o.out_dir : "diffusion-out"))
-            fprintf(stderr, "shendu diffusion: note: %s was writing to %s; this run writes to %s (pass --out to "
-                    "choose)\n", o.resume, c.out_dir, o.out_dir ? o.out_dir : "diffusion-out");
-        c.out_dir = o.out_dir;
-        if (cli_flag_given(argc, argv, "classifier")) c.classifier = o.classifier;
-        if (cli_flag_given(argc, argv, "score-n")) c.score_n = o.score_n;
-        if (cli_flag_given(argc, argv, "sample-steps")) c.sample_steps = o.sample_steps;
-        c.checkpoint = o.checkpoint ? o.checkpoint : o.resume;
-        c.checkpoint_every = o.checkpoint_every;
-        c.resume = o.resume;
-        c.stop_after = o.stop_after;
+        if (!o.checkpoint) c.checkpoint = o.resume;
         o = c;
     }
     *o_ = o;
@@ -222,7 +211,7 @@ int cmd_diffusion(int argc, char **argv)
                "\"params\":%zu", r.epochs, r.steps, r.loss, r.train_images_per_s, r.wall_s, r.params);
         if (isfinite(r.score)) printf(",\"score\":%.4f,\"real_score\":%.4f", r.score, r.real_score);
         printf(",\"model\":");
-        cli_json_str(stdout, r.model);
+        sd_json_write_str(stdout, r.model);
         printf("}\n");
     }
     sd_diffusion_config_free(&o);

@@ -143,19 +143,11 @@ static int train_args(int argc, char **argv, sd_gan_train_opts *o_, int *json_)
             sd_gan_config_free(&c);
             return 2;
         }
-        if ((rc = cli_check_resumed("gan", argc, argv, sd_gan_config_fields, SD_GAN_CONFIG_FREE_FROM, NULL, &o, &c,
+        if ((rc = cli_resume_config("gan", argc, argv, sd_gan_config_fields, SD_GAN_CONFIG_FREE_FROM, &o, &c,
                                     o.resume))) {
             sd_gan_config_free(&c);
             return rc;
         }
-        /* where files are created is decided by this command line, never by what a file says:
-         * --out again, or the default directory */
-        if (c.out_dir && strcmp(c.out_dir, o.out_dir ? o.out_dir : "gan-out"))
-            fprintf(stderr, "shendu gan: note: %s was writing to %s; this run writes to %s (pass --out to choose)\n",
-                    o.resume, c.out_dir, o.out_dir ? o.out_dir : "gan-out");
-        c.out_dir = o.out_dir;
-        if (cli_flag_given(argc, argv, "classifier")) c.classifier = o.classifier;
-        if (cli_flag_given(argc, argv, "score-n")) c.score_n = o.score_n;
         if (!o.checkpoint) c.checkpoint = o.resume;
         c.max_memory = o.max_memory;
         o = c;
@@ -196,14 +188,14 @@ int cmd_gan(int argc, char **argv)
     if (rc && rc != SD_STOPPED) cli_dist_fail(dist, "gan", r.failed_everywhere);
     if (!rc && json && rank == 0) {
         printf("{\"arch\":");
-        cli_json_str(stdout, o.arch);
+        sd_json_write_str(stdout, o.arch);
         printf(",\"epochs\":%d,\"loss\":\"%s\",\"d_loss\":%.4f,\"g_loss\":%.4f,\"d_real\":%.4f,\"d_fake\":%.4f,"
                "\"train_images_per_s\":%.1f", r.epochs, sd_gan_loss_name(o.loss), r.d_loss, r.g_loss, r.d_real,
                r.d_fake, r.train_images_per_s);
         json_num(stdout, "score", r.score);
         json_num(stdout, "real_score", r.real_score);
         printf(",\"wall_s\":%.3f,\"ranks\":%d,\"sync_wait_s\":%.3f,\"generator\":", r.wall_s, r.ranks, r.sync_wait_s);
-        cli_json_str(stdout, r.generator);
+        sd_json_write_str(stdout, r.generator);
         printf("}\n");
     }
     const int stopped_by_signal = *o.stop;

@@ -168,11 +168,9 @@ int sd_app_evaluate(sd_graph *g, sd_model *m, const sd_dataset *d, float scale, 
 int sd_app_classifier_inputs(const sd_model *m, const char *path, float *scale, float *shift);
 
 /* Text from a file (class names, paths, messages quoting metadata), written
- * safely (src/apps/text_out.c). As a JSON string literal, always valid: quotes,
- * backslashes and control bytes escaped, bytes that are not UTF-8 written as
- * U+FFFD. As human text: control bytes (newlines too) shown as \n, \t, \xNN,
- * so nothing from a file can move a terminal's cursor or change its state. */
-void sd_app_json_str(FILE *f, const char *s);
+ * safely as human text (src/apps/text_out.c): control bytes (newlines too)
+ * shown as \n, \t, \xNN, so nothing from a file can move a terminal's cursor
+ * or change its state. As a JSON string literal: sd_json_write_str (io/json.h). */
 void sd_app_text(FILE *f, const char *s);
 
 /* ---- shendu explain */

@@ -28,6 +28,7 @@ typedef struct sd_diffusion_train_opts {
     volatile sig_atomic_t *stop;
     long stop_after;
     int live_progress;
+    sd_trainer_flags track;    /* --log, --log-every, --no-plot, --progress-every (issue 17) */
     char *owned[4];            /* strings sd_diffusion_config_load allocated */
 } sd_diffusion_train_opts;
 

@@ -87,9 +87,17 @@ typedef struct run {
     sd_rng rng;
     float *eps, *xt;               /* one batch */
     int32_t *t;
-    int epoch, position;
+    int epoch, position;           /* epoch: the epochs finished */
     long step;
     double loss_sum;               /* this epoch's */
+    /* the loop (sd_trainer_run's hooks) */
+    sd_diffusion_result *res;
+    const char *out;
+    FILE *log;
+    sd_model *cls;
+    float *grid;                   /* GRID pictures */
+    int spe;                       /* steps an epoch */
+    double images, train_secs, last_draw;
 } run;
 
 /* The model's metadata (written into model files and checkpoints alike). */
@@ -267,6 +275,89 @@ static int train_step(run *R, const sd_batch *b, double *loss)
     return 0;
 }
 
+/* ---- The loop's parts (sd_trainer_run's hooks) */
+
+static int diffusion_step(void *user, sd_trainer_io *io)
+{
+    run *R = user;
+    const double t0 = sd_time_now();
+    sd_batch b;
+    if (!sd_batcher_next(R->bt, &b)) return 1;
+    double loss = 0.0;
+    if (train_step(R, &b, &loss)) return -1;
+    R->train_secs += sd_time_now() - t0;
+    R->step++;
+    R->loss_sum += loss;
+    R->images += b.n;
+    io->stop = io->want_stop;   /* one process */
+    io->items = b.n;
+    io->values[0] = loss;
+    io->values[1] = sd_optim_lr(R->opt);
+    return 0;
+}
+
+static int diffusion_checkpoint(void *user, const sd_trainer_io *io)
+{
+    (void)io;
+    return save_checkpoint(user);
+}
+
+/* The epoch's end: its grid (DDIM from the same noise every epoch), the model, the score. */
+static int diffusion_epoch_end(void *user, int epoch, double *values)
+{
+    run *R = user;
+    const sd_diffusion_train_opts *o = R->o;
+    sd_diffusion_result *res = R->res;
+    const sd_shape img = sd_unet_image(R->avg);
+    char path[4200];
+    R->epoch = epoch;
+    res->loss = R->loss_sum / R->spe;
+    R->loss_sum = 0.0;
+    sd_rng fixed;
+    sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);
+    sd_diffusion_model dm = { R->avg, R->s, img, o->T };
+    if (sd_diffusion_draw(R->ctx, &dm, GRID, 1, o->sample_steps, &fixed, R->grid, 0, NULL)) return -1;
+    snprintf(path, sizeof path, "%s/epoch_%03d.png", R->out, epoch);
+    if (sd_app_save_grid(path, R->grid, GRID, img, 8)) return -1;
+    if (save_file(R, res->model, "diffusion", NULL, 0, NULL, 0)) return -1;
+    fprintf(R->log, "epoch %d/%d  loss %.4f  %.0f img/s  grid %s", epoch, o->epochs, res->loss,
+            R->images / (R->train_secs > 0 ? R->train_secs : 1e-9), path);
+    values[2] = res->loss;
+    if (R->cls) {
+        sd_rng srng;
+        sd_rng_seed(&srng, o->seed + 1);
+        const int n = o->score_n > 0 ? o->score_n : 1000;
+        if (sd_diffusion_score(R->ctx, &dm, R->cls, n, o->sample_steps, &srng, &res->score)) return -1;
+        fprintf(R->log, "  score %.3f (%.1f %% of the real images')", res->score, 100.0 * res->score / res->real_score);
+        values[3] = res->score;
+    }
+    fputc('\n', R->log);
+    fflush(R->log);
+    return 0;
+}
+
+/* The terminal's line. */
+static int diffusion_after(void *user, const sd_trainer_io *io)
+{
+    run *R = user;
+    if (!R->o->live_progress) return 0;
+    const int at = sd_batcher_position(R->bt) / R->o->batch;
+    const double now = sd_time_now();
+    if (now - R->last_draw > 0.2 || at == R->spe) {
+        fprintf(stderr, "\r\033[Kepoch %d/%d  step %d/%d  loss %.4f", io->epoch, R->o->epochs, at, R->spe,
+                io->values[0]);
+        fflush(stderr);
+        R->last_draw = now;
+    }
+    return 0;
+}
+
+static void diffusion_where(void *user, char *buf, size_t size)
+{
+    const run *R = user;
+    snprintf(buf, size, "epoch %d, step %ld", R->epoch + 1, R->step);
+}
+
 int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result *res, FILE *log)
 {
     const double t_start = sd_time_now();
@@ -280,10 +371,10 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     run R = { .o = o, .data = o->data_dir ? o->data_dir : sd_data_default_dir() };
     const char *out = o->out_dir ? o->out_dir : "diffusion-out";
     sd_model *cls = NULL;
+    sd_trainer *tr = NULL;
     sd_dataset test = { 0 };
     float *grid = NULL;
     int rc = -1;
-    char path[4096];
     sd_rng_seed(&R.rng, o->seed);
     snprintf(res->model, sizeof res->model, "%s/model.safetensors", out);
     {   /* before any work: no output replaces an input, and every output can be written */
@@ -349,74 +440,40 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
         fprintf(log, "score of %d real test images (classifier %s): %.3f\n", n < test.n ? n : test.n,
                 o->classifier, res->real_score);
     }
-    double images = 0.0, train_secs = 0.0;
-    const long stop_at = o->stop_after > 0 ? o->stop_after : -1;
-    while (R.epoch < o->epochs) {
-        const double t0 = sd_time_now();
-        int stopped = 0;
-        sd_batch b;
-        while (sd_batcher_next(R.bt, &b)) {
-            double loss = 0.0;
-            if (train_step(&R, &b, &loss)) goto done;
-            R.step++;
-            R.loss_sum += loss;
-            images += b.n;
-            const int at = sd_batcher_position(R.bt) / o->batch;
-            if (o->live_progress && (at % 10 == 0 || at == spe)) {
-                fprintf(stderr, "\repoch %d/%d  step %d/%d  loss %.4f  ", R.epoch + 1, o->epochs, at, spe, loss);
-                fflush(stderr);
-            }
-            if (o->checkpoint && o->checkpoint_every > 0 && R.step % o->checkpoint_every == 0 && save_checkpoint(&R))
-                goto done;
-            if ((o->stop && *o->stop) || R.step == stop_at) { stopped = 1; break; }
-        }
-        train_secs += sd_time_now() - t0;
-        if (o->live_progress) fputc('\n', stderr);
-        if (stopped) {
-            if (!o->checkpoint) { sd_error("stopped, but no --checkpoint to save the run in"); goto done; }
-            if (save_checkpoint(&R)) goto done;
-            char every[32], sn[32], ss[32];
-            snprintf(every, sizeof every, "%d", o->checkpoint_every);
-            snprintf(sn, sizeof sn, "%d", o->score_n);
-            snprintf(ss, sizeof ss, "%d", o->sample_steps);
-            const char *const outs[] = { "out", out, "classifier", o->classifier,
-                                         "score-n", o->classifier && o->score_n ? sn : NULL, "sample-steps", ss,
-                                         "checkpoint-every", o->checkpoint_every ? every : NULL };
-            fprintf(log, "stopped at epoch %d, step %ld: checkpoint %s\n", R.epoch + 1, R.step, o->checkpoint);
-            sd_app_resume_hint(log, "diffusion", o->checkpoint, outs, 10);
-            rc = SD_STOPPED;
-            goto done;
-        }
-        R.epoch++;
-        res->loss = R.loss_sum / spe;
-        R.loss_sum = 0.0;
-        /* the epoch's grid: DDIM from the same noise every epoch */
-        sd_rng fixed;
-        sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);
-        sd_diffusion_model dm = { R.avg, R.s, img, o->T };
-        if (sd_diffusion_draw(R.ctx, &dm, GRID, 1, o->sample_steps, &fixed, grid, 0, NULL)) goto done;
-        snprintf(path, sizeof path, "%s/epoch_%03d.png", out, R.epoch);
-        if (sd_app_save_grid(path, grid, GRID, img, 8)) goto done;
-        if (save_file(&R, res->model, "diffusion", NULL, 0, NULL, 0)) goto done;
-        fprintf(log, "epoch %d/%d  loss %.4f  %.0f img/s  grid %s", R.epoch, o->epochs, res->loss,
-                images / (train_secs > 0 ? train_secs : 1e-9), path);
-        if (cls) {
-            sd_rng srng;
-            sd_rng_seed(&srng, o->seed + 1);
-            const int n = o->score_n > 0 ? o->score_n : 1000;
-            if (sd_diffusion_score(R.ctx, &dm, cls, n, o->sample_steps, &srng, &res->score)) goto done;
-            fprintf(log, "  score %.3f (%.1f %% of the real images')", res->score, 100.0 * res->score / res->real_score);
-        }
-        fputc('\n', log);
-        fflush(log);
+    static const char *const log_keys[] = { "loss", "lr", "train_loss", "score", NULL };
+    sd_diffusion_train_opts cfg = *o;   /* the configuration as a checkpoint stores it */
+    cfg.data_dir = R.data;
+    char sn[32], ss[32];   /* the resume hint: the outputs to name again */
+    snprintf(sn, sizeof sn, "%d", o->score_n);
+    snprintf(ss, sizeof ss, "%d", o->sample_steps);
+    const char *const hint[] = { "out", out, "classifier", o->classifier, "score-n", o->classifier && o->score_n ? sn : NULL,
+                                 "sample-steps", ss };
+    if (!(tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "img", .keys = log_keys, .total_steps = (int64_t)spe * o->epochs,
+                                                  .steps_per_epoch = spe, .epochs = o->epochs, .flags = o->track,
+                                                  .default_log_every = 10, .live = o->live_progress,
+                                                  .resume_step = R.step, .out = out, .out_is_dir = 1,
+                                                  .cmd = "diffusion", .config = sd_diffusion_config_fields,
+                                                  .config_opts = &cfg, .stop = o->stop, .stop_after = o->stop_after,
+                                                  .log = log, .checkpoint = o->checkpoint,
+                                                  .checkpoint_every = o->checkpoint_every, .hint = hint, .nhint = 8 })))
+        goto done;
+    R.res = res, R.out = out, R.log = log, R.cls = cls, R.grid = grid, R.spe = spe;
+    const sd_trainer_hooks hooks = { &R, diffusion_step, diffusion_checkpoint, diffusion_epoch_end, diffusion_after,
+                                     diffusion_where };
+    const int ran = sd_trainer_run(tr, &hooks, R.epoch + 1);
+    if (ran) {
+        if (ran == SD_STOPPED) rc = SD_STOPPED;
+        goto done;
     }
     if (o->checkpoint && save_checkpoint(&R)) goto done;
     res->epochs = R.epoch;
     res->steps = R.step;
-    res->train_images_per_s = images / (train_secs > 0 ? train_secs : 1e-9);
+    res->train_images_per_s = R.images / (R.train_secs > 0 ? R.train_secs : 1e-9);
     fprintf(log, "model: %s\n", res->model);
-    rc = 0;
+    rc = sd_trainer_finish(tr, log);
+    tr = NULL;
 done:
+    sd_trainer_free(tr);
     res->wall_s = sd_time_now() - t_start;
     free(grid);
     free(R.eps);

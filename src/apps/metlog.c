@@ -2,6 +2,7 @@
 /* Metric logs: JSON lines or CSV, one flushed record per line (metlog.h). */
 #include "metlog.h"
 #include "shendu.h"
+#include "io/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -129,9 +130,33 @@ static int parse_json(sd_metlog_table *t, const char *s, const char *e, const ch
                 size_t n = f[j].vn < sizeof t->config_values[0] ? f[j].vn : sizeof t->config_values[0] - 1;
                 char *d = t->config_values[t->nconfig++];
                 size_t o = 0;
-                for (size_t q = 0; q < n; q++) {   /* undo the writer's escapes */
+                for (size_t q = 0; q < n; q++) {   /* undo the writer's escapes (sd_json_char) */
                     char c = f[j].v[q];
-                    if (c == '\\' && q + 1 < n) c = f[j].v[++q] == 'n' ? '\n' : f[j].v[q];
+                    if (c == '\\' && q + 1 < n) {
+                        c = f[j].v[++q];
+                        if (c == 'n') c = '\n';
+                        else if (c == 't') c = '\t';
+                        else if (c == 'r') c = '\r';
+                        else if (c == 'u' && q + 4 < n) {   /* \u00XX (control bytes) or \ufffd */
+                            unsigned u = 0;
+                            for (int h = 1; h <= 4; h++) {
+                                const char x = f[j].v[q + h];
+                                u = u * 16 + (unsigned)(x >= '0' && x <= '9' ? x - '0' : x >= 'a' && x <= 'f' ? x - 'a' + 10
+                                                        : x >= 'A' && x <= 'F' ? x - 'A' + 10 : 0);
+                            }
+                            q += 4;
+                            if (u >= 0x800) {   /* three bytes of UTF-8 (fewer than the six read) */
+                                d[o++] = (char)(0xe0 | u >> 12);
+                                d[o++] = (char)(0x80 | ((u >> 6) & 0x3f));
+                                c = (char)(0x80 | (u & 0x3f));
+                            } else if (u >= 0x80) {
+                                d[o++] = (char)(0xc0 | u >> 6);
+                                c = (char)(0x80 | (u & 0x3f));
+                            } else {
+                                c = (char)u;
+                            }
+                        }
+                    }
                     d[o++] = c;
                 }
                 d[o] = 0;
@@ -414,26 +439,15 @@ toolong:
     return sd_error("%s: record too long", l->path);
 }
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if (*s == '\n') fputs("\\n", f);
-        else if ((unsigned char)*s >= 32) fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int sd_metlog_config(sd_metlog *l, const char *const *keys, const char *const *values, int n)
 {
     if (!l || l->csv || l->has_config) return 0;
     fputs("{\"kind\":\"config\"", l->f);
     for (int i = 0; i < n; i++) {
         fputc(',', l->f);
-        json_string(l->f, keys[i]);
+        sd_json_write_str(l->f, keys[i]);
         fputc(':', l->f);
-        json_string(l->f, values[i] ? values[i] : "");
+        sd_json_write_str(l->f, values[i] ? values[i] : "");
     }
     fputs("}\n", l->f);
     l->has_config = 1;

@@ -2,6 +2,7 @@
  * class precision, recall and F1, the confusion matrix as text, JSON and a
  * PNG heatmap (owndata.h). */
 #include "apps.h"
+#include "io/json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -116,18 +117,6 @@ static void json_num(FILE *f, double v)
     else fprintf(f, "%.4f", v);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 void sd_metrics_json(FILE *f, const sd_metrics *m, char *const *classes)
 {
     char b[32];
@@ -136,7 +125,7 @@ void sd_metrics_json(FILE *f, const sd_metrics *m, char *const *classes)
     fprintf(f, ",\"classes\":[");
     for (int k = 0; k < m->nclass; k++) {
         fprintf(f, "%s{\"name\":", k ? "," : "");
-        json_str(f, class_name(classes, k, b, sizeof b));
+        sd_json_write_str(f, class_name(classes, k, b, sizeof b));
         fprintf(f, ",\"precision\":");
         json_num(f, m->precision[k]);
         fprintf(f, ",\"recall\":");

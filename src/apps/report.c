@@ -2,8 +2,8 @@
 /* shendu report: one self-contained HTML page for one or several runs (their
  * --log files): configuration, curves (inline SVG), final measures, and per
  * kind of run what shows its result best: a classifier's confusion matrix,
- * per-class accuracy and most confidently wrong pictures; a GAN's sample
- * grids over the epochs; a language model's samples at several temperatures;
+ * per-class accuracy and most confidently wrong pictures; a GAN's (or a
+ * diffusion model's) sample grids over the epochs; a language model's samples at several temperatures;
  * an RL agent's return curve. Pictures are base64 PNGs: no network, no
  * JavaScript. */
 #include "apps.h"
@@ -212,24 +212,27 @@ static int section_classifier(FILE *f, const sd_metlog_table *t, const char *mod
     }
     sd_model *m = sd_model_load(model_path);
     sd_dataset test = { 0 };
+    sd_data_info info = { 0 };
+    sd_metrics mt = { 0 };
     sd_ctx *ctx = NULL;
     sd_graph *g = NULL;
     float *logits = NULL;
-    long *conf = NULL;
     int rc = -1;
-    if (!m || sd_dataset_load_mnist(data && *data ? data : sd_data_default_dir(), "t10k", &test)) goto done;
+    /* the test part of the data the model records (a folder's or a table's split too), as shendu eval reads it */
+    if (!m || sd_data_load(sd_model_meta_get(m, "data") || !data || !*data ? NULL : data, &(sd_data_opts){ 0 }, 1,
+                           threads, m, NULL, &test, &info)) goto done;
     int limit = lt ? atoi(lt) : 0;
     if (limit > 0 && limit < test.n) sd_dataset_truncate(&test, limit);
     const int C = sd_model_output_shape(m).d[0];
     if (C < test.nclass || C > 1000) { sd_error("%s: %d outputs for %d classes", model_path, C, test.nclass); goto done; }
     const char *sc = sd_model_meta_get(m, "input_scale"), *sh = sd_model_meta_get(m, "input_shift");
-    logits = malloc((size_t)test.n * C * sizeof *logits);
-    conf = calloc((size_t)C * C, sizeof *conf);
-    if (!logits || !conf) { sd_error("out of memory"); goto done; }
+    if (!(logits = malloc((size_t)test.n * C * sizeof *logits))) { sd_error("out of memory"); goto done; }
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads })) || !(g = sd_graph_new(ctx))) goto done;
     double acc, loss;
     if (sd_app_evaluate(g, m, &test, sc ? strtof(sc, NULL) : 1.0f / 255.0f, sh ? strtof(sh, NULL) : 0.0f, &acc, &loss,
-                        logits)) goto done;
+                        logits) ||
+        sd_metrics_compute(logits, test.labels, test.n, C, &mt)) goto done;
+    const long *conf = mt.confusion;
     /* class names */
     char namebuf[1024] = "", *names[1000] = { 0 };
     const char *cn = sd_model_meta_get(m, "classes");
@@ -247,7 +250,6 @@ static int section_classifier(FILE *f, const sd_metlog_table *t, const char *mod
         const float *row = logits + (size_t)i * C;
         int best = 0;
         for (int j = 1; j < C; j++) if (row[j] > row[best]) best = j;
-        conf[(size_t)test.labels[i] * C + best]++;
         if (best == test.labels[i]) continue;
         double z = 0;   /* softmax probability of the wrong answer */
         for (int j = 0; j < C; j++) z += exp((double)row[j] - row[best]);
@@ -260,7 +262,7 @@ static int section_classifier(FILE *f, const sd_metlog_table *t, const char *mod
         wconf[k] = p;
         wrong[k] = i;
     }
-    fprintf(f, "<h3>Confusion matrix (%d test images, accuracy %.2f%%)</h3>\n", test.n, 100.0 * acc);
+    fprintf(f, "<h3>Confusion matrix (%d test examples, accuracy %.2f%%)</h3>\n", test.n, 100.0 * acc);
     const int cell = 36, left = 110, top = 100, K = test.nclass;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"confusion\" width=\"%d\" height=\"%d\" "
                "font-family=\"sans-serif\" font-size=\"11\">\n", left + K * cell + 10, top + K * cell + 30);
@@ -289,17 +291,21 @@ static int section_classifier(FILE *f, const sd_metlog_table *t, const char *mod
                     top + i * cell + cell / 2 + 4, row && (double)v / row > 0.45 ? "#fff" : "#111", v);
         }
     }
-    fputs("</svg>\n<h3>Accuracy per class</h3>\n<table class=\"kv\"><tr><th>class</th><th>images</th><th>accuracy</th></tr>\n", f);
+    fputs("</svg>\n<h3>Accuracy per class</h3>\n<table class=\"kv\"><tr><th>class</th><th>examples</th>"
+          "<th>accuracy (recall)</th><th>precision</th><th>F1</th></tr>\n", f);
     for (int i = 0; i < K; i++) {
-        long row = 0;
-        for (int j = 0; j < K; j++) row += conf[(size_t)i * C + j];
         fputs("<tr><td>", f);
         if (names[i] && i < nn) esc(f, names[i]);
         else fprintf(f, "%d", i);
-        fprintf(f, "</td><td>%ld</td><td>%.1f%%</td></tr>\n", row, row ? 100.0 * conf[(size_t)i * C + i] / row : 0.0);
+        fprintf(f, "</td><td>%d</td>", mt.support[i]);
+        const double v[3] = { mt.recall[i], mt.precision[i], mt.f1[i] };
+        for (int k = 0; k < 3; k++)
+            if (isnan(v[k])) fputs("<td>–</td>", f);
+            else fprintf(f, "<td>%.1f%%</td>", 100.0 * v[k]);
+        fputs("</tr>\n", f);
     }
-    fputs("</table>\n", f);
-    if (nw > 0 && test.c == 1) {
+    fprintf(f, "</table>\n<p>macro F1 %.3f</p>\n", mt.macro_f1);
+    if (nw > 0 && test.images && test.c == 1) {   /* pictures (a table has none to show) */
         fprintf(f, "<h3>The %d most confidently wrong test pictures</h3>\n<div class=\"grid\">\n", nw);
         sd_image im;
         if (sd_image_alloc(&im, test.w * 3, test.h * 3, 1, 0)) goto done;
@@ -324,11 +330,12 @@ static int section_classifier(FILE *f, const sd_metlog_table *t, const char *mod
     }
     rc = 0;
 done:
-    free(conf);
+    sd_metrics_free(&mt);
     free(logits);
     sd_graph_free(g);
     sd_ctx_free(ctx);
     sd_dataset_free(&test);
+    sd_data_info_free(&info);
     sd_model_free(m);
     return rc;
 }
@@ -399,6 +406,7 @@ int sd_app_report(const sd_report_opts *o, FILE *log)
         section_measures(f, &t[i]);
         if (!cmd || o->no_extras) continue;
         if (!strcmp(cmd, "gan") && section_gan(f, out && *out ? out : "gan-out")) goto done;
+        if (!strcmp(cmd, "diffusion") && section_gan(f, out && *out ? out : "diffusion-out")) goto done;
         if (!strcmp(cmd, "lm train") && section_lm(f, out, o->sample_len > 0 ? o->sample_len : 300)) goto done;
         if (!strcmp(cmd, "train") && section_classifier(f, &t[i], out, o->threads)) goto done;
         if (!strcmp(cmd, "rl dqn")) {

@@ -2,6 +2,7 @@
  * `shendu explain conv --image`. */
 #define _POSIX_C_SOURCE 200809L
 #include "apps.h"
+#include "io/json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -79,12 +80,12 @@ int sd_app_predict(const char *model_path, char **images, int nimages, int topk,
             }
         if (json) {   /* names and paths come from files and users: escaped */
             fprintf(f, "{\"image\":");
-            sd_app_json_str(f, images[i]);
+            sd_json_write_str(f, images[i]);
             fprintf(f, ",\"inverted\":%s,\"top\":[", inverted ? "true" : "false");
             for (int a = 0; a < topk; a++) {
                 class_name(m, order[a], name, sizeof name);
                 fprintf(f, "%s{\"class\":", a ? "," : "");
-                sd_app_json_str(f, name);
+                sd_json_write_str(f, name);
                 fprintf(f, ",\"index\":%d,\"p\":%.4f}", order[a], p->data[order[a]]);
             }
             fprintf(f, "]}\n");

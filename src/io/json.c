@@ -397,3 +397,52 @@ void sj_free(sj_doc *doc)
     doc->strings = NULL;
     doc->count = doc->cap = 0;
 }
+
+/* ---- Writing */
+
+int sd_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    int n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (c >= 0xf5) n = 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))) return 0;   /* overlong, surrogate */
+    if (n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))) return 0;   /* overlong, > U+10FFFF */
+    return n;
+}
+
+const char *sd_json_char(const char *s, char buf[8], int *used, int *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    const int n = sd_utf8_len(p);
+    *used = n ? n : 1;
+    const char *e = NULL;
+    if (*p == '"') e = "\\\"";
+    else if (*p == '\\') e = "\\\\";
+    else if (*p == '\n') e = "\\n";
+    else if (*p == '\t') e = "\\t";
+    else if (*p < 0x20 || *p == 0x7f) snprintf(buf, 8, "\\u%04x", *p), e = buf;
+    else if (n == 0) e = "\\ufffd";   /* not UTF-8: the replacement character */
+    else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) snprintf(buf, 8, "\\u%04x", p[1]), e = buf;   /* C1 controls */
+    if (!e) {
+        *len = n;
+        return s;
+    }
+    *len = (int)strlen(e);
+    return e;
+}
+
+void sd_json_write_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const char *p = s ? s : ""; *p;) {
+        char buf[8];
+        int used, len;
+        const char *t = sd_json_char(p, buf, &used, &len);
+        fwrite(t, 1, (size_t)len, f);
+        p += used;
+    }
+    fputc('"', f);
+}

@@ -1,4 +1,5 @@
-/* io/json.h — a small strict JSON parser, internal to libshendu.
+/* io/json.h — a small strict JSON parser, and the one JSON string writer,
+ * internal to libshendu (the CLI uses the writer too).
  *
  * sj_parse turns a text into a flat array of nodes ("tape"), in document order:
  * a container node is followed by its children, and records the index one past
@@ -16,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum sj_type { SJ_NULL, SJ_FALSE, SJ_TRUE, SJ_INT, SJ_STRING, SJ_ARRAY, SJ_OBJECT } sj_type;
 
@@ -52,5 +54,20 @@ const char *sj_str(const sj_doc *doc, size_t i);
 
 /* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int sj_utf8_valid(const char *s, size_t n);
+
+/* ---- Writing. Every JSON string shendu writes (metric logs, safetensors
+ * headers, --json lines, eval's figures, predict's names) is escaped by one
+ * rule, safe for a terminal too: quote and backslash escaped, \n and \t by
+ * name, other control bytes (C0, DEL, C1) as \u00XX, bytes that are not UTF-8
+ * as \ufffd; other characters pass through. */
+
+/* Length of the well-formed UTF-8 sequence at s (1 to 4), or 0 if s does not
+ * start one (a stray continuation byte, an overlong form, a surrogate, a cut). */
+int sd_utf8_len(const unsigned char *s);
+/* The JSON text of the character at s: *used bytes of s are consumed; the
+ * returned text (s itself, or an escape in buf) is *len bytes long. */
+const char *sd_json_char(const char *s, char buf[8], int *used, int *len);
+/* s (NULL: "") as a JSON string literal, quotes included. */
+void sd_json_write_str(FILE *f, const char *s);
 
 #endif

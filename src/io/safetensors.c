@@ -98,30 +98,16 @@ static void sb_int(sbuf *b, int64_t v)
     sb_put(b, tmp, (size_t)snprintf(tmp, sizeof tmp, "%" PRId64, v));
 }
 
-/* A JSON string literal: quotes, backslashes and control characters escaped;
- * other bytes (UTF-8, already validated) pass through. */
+/* A JSON string literal (sd_json_char's rule; the names and values were validated as UTF-8). */
 static void sb_json_string(sbuf *b, const char *s)
 {
     sb_put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        char esc[8];
-        const char *e = NULL;
-        switch (*c) {
-        case '"': e = "\\\""; break;
-        case '\\': e = "\\\\"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        case '\t': e = "\\t"; break;
-        case '\b': e = "\\b"; break;
-        case '\f': e = "\\f"; break;
-        default:
-            if (*c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *c);
-                e = esc;
-            }
-        }
-        if (e) sb_puts(b, e);
-        else sb_put(b, (const char *)c, 1);
+    for (const char *p = s; *p;) {
+        char buf[8];
+        int used, len;
+        const char *t = sd_json_char(p, buf, &used, &len);
+        sb_put(b, t, (size_t)len);
+        p += used;
     }
     sb_put(b, "\"", 1);
 }
