@@ -13,10 +13,12 @@ int cmd_export(int argc, char **argv)
     const char *usage = "MODEL.safetensors --onnx OUT.onnx";
     char *pos[1];
     int npos, rc = cli_parse("export", usage,
-                             "Write a model (classifier, GAN generator, DQN agent or language model) as an\n"
-                             "ONNX file for ONNX Runtime and other serving stacks. Classifiers take raw pixels\n"
-                             "(their normalisation is in the graph) and give logits and probs; the batch\n"
-                             "dimension is dynamic. The model's metadata (class names, ...) goes with it.",
+                             "Write a model (classifier, GAN generator, DQN agent, language model or\n"
+                             "diffusion model) as an ONNX file for ONNX Runtime and other serving stacks.\n"
+                             "Classifiers take raw pixels (their normalisation is in the graph) and give\n"
+                             "logits and probs; a diffusion model gives the noise eps(x_t, t), its schedule\n"
+                             "in the metadata. The batch dimension is dynamic. The model's metadata (class\n"
+                             "names, ...) goes with it.",
                              argc, argv, flags, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) return cli_usage_error("export", usage, "%s", "expected one model file");

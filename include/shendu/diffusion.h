@@ -78,6 +78,7 @@ sd_unet   *sd_unet_new(sd_shape img, const sd_unet_opts *o);
 void       sd_unet_free(sd_unet *u);   /* NULL-safe */
 sd_params *sd_unet_params(sd_unet *u);
 int        sd_unet_channels(const sd_unet *u);
+int        sd_unet_groups(const sd_unet *u);     /* group norm groups */
 int        sd_unet_has_attention(const sd_unet *u);
 sd_shape   sd_unet_image(const sd_unet *u);
 /* x (N,C,H,W) at steps t[N] -> predicted ε (N,C,H,W). t is copied. */

@@ -23,7 +23,7 @@ enum { MAX_SAMPLE_BATCH = 64 };
 
 /* ---- Loading a model or checkpoint */
 
-static void dmodel_free(sd_diffusion_model *m)
+void sd_diffusion_model_free(sd_diffusion_model *m)
 {
     sd_unet_free(m->u);
     sd_ddpm_free(m->s);
@@ -48,7 +48,7 @@ static int meta_int(const sd_st_file *f, const char *path, const char *key, long
 }
 
 /* The averaged weights of a model or checkpoint file, and its schedule. */
-static int dmodel_load(const char *path, sd_diffusion_model *m)
+int sd_diffusion_model_load(const char *path, sd_diffusion_model *m)
 {
     memset(m, 0, sizeof *m);
     sd_st_file *f = sd_st_open(path);
@@ -92,7 +92,7 @@ static int dmodel_load(const char *path, sd_diffusion_model *m)
     rc = 0;
 done:
     sd_st_close(f);
-    if (rc) dmodel_free(m);
+    if (rc) sd_diffusion_model_free(m);
     return rc;
 }
 
@@ -181,7 +181,7 @@ int sd_app_diffusion_sample(const char *model, const char *out_png, const sd_dif
                                  { tp, SD_PATH_OUTPUT, "--trajectory-out" } };
     if (sd_app_check_paths(NULL, uses, 3)) return -1;
     sd_diffusion_model m;
-    if (dmodel_load(model, &m)) return -1;
+    if (sd_diffusion_model_load(model, &m)) return -1;
     sd_ctx *ctx = NULL;
     float *x = NULL, *traj = NULL;
     int rc = -1;
@@ -218,7 +218,7 @@ done:
     free(x);
     free(traj);
     sd_ctx_free(ctx);
-    dmodel_free(&m);
+    sd_diffusion_model_free(&m);
     return rc;
 }
 
@@ -228,7 +228,7 @@ int sd_app_diffusion_score(const char *model, const char *cls_path, const char *
     const sd_path_use uses[] = { { model, SD_PATH_INPUT, "the model" }, { cls_path, SD_PATH_INPUT, "--classifier" } };
     if (sd_app_check_paths(data_dir, uses, 2)) return -1;
     sd_diffusion_model m;
-    if (dmodel_load(model, &m)) return -1;
+    if (sd_diffusion_model_load(model, &m)) return -1;
     sd_model *cls = NULL;
     sd_ctx *ctx = NULL;
     sd_dataset test = { 0 };
@@ -257,6 +257,6 @@ done:
     sd_dataset_free(&test);
     sd_model_free(cls);
     sd_ctx_free(ctx);
-    dmodel_free(&m);
+    sd_diffusion_model_free(&m);
     return rc;
 }

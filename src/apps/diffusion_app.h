@@ -69,6 +69,13 @@ int sd_app_diffusion_score(const char *model, const char *cls_path, const char *
 
 /* A trained model: its U-Net (borrowed or owned by the caller) and schedule. */
 typedef struct sd_diffusion_model { sd_unet *u; sd_ddpm *s; sd_shape img; int T; } sd_diffusion_model;
+/* The averaged weights of a model or checkpoint file and its schedule (the
+ * file's kind, settings and values checked); sd_diffusion_model_free after. */
+int  sd_diffusion_model_load(const char *path, sd_diffusion_model *m);
+void sd_diffusion_model_free(sd_diffusion_model *m);
+/* The U-Net as an ONNX graph x (batch,C,H,W), t (batch) -> eps, with the
+ * schedule in its metadata (src/apps/onnx_unet.c). */
+int  sd_diffusion_save_onnx(const sd_diffusion_model *m, const char *path);
 /* n pictures in [-1, 1] into out (n, img), from noise drawn from rng: DDIM with
  * `steps` evenly spaced steps (ddim) or DDPM ancestral over all T; traj (or
  * NULL): the first ntraj pictures at 8 points of the path, (8, ntraj, img). */

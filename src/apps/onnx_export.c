@@ -12,6 +12,7 @@
  * i, f, g, o; ONNX's LSTM wants i, o, f, c: the blocks are reordered.
  * A Transformer LM takes the tokens only and gives logits and probs (below). */
 #include "apps.h"
+#include "apps/diffusion_app.h"
 #include "io/onnx_pb.h"
 #include "shendu/onnx.h"
 
@@ -43,29 +44,6 @@ static void reorder_gates(float *dst, const float *src, int G, int H, int cols)
  * Positions: pos_emb.weight[:seq] added to every sequence; the output layer is
  * the token embedding (tied): logits = LayerNormalization(x) · tok_embᵀ. */
 
-/* out = x · NAME.weightᵀ + NAME.bias: W (out, in) of P stored as its transpose (in, out),
- * and its bias (out). A missing tensor sets *bad. */
-static void linear(sd_onnx *o, sd_params *P, const char *name, const char *x, const char *out, float *tmp, int *bad)
-{
-    char key[96], wt[96], b[96];
-    snprintf(key, sizeof key, "%s.weight", name);
-    snprintf(wt, sizeof wt, "%s.weight_t", name);
-    snprintf(b, sizeof b, "%s.bias", name);
-    int w = sd_params_find(P, key), bi = sd_params_find(P, b);
-    if (w < 0 || bi < 0) { *bad = 1; return; }
-    const sd_shape s = sd_params_shape(P, w);
-    const int nout = s.d[0], in = s.d[1];
-    const float *src = sd_params_data(P, w);
-    for (int i = 0; i < in; i++)
-        for (int j = 0; j < nout; j++) tmp[(size_t)i * nout + j] = src[(size_t)j * in + i];
-    sd_onnx_init_f32(o, wt, tmp, (int64_t[]){ in, nout }, 2);
-    sd_onnx_init_f32(o, b, sd_params_data(P, bi), (int64_t[]){ nout }, 1);
-    char mm[112];
-    snprintf(mm, sizeof mm, "%s.mm", out);
-    sd_onnx_node_end(o, sd_onnx_node(o, "MatMul", (const char *[]){ x, wt }, 2, (const char *[]){ mm }, 1));
-    sd_onnx_node_end(o, sd_onnx_node(o, "Add", (const char *[]){ mm, b }, 2, (const char *[]){ out }, 1));
-}
-
 static void layer_norm_node(sd_onnx *o, sd_params *P, const char *name, const char *x, const char *out, int *bad)
 {
     char w[96], b[96];
@@ -80,18 +58,6 @@ static void layer_norm_node(sd_onnx *o, sd_params *P, const char *name, const ch
     sd_onnx_attr_int(o, "axis", -1);
     sd_onnx_attr_float(o, "epsilon", 1e-5f);
     sd_onnx_node_end(o, n);
-}
-
-static void transpose_node(sd_onnx *o, const char *x, const char *out, const int64_t perm[4])
-{
-    size_t n = sd_onnx_node(o, "Transpose", (const char *[]){ x }, 1, (const char *[]){ out }, 1);
-    sd_onnx_attr_ints(o, "perm", perm, 4);
-    sd_onnx_node_end(o, n);
-}
-
-static void binary(sd_onnx *o, const char *op, const char *a, const char *b, const char *out)
-{
-    sd_onnx_node_end(o, sd_onnx_node(o, op, (const char *[]){ a, b }, 2, (const char *[]){ out }, 1));
 }
 
 static int transformer_save_onnx(sd_lm *lm, const char *path)
@@ -138,9 +104,9 @@ static int transformer_save_onnx(sd_lm *lm, const char *path)
     sd_onnx_node_end(&o, n);
     sd_onnx_node_end(&o, sd_onnx_node(&o, "Slice", (const char *[]){ "pos_emb.weight", "zero1", "seq_len", "zero1" }, 4,
                                       (const char *[]){ "pos" }, 1));
-    binary(&o, "Unsqueeze", "pos", "axis1", "pos3");
-    binary(&o, "Gather", "tok_emb.weight", "tokens", "tok");
-    binary(&o, "Add", "tok", "pos3", "x_0");
+    sd_onnx_binary(&o, "Unsqueeze", "pos", "axis1", "pos3");
+    sd_onnx_binary(&o, "Gather", "tok_emb.weight", "tokens", "tok");
+    sd_onnx_binary(&o, "Add", "tok", "pos3", "x_0");
     n = sd_onnx_node(&o, "Concat", (const char *[]){ "seq_len", "seq_len" }, 2, (const char *[]){ "seq_seq" }, 1);
     sd_onnx_attr_int(&o, "axis", 0);
     sd_onnx_node_end(&o, n);
@@ -153,44 +119,44 @@ static int transformer_save_onnx(sd_lm *lm, const char *path)
         snprintf(nm, sizeof nm, "blocks.%d.ln1", l);
         layer_norm_node(&o, P, nm, x, v_[0], &bad);
         snprintf(nm, sizeof nm, "blocks.%d.attn.qkv", l);
-        linear(&o, P, nm, v_[0], v_[1], tmp, &bad);
+        sd_onnx_linear(&o, P, nm, v_[0], v_[1], tmp, &bad);
         n = sd_onnx_node(&o, "Split", (const char *[]){ v_[1], "split3" }, 2, (const char *[]){ v_[2], v_[3], v_[4] }, 3);
         sd_onnx_attr_int(&o, "axis", -1);
         sd_onnx_node_end(&o, n);
-        for (int i = 0; i < 3; i++) binary(&o, "Reshape", v_[2 + i], "heads_shape", v_[5 + i]);
-        transpose_node(&o, v_[5], v_[8], (const int64_t[]){ 1, 2, 0, 3 });    /* q (batch, H, seq, dh) */
-        transpose_node(&o, v_[6], v_[9], (const int64_t[]){ 1, 2, 3, 0 });    /* kᵀ (batch, H, dh, seq) */
-        transpose_node(&o, v_[7], v_[10], (const int64_t[]){ 1, 2, 0, 3 });   /* v */
-        binary(&o, "MatMul", v_[8], v_[9], v_[11]);
-        binary(&o, "Mul", v_[11], "scale", v_[12]);
-        binary(&o, "Add", v_[12], "mask", v_[13]);
+        for (int i = 0; i < 3; i++) sd_onnx_binary(&o, "Reshape", v_[2 + i], "heads_shape", v_[5 + i]);
+        sd_onnx_transpose(&o, v_[5], v_[8], (const int64_t[]){ 1, 2, 0, 3 }, 4);    /* q (batch, H, seq, dh) */
+        sd_onnx_transpose(&o, v_[6], v_[9], (const int64_t[]){ 1, 2, 3, 0 }, 4);    /* kᵀ (batch, H, dh, seq) */
+        sd_onnx_transpose(&o, v_[7], v_[10], (const int64_t[]){ 1, 2, 0, 3 }, 4);   /* v */
+        sd_onnx_binary(&o, "MatMul", v_[8], v_[9], v_[11]);
+        sd_onnx_binary(&o, "Mul", v_[11], "scale", v_[12]);
+        sd_onnx_binary(&o, "Add", v_[12], "mask", v_[13]);
         n = sd_onnx_node(&o, "Softmax", (const char *[]){ v_[13] }, 1, (const char *[]){ v_[14] }, 1);
         sd_onnx_attr_int(&o, "axis", -1);
         sd_onnx_node_end(&o, n);
-        binary(&o, "MatMul", v_[14], v_[10], v_[15]);
-        transpose_node(&o, v_[15], v_[16], (const int64_t[]){ 2, 0, 1, 3 });  /* (seq, batch, H, dh) */
-        binary(&o, "Reshape", v_[16], "model_shape", v_[17]);
+        sd_onnx_binary(&o, "MatMul", v_[14], v_[10], v_[15]);
+        sd_onnx_transpose(&o, v_[15], v_[16], (const int64_t[]){ 2, 0, 1, 3 }, 4);  /* (seq, batch, H, dh) */
+        sd_onnx_binary(&o, "Reshape", v_[16], "model_shape", v_[17]);
         snprintf(nm, sizeof nm, "blocks.%d.attn.proj", l);
-        linear(&o, P, nm, v_[17], v_[18], tmp, &bad);
+        sd_onnx_linear(&o, P, nm, v_[17], v_[18], tmp, &bad);
         char xa[32];
         snprintf(xa, sizeof xa, "x_%d_attn", l);
-        binary(&o, "Add", x, v_[18], xa);
+        sd_onnx_binary(&o, "Add", x, v_[18], xa);
         /* the MLP */
         char m_[8][48];
         for (int i = 0; i < 8; i++) snprintf(m_[i], sizeof m_[i], "b%d_m%d", l, i);
         snprintf(nm, sizeof nm, "blocks.%d.ln2", l);
         layer_norm_node(&o, P, nm, xa, m_[0], &bad);
         snprintf(nm, sizeof nm, "blocks.%d.mlp.fc", l);
-        linear(&o, P, nm, m_[0], m_[1], tmp, &bad);
-        binary(&o, "Div", m_[1], "sqrt2", m_[2]);
+        sd_onnx_linear(&o, P, nm, m_[0], m_[1], tmp, &bad);
+        sd_onnx_binary(&o, "Div", m_[1], "sqrt2", m_[2]);
         sd_onnx_unary(&o, "Erf", m_[2], m_[3]);
-        binary(&o, "Add", m_[3], "one", m_[4]);
-        binary(&o, "Mul", m_[1], m_[4], m_[5]);
-        binary(&o, "Mul", m_[5], "half", m_[6]);
+        sd_onnx_binary(&o, "Add", m_[3], "one", m_[4]);
+        sd_onnx_binary(&o, "Mul", m_[1], m_[4], m_[5]);
+        sd_onnx_binary(&o, "Mul", m_[5], "half", m_[6]);
         snprintf(nm, sizeof nm, "blocks.%d.mlp.proj", l);
-        linear(&o, P, nm, m_[6], m_[7], tmp, &bad);
+        sd_onnx_linear(&o, P, nm, m_[6], m_[7], tmp, &bad);
         snprintf(x, sizeof x, "x_%d", l + 1);
-        binary(&o, "Add", xa, m_[7], x);
+        sd_onnx_binary(&o, "Add", xa, m_[7], x);
     }
     layer_norm_node(&o, P, "ln_f", x, "x_f", &bad);
     if (bad) {
@@ -201,7 +167,7 @@ static int transformer_save_onnx(sd_lm *lm, const char *path)
     n = sd_onnx_node(&o, "Transpose", (const char *[]){ "tok_emb.weight" }, 1, (const char *[]){ "tok_emb.weight_t" }, 1);
     sd_onnx_attr_ints(&o, "perm", (const int64_t[]){ 1, 0 }, 2);
     sd_onnx_node_end(&o, n);
-    binary(&o, "MatMul", "x_f", "tok_emb.weight_t", "logits");
+    sd_onnx_binary(&o, "MatMul", "x_f", "tok_emb.weight_t", "logits");
     n = sd_onnx_node(&o, "Softmax", (const char *[]){ "logits" }, 1, (const char *[]){ "probs" }, 1);
     sd_onnx_attr_int(&o, "axis", -1);
     sd_onnx_node_end(&o, n);
@@ -370,13 +336,14 @@ int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
     /* a classifier's checkpoint lacks what inference needs: the input normalisation (computed from
      * the training set at the start of a run) is written into the --out file only */
     int bare_ckpt = !strcmp(kind, "checkpoint") && sd_st_meta(f, "shendu.train.epoch") && !sd_st_meta(f, "input_scale");
-    /* a kind this exporter has no ONNX form for (a diffusion model): named, with the commands that take it */
+    /* a kind this exporter has no ONNX form for: named, with the commands that take it */
     const unsigned exportable = SD_KINDS_CLASSIFIER | SD_KIND_BIT(SD_FILE_LM) | SD_KIND_BIT(SD_FILE_LM_CKPT) |
                                 SD_KIND_BIT(SD_FILE_GENERATOR) | SD_KIND_BIT(SD_FILE_GAN_CKPT) |
-                                SD_KIND_BIT(SD_FILE_DQN_AGENT) | SD_KIND_BIT(SD_FILE_DQN_CKPT);
+                                SD_KIND_BIT(SD_FILE_DQN_AGENT) | SD_KIND_BIT(SD_FILE_DQN_CKPT) |
+                                SD_KIND_BIT(SD_FILE_DIFFUSION) | SD_KIND_BIT(SD_FILE_DIFFUSION_CKPT);
     const int known_other = sd_st_kind(f) != SD_FILE_UNKNOWN &&
                             sd_st_expect_kind(f, model_path, exportable, "a model ONNX export takes (a classifier, "
-                                              "GAN generator, DQN agent or language model)");
+                                              "GAN generator, DQN agent, language model or diffusion model)");
     sd_st_close(f);
     if (known_other) return -1;
     if (bare_ckpt)
@@ -388,6 +355,11 @@ int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
         if (!m) return -1;
         rc = sd_lm_save_onnx(m, onnx_path);
         sd_lm_free(m);
+    } else if (!strcmp(kind, "diffusion") || !strcmp(kind, "diffusion-checkpoint")) {
+        sd_diffusion_model m;
+        if (sd_diffusion_model_load(model_path, &m)) return -1;
+        rc = sd_diffusion_save_onnx(&m, onnx_path);
+        sd_diffusion_model_free(&m);
     } else if (!strcmp(kind, "model") || !strcmp(kind, "checkpoint")) {
         sd_model *m = sd_model_load(model_path);
         if (!m) return -1;
@@ -397,7 +369,7 @@ int sd_app_export_onnx(const char *model_path, const char *onnx_path, FILE *log)
         return sd_error("%s: not a shendu model (its metadata has no shendu.format)", model_path);
     } else {   /* a kind of file this exporter does not know (yet): no ONNX form */
         return sd_error("%s: a shendu '%s' file has no ONNX export (export takes classifiers, GAN generators, "
-                        "DQN agents and language models)", model_path, kind);
+                        "DQN agents, language models and diffusion models)", model_path, kind);
     }
     if (rc == 0 && log) fprintf(log, "wrote %s\n", onnx_path);
     return rc;

@@ -261,6 +261,41 @@ void sd_onnx_unary(sd_onnx *o, const char *op, const char *in, const char *out)
     sd_onnx_node_end(o, sd_onnx_node(o, op, &in, 1, &out, 1));
 }
 
+void sd_onnx_binary(sd_onnx *o, const char *op, const char *a, const char *b, const char *out)
+{
+    sd_onnx_node_end(o, sd_onnx_node(o, op, (const char *[]){ a, b }, 2, &out, 1));
+}
+
+void sd_onnx_transpose(sd_onnx *o, const char *x, const char *out, const int64_t *perm, int n)
+{
+    size_t node = sd_onnx_node(o, "Transpose", &x, 1, &out, 1);
+    sd_onnx_attr_ints(o, "perm", perm, n);
+    sd_onnx_node_end(o, node);
+}
+
+/* out = x · NAME.weightᵀ + NAME.bias: W (out, in) of P stored as its transpose (in, out),
+ * and its bias (out). A missing tensor sets *bad. */
+void sd_onnx_linear(sd_onnx *o, sd_params *P, const char *name, const char *x, const char *out, float *tmp, int *bad)
+{
+    char key[96], wt[96], b[96];
+    snprintf(key, sizeof key, "%s.weight", name);
+    snprintf(wt, sizeof wt, "%s.weight_t", name);
+    snprintf(b, sizeof b, "%s.bias", name);
+    int w = sd_params_find(P, key), bi = sd_params_find(P, b);
+    if (w < 0 || bi < 0) { *bad = 1; return; }
+    const sd_shape s = sd_params_shape(P, w);
+    const int nout = s.d[0], in = s.d[1];
+    const float *src = sd_params_data(P, w);
+    for (int i = 0; i < in; i++)
+        for (int j = 0; j < nout; j++) tmp[(size_t)i * nout + j] = src[(size_t)j * in + i];
+    sd_onnx_init_f32(o, wt, tmp, (int64_t[]){ in, nout }, 2);
+    sd_onnx_init_f32(o, b, sd_params_data(P, bi), (int64_t[]){ nout }, 1);
+    char mm[112];
+    snprintf(mm, sizeof mm, "%s.mm", out);
+    sd_onnx_node_end(o, sd_onnx_node(o, "MatMul", (const char *[]){ x, wt }, 2, (const char *[]){ mm }, 1));
+    sd_onnx_node_end(o, sd_onnx_node(o, "Add", (const char *[]){ mm, b }, 2, (const char *[]){ out }, 1));
+}
+
 void sd_onnx_discard(sd_onnx *o) { sd_pb_free(&o->b); }
 
 int sd_onnx_finish(sd_onnx *o, const char *const *meta_kv, int nmeta, const char *path)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shendu/tensor.h"
+
 typedef struct sd_pb {
     uint8_t *p;
     size_t n, cap;
@@ -56,6 +58,15 @@ void   sd_onnx_attr_strs(sd_onnx *o, const char *name, const char *const *s, int
 void   sd_onnx_node_end(sd_onnx *o, size_t node);
 /* One-input, one-output node without attributes. */
 void   sd_onnx_unary(sd_onnx *o, const char *op, const char *in, const char *out);
+/* Two-input node without attributes (Add, MatMul, Reshape, Gather, ...). */
+void   sd_onnx_binary(sd_onnx *o, const char *op, const char *a, const char *b, const char *out);
+/* Transpose with perm (n axes). */
+void   sd_onnx_transpose(sd_onnx *o, const char *x, const char *out, const int64_t *perm, int n);
+/* out = x · NAME.weightᵀ + NAME.bias (MatMul + Add) for a linear layer NAME of P
+ * (weight (out, in) stored transposed, via tmp: at least in·out floats); a
+ * missing tensor sets *bad. */
+void   sd_onnx_linear(sd_onnx *o, sd_params *P, const char *name, const char *x, const char *out, float *tmp,
+                      int *bad);
 /* Close the graph, add metadata_props, write the file atomically (nothing
  * is written on an earlier out-of-memory); frees the buffer either way. */
 int    sd_onnx_finish(sd_onnx *o, const char *const *meta_kv, int nmeta, const char *path);

@@ -176,6 +176,7 @@ void sd_unet_free(sd_unet *u)
 
 sd_params *sd_unet_params(sd_unet *u) { return u->P; }
 int sd_unet_channels(const sd_unet *u) { return u->c; }
+int sd_unet_groups(const sd_unet *u) { return u->groups; }
 int sd_unet_has_attention(const sd_unet *u) { return u->attention; }
 sd_shape sd_unet_image(const sd_unet *u) { return u->img; }
 

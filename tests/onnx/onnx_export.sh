@@ -24,6 +24,22 @@ lm=(--text "$TMP/t.txt" --seq 32 --batch 8 --hidden 32 --emb 16 --steps 5 --samp
 "$BIN" lm train "${lm[@]}" --cell rnn --out "$TMP/rnn.safetensors" >/dev/null 2>&1 || bad "lm train rnn"
 "$BIN" lm train --text "$TMP/t.txt" --cell transformer --layers 2 --dim 16 --heads 2 --seq 24 --batch 8 --steps 5 \
     --sample-len 0 "${q[@]}" --out "$TMP/transformer.safetensors" >/dev/null 2>&1 || bad "lm train transformer"
+"$BIN" diffusion --limit 64 --batch 32 --channels 8 --groups 4 --steps 100 --sample-steps 2 --epochs 1 \
+    "${q[@]}" --out "$TMP/dif_out" --checkpoint "$TMP/dif_ckpt.safetensors" >/dev/null 2>&1 || bad "diffusion"
+# one step of training leaves the zero-initialised layers (each block's conv2, conv_out, the attention's
+# projection) near zero, which would make eps ~ 0 and the comparison weak: every weight gets noise
+$PY -c "
+import json, struct, sys, random
+d = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', d[:8])[0]
+h = json.loads(d[8:8 + n])
+r = random.Random(5)
+for k, v in h.items():
+    if k == '__metadata__' or v['dtype'] != 'F32': continue
+    a, b = v['data_offsets']
+    vals = struct.unpack(f'<{(b - a) // 4}f', d[8 + n + a:8 + n + b])
+    d[8 + n + a:8 + n + b] = struct.pack(f'<{len(vals)}f', *(x + r.gauss(0, 0.05) for x in vals))
+open(sys.argv[2], 'wb').write(d)" "$TMP/dif_out/model.safetensors" "$TMP/dif.safetensors" || bad "perturbing the diffusion model"
 cp "$TMP/gan_mlp/generator.safetensors" "$TMP/gen_mlp.safetensors"
 cp "$TMP/gan_dcgan/generator.safetensors" "$TMP/gen_dcgan.safetensors"
 
@@ -34,7 +50,7 @@ d = open(sys.argv[1], 'rb').read(1 << 20)
 print(json.loads(d[8:8 + struct.unpack('<Q', d[:8])[0]])['__metadata__'].get(sys.argv[2], ''))" "$1" "$2"
 }
 
-models=(mlp cnn cnn_ckpt gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn transformer)   # a checkpoint exports as its model
+models=(mlp cnn cnn_ckpt gen_mlp gen_dcgan dqn dqn_ckpt lstm rnn transformer dif dif_ckpt)   # a checkpoint exports as its model
 for m in "${models[@]}"; do
     expect 0 "wrote $TMP/$m.onnx" "$BIN" export "$TMP/$m.safetensors" --onnx "$TMP/$m.onnx"
 done
@@ -53,6 +69,10 @@ for n in names:
     if n in ("mlp", "cnn", "cnn_ckpt"):
         assert meta["classes"].startswith("T-shirt/top"), meta.get("classes")
         assert meta["shendu.kind"] == "classifier"
+    if n.startswith("dif"):
+        a = [float(x) for x in meta["alphas_cumprod"].split(",")]
+        assert meta["shendu.kind"] == "diffusion" and len(a) == int(meta["T"]) + 1 == 101, meta["T"]
+        assert a[0] == 1 and all(x > y for x, y in zip(a, a[1:])), "alphas_cumprod not falling from 1"
     print(n, "checked:", ", ".join(i.name for i in m.graph.input), "->", ", ".join(o.name for o in m.graph.output))
 PYEOF
 ) && ok || bad "onnx checker: $out"

@@ -7,8 +7,11 @@
  *   DQN agent   CartPole (the agent's env) observations of a rollout: 16, then 1
  *   language model  two 64-character windows of TEXT from zero states, then the
  *               next 64 characters from the states the first run ended in;
- *               a Transformer: two windows of its context, then two of 5 steps */
+ *               a Transformer: two windows of its context, then two of 5 steps
+ *   diffusion model  Fashion-MNIST test pictures noised at 8 steps spread over
+ *               [0, T] (batch 8), then one picture at step T */
 #include "apps/apps.h"
+#include "apps/diffusion_app.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -247,6 +250,51 @@ static void language_model(const char *path, const char *text_path)
     sd_lm_free(m);
 }
 
+static void diffusion(const char *path)
+{
+    sd_diffusion_model m;
+    if (sd_diffusion_model_load(path, &m)) die(path);
+    const size_t img = sd_shape_numel(m.img);
+    enum { N = 8 };
+    float *x0 = malloc(N * img * sizeof *x0), *eps = malloc(N * img * sizeof *eps), *xt = malloc(N * img * sizeof *xt);
+    if (!x0 || !eps || !xt) die("out of memory");
+    sd_dataset d = { 0 };
+    if (sd_dataset_load_mnist(sd_data_default_dir(), "t10k", &d)) die("test images");
+    if ((size_t)d.c * d.h * d.w != img) { fprintf(stderr, "onnx_ref: image size differs from the model's\n"); exit(1); }
+    for (size_t i = 0; i < N * img; i++) x0[i] = d.images[i] / 127.5f - 1.0f;
+    sd_dataset_free(&d);
+    sd_rng rng;
+    sd_rng_seed(&rng, 11);
+    for (size_t i = 0; i < N * img; i++) eps[i] = sd_rng_normal(&rng);
+    int32_t t[N];
+    for (int i = 0; i < N; i++) t[i] = (int32_t)((int64_t)i * m.T / (N - 1));
+    sd_ddpm_noise(m.s, x0, eps, t, N, img, xt);
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
+    sd_graph *g = ctx ? sd_graph_new(ctx) : NULL;
+    if (!g) die("graph");
+    sd_graph_set_grad(g, 0);
+    for (int r = 0; r < 2; r++) {
+        const int n = r ? 1 : N;
+        int32_t tr[N];
+        int64_t t64[N];
+        for (int i = 0; i < n; i++) tr[i] = r ? m.T : t[i], t64[i] = tr[i];
+        sd_graph_reset(g);
+        sd_tensor *y = sd_unet_forward(g, m.u, sd_input(g, xt, SD_SHAPE(n, m.img.d[0], m.img.d[1], m.img.d[2])), tr);
+        if (!y) die("unet forward");
+        const int64_t dims[4] = { n, m.img.d[0], m.img.d[1], m.img.d[2] };
+        run_begin(r == 0);
+        tensor("x", "float32", xt, sizeof *xt, dims, 4);
+        tensor("t", "int64", t64, sizeof *t64, dims, 1);
+        run_expect();
+        tensor("eps", "float32", y->data, sizeof *y->data, dims, 4);
+        run_end();
+    }
+    sd_graph_free(g);
+    sd_ctx_free(ctx);
+    sd_diffusion_model_free(&m);
+    free(x0), free(eps), free(xt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) { fprintf(stderr, "usage: onnx_ref MODEL.safetensors OUT_PREFIX [TEXT]\n"); return 2; }
@@ -257,12 +305,14 @@ int main(int argc, char **argv)
     sd_st_file *f = sd_st_open(argv[1]);
     if (!f) die(argv[1]);
     const char *fmt = sd_st_meta(f, "shendu.format");
-    int lm = fmt && !strncmp(fmt, "lm", 2);
+    int lm = fmt && !strncmp(fmt, "lm", 2), dif = sd_app_is_diffusion_file(f);
     sd_st_close(f);
     fprintf(js, "{\"runs\": [");
     if (lm) {
         if (argc < 4) { fprintf(stderr, "onnx_ref: a language model needs TEXT\n"); return 2; }
         language_model(argv[1], argv[3]);
+    } else if (dif) {
+        diffusion(argv[1]);
     } else {
         sequential(argv[1]);
     }
