@@ -269,6 +269,11 @@ static void compare_pool(sd_ctx *ctx, int n, int c, int h, int w, int k, int s, 
                   name);
     }
     sd_graph_free(g);
+    g = sd_graph_new(ctx);   /* inference: the kernel without the argmax */
+    sd_graph_set_grad(g, 0);
+    y = sd_maxpool2d(g, sd_input(g, x, SD_SHAPE(n, c, h, w)), k, s);
+    CHECK_MSG(y && y->n == ny && !memcmp(y->data, y0, ny * sizeof *y0), "%s: y without gradients differs", name);
+    sd_graph_free(g);
     free(r); free(y0); free(dx); free(am);
     sd_params_free(P);
 }

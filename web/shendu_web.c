@@ -22,7 +22,7 @@ enum { SDW_CNNS = 2, SDW_LAKE_EVAL_EPISODES = 1000 };
 
 typedef struct sdw_state {
     sd_ctx *ctx;
-    sd_graph *g;                 /* one graph, reset before every forward pass */
+    sd_graph *g;                 /* one graph, reset before every forward pass; no gradients */
     sd_model *cnn[SDW_CNNS];     /* 0: MNIST digits, 1: Fashion-MNIST */
     sd_model *gen;               /* the GAN's generator */
     sd_model *lecture_cnn;       /* the benchmark's: the lecture's CNN (bench/infer.c's), random weights */
@@ -53,6 +53,7 @@ EXPORT(sdw_new) sdw_state *sdw_new(void)
     s->ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 1 });
     s->g = s->ctx ? sd_graph_new(s->ctx) : NULL;
     if (!s->g) { sd_ctx_free(s->ctx); free(s); return NULL; }
+    sd_graph_set_grad(s->g, 0);   /* inference only (the DQN trains on its own graphs) */
     return s;
 }
 

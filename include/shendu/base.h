@@ -44,7 +44,7 @@ void     sd_rng_shuffle(sd_rng *r, int32_t *a, size_t n);  /* Fisher-Yates */
 /* ---- Context: thread count and kernel workspaces. One per training run. */
 typedef struct sd_ctx sd_ctx;
 typedef struct sd_ctx_opts {
-    int threads;      /* 0 = all online cores */
+    int threads;      /* 0 = all online cores; built without OpenMP (wasm): always 1 */
 } sd_ctx_opts;
 
 sd_ctx *sd_ctx_new(const sd_ctx_opts *opts);        /* opts may be NULL */

@@ -24,7 +24,10 @@ sd_ctx *sd_ctx_new(const sd_ctx_opts *opts)
     }
     sd_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) { sd_error("out of memory allocating the context"); return NULL; }
-    ctx->threads = threads ? threads : sd_cpu_cores();
+    /* Built without OpenMP (wasm) every parallel region is a team of one,
+     * whatever count it names: a context with more threads would size work
+     * shares for threads that never run (conv's weight gradient did). */
+    ctx->threads = !SD_HAVE_OPENMP ? 1 : threads ? threads : sd_cpu_cores();
     ctx->gemm = sd_gemm_state_new(ctx->threads);
     if (!ctx->gemm) { free(ctx); return NULL; }
     return ctx;

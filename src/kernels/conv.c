@@ -26,6 +26,8 @@
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
 #endif
 
 /* Loops over less work than this stay on one thread. */
@@ -409,6 +411,30 @@ static int pool_row_2x2s2(const float *restrict r0, const float *restrict r1, in
         bad |= _mm512_cmp_ps_mask(sum, sum, _CMP_UNORD_Q);   /* NaN, or inf - inf */
     }
     nan = bad != 0;
+#elif defined(__wasm_simd128__)
+    /* The wasm build: 4 windows per step, even and odd columns by shuffles,
+     * the same tree with bit selects (comparisons give all-ones lanes). */
+    const v128_t one = wasm_i32x4_splat(1), lane2 = wasm_i32x4_make(0, 2, 4, 6);
+    v128_t bad = wasm_i32x4_splat(0);
+    for (; j + 4 <= OW; j += 4) {
+        const v128_t x0 = wasm_v128_load(r0 + 2 * j), x1 = wasm_v128_load(r0 + 2 * j + 4);
+        const v128_t z0 = wasm_v128_load(r1 + 2 * j), z1 = wasm_v128_load(r1 + 2 * j + 4);
+        const v128_t a = wasm_i32x4_shuffle(x0, x1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(x0, x1, 1, 3, 5, 7);
+        const v128_t e = wasm_i32x4_shuffle(z0, z1, 0, 2, 4, 6), f = wasm_i32x4_shuffle(z0, z1, 1, 3, 5, 7);
+        const v128_t c1 = wasm_f32x4_gt(b, a), c2 = wasm_f32x4_gt(f, e);
+        const v128_t m1 = wasm_v128_bitselect(b, a, c1), m2 = wasm_v128_bitselect(f, e, c2);
+        const v128_t c3 = wasm_f32x4_gt(m2, m1);
+        wasm_v128_store(yr + j, wasm_v128_bitselect(m2, m1, c3));
+        if (ar) {   /* first + 2(j + lane) + (c3 ? W + c2 : c1) */
+            const v128_t w_c2 = wasm_i32x4_add(wasm_i32x4_splat(W), wasm_v128_and(c2, one));
+            const v128_t off = wasm_v128_bitselect(w_c2, wasm_v128_and(c1, one), c3);
+            const v128_t base = wasm_i32x4_add(wasm_i32x4_splat(first + 2 * j), lane2);
+            wasm_v128_store(ar + j, wasm_i32x4_add(base, off));
+        }
+        const v128_t sum = wasm_f32x4_add(wasm_f32x4_add(a, b), wasm_f32x4_add(e, f));
+        bad = wasm_v128_or(bad, wasm_f32x4_ne(sum, sum));   /* NaN, or inf - inf */
+    }
+    nan = wasm_v128_any_true(bad);
 #endif
     for (; j < OW; j++) {
         const float a = r0[2 * j], b = r0[2 * j + 1], e = r1[2 * j], f = r1[2 * j + 1];
