@@ -40,6 +40,8 @@
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
 #endif
 
 /* Floats of V and M per chunk of images (256 KB, a quarter of a Zen 4 core's
@@ -109,6 +111,7 @@ static void transform_weights(const sd_conv_dims *d, const float *w, int flip, f
         }
 }
 
+#if !defined(__wasm_simd128__)   /* the wasm build has its own transforms, below */
 /* Tiles of a tile row per step: the 2*15 + 2 = 32 input columns they read
  * are two vectors. */
 #define ROW_TILES 15
@@ -302,6 +305,179 @@ static void transform_output(const sd_conv_dims *d, const float *M, int T, int t
         }
 }
 
+#endif
+
+#if defined(__wasm_simd128__)
+/* The wasm build's transforms (SIMD128): the same arithmetic as the loops
+ * above, element for element, so the same bits, four floats at a time.
+ *
+ * Input: up to 12 tiles of a tile row per step. Bᵀ on the columns they read
+ * (whole vectors, padded with zeros), then B along the row for 4 tiles at a
+ * time: tile tj reads columns 2tj .. 2tj+3, so the tiles' first and second
+ * columns are the even and odd lanes of two vectors, their third and fourth
+ * those of the same two vectors two columns on. */
+#define ROW_TILES_SIMD128 12
+
+/* p[j] = row[x0 + j] for j < nw (a multiple of 4) where 0 <= x0 + j < W, else 0. */
+static inline void padded_row_simd128(float *restrict p, const float *row, int x0, int W, int nw)
+{
+    for (int j = 0; j < nw; j += 4) {
+        if (row && x0 + j >= 0 && x0 + j + 4 <= W) {
+            wasm_v128_store(p + j, wasm_v128_load(row + x0 + j));
+            continue;
+        }
+        for (int q = j; q < j + 4; q++) p[q] = row && x0 + q >= 0 && x0 + q < W ? row[x0 + q] : 0.0f;
+    }
+}
+
+/* dst[0 .. n) = the first n lanes of v (n >= 1; a loop here becomes a call of memcpy) */
+static inline void store_lanes(float *dst, v128_t v, int n)
+{
+    if (n >= 4) { wasm_v128_store(dst, v); return; }
+    dst[0] = wasm_f32x4_extract_lane(v, 0);
+    if (n > 1) dst[1] = wasm_f32x4_extract_lane(v, 1);
+    if (n > 2) dst[2] = wasm_f32x4_extract_lane(v, 2);
+}
+
+static void transform_input_simd128(const sd_conv_dims *d, const float *x, float *V, int ld, int t0)
+{
+    const int C = d->c, H = d->h, W = d->w, TH = (d->oh + 1) / 2, TW = (d->ow + 1) / 2, pad = d->pad;
+    const size_t plane = (size_t)C * ld;
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        for (int ti = 0; ti < TH; ti++)
+            for (int tj0 = 0; tj0 < TW; tj0 += ROW_TILES_SIMD128) {
+                const int ntj = TW - tj0 < ROW_TILES_SIMD128 ? TW - tj0 : ROW_TILES_SIMD128;
+                const int nw = 2 * ((ntj - 1) & ~3) + 12;   /* the last group of 4 reads up to 2 g + 9 */
+                _Alignas(16) float p[4][32], t[4][32];
+                for (int r = 0; r < 4; r++) {
+                    const int i = 2 * ti - pad + r;
+                    padded_row_simd128(p[r], i >= 0 && i < H ? xc + (size_t)i * W : NULL, 2 * tj0 - pad, W, nw);
+                }
+                for (int j = 0; j < nw; j += 4) {            /* t = Bᵀ p */
+                    const v128_t p0 = wasm_v128_load(p[0] + j), p1 = wasm_v128_load(p[1] + j);
+                    const v128_t p2 = wasm_v128_load(p[2] + j), p3 = wasm_v128_load(p[3] + j);
+                    wasm_v128_store(t[0] + j, wasm_f32x4_sub(p0, p2));
+                    wasm_v128_store(t[1] + j, wasm_f32x4_add(p1, p2));
+                    wasm_v128_store(t[2] + j, wasm_f32x4_sub(p2, p1));
+                    wasm_v128_store(t[3] + j, wasm_f32x4_sub(p1, p3));
+                }
+                float *v = V + (size_t)c * ld + t0 + ti * TW + tj0;
+                for (int r = 0; r < 4; r++) {                /* t B */
+                    float *v0 = v + (4 * r) * plane, *v1 = v0 + plane, *v2 = v1 + plane, *v3 = v2 + plane;
+                    const float *tr = t[r];
+                    for (int g = 0; g < ntj; g += 4) {
+                        const v128_t lo = wasm_v128_load(tr + 2 * g), hi = wasm_v128_load(tr + 2 * g + 4);
+                        const v128_t lo2 = wasm_v128_load(tr + 2 * g + 2), hi2 = wasm_v128_load(tr + 2 * g + 6);
+                        const v128_t a = wasm_i32x4_shuffle(lo, hi, 0, 2, 4, 6), b = wasm_i32x4_shuffle(lo, hi, 1, 3, 5, 7);
+                        const v128_t e = wasm_i32x4_shuffle(lo2, hi2, 0, 2, 4, 6);
+                        const v128_t f = wasm_i32x4_shuffle(lo2, hi2, 1, 3, 5, 7);
+                        const int n = ntj - g;
+                        store_lanes(v0 + g, wasm_f32x4_sub(a, e), n);
+                        store_lanes(v1 + g, wasm_f32x4_add(b, e), n);
+                        store_lanes(v2 + g, wasm_f32x4_sub(e, b), n);
+                        store_lanes(v3 + g, wasm_f32x4_sub(b, f), n);
+                    }
+                }
+            }
+    }
+}
+
+/* Output: sixteen channels (four vectors) by up to 16 tiles, as above; the
+ * rows go to y through 4 x 4 transposes (4 channels by 4 columns). Fewer
+ * than 16 channels at the end take the scalar loops' way. */
+static inline void transpose4_simd128(v128_t r[4])
+{
+    const v128_t t0 = wasm_i32x4_shuffle(r[0], r[1], 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r[0], r[1], 2, 6, 3, 7);
+    const v128_t t2 = wasm_i32x4_shuffle(r[2], r[3], 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r[2], r[3], 2, 6, 3, 7);
+    r[0] = wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5);
+    r[1] = wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7);
+    r[2] = wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5);
+    r[3] = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
+}
+
+static void transform_output_simd128(const sd_conv_dims *d, const float *M, int T, int t0, const float *b,
+                                     int accumulate, float *y)
+{
+    const int O = d->o, OH = d->oh, OW = d->ow, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    const size_t plane = (size_t)T * O, ldy = (size_t)OH * OW;
+    for (int ti = 0; ti < TH; ti++)
+        for (int tj0 = 0; tj0 < TW; tj0 += 16) {
+            const int ntj = TW - tj0 < 16 ? TW - tj0 : 16;
+            const int j0 = 2 * tj0, nj = OW - j0 < 2 * ntj ? OW - j0 : 2 * ntj;
+            for (int o0 = 0; o0 < O; o0 += 16) {
+                const int no = O - o0 < 16 ? O - o0 : 16;
+                _Alignas(16) float out[2][32][16];        /* [row][column][channel] */
+                for (int tj = 0; tj < ntj; tj++) {
+                    const float *m = M + (size_t)(t0 + ti * TW + tj0 + tj) * O + o0;
+                    if (no == 16) {
+                        for (int q = 0; q < 16; q += 4) {
+                            v128_t u[2][4];
+                            for (int s = 0; s < 4; s++) {     /* t = Aᵀ m */
+                                const v128_t m0 = wasm_v128_load(m + s * plane + q);
+                                const v128_t m1 = wasm_v128_load(m + (4 + s) * plane + q);
+                                const v128_t m2 = wasm_v128_load(m + (8 + s) * plane + q);
+                                const v128_t m3 = wasm_v128_load(m + (12 + s) * plane + q);
+                                u[0][s] = wasm_f32x4_add(wasm_f32x4_add(m0, m1), m2);
+                                u[1][s] = wasm_f32x4_sub(wasm_f32x4_sub(m1, m2), m3);
+                            }
+                            for (int r = 0; r < 2; r++) {     /* t A */
+                                wasm_v128_store(&out[r][2 * tj][q],
+                                                wasm_f32x4_add(wasm_f32x4_add(u[r][0], u[r][1]), u[r][2]));
+                                wasm_v128_store(&out[r][2 * tj + 1][q],
+                                                wasm_f32x4_sub(wasm_f32x4_sub(u[r][1], u[r][2]), u[r][3]));
+                            }
+                        }
+                        continue;
+                    }
+                    float t[2][4][16];
+                    for (int s = 0; s < 4; s++)
+                        for (int k = 0; k < no; k++) {
+                            const float m0 = m[s * plane + k], m1 = m[(4 + s) * plane + k];
+                            const float m2 = m[(8 + s) * plane + k], m3 = m[(12 + s) * plane + k];
+                            t[0][s][k] = m0 + m1 + m2;
+                            t[1][s][k] = m1 - m2 - m3;
+                        }
+                    for (int r = 0; r < 2; r++)
+                        for (int k = 0; k < no; k++) {
+                            out[r][2 * tj][k] = t[r][0][k] + t[r][1][k] + t[r][2][k];
+                            out[r][2 * tj + 1][k] = t[r][1][k] - t[r][2][k] - t[r][3][k];
+                        }
+                }
+                for (int r = 0; r < 2 && 2 * ti + r < OH; r++) {
+                    float *yr0 = y + ((size_t)o0 * OH + 2 * ti + r) * OW + j0;   /* channel o0's row */
+                    const int kv = no / 4 * 4;
+                    for (int k = 0; k < kv; k += 4) {
+                        int j = 0;
+                        for (; j + 4 <= nj; j += 4) {
+                            v128_t c[4] = { wasm_v128_load(&out[r][j][k]), wasm_v128_load(&out[r][j + 1][k]),
+                                            wasm_v128_load(&out[r][j + 2][k]), wasm_v128_load(&out[r][j + 3][k]) };
+                            transpose4_simd128(c);       /* c[q]: channel o0 + k + q, columns j .. j+3 */
+                            for (int q = 0; q < 4; q++) {
+                                float *yr = yr0 + (k + q) * ldy + j;
+                                const v128_t add = accumulate ? wasm_v128_load(yr)
+                                                              : wasm_f32x4_splat(b ? b[o0 + k + q] : 0.0f);
+                                wasm_v128_store(yr, wasm_f32x4_add(c[q], add));
+                            }
+                        }
+                        for (int q = k; q < k + 4; q++) {
+                            float *yr = yr0 + q * ldy;
+                            const float bo = b ? b[o0 + q] : 0.0f;
+                            for (int jj = j; jj < nj; jj++)
+                                yr[jj] = accumulate ? out[r][jj][q] + yr[jj] : out[r][jj][q] + bo;
+                        }
+                    }
+                    for (int k = kv; k < no; k++) {
+                        float *yr = yr0 + k * ldy;
+                        const float bo = b ? b[o0 + k] : 0.0f;
+                        for (int j = 0; j < nj; j++) yr[j] = accumulate ? out[r][j][k] + yr[j] : out[r][j][k] + bo;
+                    }
+                }
+            }
+        }
+}
+#endif
+
 /* The convolution of d, y = x ⋆ U + b (or y += x ⋆ U), U the filters'
  * transform (made here, or taken from ctx's cache). */
 static void winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w, int flip, int cache,
@@ -324,12 +500,20 @@ static void winograd(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const f
         const int n0 = k * chunk, n1 = n0 + chunk < N ? n0 + chunk : N, T = (n1 - n0) * tiles;
         float *V = work + (size_t)omp_get_thread_num() * per_thread;
         float *M = V + 16 * (size_t)C * T;
+#if defined(__wasm_simd128__)
+        for (int n = n0; n < n1; n++) transform_input_simd128(d, x + n * chw, V, T, (n - n0) * tiles);
+#else
         for (int n = n0; n < n1; n++) transform_input(d, x + n * chw, V, T, (n - n0) * tiles);
+#endif
         for (int xi = 0; xi < 16; xi++)   /* M[ξ] (T, O) = V[ξ]ᵀ (T, C) · U[ξ] (C, O) */
             sd_gemm_on(ctx, 1, 1, 0, T, O, C, 1.0f, V + (size_t)xi * C * T, T, U + (size_t)xi * C * O, O,
                        0.0f, M + (size_t)xi * T * O, O);
         for (int n = n0; n < n1; n++)
+#if defined(__wasm_simd128__)
+            transform_output_simd128(d, M, T, (n - n0) * tiles, b, accumulate, y + n * ohw);
+#else
             transform_output(d, M, T, (n - n0) * tiles, b, accumulate, y + n * ohw);
+#endif
     }
 }
 
