@@ -3,12 +3,13 @@
 //   node web/tests/e2e.mjs BUILT_PAGE_DIR SCREENSHOT_DIR
 // Checks: the module loads with SIMD and every model loads; the convolution
 // panel, stepped, shows the lecture's 3x3 feature map and 2x2 pooling result;
-// pictures drawn on the canvas stroke by stroke are recognised; the GAN and
+// pictures drawn on the canvas stroke by stroke (mouse, keyboard, finger) are
+// recognised; every panel has its English and Chinese sentence; the GAN and
 // the LSTM produce output; FrozenLake Q-learning trained in the page reaches
 // the optimum's neighbourhood; the CartPole agent balances; a page without
 // WebAssembly SIMD shows the notice; a broken model file shows a message in
-// its panel. Any console error or failed request fails the run. One
-// screenshot per panel goes to SCREENSHOT_DIR.
+// its panel; the page fits a phone-sized screen. Any console error or failed
+// request fails the run. One screenshot per panel goes to SCREENSHOT_DIR.
 import { spawn } from 'node:child_process';
 import { mkdirSync, cpSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,6 +71,21 @@ async function draw(page, strokes) {
   }
   await page.waitForFunction(() => document.querySelector('#rec-top1'), { timeout: 10000 });
 }
+// The same strokes with a finger (touch events; the page needs a touch viewport).
+async function drawTouch(page, strokes) {
+  await page.$eval('#rec-canvas', (c) => c.scrollIntoView({ block: 'center' }));
+  const box = await (await page.$('#rec-canvas')).boundingBox();
+  const pt = ([x, y]) => [box.x + x * box.width, box.y + y * box.height];
+  for (const s of strokes) {
+    await page.touchscreen.touchStart(...pt(s[0]));
+    for (let i = 1; i < s.length; i++) {
+      const [x0, y0] = s[i - 1], [x1, y1] = s[i];
+      for (let k = 1; k <= 6; k++) await page.touchscreen.touchMove(...pt([x0 + (x1 - x0) * k / 6, y0 + (y1 - y0) * k / 6]));
+    }
+    await page.touchscreen.touchEnd();
+  }
+  await page.waitForFunction(() => document.querySelector('#rec-top1'), { timeout: 10000 });
+}
 const top1 = (page) => page.$eval('#rec-top1', (e) => ({ cls: +e.dataset.cls, text: e.textContent }));
 
 // Pictures drawn as a person would: strokes in canvas coordinates (0..1).
@@ -101,6 +117,15 @@ try {
   check(await page.$$eval('.panel .error', (es) => es.every((e) => e.hidden)), 'every model loads (no panel shows an error)');
   await page.screenshot({ path: join(shots, 'page.png'), fullPage: true });
 
+  // ---- Every panel says what it shows in a sentence, English with Chinese beside it.
+  const says = await page.$$eval('.panel', (ps) => ps.map((p) => {
+    const e = p.querySelector('.says'), zh = e && e.querySelector('[lang="zh"]');
+    const en = e ? [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join(' ') : '';
+    return { id: p.id, en: /[A-Za-z]{3,}.*[A-Za-z]{3,}/.test(en), zh: !!zh && /[\u4e00-\u9fff]{4,}/.test(zh.textContent) };
+  }));
+  check(says.length === 6 && says.every((x) => x.en && x.zh),
+    'every panel says what it shows in English and Chinese: ' + says.map((x) => `${x.id} ${x.en ? 'en' : '-'}+${x.zh ? 'zh' : '-'}`).join(', '));
+
   // ---- Convolution: step through the lecture's example.
   for (let i = 0; i < 9; i++) await page.click('#conv-step');
   const fmap = await page.$$eval('#conv-out td', (tds) => tds.map((t) => t.dataset.value));
@@ -127,6 +152,16 @@ try {
     const t = await top1(page);
     check(t.cls === +digit, `recognise: a drawn ${digit} is read as ${t.text}`);
   }
+  // keyboard: on the focused canvas the arrows move the pen, space lowers and lifts it
+  await page.click('#rec-clear');
+  await page.focus('#rec-canvas');
+  for (let i = 0; i < 9; i++) await page.keyboard.press('ArrowUp');
+  await page.keyboard.press(' ');
+  for (let i = 0; i < 19; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press(' ');
+  await page.waitForFunction(() => document.querySelector('#rec-top1'), { timeout: 10000 });
+  const tk = await top1(page);
+  check(tk.cls === 1, 'recognise by keyboard: a stroke drawn with the arrow keys is read as ' + tk.text);
   const nmaps = await page.$$eval('#rec-fmaps canvas', (c) => c.length);
   check(nmaps > 0, `recognise: ${nmaps} feature maps of the first layer are drawn`);
   await (await page.$('#recognise')).screenshot({ path: join(shots, 'recognise.png') });
@@ -142,6 +177,11 @@ try {
   await page.$eval('#gen-walk', (e) => { e.value = 100; e.dispatchEvent(new Event('input')); });
   const b = await ink();
   check(a > 0 && b > 0 && a !== b, 'generate: the walk from z1 to z2 draws different pictures');
+  await page.focus('#gen-walk');   // keyboard: the slider moves with the arrow keys
+  for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowLeft');
+  const walked = await page.$eval('#gen-walk', (e) => +e.value);
+  const c = await ink();
+  check(walked < 100 && c !== b, `generate: the walk slider moves by keyboard (now at ${walked})`);
   // Pictures, not noise: like every training image, the samples' borders are
   // darker than their middles (G's output on the 8x8 grid, 64 samples).
   const [edge, mid] = await page.$eval('#gen-grid', (c) => {
@@ -182,9 +222,16 @@ try {
 
   // ---- A phone-sized screen: nothing wider than the viewport.
   await page.setViewport({ width: 375, height: 740, isMobile: true, hasTouch: true });
+  await page.waitForFunction(() => window.shenduReady, { timeout: 60000 });   // a touch viewport reloads the page
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
   check(wide <= 375, `phone-sized screen: the page is ${wide}px wide in a 375px viewport`);
   await page.screenshot({ path: join(shots, 'phone.png'), fullPage: false });
+  // touch: a finger draws on the canvas on the phone-sized screen
+  await page.select('#rec-model', '0');
+  await page.click('#rec-clear');
+  await drawTouch(page, DIGITS[7]);
+  const tt7 = await top1(page);
+  check(tt7.cls === 7, 'recognise by touch: a 7 drawn with a finger is read as ' + tt7.text);
   check(errors.length === 0, 'no console errors or failed requests' + (errors.length ? ': ' + errors.join('; ') : ''));
   await page.close();
 
