@@ -9,7 +9,9 @@
 #include "owndata.h"
 #include "trainer.h"
 
+#include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* ---- A trainer's configuration as a table of fields (src/apps/config.c):
@@ -34,6 +36,9 @@ typedef struct sd_config_text {   /* metadata for sd_checkpoint_save */
 void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t size);
 /* A whole-string decimal integer in [lo, hi] (NULL, junk or out of range: -1). */
 int  sd_config_parse_long(const char *v, long lo, long hi, long *out);
+/* min(2^bits, LONG_MAX): a bound for a counter kept in a long, which has 64
+ * bits on the native builds and 32 on wasm32 (the web build). */
+#define SD_LONG_CAP(bits) ((long)((INT64_C(1) << (bits)) < LONG_MAX ? (INT64_C(1) << (bits)) : LONG_MAX))
 /* STR values are copied into *owned (freed first), which the field then points to. */
 int  sd_config_set(const sd_config_field *f, void *opts, const char *v, char **owned);
 const sd_config_field *sd_config_find(const sd_config_field *fields, const char *key);   /* or NULL */

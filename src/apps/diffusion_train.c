@@ -225,7 +225,7 @@ static int restore(run *R, const char *path)
     long v;
     if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.epoch"), 0, R->o->epochs, &v)) goto meta;
     epoch = (int)v;
-    if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.step"), 0, 1L << 40, &v)) goto meta;
+    if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.step"), 0, SD_LONG_CAP(40), &v)) goto meta;
     step = v;
     if (sd_config_parse_long(sd_st_meta(f, "shendu.diffusion.position"), 0, R->train.n, &v)) goto meta;
     position = (int)v;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -254,7 +255,7 @@ static char *read_all(const char *path, size_t *len)
     for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
         n += got;
         if (cap - n - 1 == 0) {
-            char *b = cap < ((size_t)1 << 32) ? realloc(buf, cap * 2) : NULL;
+            char *b = (uint64_t)cap < (UINT64_C(1) << 32) && cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
             if (!b) { free(buf); buf = NULL; break; }
             buf = b;
             cap *= 2;

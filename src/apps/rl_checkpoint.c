@@ -100,7 +100,7 @@ long sd_rl_dqn_checkpoint_next_log(const char *path)
     sd_st_file *f = sd_st_open(path);
     const char *v = f ? sd_st_meta(f, "shendu.rl.next_log") : NULL;
     long x = 0;
-    if (sd_config_parse_long(v, 1, 1L << 62, &x)) x = 0;
+    if (sd_config_parse_long(v, 1, SD_LONG_CAP(62), &x)) x = 0;
     sd_st_close(f);
     return x;
 }

@@ -74,6 +74,9 @@ static int sync_dir(const char *path)
  * what a SIGKILL in the middle of an earlier write left. Best effort. */
 static void remove_stale_temps(const char *path)
 {
+#ifdef __wasi__
+    (void)path;   /* WASI has no processes to ask (no kill): no temp file is known to be stale */
+#else
     char dir[PATH_MAX];
     dir_of(path, dir, sizeof dir);
     const char *slash = strrchr(path, '/');
@@ -97,6 +100,7 @@ static void remove_stale_temps(const char *path)
         if (lstat(full, &st) == 0 && S_ISREG(st.st_mode)) unlink(full);
     }
     closedir(d);
+#endif
 }
 
 /* Write through to a character device or a FIFO (never replaced). */
@@ -143,10 +147,12 @@ int sd_write_atomic(const char *path, const sd_chunk *chunks, int nchunks)
     if (fd < 0) return sd_error("%s: cannot create %s: %s", path, tmp, strerror(errno));
     const char *what = "write";
     /* a replaced file keeps its permissions (a private checkpoint stays private) */
+#ifndef __wasi__   /* WASI files have no permission bits (no chmod) */
     if (exists && fchmod(fd, st.st_mode & 07777) < 0) {
         what = "chmod";
         goto fail_open;
     }
+#endif
     if (write_chunks(fd, chunks, nchunks)) goto fail_open;
     if (fsync(fd) < 0) {
         what = "fsync";

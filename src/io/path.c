@@ -108,7 +108,9 @@ static void canonical(const char *path, char *out, size_t cap, int depth)
 {
     char target[PATH_MAX], dir[PATH_MAX];
     if (sd_path_target(path, target, sizeof target)) snprintf(target, sizeof target, "%s", path);
+#ifndef __wasi__   /* WASI has no absolute paths (no realpath): the path as written, below */
     if (realpath(target, out)) return;
+#endif
     const char *base;
     split(target, dir, sizeof dir, &base);
     while (*base == '/') base++;
