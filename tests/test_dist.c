@@ -11,6 +11,7 @@
 #include "shendu.h"
 #include "shendu/dist.h"
 #include "apps/apps.h"
+#include "apps/diffusion_app.h"
 
 #include <string.h>
 
@@ -149,13 +150,23 @@ static void test_sync(sd_ctx *ctx, int overlap)
 }
 
 /* max |a - b| over the parameters of two model files with the same architecture. */
-/* The parameters of a classifier file, or else of a language model file (lm or
- * lm checkpoint); arch describes the architecture; unload releases it. */
-typedef struct loaded { sd_model *m; sd_lm *lm; sd_params *P; char arch[256]; } loaded;
+/* The parameters of a classifier file, a diffusion model or checkpoint (its
+ * averaged U-Net), or else a language model file (lm or lm checkpoint); arch
+ * describes the architecture; unload releases it. */
+typedef struct loaded { sd_model *m; sd_lm *lm; sd_diffusion_model dm; sd_params *P; char arch[256]; } loaded;
 
 static int load_any(const char *path, loaded *l)
 {
     memset(l, 0, sizeof *l);
+    sd_st_file *f = sd_st_open(path);
+    const int diffusion = f && sd_app_is_diffusion_file(f);
+    sd_st_close(f);
+    if (diffusion) {
+        if (sd_diffusion_model_load(path, &l->dm)) { fprintf(stderr, "compare: %s\n", sd_last_error()); return -1; }
+        l->P = sd_unet_params(l->dm.u);
+        snprintf(l->arch, sizeof l->arch, "U-Net: c %d, T %d", sd_unet_channels(l->dm.u), l->dm.T);
+        return 0;
+    }
     if ((l->m = sd_model_load(path))) {
         l->P = sd_model_params(l->m);
         snprintf(l->arch, sizeof l->arch, "%s", sd_model_arch(l->m));
@@ -177,6 +188,7 @@ static void unload(loaded *l)
 {
     sd_model_free(l->m);
     sd_lm_free(l->lm);
+    if (l->dm.u) sd_diffusion_model_free(&l->dm);
 }
 
 static int compare(const char *a, const char *b, double tol)

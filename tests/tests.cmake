@@ -24,7 +24,7 @@ if(SHENDU_SANITIZE)
 endif()
 if(NOT SHENDU_MPI OR NOT MPIEXEC_EXECUTABLE)
   list(FILTER SHENDU_CLI_TESTS EXCLUDE REGEX "cli_mpi")   # data parallel: needs an MPI build and mpirun
-  message(STATUS "cli_mpi, cli_mpi_lm, cli_mpi_gan: not registered (no MPI in this build, or no mpirun): "
+  message(STATUS "cli_mpi, cli_mpi_lm, cli_mpi_gan, cli_mpi_diffusion: not registered (no MPI in this build, or no mpirun): "
                  "data-parallel training is not tested here")
 endif()
 foreach(src ${SHENDU_CLI_TESTS})

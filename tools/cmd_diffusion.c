@@ -7,19 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Refuse to run duplicate copies under mpirun: these commands run in one process. */
-static int one_process(const char *cmd)
-{
-    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
-    if (!size) size = getenv("PMI_SIZE");
-    if (size && strcmp(size, "1")) {
-        fprintf(stderr, "shendu %s: runs in one process; under mpirun each of the %s ranks would train the same "
-                        "model (run it without mpirun)\n", cmd, size);
-        return 2;
-    }
-    return 0;
-}
-
 static int parse_sampler(const char *cmd, const char *usage, const char *name, int *ddim)
 {
     if (!strcmp(name, "ddim")) *ddim = 1;
@@ -96,7 +83,7 @@ static int diffusion_score(int argc, char **argv)
 static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *json_)
 {
     sd_diffusion_train_opts o = *o_;
-    const char *schedule = "linear", *usage = "[sample|score] [flags]", *precision = "fp32";
+    const char *schedule = "linear", *usage = "[sample|score] [flags]", *precision = "fp32", *allreduce = "overlap";
     int json = 0, stop_after = 0;
     const flag flags[] = {
         { "data", F_STR, &o.data_dir, "MNIST-layout data directory (default as for train)" },
@@ -126,6 +113,7 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
         { "resume", F_STR, &o.resume, "continue the run saved in this checkpoint (its configuration is kept)" },
         { "stop-after", F_INT, &stop_after, "stop after step N as on Ctrl-C (needs --checkpoint); exit 0", 0, 1 << 30 },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        { "allreduce", F_STR, &allreduce, "under mpirun: overlap (in buckets during backward, default) or plain" },
         CLI_TRACK_FLAGS(o.track, "10"),
         { 0 }
     };
@@ -144,6 +132,9 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
     if (sd_ddpm_kind_parse(schedule, &o.schedule))
         return cli_usage_error("diffusion", usage, "unknown --schedule '%s' (expected linear or cosine)", schedule);
     if ((rc = cli_precision("diffusion", usage, precision, &o.precision))) return rc;
+    if (strcmp(allreduce, "overlap") && strcmp(allreduce, "plain"))
+        return cli_usage_error("diffusion", usage, "unknown --allreduce '%s' (expected overlap or plain)", allreduce);
+    o.overlap = !strcmp(allreduce, "overlap");
     if (o.channels % o.groups)
         return cli_usage_error("diffusion", usage, "%s", "--groups must divide --channels");
     if (o.sample_steps > o.T) {
@@ -182,39 +173,52 @@ static int train_args(int argc, char **argv, sd_diffusion_train_opts *o_, int *j
     return 0;
 }
 
+/* Under mpirun every rank runs this (data parallel); rank 0 alone prints and
+ * writes files. Any rank's error ends the whole job, so none is left waiting. */
 int cmd_diffusion(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "sample")) return diffusion_sample(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "score")) return diffusion_score(argc - 1, argv + 1);
-    int rc = one_process("diffusion");
-    if (rc) return rc;
+    sd_dist *dist = sd_dist_init(&argc, &argv);
+    if (!dist) {
+        fprintf(stderr, "shendu diffusion: %s\n", sd_last_error());
+        return 1;
+    }
+    const int rank = sd_dist_rank(dist);
     sd_diffusion_train_opts o = { .epochs = 10, .batch = 64, .lr = 2e-4f, .channels = 32, .groups = 8, .T = 1000,
                                   .ema = 0.999f, .sample_steps = 50, .seed = 1 };
     int json = 0;
-    rc = train_args(argc, argv, &o, &json);
+    int rc = cli_dist_agree(dist, "diffusion", train_args(argc, argv, &o, &json));
     if (rc) {
         sd_diffusion_config_free(&o);
-        return rc == 1 ? 0 : rc == 3 ? 1 : rc;
+        sd_dist_finalize(dist);
+        return rc == 1 ? 0 : rc == 3 ? 1 : rc;   /* 1: --help; 3: a file that is no checkpoint */
     }
-    o.live_progress = isatty(STDERR_FILENO);
+    FILE *log = cli_dist_log(dist);
+    o.dist = dist;
+    o.live_progress = rank == 0 && isatty(STDERR_FILENO);
     o.stop = cli_catch_stop();
     sd_diffusion_result r;
-    rc = sd_app_diffusion_train(&o, &r, stdout);
+    rc = sd_app_diffusion_train(&o, &r, log);
     cli_release_stop();
+    cli_dist_log_close(log);
     const int stopped_by_signal = *o.stop;
     if (rc && rc != SD_STOPPED) {
+        cli_dist_fail(dist, "diffusion", r.failed_everywhere);
         sd_diffusion_config_free(&o);
-        return cli_fail("diffusion");
+        sd_dist_finalize(dist);
+        return 1;
     }
-    if (!rc && json) {
+    if (!rc && json && rank == 0) {
         printf("{\"epochs\":%d,\"steps\":%ld,\"loss\":%.5f,\"train_images_per_s\":%.1f,\"wall_s\":%.3f,"
                "\"params\":%zu", r.epochs, r.steps, r.loss, r.train_images_per_s, r.wall_s, r.params);
         if (isfinite(r.score)) printf(",\"score\":%.4f,\"real_score\":%.4f", r.score, r.real_score);
-        printf(",\"model\":");
+        printf(",\"ranks\":%d,\"sync_wait_s\":%.3f,\"model\":", r.ranks, r.sync_wait_s);
         sd_json_write_str(stdout, r.model);
         printf("}\n");
     }
     sd_diffusion_config_free(&o);
+    sd_dist_finalize(dist);
     return rc == SD_STOPPED ? (stopped_by_signal ? 130 : 0) : 0;
 }
 

@@ -64,13 +64,14 @@ static int launcher_ranks(void)
     return 1;
 }
 
-/* The commands that train data-parallel under mpirun: train, lm train, gan
- * (training; gan sample and gan score do not). */
+/* The commands that train data-parallel under mpirun: train, lm train, gan and
+ * diffusion (training; their sample and score do not). */
 static int runs_distributed(int argc, char **argv)
 {
     if (!strcmp(argv[1], "train")) return 1;
     if (!strcmp(argv[1], "lm")) return argc > 2 && !strcmp(argv[2], "train");
-    if (!strcmp(argv[1], "gan")) return !(argc > 2 && (!strcmp(argv[2], "sample") || !strcmp(argv[2], "score")));
+    if (!strcmp(argv[1], "gan") || !strcmp(argv[1], "diffusion"))
+        return !(argc > 2 && (!strcmp(argv[2], "sample") || !strcmp(argv[2], "score")));
     return 0;
 }
 
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
         if (!rank || atoi(rank) == 0)
             fprintf(stderr, "shendu %s: does not run data-parallel; started as %d processes (mpirun -np %d), it would "
                             "run %d copies of the same work. Run it without mpirun (data-parallel: shendu train, "
-                            "lm train, gan)\n", argv[1], ranks, ranks, ranks);
+                            "lm train, gan, diffusion)\n", argv[1], ranks, ranks, ranks);
         return 2;
     }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return cmd_help(argc, argv);

@@ -28,6 +28,8 @@ typedef struct sd_diffusion_train_opts {
     volatile sig_atomic_t *stop;
     long stop_after;
     int live_progress;
+    sd_dist *dist;             /* data parallel under mpirun (NULL or one rank: one process) */
+    int overlap;               /* all-reduce gradient buckets during backward (else once per step) */
     sd_trainer_flags track;    /* --log, --log-every, --no-plot, --progress-every (issue 17) */
     char *owned[4];            /* strings sd_diffusion_config_load allocated */
 } sd_diffusion_train_opts;
@@ -47,6 +49,9 @@ typedef struct sd_diffusion_result {
     double train_images_per_s, wall_s;
     double score, real_score;  /* NaN without a classifier */
     size_t params;
+    int ranks;
+    double sync_wait_s;        /* time spent waiting for the all-reduce */
+    int failed_everywhere;     /* the error happened on every rank (no abort needed) */
     char model[4096];
 } sd_diffusion_result;
 

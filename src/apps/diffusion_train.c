@@ -9,7 +9,13 @@
  *   metadata shendu.diffusion.{epoch,step,position,loss_sum} and the configuration
  *
  * A run stopped and resumed from it ends with the files of one that never
- * stopped (same seed and thread count). */
+ * stopped (same seed and thread count).
+ *
+ * Under mpirun (data parallel, as the GAN): every rank holds the data set and
+ * the same RNG, draws the whole batch's steps t and noise, and runs the U-Net
+ * on its share of the batch's pictures; the gradients are averaged over the
+ * ranks (sd_dist_sync), so every rank makes the same update. Rank 0 alone draws
+ * the grids, scores, and writes files. */
 #define _POSIX_C_SOURCE 200809L
 #include "apps/diffusion_app.h"
 
@@ -81,6 +87,8 @@ typedef struct run {
     sd_unet *net, *avg;            /* avg: the moving average, sampled and saved (== net when ema is 0) */
     sd_ddpm *s;
     sd_optim *opt;
+    sd_dist_sync *sync;            /* gradient averaging over the ranks (a no-op in one process) */
+    int rank;
     sd_batcher *bt;
     sd_dataset train;
     sd_graph *g;
@@ -249,29 +257,44 @@ done:
     return rc;
 }
 
-/* One optimizer step on batch b; its loss in *loss. */
-static int train_step(run *R, const sd_batch *b, double *loss)
+/* One optimizer step on batch b: every rank draws the whole batch's steps and
+ * noise, runs its share of the pictures, and the gradient (and the loss, and a
+ * stop request in *stop) becomes the whole batch's. Its loss in *loss. */
+static int train_step(run *R, const sd_batch *b, double *loss, int *stop)
 {
     const sd_shape img = sd_unet_image(R->net);
     const size_t size = sd_shape_numel(img);
     for (int i = 0; i < b->n; i++) R->t[i] = 1 + (int32_t)sd_rng_below(&R->rng, (uint32_t)R->o->T);
     for (size_t k = 0; k < (size_t)b->n * size; k++) R->eps[k] = sd_rng_normal(&R->rng);
-    sd_ddpm_noise(R->s, b->x, R->eps, R->t, b->n, size, R->xt);
+    int first, count;
+    sd_dist_shard(R->o->dist, b->n, &first, &count);
+    const size_t off = (size_t)first * size;
+    sd_ddpm_noise(R->s, b->x + off, R->eps + off, R->t + first, count, size, R->xt + off);
     sd_graph_reset(R->g);
-    const sd_shape bs = SD_SHAPE(b->n, img.d[0], img.d[1], img.d[2]);
-    sd_tensor *l = sd_mse(R->g, sd_unet_forward(R->g, R->net, sd_input(R->g, R->xt, bs), R->t),
-                          sd_input(R->g, R->eps, bs));
-    if (!l) return -1;
-    if (!isfinite(l->data[0]))
-        return sd_error("the loss became %g at step %ld (try a smaller --lr)", l->data[0], R->step + 1);
-    sd_params_zero_grad(sd_unet_params(R->net));
-    if (sd_backward(R->g, l)) return -1;
+    const sd_shape bs = SD_SHAPE(count, img.d[0], img.d[1], img.d[2]);
+    sd_params *P = sd_unet_params(R->net);
+    sd_tensor *l = NULL;
+    if (count > 0)
+        l = sd_mse(R->g, sd_unet_forward(R->g, R->net, sd_input(R->g, R->xt + off, bs), R->t + first),
+                   sd_input(R->g, R->eps + off, bs));
+    sd_params_zero_grad(P);
+    const double share = (double)count / b->n;
+    int rc = sd_dist_sync_begin(R->sync, R->g, share);
+    if (!rc && count > 0 && !l) rc = -1;
+    else if (!rc && count > 0 && isfinite(l->data[0])) rc = sd_backward(R->g, l);   /* else: reported below */
+    double info[2] = { l ? l->data[0] * share : 0.0, *stop };   /* summed over the ranks */
+    if (sd_dist_sync_end(R->sync, info, 2) || rc) return -1;
+    if (!isfinite(info[0])) {
+        R->res->failed_everywhere = 1;   /* the reduced loss: every rank sees it */
+        return sd_error("the loss became %g at step %ld (try a smaller --lr)", info[0], R->step + 1);
+    }
+    *stop = info[1] > 0;
     sd_optim_step(R->opt);
     if (R->avg != R->net) {   /* ramped up as the GAN's: min(ema, (1 + t)/(10 + t)) */
         const double t = (double)R->step, d = fmin(R->o->ema, (1.0 + t) / (10.0 + t));
         if (sd_params_ema(sd_unet_params(R->avg), sd_unet_params(R->net), (float)d)) return -1;
     }
-    *loss = l->data[0];
+    *loss = info[0];
     return 0;
 }
 
@@ -284,12 +307,13 @@ static int diffusion_step(void *user, sd_trainer_io *io)
     sd_batch b;
     if (!sd_batcher_next(R->bt, &b)) return 1;
     double loss = 0.0;
-    if (train_step(R, &b, &loss)) return -1;
+    int stop = io->want_stop;
+    if (train_step(R, &b, &loss, &stop)) return -1;
     R->train_secs += sd_time_now() - t0;
     R->step++;
     R->loss_sum += loss;
     R->images += b.n;
-    io->stop = io->want_stop;   /* one process */
+    io->stop = stop;   /* agreed by the ranks */
     io->items = b.n;
     io->values[0] = loss;
     io->values[1] = sd_optim_lr(R->opt);
@@ -298,8 +322,9 @@ static int diffusion_step(void *user, sd_trainer_io *io)
 
 static int diffusion_checkpoint(void *user, const sd_trainer_io *io)
 {
+    run *R = user;
     (void)io;
-    return save_checkpoint(user);
+    return R->rank == 0 && save_checkpoint(R);
 }
 
 /* The epoch's end: its grid (DDIM from the same noise every epoch), the model, the score. */
@@ -313,6 +338,7 @@ static int diffusion_epoch_end(void *user, int epoch, double *values)
     R->epoch = epoch;
     res->loss = R->loss_sum / R->spe;
     R->loss_sum = 0.0;
+    if (R->rank != 0) return 0;   /* rank 0 draws, writes and scores */
     sd_rng fixed;
     sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);
     sd_diffusion_model dm = { R->avg, R->s, img, o->T };
@@ -358,6 +384,16 @@ static void diffusion_where(void *user, char *buf, size_t size)
     snprintf(buf, size, "epoch %d, step %ld", R->epoch + 1, R->step);
 }
 
+/* Every rank must run the same configuration and make the same collective calls. */
+static int check_same_config(const sd_diffusion_train_opts *o)
+{
+    sd_diffusion_train_opts c = *o;
+    if (!c.data_dir) c.data_dir = sd_data_default_dir();
+    if (sd_app_same_config(o->dist, sd_diffusion_config_fields, SD_DIFFUSION_CONFIG_FREE_FROM, &c, o->overlap,
+                           o->checkpoint ? o->checkpoint_every : -1, o->stop_after)) return -1;
+    return sd_app_same_setting(o->dist, "resume (1: given)", o->resume ? "1" : "0") == 1 ? 0 : -1;
+}
+
 int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result *res, FILE *log)
 {
     const double t_start = sd_time_now();
@@ -368,7 +404,12 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     if (o->T < 1 || o->T > SD_DDPM_MAX_T) return sd_error("--steps must be in [1, %d], not %d", SD_DDPM_MAX_T, o->T);
     if (o->sample_steps < 1 || o->sample_steps > o->T)
         return sd_error("--sample-steps %d: DDIM takes 1 to T = %d steps", o->sample_steps, o->T);
-    run R = { .o = o, .data = o->data_dir ? o->data_dir : sd_data_default_dir() };
+    run R = { .o = o, .data = o->data_dir ? o->data_dir : sd_data_default_dir(), .rank = sd_dist_rank(o->dist) };
+    const int nranks = sd_dist_size(o->dist);
+    if (nranks > 1 && check_same_config(o)) {
+        res->failed_everywhere = 1;
+        return -1;
+    }
     const char *out = o->out_dir ? o->out_dir : "diffusion-out";
     sd_model *cls = NULL;
     sd_trainer *tr = NULL;
@@ -377,7 +418,7 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     int rc = -1;
     sd_rng_seed(&R.rng, o->seed);
     snprintf(res->model, sizeof res->model, "%s/model.safetensors", out);
-    {   /* before any work: no output replaces an input, and every output can be written */
+    if (R.rank == 0) {   /* before any work: no output replaces an input, and every output can be written */
         const sd_path_use uses[] = { { o->classifier, SD_PATH_INPUT, "--classifier" },
                                      { o->resume, SD_PATH_RESUME, "--resume" }, { out, SD_PATH_OUTPUT_DIR, "--out" },
                                      { res->model, SD_PATH_OUTPUT, "the model (in --out)" },
@@ -394,8 +435,12 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
         sd_error("%s: %d training images, fewer than one batch of %d", R.data, R.train.n, o->batch);
         goto done;
     }
-    if (sd_app_make_dir(out)) goto done;
-    if (!(R.ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads }))) goto done;
+    if (o->batch < nranks) {
+        sd_error("a batch of %d pictures cannot be shared by %d ranks", o->batch, nranks);
+        goto done;
+    }
+    if (R.rank == 0 && sd_app_make_dir(out)) goto done;
+    if (!(R.ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = sd_dist_threads(o->dist, o->threads) }))) goto done;
     sd_app_use_precision(R.ctx, o->precision, log);
     const sd_unet_opts uo = { .channels = o->channels, .groups = o->groups, .rng = &R.rng };
     if (!(R.net = sd_unet_new(img, &uo)) || !(R.s = sd_ddpm_new(o->schedule, o->T))) goto done;
@@ -420,6 +465,8 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
     grid = malloc((size_t)GRID * size * sizeof *grid);
     if (!R.eps || !R.xt || !R.t || !grid || !(R.g = sd_graph_new(R.ctx))) { sd_error("out of memory"); goto done; }
     if (o->resume && restore(&R, o->resume)) goto done;
+    if (!(R.sync = sd_dist_sync_new(o->dist, sd_unet_params(R.net), &(sd_dist_sync_opts){ .overlap = o->overlap })))
+        goto done;
     res->params = sd_params_numel(sd_unet_params(R.net));
     const int spe = sd_batcher_batches_per_epoch(R.bt);
     if (R.step == 0)
@@ -428,7 +475,19 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
                 R.train.n, R.data, spe);
     else
         fprintf(log, "diffusion: resuming %s at epoch %d, step %ld\n", o->resume, R.epoch + 1, R.step);
-    if (cls) {
+    if (nranks > 1) {   /* the same weights, data order and RNG everywhere, or the ranks drift apart */
+        sd_params *P = sd_unet_params(R.net);
+        const sd_chunk start[] = { { sd_params_values(P), sd_params_size(P) * sizeof(float) },
+                                   { sd_batcher_order(R.bt), (size_t)R.train.n * sizeof(int32_t) },
+                                   { &R.rng, sizeof R.rng } };
+        const int same = sd_app_same_start(o->dist, start, 3, o->resume != NULL);
+        if (same <= 0) { res->failed_everywhere = same == 0; goto done; }
+        fprintf(log, "data parallel: %d ranks x %d threads, each %d or %d of the %d pictures of a step; gradients "
+                     "all-reduced %s\n", nranks, sd_ctx_threads(R.ctx), o->batch / nranks,
+                (o->batch + nranks - 1) / nranks, o->batch, o->overlap ? "in buckets during backward" : "once per step");
+    }
+    res->ranks = nranks;
+    if (cls && R.rank == 0) {
         int n = o->score_n > 0 ? o->score_n : 1000;
         if (sd_dataset_load_mnist(R.data, "t10k", &test)) goto done;
         if (test.c != img.d[0] || test.h != img.d[1] || test.w != img.d[2]) {
@@ -465,7 +524,7 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
         if (ran == SD_STOPPED) rc = SD_STOPPED;
         goto done;
     }
-    if (o->checkpoint && save_checkpoint(&R)) goto done;
+    if (o->checkpoint && R.rank == 0 && save_checkpoint(&R)) goto done;
     res->epochs = R.epoch;
     res->steps = R.step;
     res->train_images_per_s = R.images / (R.train_secs > 0 ? R.train_secs : 1e-9);
@@ -475,6 +534,8 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
 done:
     sd_trainer_free(tr);
     res->wall_s = sd_time_now() - t_start;
+    res->sync_wait_s = R.sync ? sd_dist_sync_get_stats(R.sync).wait_s : 0.0;
+    sd_dist_sync_free(R.sync);
     free(grid);
     free(R.eps);
     free(R.xt);
