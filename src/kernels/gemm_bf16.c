@@ -1,6 +1,9 @@
 /* bfloat16 GEMM (AVX512_BF16): the products of sd_gemm with both operands
  * rounded to bfloat16 and every sum kept in float32 — mixed precision's
  * matrix multiply (ctx precision SD_PRECISION_BF16, sd_ctx_set_precision).
+ * Not every product comes here: thin ones (the dot-product path of sd_gemm)
+ * and short sums (K < BF16_MIN_K) are bound by reading their operands and stay
+ * float32 (gemm.c decides).
  *
  * bfloat16 is float32's top half: the same 8-bit exponent, 7 stored mantissa
  * bits. vdpbf16ps multiplies 16 pairs of bfloat16 against 16 pairs and adds
