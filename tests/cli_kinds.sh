@@ -102,6 +102,20 @@ matrix() {
 "$BIN" gan sample gen.st --n 1 --out x.png >/dev/null 2>&1 || bad "gan sample failed"
 matrix
 
+# a Q-table (rl qlearn --out; written with its kind from the start): every command that takes a file names it
+"$BIN" rl qlearn --episodes 50 --eval 10 --out qt.st >/dev/null 2>&1 || bad "rl qlearn --out failed"
+[ "$(kind_of qt.st)" = q-table ] && ok || bad "qt.st states kind '$(kind_of qt.st)', expected q-table"
+q="qt.st is a Q-table of shendu rl qlearn, not"
+u="; use it with shendu report \(given the run's --log\)"
+expect 1 "$q an image classifier$u" "$BIN" eval qt.st --limit 10
+expect 1 "$q a language model$u" "$BIN" lm sample qt.st --len 5
+expect 1 "$q a GAN generator$u" "$BIN" gan sample qt.st --out x.png
+expect 1 "$q a DQN agent$u" "$BIN" rl play qt.st --quiet
+expect 1 "$q a diffusion model$u" "$BIN" diffusion sample qt.st --out x.png
+expect 1 "$q a model ONNX export takes" "$BIN" export qt.st --onnx x.onnx
+expect 2 "$q a checkpoint of shendu train$u" "$BIN" train --resume qt.st
+expect 2 "$q a checkpoint of shendu rl dqn$u" "$BIN" rl dqn --resume qt.st
+
 # files from before shendu.kind: the same messages, from the other keys
 strip_kind() { python3 -c 'import json,struct,sys
 p=sys.argv[1]; b=open(p,"rb").read(); n=struct.unpack("<Q",b[:8])[0]

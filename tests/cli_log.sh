@@ -12,7 +12,7 @@ check_log() {
     python3 - "$@" <<'EOF'
 import json, math, sys
 path, keys = sys.argv[1], sys.argv[2:]
-seen, last, n = set(), {}, {"step": 0, "epoch": 0}
+seen, last, n = set(), {}, {"step": 0, "epoch": 0, "final": 0}
 lines = open(path).read().splitlines()
 first = json.loads(lines[0])
 assert first["kind"] == "config" and "cmd" in first, first
@@ -32,7 +32,7 @@ print(n["step"], n["epoch"])
 EOF
 }
 
-mkdir -p "$TMP/cls" "$TMP/lm" "$TMP/rl" "$TMP/rl2" "$TMP/iris"
+mkdir -p "$TMP/cls" "$TMP/lm" "$TMP/rl" "$TMP/rl2" "$TMP/iris" "$TMP/ql"
 # ---- classifier: 2 epochs of 10 steps, a record every 2 steps
 run=(--model mlp --epochs 2 --batch 64 --limit 640 --limit-test 200 --threads 1 --seed 3)
 out=$("$BIN" train "${run[@]}" --log "$TMP/full.jsonl" --log-every 2 --out "$TMP/cls/m.safetensors" 2>"$TMP/err") ||
@@ -69,19 +69,38 @@ grep -qE "^progress: step [0-9]+/10 \(epoch 1/1\)  loss [0-9.]+  [0-9]+ img/s  E
     bad "no progress line: $(cat "$TMP/err")"
 expect 1 "nodir/x.jsonl" "$BIN" train "${run[@]}" --epochs 1 --log "$TMP/nodir/x.jsonl"
 # --val and --early-stop: each epoch record has the validation loss and accuracy and the
-# epoch whose weights are kept; the early stop ends the records there
+# epoch whose weights are kept; the early stop ends the epoch records there, and the last
+# record ("final") has the kept weights' test measures (as their epoch measured them) and
+# names their epoch
 out=$("$BIN" train --model mlp --epochs 15 --batch 16 --limit 128 --limit-test 200 --threads 1 --seed 3 --val 0.25 \
     --early-stop 1 --log "$TMP/val.jsonl" --no-plot 2>&1) ||
     bad "train --val --early-stop --log failed: $out"
-python3 - "$TMP/val.jsonl" "$(grep -c '^early stop' <<<"$out")" <<'EOF' && ok || bad "validation in the log: $(cat "$TMP/val.jsonl")"
-import json, sys
-ep = [r for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "epoch"]
+python3 - "$TMP/val.jsonl" "$(grep -c '^early stop' <<<"$out")" "$(grep '^kept the weights' <<<"$out")" <<'EOF' && ok || bad "validation in the log: $(cat "$TMP/val.jsonl")"
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+ep = [r for r in recs if r["kind"] == "epoch"]
 assert [r["epoch"] for r in ep] == list(range(1, len(ep) + 1)), ep
 for r in ep:
     assert 0 < r["val_loss"] < 10 and 0 <= r["val_accuracy"] <= 1, r
     assert 1 <= r["best_epoch"] <= r["epoch"], r
 assert len(ep) < 15 and sys.argv[2] == "1", (len(ep), sys.argv[2])   # this run stops early (epoch 10)
 assert ep[-1]["best_epoch"] == ep[-1]["epoch"] - 1, ep[-1]
+fin, kept = recs[-1], ep[ep[-1]["best_epoch"] - 1]
+assert fin["kind"] == "final" and [r["kind"] for r in recs].count("final") == 1, fin
+assert fin["best_epoch"] == kept["epoch"] and fin["step"] == ep[-1]["step"] and fin["epoch"] == ep[-1]["epoch"], fin
+for k in ("test_loss", "test_accuracy", "val_loss"):
+    assert fin[k] == kept[k], (k, fin, kept)
+m = re.match(r"kept the weights of epoch (\d+) .*test accuracy ([0-9.]+)%", sys.argv[3])
+assert m and int(m.group(1)) == fin["best_epoch"] and abs(float(m.group(2)) - 100 * fin["test_accuracy"]) < 0.006, sys.argv[3]
+EOF
+expect 0 "wrote" "$BIN" report "$TMP/val.jsonl" --out "$TMP/val.html" --no-extras
+python3 - "$TMP/val.html" "$TMP/val.jsonl" <<'EOF' && ok || bad "the report's final measures are not the kept model's"
+import json, re, sys
+fin = [json.loads(l) for l in open(sys.argv[2])][-1]
+h = open(sys.argv[1]).read()
+got = re.search(r"<tr><td>test_accuracy</td><td>([0-9.e-]+)</td></tr>", h)
+assert got and float(got.group(1)) == float("%.6g" % fin["test_accuracy"]), got and got.group(0)
+assert re.search(r"<tr><td>best_epoch</td><td>%d</td></tr>" % fin["best_epoch"], h)
 EOF
 
 # ---- GAN, diffusion, language model, DQN
@@ -110,11 +129,40 @@ got=$(check_log "$TMP/tf.jsonl" loss bpc val_bpc tok_per_s) && [ "$got" = "4 2" 
 [ "$(grep -c '^step,' "$TMP/rl.csv")" = 3 ] && [ "$(grep -c '^epoch,' "$TMP/rl.csv")" -gt 10 ] && ok ||
     bad "dqn records: $(wc -l < "$TMP/rl.csv")"
 
+# tabular Q-learning on the same loop: a record per 100 episodes, the greedy policy's evaluation
+# at the end (by default a record per 2000/200 episodes), curves.svg beside --out; what it prints is the same with and without --log
+ql=(rl qlearn --episodes 2000 --eval 200 --seed 3)
+"$BIN" "${ql[@]}" --out "$TMP/ql/q.st" --log "$TMP/ql.jsonl" --log-every 100 >"$TMP/ql.out" 2>&1 ||
+    bad "rl qlearn --log failed: $(cat "$TMP/ql.out")"
+got=$(check_log "$TMP/ql.jsonl" return epsilon lr eval_return eval_success env_step_per_s) && [ "$got" = "20 1" ] && ok ||
+    bad "qlearn log: $got"
+[ -s "$TMP/ql/curves.svg" ] && grep -q "curves: $TMP/ql/curves.svg" "$TMP/ql.out" && ok || bad "qlearn: no curves.svg"
+python3 - "$TMP/ql.jsonl" "$TMP/ql.out" <<'EOF' && ok || bad "qlearn's records: $(tail -3 "$TMP/ql.jsonl")"
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+cfg, steps, end = recs[0], [r for r in recs if r["kind"] == "step"], recs[-1]
+assert cfg["cmd"] == "rl qlearn" and cfg["episodes"] == "2000" and cfg["alpha"] == "0.1" and cfg["gamma"] == "0.99", cfg
+assert [r["step"] for r in steps] == list(range(100, 2001, 100)), "a record per 100 episodes"
+assert all(0 <= r["return"] <= 1 and 0 < r["epsilon"] <= 1 and 0 < r["lr"] <= 0.1 for r in steps), steps
+assert steps[0]["epsilon"] > 0.9 and abs(steps[-1]["epsilon"] - 0.01) < 1e-6, "epsilon decays to 0.01 at half-way"
+assert end["kind"] == "epoch" and end["step"] == 2000, end
+out = open(sys.argv[2]).read()
+rate = float(re.search(r"success rate ([0-9.]+)", out).group(1))
+assert abs(end["eval_success"] - rate) < 1e-4 and end["eval_return"] == end["eval_success"], (end, rate)
+EOF
+"$BIN" "${ql[@]}" --log "$TMP/ql.csv" --no-plot >"$TMP/ql2.out" 2>&1 || bad "rl qlearn --log csv failed"
+[ "$(head -n 1 "$TMP/ql.csv")" = "kind,step,epoch,time,return,epsilon,lr,eval_return,eval_success,env_step_per_s" ] &&
+    [ "$(grep -c '^step,' "$TMP/ql.csv")" = 200 ] && ok || bad "qlearn CSV: $(head -n 2 "$TMP/ql.csv")"
+"$BIN" "${ql[@]}" >"$TMP/ql3.out" 2>&1 || bad "rl qlearn failed"
+diff <(grep -v "env steps in\|^curves: \|^Q-table written" "$TMP/ql.out") <(grep -v "env steps in" "$TMP/ql3.out") >/dev/null &&
+    diff <(grep -v "env steps in" "$TMP/ql2.out") <(grep -v "env steps in" "$TMP/ql3.out") >/dev/null && ok ||
+    bad "qlearn prints other figures with --log"
+
 # ---- the report: every kind of run, then the page in headless Chromium
 "$BIN" rl dqn --env cartpole --steps 600 --seed 3 --eval 1 --out "$TMP/rl2/agent.safetensors" --log "$TMP/rl.jsonl" \
     --no-plot >/dev/null 2>&1 || bad "rl dqn --log json failed"
 expect 0 "wrote .*report.html" "$BIN" report "$TMP/full.jsonl" "$TMP/res.jsonl" "$TMP/gan.jsonl" "$TMP/diff.jsonl" \
-    "$TMP/lm.jsonl" "$TMP/rl.jsonl" --out "$TMP/report.html" --threads 2 --sample-len 60
+    "$TMP/lm.jsonl" "$TMP/rl.jsonl" "$TMP/ql.jsonl" --out "$TMP/report.html" --threads 2 --sample-len 60
 python3 - "$TMP/report.html" <<'EOF' && ok || bad "the report's contents"
 import sys, re
 h = open(sys.argv[1]).read()
@@ -123,14 +171,16 @@ assert h.count('class="series"') >= 12, h.count('class="series"')
 assert 'class="confusion"' in h and "Accuracy per class" in h and "most confidently wrong" in h
 assert h.count("samples after epoch") == 4, "GAN and diffusion grids"
 assert h.count("temperature") >= 3 and "Return per episode" in h
+assert h.count('class="qmap"') == 1 and h.count('class="cell"') == 16 and h.count('class="arrow"') == 11, "the FrozenLake map"
+assert h.count('data-tile="H"') == 4 and h.count('data-tile="G"') == 1 and h.count(">hole</text>") == 4
 assert len(re.findall(r'src="data:image/png;base64,', h)) == 2 + 2 + 12
 EOF
 # the browser: a copy of the page with a checker that lists images that did not load
-sed 's|</body></html>|<script>addEventListener("load",()=>{const b=[...document.images].filter(i=>!(i.complete\&\&i.naturalWidth>0)).length;document.body.insertAdjacentHTML("beforeend","<pre id=check>images "+document.images.length+" broken "+b+" svg "+document.querySelectorAll("svg").length+"</pre>")})</script></body></html>|' \
+sed 's|</body></html>|<script>addEventListener("load",()=>{const b=[...document.images].filter(i=>!(i.complete\&\&i.naturalWidth>0)).length;const q=document.querySelector("svg.qmap"),r=q.getBoundingClientRect();document.body.insertAdjacentHTML("beforeend","<pre id=check>images "+document.images.length+" broken "+b+" svg "+document.querySelectorAll("svg").length+" map cells "+q.querySelectorAll("rect.cell").length+" arrows "+q.querySelectorAll("g.arrow").length+" drawn "+(r.width>100\&\&r.height>100)+"</pre>")})</script></body></html>|' \
     "$TMP/report.html" > "$TMP/check.html"
 CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir="$TMP/chrome")
 dom=$(timeout 120 "${CHROME[@]}" --enable-logging=stderr --v=0 --virtual-time-budget=5000 --dump-dom "file://$TMP/check.html" 2>"$TMP/chrome.err")
-grep -qE "<pre id=\"check\">images [0-9]+ broken 0 svg [0-9]+</pre>" <<<"$dom" && ok ||
+grep -qE "<pre id=\"check\">images [0-9]+ broken 0 svg [0-9]+ map cells 16 arrows 11 drawn true</pre>" <<<"$dom" && ok ||
     bad "images in Chromium: $(grep -o '<pre id="check">[^<]*' <<<"$dom") $(tail -3 "$TMP/chrome.err")"
 ! grep -q "CONSOLE" "$TMP/chrome.err" && ok || bad "console messages: $(grep CONSOLE "$TMP/chrome.err")"
 timeout 120 "${CHROME[@]}" --window-size=1200,4000 --screenshot="$TMP/shot.png" "file://$TMP/report.html" >/dev/null 2>&1

@@ -83,7 +83,9 @@ static int rl_qlearn(int argc, char **argv)
         { "seed", F_U64, &seed, "random seed (default 1)" },
         { "eval", F_INT, &o.eval_episodes, "evaluation episodes of the greedy policy (default 10000)", 1, 100000000 },
         { "not-slippery", F_BOOL, &not_slippery, "FrozenLake: moves always go where intended" },
+        { "out", F_STR, &o.out, "write the learned Q-table to this safetensors file (shendu report draws it on the map)" },
         { "json", F_BOOL, &json, "print one JSON object as the last line of stdout" },
+        CLI_TRACK_FLAGS(o.track, "episodes/200; a record holds the mean over its episodes"),
         { 0 }
     };
     const char *usage = "qlearn [--env NAME] [flags]";
@@ -104,6 +106,7 @@ static int rl_qlearn(int argc, char **argv)
     if (!isnan(gamma)) o.q.gamma = gamma;
     if (!isnan(eps_end)) o.q.eps_end = eps_end > 0 ? eps_end : 1e-9f;
     o.slippery = slippery_flag(0, not_slippery);
+    if (o.track.progress_every == 0 && isatty(STDERR_FILENO)) o.track.progress_every = -1;   /* plain lines: not on a terminal */
     sd_rl_qlearn_result r;
     if (sd_app_rl_qlearn(&o, &r, stdout)) return cli_fail("rl qlearn");
     if (json)

@@ -145,6 +145,7 @@ typedef enum sd_kind {
     SD_FILE_DQN_CKPT,          /* "dqn-checkpoint": shendu rl dqn --checkpoint */
     SD_FILE_DIFFUSION,         /* "diffusion": shendu diffusion's model.safetensors */
     SD_FILE_DIFFUSION_CKPT,    /* "diffusion-checkpoint": shendu diffusion --checkpoint */
+    SD_FILE_QTABLE,            /* "q-table": shendu rl qlearn --out (sd_qtable_save) */
     SD_FILE_KINDS
 } sd_kind;
 #define SD_KIND_BIT(k) (1u << (k))

@@ -177,6 +177,32 @@ void sd_qlearn_update(double *Q, int n_actions, int s, int a, double r, int s2, 
  * tabular environment with ε-greedy actions (greedy ties broken at random).
  * r may be NULL. */
 int sd_qlearn(sd_env *env, const sd_qlearn_opts *opts, double *Q, sd_qlearn_result *r);
+/* The same one episode at a time (a trainer's step; sd_qlearn is a loop of
+ * these): sd_qlearn_begin checks the options, applies their defaults, zeroes
+ * Q and seeds the agent's RNG; each sd_qlearn_episode runs the next episode
+ * and returns 0, 1 when every episode is done (none run), or -1. */
+typedef struct sd_qlearn_state {
+    sd_qlearn_opts o;          /* the options with their defaults */
+    sd_rng rng;
+    int episode;               /* episodes done */
+    long env_steps;
+} sd_qlearn_state;
+typedef struct sd_qlearn_episode_info {
+    double ret;                /* the episode's return (undiscounted) */
+    double epsilon, alpha;     /* the ε and α it ran with */
+    int steps;
+} sd_qlearn_episode_info;
+int sd_qlearn_begin(sd_env *env, const sd_qlearn_opts *opts, double *Q, sd_qlearn_state *st);
+int sd_qlearn_episode(sd_env *env, sd_qlearn_state *st, double *Q, sd_qlearn_episode_info *ep);   /* ep may be NULL */
+/* A learned Q-table as a safetensors file: tensor "q" (F64, n_states ×
+ * n_actions), metadata shendu.kind "q-table", rl.env (the environment's name)
+ * and rl.slippery (sd_env_opts.slippery as it was made). */
+int sd_qtable_save(const char *path, const sd_env *env, int slippery, const double *Q);
+/* Read one back: env_name (size bytes), *slippery, and Q (at most max_n
+ * values; *n_states × *n_actions of them). Errors name the file and what is
+ * wrong with it. */
+int sd_qtable_load(const char *path, char *env_name, size_t size, int *slippery, double *Q, int max_n,
+                   int *n_states, int *n_actions);
 /* policy[s] = argmax_a Q(s,a), ties to the lowest action. */
 void sd_q_greedy(const double *Q, int n_states, int n_actions, int *policy);
 

@@ -227,6 +227,9 @@ typedef struct sd_rl_qlearn_opts {
     int slippery;
     sd_qlearn_opts q;
     int eval_episodes;
+    const char *out;                   /* NULL, or where the learned Q-table goes (sd_qtable_save) */
+    sd_trainer_flags track;            /* --log (one record per --log-every episodes, and the greedy
+                                          policy's evaluation), --no-plot, --progress-every (issue 17) */
 } sd_rl_qlearn_opts;
 typedef struct sd_rl_qlearn_result {
     const char *env;

@@ -731,6 +731,10 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
         if (evaluate_sharded(g, dist, m, &test, scale, shift, &r->test_accuracy, &r->test_loss, NULL)) goto done;
         fprintf(log, "kept the weights of epoch %d (lowest validation loss): test loss %.4f  test accuracy %.2f%%\n", e,
                 r->test_loss, 100.0 * r->test_accuracy);
+        double kept[SD_METLOG_MAX_KEYS];   /* the log's last record: the kept model's test measures */
+        for (int k = 0; k < SD_METLOG_MAX_KEYS; k++) kept[k] = NAN;
+        kept[3] = r->test_loss, kept[4] = r->test_accuracy, kept[5] = sd_best_weights_val_loss(best), kept[7] = e;
+        if (e > 0 && sd_trainer_final(tr, sd_optim_steps(opt), r->epochs, kept)) goto done;
     }
     if (nranks > 1) {
         sd_dist_sync_stats ss = sd_dist_sync_get_stats(sync);

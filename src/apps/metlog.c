@@ -17,12 +17,12 @@ struct sd_metlog {
     char keys[SD_METLOG_MAX_KEYS][48];
     char path[4096];
     double t0, t_offset;           /* time = now - t0 + t_offset */
-    int64_t last[2];               /* per kind: the last step in the file before a resume (-1: none) */
+    int64_t last[3];               /* per kind: the last step in the file before a resume (-1: none) */
     char line[SD_METLOG_MAX_KEYS * 40 + 256];
 };
 
 static const char *const fixed_cols[4] = { "kind", "step", "epoch", "time" };
-static const char *const kind_names[2] = { "step", "epoch" };
+static const char *const kind_names[3] = { "step", "epoch", "final" };
 
 /* ---- Reading */
 
@@ -66,7 +66,7 @@ static double *table_new_row(sd_metlog_table *t, int *cap)
 static double field_value(const char *name, const char *s, size_t n, int quoted)
 {
     if (!strcmp(name, "kind")) {
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             if (strlen(kind_names[k]) == n && !memcmp(s, kind_names[k], n)) return k;
         return NAN;
     }
@@ -357,7 +357,7 @@ static int resume_log(sd_metlog *l, int64_t resume_step, int *has_header)
         const double *row = t.v + (size_t)r * t.ncol;
         if (!(row[1] <= (double)resume_step)) break;
         cut = ends[r];
-        int kind = row[0] == 1 ? 1 : 0;
+        int kind = row[0] == SD_REC_EPOCH || row[0] == SD_REC_FINAL ? (int)row[0] : SD_REC_STEP;
         if (row[1] > l->last[kind]) l->last[kind] = (int64_t)row[1];
         if (isfinite(row[3])) l->t_offset = row[3];
     }
@@ -377,7 +377,7 @@ sd_metlog *sd_metlog_open(const sd_metlog_opts *o)
     if (strlen(o->path) >= sizeof l->path) { free(l); sd_error("log path too long"); return NULL; }
     snprintf(l->path, sizeof l->path, "%s", o->path);
     l->csv = ends_with(o->path, ".csv") || ends_with(o->path, ".CSV");
-    l->last[0] = l->last[1] = -1;
+    l->last[0] = l->last[1] = l->last[2] = -1;
     for (; o->keys && o->keys[l->nkeys]; l->nkeys++) {
         if (l->nkeys == SD_METLOG_MAX_KEYS) { free(l); sd_error("too many log keys"); return NULL; }
         snprintf(l->keys[l->nkeys], sizeof l->keys[0], "%s", o->keys[l->nkeys]);

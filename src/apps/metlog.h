@@ -5,8 +5,8 @@
  * A log is one record per line, either JSON lines (one flat object) or CSV
  * (a header line, then one row per record; a path ending in ".csv"):
  *   {"kind":"step","step":120,"epoch":1,"time":3.51,"loss":0.512,"lr":0.001,...}
- * kind is "step" (every --log-every optimizer steps) or "epoch" (an epoch's
- * end: the trainer's evaluation), step the optimizer steps done, time the
+ * kind is "step" (every --log-every optimizer steps), "epoch" (an epoch's
+ * end: the trainer's evaluation) or "final" (below), step the optimizer steps done, time the
  * seconds of training since the run began (a resumed run goes on from the
  * last record's time). Then the trainer's own measures, fixed per trainer
  * (its keys); a measure a record lacks is null in JSON and empty in CSV.
@@ -19,7 +19,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { SD_REC_STEP = 0, SD_REC_EPOCH = 1 } sd_record_kind;
+/* "final": once, at the end, the measures of the model the run keeps when
+ * that is not the last epoch's (early stopping keeps the best epoch's
+ * weights: their test measures, and best_epoch naming it). */
+typedef enum { SD_REC_STEP = 0, SD_REC_EPOCH = 1, SD_REC_FINAL = 2 } sd_record_kind;
 
 #define SD_METLOG_MAX_KEYS 24
 typedef struct sd_metlog sd_metlog;

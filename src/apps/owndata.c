@@ -508,6 +508,8 @@ int sd_best_weights_update(sd_best_weights *b, sd_model *m, double val_loss, int
     return b->since;
 }
 
+double sd_best_weights_val_loss(const sd_best_weights *b) { return b->best_epoch ? b->best : NAN; }
+
 int sd_best_weights_restore(const sd_best_weights *b, sd_model *m)
 {
     if (b->best_epoch == 0) return 0;

@@ -94,6 +94,7 @@ sd_best_weights *sd_best_weights_new(sd_model *m);
 void sd_best_weights_free(sd_best_weights *b);
 int  sd_best_weights_update(sd_best_weights *b, sd_model *m, double val_loss, int epoch);
 int  sd_best_weights_restore(const sd_best_weights *b, sd_model *m);
+double sd_best_weights_val_loss(const sd_best_weights *b);   /* the best epoch's (NaN: none recorded) */
 
 /* ---- The measures people read (src/apps/metrics.c). */
 typedef struct sd_metrics {

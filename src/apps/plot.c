@@ -135,7 +135,7 @@ static int series(const sd_metlog_table *t, const char *measure, const sd_plot_o
     for (int r = 0; r < t->nrow; r++) {
         const double *row = t->v + (size_t)r * t->ncol;
         double y = row[c], x = per_epoch > 0 ? row[1] / per_epoch : !strcmp(xn, "epoch") ? row[2] : row[xc];
-        if (!isfinite(y) || !isfinite(x)) continue;
+        if (!isfinite(y) || !isfinite(x) || row[0] == SD_REC_FINAL) continue;   /* the kept model's: no point of a curve */
         *nstep += row[0] == SD_REC_STEP;
         if (a > 0 && row[0] == SD_REC_STEP) {   /* debiased moving average (starts at the first value) */
             ema = a * ema + (1 - a) * y;

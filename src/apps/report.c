@@ -4,7 +4,8 @@
  * kind of run what shows its result best: a classifier's confusion matrix,
  * per-class accuracy and most confidently wrong pictures; a GAN's (or a
  * diffusion model's) sample grids over the epochs; a language model's samples at several temperatures;
- * an RL agent's return curve. Pictures are base64 PNGs: no network, no
+ * an RL agent's return curve, and a grid world's values and greedy policy
+ * drawn on its map. Pictures are base64 PNGs: no network, no
  * JavaScript. */
 #include "apps.h"
 #include "report.h"
@@ -91,16 +92,17 @@ static int img_pixels(FILE *f, const sd_image *im, const char *alt, int width)
 
 static int file_exists(const char *p) { return p && *p && access(p, R_OK) == 0; }
 
-/* The last finite value of column c, preferring epoch records. */
+/* The last finite value of column c, preferring the final record (the
+ * kept model's), then epoch records. */
 static double final_value(const sd_metlog_table *t, int c, int *from_epoch)
 {
-    double last[2] = { NAN, NAN };
+    double last[3] = { NAN, NAN, NAN };
     for (int r = 0; r < t->nrow; r++) {
         const double *row = t->v + (size_t)r * t->ncol;
-        if (isfinite(row[c])) last[row[0] == SD_REC_EPOCH] = row[c];
+        if (isfinite(row[c])) last[row[0] == SD_REC_FINAL ? 2 : row[0] == SD_REC_EPOCH] = row[c];
     }
-    *from_epoch = isfinite(last[1]);
-    return isfinite(last[1]) ? last[1] : last[0];
+    *from_epoch = isfinite(last[2]) || isfinite(last[1]);
+    return isfinite(last[2]) ? last[2] : isfinite(last[1]) ? last[1] : last[0];
 }
 
 /* ---- Per kind */
@@ -345,6 +347,75 @@ done:
     return rc;
 }
 
+/* A grid world's learned values and greedy policy drawn on its map: each
+ * cell coloured by max_a Q(s,a) (white to blue over the decided cells'
+ * range) with its value, an arrow for argmax_a Q(s,a); holes, cliffs, the
+ * start and the goal marked. The Q-table is the run's --out (sd_qtable_save). */
+static int section_qtable(FILE *f, const char *path)
+{
+    if (!file_exists(path)) {
+        fputs("<p class=\"note\">The run wrote no Q-table (rl qlearn --out): no map.</p>\n", f);
+        return 0;
+    }
+    char name[64];
+    int slippery, S, A, policy[SD_RL_MAX_STATES];
+    double Q[SD_RL_MAX_STATES * 8], v[SD_RL_MAX_STATES];
+    if (sd_qtable_load(path, name, sizeof name, &slippery, Q, SD_RL_MAX_STATES * 8, &S, &A)) return -1;
+    sd_env *env = sd_env_new(name, &(sd_env_opts){ .slippery = slippery });
+    if (!env) return sd_error_prefix("%s", path);
+    const sd_env_info *in = sd_env_get_info(env);
+    if (!in->grid || in->n_states != S || in->n_actions != A || in->grid_rows * in->grid_cols != S) {
+        sd_env_free(env);
+        return sd_error("%s: a %d x %d Q-table does not fit %s's map", path, S, A, name);
+    }
+    sd_q_greedy(Q, S, A, policy);
+    double lo = INFINITY, hi = -INFINITY;
+    for (int s = 0; s < S; s++) {
+        v[s] = Q[(size_t)s * A];
+        for (int a = 1; a < A; a++) v[s] = fmax(v[s], Q[(size_t)s * A + a]);
+        char t = in->grid[s / in->grid_cols][s % in->grid_cols];
+        if (t != 'H' && t != 'C' && t != 'G') lo = fmin(lo, v[s]), hi = fmax(hi, v[s]);
+    }
+    const int cell = in->grid_cols > 8 ? 48 : 64, W = in->grid_cols * cell, H = in->grid_rows * cell;
+    fprintf(f, "<h3>Learned values and greedy policy on the map</h3>\n<p>%s%s: each cell's colour and number are "
+               "max<sub>a</sub> Q(s,a) (%.3g to %.3g), the arrow is argmax<sub>a</sub> Q(s,a).</p>\n",
+            in->gym_id, slippery < 0 ? " (not slippery)" : "", lo, hi);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"qmap\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"%d\">\n", W + 2, H + 2, cell / 5);
+    static const char *const dirs[4][2] = { { "Left", "-1 0" }, { "Down", "0 1" }, { "Right", "1 0" }, { "Up", "0 -1" } };
+    for (int s = 0; s < S; s++) {
+        const int x = 1 + (s % in->grid_cols) * cell, y = 1 + (s / in->grid_cols) * cell;
+        const char t = in->grid[s / in->grid_cols][s % in->grid_cols];
+        int r = 55, g = 65, b = 81;   /* a hole or the cliff */
+        if (t == 'G') r = 22, g = 163, b = 74;
+        else if (t != 'H' && t != 'C') heat(hi > lo ? (v[s] - lo) / (hi - lo) : 0, &r, &g, &b);
+        fprintf(f, "<rect class=\"cell\" data-state=\"%d\" data-tile=\"%c\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                   "fill=\"rgb(%d,%d,%d)\" stroke=\"#9ca3af\"/>\n", s, t, x, y, cell, cell, r, g, b);
+        if (t == 'H' || t == 'C' || t == 'G') {
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#fff\" font-size=\"%d\">%s</text>\n",
+                    x + cell / 2, y + cell / 2 + cell / 8, cell / 3, t == 'G' ? "goal" : t == 'H' ? "hole" : "cliff");
+            continue;
+        }
+        const char *ink = hi > lo && (v[s] - lo) / (hi - lo) > 0.45 ? "#fff" : "#111";
+        fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s%.2f</text>\n", x + 3, y + cell - 4, ink,
+                t == 'S' ? "S " : "", v[s]);
+        const char *act = in->action_names[policy[s]];
+        int dx = 0, dy = 0;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(act, dirs[k][0])) sscanf(dirs[k][1], "%d %d", &dx, &dy);
+        const int cx = x + cell / 2, cy = y + cell / 2 - cell / 10, L = cell / 4, hw = cell / 9;
+        /* a shaft and a head pointing (dx, dy) */
+        fprintf(f, "<g class=\"arrow\" data-action=\"%s\" stroke=\"%s\" fill=\"%s\" stroke-width=\"%d\">"
+                   "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/><polygon points=\"%d,%d %d,%d %d,%d\"/></g>\n",
+                act, ink, ink, cell / 20 + 1, cx - dx * L, cy - dy * L, cx + dx * (L - hw), cy + dy * (L - hw),
+                cx + dx * L, cy + dy * L, cx + dx * (L - hw) - dy * hw, cy + dy * (L - hw) + dx * hw,
+                cx + dx * (L - hw) + dy * hw, cy + dy * (L - hw) - dx * hw);
+    }
+    fputs("</svg>\n", f);
+    sd_env_free(env);
+    return 0;
+}
+
 /* ---- The page */
 
 static const char *style =
@@ -414,12 +485,16 @@ int sd_app_report(const sd_report_opts *o, FILE *log)
         if (!strcmp(cmd, "diffusion") && section_gan(f, out && *out ? out : "diffusion-out")) goto done;
         if (!strcmp(cmd, "lm train") && section_lm(f, out, o->sample_len > 0 ? o->sample_len : 300)) goto done;
         if (!strcmp(cmd, "train") && section_classifier(f, &t[i], out, o->threads)) goto done;
-        if (!strcmp(cmd, "rl dqn")) {
-            fputs("<h3>Return per episode</h3>\n", f);
+        if (!strcmp(cmd, "rl dqn") || !strcmp(cmd, "rl qlearn")) {
+            const int tab = !strcmp(cmd, "rl qlearn");
+            fputs(tab ? "<h3>Return (the mean of each record's episodes; FrozenLake: the success rate)</h3>\n"
+                      : "<h3>Return per episode</h3>\n", f);
             free(svg);
             static const char *const ms[] = { "return", "avg_return", "eval_return", NULL };
-            if (!(svg = sd_plot_svg(&t[i], &o->labels[i], 1, &(sd_plot_opts){ .measures = ms }))) goto done;
+            static const char *const qs[] = { "return", "epsilon", "lr", NULL };
+            if (!(svg = sd_plot_svg(&t[i], &o->labels[i], 1, &(sd_plot_opts){ .measures = tab ? qs : ms }))) goto done;
             fputs(svg, f);
+            if (tab && section_qtable(f, out)) goto done;
         }
     }
     fputs("</body></html>\n", f);

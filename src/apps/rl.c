@@ -3,6 +3,7 @@
 #include "apps.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -145,31 +146,109 @@ int sd_rl_qlearn_defaults(const char *env, sd_qlearn_opts *q)
     return 0;
 }
 
+/* The log's config line (not a checkpoint: a Q-learning run has none). */
+#define F(key, kind, field, ...) { key, kind, offsetof(sd_rl_qlearn_opts, field), __VA_ARGS__ }
+static const sd_config_field qlearn_log_fields[] = {
+    F("env", SD_CFG_STR, env, 0, 0, NULL, ""),
+    F("episodes", SD_CFG_INT, q.episodes, 1, 1e8),
+    F("alpha", SD_CFG_FLOAT, q.alpha, 0, 1),
+    F("alpha-end", SD_CFG_FLOAT, q.alpha_end, 0, 1),
+    F("gamma", SD_CFG_FLOAT, q.gamma, 0, 1),
+    F("eps-start", SD_CFG_FLOAT, q.eps_start, 0, 1),
+    F("eps-end", SD_CFG_FLOAT, q.eps_end, 0, 1),
+    F("seed", SD_CFG_U64, q.seed),
+    F("eval", SD_CFG_INT, eval_episodes, 1, 1e8),
+    F("slippery", SD_CFG_INT, slippery, -1, 1),   /* FrozenLake: -1 not slippery, 0 the default (slippery) */
+    { 0 }
+};
+#undef F
+
+/* A Q-learning run on sd_trainer_run: one episode per step, one epoch; its
+ * end is the greedy policy's evaluation. */
+typedef struct qlearn_run {
+    sd_env *env;
+    const sd_rl_qlearn_opts *o;
+    sd_qlearn_state st;
+    double *Q;
+    int *policy;
+    sd_policy_eval ev;
+    double train_s;
+} qlearn_run;
+
+enum { QK_RETURN, QK_EPSILON, QK_LR, QK_EVAL_RETURN, QK_EVAL_SUCCESS };
+static const char *const qlearn_log_keys[] = { "return", "epsilon", "lr", "eval_return", "eval_success", NULL };
+
+static int qlearn_step(void *user, sd_trainer_io *io)
+{
+    qlearn_run *q = user;
+    sd_qlearn_episode_info ep;
+    int rc = sd_qlearn_episode(q->env, &q->st, q->Q, &ep);
+    if (rc) return rc;
+    io->stop = io->want_stop;
+    io->items = ep.steps;
+    io->values[QK_RETURN] = ep.ret;
+    io->values[QK_EPSILON] = ep.epsilon;
+    io->values[QK_LR] = ep.alpha;
+    return 0;
+}
+
+static int qlearn_epoch_end(void *user, int epoch, double *values)
+{
+    (void)epoch;
+    qlearn_run *q = user;
+    q->train_s = sd_time_now() - q->train_s;
+    const sd_env_info *in = sd_env_get_info(q->env);
+    sd_q_greedy(q->Q, in->n_states, in->n_actions, q->policy);
+    if (sd_policy_run(q->env, q->policy, q->o->eval_episodes, (int64_t)(q->o->q.seed + 1000003) & 0x7fffffffffffffffll,
+                      &q->ev))
+        return -1;
+    values[QK_EVAL_RETURN] = q->ev.mean_return;
+    if (in->goal_state >= 0) values[QK_EVAL_SUCCESS] = q->ev.success_rate;
+    return 0;
+}
+
+static void qlearn_where(void *user, char *buf, size_t size)
+{
+    snprintf(buf, size, "episode %d", ((qlearn_run *)user)->st.episode);
+}
+
 int sd_app_rl_qlearn(const sd_rl_qlearn_opts *o, sd_rl_qlearn_result *r, FILE *f)
 {
+    const sd_path_use uses[] = { { o->out, SD_PATH_OUTPUT, "--out" } };
+    if (sd_app_check_paths(NULL, uses, 1)) return -1;   /* before any work */
     sd_env *env = tabular_env(o->env, o->slippery);
     if (!env) return -1;
     const sd_env_info *in = sd_env_get_info(env);
     int S = in->n_states, A = in->n_actions, rc = -1, policy[SD_RL_MAX_STATES];
     double *Q = malloc((size_t)S * A * sizeof *Q), v[SD_RL_MAX_STATES];
     sd_mdp *m = sd_mdp_from_env(env);
-    sd_qlearn_result qr;
+    sd_trainer *tr = NULL;
+    qlearn_run q = { .env = env, .o = o, .Q = Q, .policy = policy };
     if (!Q || !m || S > SD_RL_MAX_STATES) goto done;
     memset(r, 0, sizeof *r);
     double t0 = sd_time_now();
-    if (sd_qlearn(env, &o->q, Q, &qr)) goto done;
-    sd_q_greedy(Q, S, A, policy);
+    if (sd_qlearn_begin(env, &o->q, Q, &q.st)) goto done;
+    sd_rl_qlearn_opts shown = *o;   /* the log's config line: the settings in force */
+    shown.q = q.st.o;
+    const int episodes = q.st.o.episodes, every = episodes / 200 > 0 ? episodes / 200 : 1;
+    if (!(tr = sd_trainer_new(&(sd_trainer_opts){ .unit = "env_step", .keys = qlearn_log_keys, .total_steps = episodes,
+                                                  .steps_per_epoch = episodes, .epochs = 1, .flags = o->track,
+                                                  .default_log_every = every, .out = o->out, .cmd = "rl qlearn",
+                                                  .config = qlearn_log_fields, .config_opts = &shown, .log = f })))
+        goto done;
+    q.train_s = sd_time_now();
+    if (sd_trainer_run(tr, &(sd_trainer_hooks){ .user = &q, .step = qlearn_step, .epoch_end = qlearn_epoch_end,
+                                                .where = qlearn_where }, 1))
+        goto done;
     for (int s = 0; s < S; s++) {
         v[s] = Q[(size_t)s * A];
         for (int a = 1; a < A; a++) if (Q[(size_t)s * A + a] > v[s]) v[s] = Q[(size_t)s * A + a];
     }
-    sd_policy_eval ev;
-    if (sd_policy_run(env, policy, o->eval_episodes, (int64_t)(o->q.seed + 1000003) & 0x7fffffffffffffffll, &ev))
-        goto done;
+    const sd_policy_eval ev = q.ev;
     r->env = in->name;
-    r->episodes = qr.episodes;
-    r->env_steps = qr.env_steps;
-    r->train_s = qr.train_s;
+    r->episodes = q.st.episode;
+    r->env_steps = q.st.env_steps;
+    r->train_s = q.train_s;
     r->success_rate = ev.success_rate;
     r->mean_return = ev.mean_return;
     r->eval_episodes = ev.episodes;
@@ -180,8 +259,8 @@ int sd_app_rl_qlearn(const sd_rl_qlearn_opts *o, sd_rl_qlearn_result *r, FILE *f
     r->wall_s = sd_time_now() - t0;
 
     describe(f, env, o->slippery);
-    fprintf(f, ": Q-learning, %d episodes, %ld env steps in %.3f s (%.2fM steps/s)\n", qr.episodes, qr.env_steps,
-            qr.train_s, qr.env_steps / (qr.train_s + 1e-12) / 1e6);
+    fprintf(f, ": Q-learning, %d episodes, %ld env steps in %.3f s (%.2fM steps/s)\n", r->episodes, r->env_steps,
+            r->train_s, r->env_steps / (r->train_s + 1e-12) / 1e6);
     fprintf(f, "\ngreedy policy, argmax_a Q(s,a):\n");
     print_policy(f, in, policy, "  ");
     fprintf(f, "\nits values, max_a Q(s,a):\n");
@@ -194,8 +273,14 @@ int sd_app_rl_qlearn(const sd_rl_qlearn_opts *o, sd_rl_qlearn_result *r, FILE *f
     if (r->success_metric && r->optimum_exact > 0)
         fprintf(f, " (%.1f%% of it)", 100.0 * r->policy_exact / r->optimum_exact);
     fputc('\n', f);
-    rc = 0;
+    if (o->out) {
+        if (sd_qtable_save(o->out, env, o->slippery, Q)) goto done;
+        fprintf(f, "Q-table written to %s\n", o->out);
+    }
+    rc = sd_trainer_finish(tr, f);
+    tr = NULL;
 done:
+    sd_trainer_free(tr);
     free(Q);
     sd_mdp_free(m);
     sd_env_free(env);

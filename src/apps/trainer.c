@@ -146,6 +146,14 @@ int sd_trainer_epoch(sd_trainer *t, int64_t step, int epoch, const double *value
     return sd_metlog_write(t->log, SD_REC_EPOCH, step, epoch, t->vals);
 }
 
+int sd_trainer_final(sd_trainer *t, int64_t step, int epoch, const double *values)
+{
+    if (!t || !t->log) return 0;
+    for (int k = 0; k < t->nkeys; k++) t->vals[k] = values[k];
+    t->vals[t->nkeys] = NAN;
+    return sd_metlog_write(t->log, SD_REC_FINAL, step, epoch, t->vals);
+}
+
 int sd_trainer_finish(sd_trainer *t, FILE *log)
 {
     if (!t) return 0;

@@ -72,6 +72,9 @@ sd_trainer *sd_trainer_new(const sd_trainer_opts *o);
 int sd_trainer_step(sd_trainer *t, int64_t step, int epoch, double items, const double *values);
 /* An epoch's (or an evaluation's) record: values as above, written as they are. */
 int sd_trainer_epoch(sd_trainer *t, int64_t step, int epoch, const double *values);
+/* The run's last record, kind "final": the measures of the model it keeps
+ * when that is not the last epoch's (early stopping), values as above. */
+int sd_trainer_final(sd_trainer *t, int64_t step, int epoch, const double *values);
 /* Close the log and, unless --no-plot, draw it to curves.svg; the path
  * written goes to `log` ("curves: PATH"). NULL-safe. 0 or -1. */
 int sd_trainer_finish(sd_trainer *t, FILE *log);

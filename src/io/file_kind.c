@@ -31,6 +31,7 @@ static const kind_info kinds[SD_FILE_KINDS] = {
     [SD_FILE_DIFFUSION] = { "diffusion", "a diffusion model", "shendu diffusion sample or diffusion score" },
     [SD_FILE_DIFFUSION_CKPT] = { "diffusion-checkpoint", "a checkpoint of shendu diffusion",
                                  "shendu diffusion --resume, or as a model with diffusion sample or diffusion score" },
+    [SD_FILE_QTABLE] = { "q-table", "a Q-table of shendu rl qlearn", "shendu report (given the run's --log)" },
 };
 
 const char *sd_kind_name(sd_kind k)
