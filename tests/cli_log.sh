@@ -193,6 +193,9 @@ SK=/usr/lib/python3/dist-packages/sklearn/datasets/data
     bad "$SK/iris.csv missing: apt-get install python3-sklearn (scripts/test installs it)"
 "$BIN" train --data "$TMP/iris.csv" --target species --epochs 10 --threads 1 --seed 3 --val 0.2 --out "$TMP/iris/m.st" \
     --log "$TMP/iris.jsonl" --no-plot >/dev/null 2>&1 || bad "train on iris with --log failed"
+# the config line writes the float flags as floats: --val 0.2 is "0.2", not 0.20000000298023224
+[ "$(python3 -c 'import json, sys; c = json.loads(open(sys.argv[1]).readline()); print(c["val"], c["lr"])' "$TMP/iris.jsonl")" = "0.2 0" ] &&
+    ok || bad "config line: $(head -n 1 "$TMP/iris.jsonl")"
 expect 0 "wrote .*iris.html" "$BIN" report "$TMP/iris.jsonl" --out "$TMP/iris.html" --threads 1
 python3 - "$TMP/iris.html" <<'EOF' && ok || bad "the table classifier's report"
 import re, sys

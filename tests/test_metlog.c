@@ -153,5 +153,18 @@ int main(void)
     CHECK(sd_plot_svg(runs, labels, 2, &po) == NULL && strstr(sd_last_error(), "nothing to plot"));
     sd_metlog_table_free(&runs[0]);
     sd_metlog_table_free(&runs[1]);
+    /* numbers: a float's precision, shortest first; each reads back as the same float */
+    char num[64];
+    sd_fmt_float(num, sizeof num, 0.2f);
+    CHECK_MSG(!strcmp(num, "0.2"), "%s", num);
+    sd_fmt_float(num, sizeof num, 1e-3f);
+    CHECK_MSG(!strcmp(num, "0.001"), "%s", num);
+    const float hard[] = { nextafterf(0.1f, 1.0f), 3.4028235e38f, 1.17549435e-38f, -2.5e-7f, 123456.79f };
+    for (int i = 0; i < 5; i++) {
+        sd_fmt_float(num, sizeof num, hard[i]);
+        CHECK_MSG(strtof(num, NULL) == hard[i] && strlen(num) <= 15, "%.9g -> %s", hard[i], num);
+    }
+    sd_fmt_float(num, sizeof num, 0.1);   /* a double: written with a float's precision */
+    CHECK_MSG(!strcmp(num, "0.1"), "%s", num);
     return check_done("test_metlog");
 }

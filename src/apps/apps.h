@@ -34,6 +34,10 @@ typedef struct sd_config_text {   /* metadata for sd_checkpoint_save */
     int n;
 } sd_config_text;
 void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t size);
+/* The same for people (the metric log's config line): a double holding a float's value (a
+ * float flag widened, e.g. --val 0.2) with the float's precision, "0.2" and not the
+ * 0.20000000298023224 that sd_config_get keeps so that a checkpoint reads back the same bits. */
+void sd_config_show(const sd_config_field *f, const void *opts, char *buf, size_t size);
 /* A whole-string decimal integer in [lo, hi] (NULL, junk or out of range: -1). */
 int  sd_config_parse_long(const char *v, long lo, long hi, long *out);
 /* min(2^bits, LONG_MAX): a bound for a counter kept in a long, which has 64

@@ -39,6 +39,13 @@ void sd_config_get(const sd_config_field *f, const void *opts, char *buf, size_t
     }
 }
 
+void sd_config_show(const sd_config_field *f, const void *opts, char *buf, size_t size)
+{
+    const double x = f->kind == SD_CFG_DOUBLE ? *(const double *)((const char *)opts + f->offset) : 0;
+    if (f->kind == SD_CFG_DOUBLE && (double)(float)x == x) sd_fmt_float(buf, size, x);
+    else sd_config_get(f, opts, buf, size);
+}
+
 int sd_config_parse_long(const char *v, long lo, long hi, long *out)
 {
     char *end;

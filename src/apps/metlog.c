@@ -5,6 +5,7 @@
 #include "io/json.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -401,12 +402,25 @@ sd_metlog *sd_metlog_open(const sd_metlog_opts *o)
 
 const char *sd_metlog_path(const sd_metlog *l) { return l->path; }
 
-/* Shortest text that reads back as the same float (losses, rates: float32 values). */
+int sd_fmt_float(char *buf, size_t size, double v)
+{
+    if (!(fabs(v) <= FLT_MAX)) return snprintf(buf, size, "%.9g", v);   /* beyond float (or not finite) */
+    const float x = (float)v;
+    int n = 0;
+    for (int prec = 6; prec <= 9; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, (double)x);
+        if (strtof(buf, NULL) == x) break;
+    }
+    return n;
+}
+
+/* A record's number: an integer as one, any other as the shortest text that
+ * reads back as the same float (losses, rates: float32 values). */
 static int put_num(char *p, size_t n, double v, int csv)
 {
     if (!isfinite(v)) return snprintf(p, n, "%s", csv ? "" : "null");
     if (v == (double)(int64_t)v && fabs(v) < 1e15) return snprintf(p, n, "%lld", (long long)v);
-    return snprintf(p, n, "%.7g", v);
+    return sd_fmt_float(p, n, v);
 }
 
 int sd_metlog_write(sd_metlog *l, sd_record_kind kind, int64_t step, int epoch, const double *values)

@@ -48,6 +48,10 @@ int  sd_metlog_close(sd_metlog *l);    /* NULL-safe; -1 if a write failed */
  * into a resumed log that has one. n pairs of keys[i], values[i]. */
 int  sd_metlog_config(sd_metlog *l, const char *const *keys, const char *const *values, int n);
 const char *sd_metlog_path(const sd_metlog *l);
+/* How a log writes numbers that are not integers (JSON and CSV alike): the
+ * shortest of %.6g..%.9g that reads back (strtof) as the same float, i.e. a
+ * float's precision (0.2f is "0.2", not 0.200000003). snprintf's return. */
+int sd_fmt_float(char *buf, size_t size, double v);
 
 /* ---- Reading a log back: columns "kind" (0 step, 1 epoch), "step", "epoch",
  * "time", then every other key met, in order of appearance; NaN where a

@@ -57,7 +57,7 @@ sd_trainer *sd_trainer_new(const sd_trainer_opts *o)
         ck[n] = "cmd", cv[n++] = o->cmd ? o->cmd : "?";
         ck[n] = "out", cv[n++] = o->out ? o->out : "";
         for (int i = 0; o->config && o->config[i].key && n < SD_METLOG_MAX_COLS; i++, n++) {
-            sd_config_get(&o->config[i], o->config_opts, vals[n - 2], sizeof vals[0]);
+            sd_config_show(&o->config[i], o->config_opts, vals[n - 2], sizeof vals[0]);
             ck[n] = o->config[i].key, cv[n] = vals[n - 2];
         }
         if (sd_metlog_config(t->log, ck, cv, n)) { sd_trainer_free(t); return NULL; }
