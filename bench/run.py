@@ -522,30 +522,121 @@ def bench_diffusion():
 
 def bench_logging():
     """Issue 17: the cost of --log (a record every step, the most it can write) on
-    the MLP and the LSTM language model, runs alternating with and without it.
-    LOG_EPOCHS / LOG_STEPS shrink it for a smoke test."""
+    the MLP classifier and the LSTM language model, runs alternating with and
+    without it; the ratio is the medians' (with / without). Tabular Q-learning
+    too, at its default --log-every (a 200th of the episodes) and at 1 (a
+    flushed line per episode of about 20 env steps, a microsecond of work: the
+    write costs far more than the episode).
+    LOG_EPOCHS / LOG_STEPS / LOG_EPISODES shrink it for a smoke test."""
     import tempfile
+    import shutil
     epochs = os.environ.get("LOG_EPOCHS", "2")
     steps = os.environ.get("LOG_STEPS", "300")
+    episodes = os.environ.get("LOG_EPISODES", "100000")
     tmp = tempfile.mkdtemp(prefix="shendu-bench-log-")
-    runs = {"mlp": ([], []), "lstm": ([], [])}
+    work = {
+        "MLP (train --model mlp), img/s": (
+            ["train", "--model", "mlp", "--epochs", epochs, "--threads", str(THREADS), "--json"],
+            lambda j: j["train_images_per_s"]),
+        "LSTM (lm train), tok/s": (
+            ["lm", "train", "--hidden", "256", "--emb", "64", "--seq", "64", "--batch", "32", "--steps", steps,
+             "--eval-every", "0", "--sample-len", "0", "--threads", str(THREADS), "--json"],
+            lambda j: j["train_tokens_per_s"]),
+        "Q-learning (rl qlearn frozenlake8), env steps/s": (
+            ["rl", "qlearn", "--env", "frozenlake8", "--episodes", episodes, "--eval", "100", "--json"],
+            lambda j: j["train_steps_per_s"]),
+    }
+    every = {name: "1" for name in work}
+    work["Q-learning, default --log-every (episodes/200)"] = work["Q-learning (rl qlearn frozenlake8), env steps/s"]
+    every["Q-learning, default --log-every (episodes/200)"] = None
+    runs = {name: ([], []) for name in work}
     for rep in range(REPS):
-        for k, extra in enumerate(((), ("--log", os.path.join(tmp, f"mlp{rep}.jsonl"), "--log-every", "1", "--no-plot"))):
-            out, _ = timed([BIN, "train", "--model", "mlp", "--epochs", epochs, "--threads", str(THREADS), "--json", *extra])
-            runs["mlp"][k].append(last_json(out)["train_images_per_s"])
-        for k, extra in enumerate(((), ("--log", os.path.join(tmp, f"lm{rep}.jsonl"), "--log-every", "1", "--no-plot"))):
-            out, _ = timed([BIN, "lm", "train", "--hidden", "256", "--emb", "64", "--seq", "64", "--batch", "32",
-                            "--steps", steps, "--eval-every", "0", "--sample-len", "0", "--threads", str(THREADS),
-                            "--json", *extra])
-            runs["lstm"][k].append(last_json(out)["train_tokens_per_s"])
-    print(f"\n### Metric log cost (--log, a record every step; median of {REPS})\n")
-    print("| workload | without --log | with --log | cost |")
-    print("| --- | --- | --- | --- |")
+        for i, (name, (args, figure)) in enumerate(work.items()):
+            log = ("--log", os.path.join(tmp, f"{i}-{rep}.jsonl"), "--no-plot") + (
+                ("--log-every", every[name]) if every[name] else ())
+            order = ((0, ()), (1, log)) if rep % 2 == 0 else ((1, log), (0, ()))   # alternate which goes first
+            for k, extra in order:
+                out, _ = timed([BIN, *args, *extra])
+                runs[name][k].append(figure(last_json(out)))
+    print(f"\n### Metric log cost (--log with --log-every 1, a record every step, unless said; median of {REPS}, "
+          "alternating)\n")
+    print("| workload | without --log | with --log | with / without | cost |")
+    print("| --- | --- | --- | --- | --- |")
     for name, (plain, logged) in runs.items():
         a, b = med(plain), med(logged)
-        print(f"| {name} | {a:,.0f}/s | {b:,.0f}/s | {100 * (a - b) / a:+.2f} % |")
-    import shutil
+        print(f"| {name} | {a:,.0f}/s | {b:,.0f}/s | {b / a:.4f} | {100 * (a - b) / a:+.2f} % |")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- The shared training loop (issue 17): throughput before and after it.
+# LOOP_BASE is the commit before the trainers' loops were replaced by sd_trainer (f5c2dcb's
+# parent), LOOP_NEW the commit where every trainer runs on it (d54f55b, the next two commits);
+# between them only the loop changed. Both are built from `git archive` in /tmp (Release, once;
+# about 5 min each on 2 cores) and run alternately with the current build (HEAD), REPS runs each.
+# LOOP_BASE / LOOP_NEW may also name a shendu binary. LOOP_SCALE < 1 shrinks every workload for
+# a smoke test.
+LOOP_BASE = os.environ.get("LOOP_BASE", "6c5bac5")
+LOOP_NEW = os.environ.get("LOOP_NEW", "d54f55b")
+
+
+def _build_at(rev):
+    if os.path.isfile(rev) and os.access(rev, os.X_OK):   # a binary already built
+        return rev, rev
+    sha = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", rev], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    top = f"/tmp/shendu-loop-{sha}"
+    binary = os.path.join(top, "build", "shendu")
+    if os.path.exists(binary):
+        return binary, sha
+    os.makedirs(os.path.join(top, "src"), exist_ok=True)
+    archive = subprocess.Popen(["git", "-C", ROOT, "archive", sha], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", os.path.join(top, "src")], stdin=archive.stdout, check=True)
+    if archive.wait():
+        sys.exit(f"bench loop: git archive {sha} failed")
+    for cmd in (["cmake", "-S", os.path.join(top, "src"), "-B", os.path.join(top, "build"),
+                 "-DCMAKE_BUILD_TYPE=Release"],
+                ["cmake", "--build", os.path.join(top, "build"), "-j", str(THREADS), "--target", "shendu"]):
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode:
+            sys.exit(f"bench loop: {' '.join(cmd)} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return binary, sha
+
+
+def bench_loop():
+    scale = float(os.environ.get("LOOP_SCALE", "1"))
+    n = lambda x: str(max(1, int(x * scale)))
+    bins = [_build_at(LOOP_BASE), _build_at(LOOP_NEW), (BIN, "HEAD")]
+    t = str(THREADS)
+    work = [   # name, arguments (the same flags exist in every binary), the --json figure
+        ("MLP train, img/s", ["train", "--model", "mlp", "--epochs", "1", "--limit", n(60000), "--threads", t, "--json"],
+         "train_images_per_s"),
+        ("CNN train, img/s", ["train", "--model", "cnn", "--epochs", "1", "--limit", n(6400), "--threads", t, "--json"],
+         "train_images_per_s"),
+        ("LSTM lm train, tok/s", ["lm", "train", "--hidden", "256", "--emb", "64", "--seq", "64", "--batch", "32",
+                                  "--steps", n(300), "--eval-every", "0", "--sample-len", "0", "--threads", t,
+                                  "--json"], "train_tokens_per_s"),
+        ("MLP GAN, img/s", ["gan", "--epochs", "1", "--limit", n(12800), "--threads", t, "--out", "/tmp/shendu-loop-gan",
+                            "--json"], "train_images_per_s"),
+        ("DQN CartPole, env steps/s", ["rl", "dqn", "--steps", n(20000), "--no-stop", "--eval", "0", "--threads", t,
+                                       "--json"], "env_steps_per_s"),
+    ]
+    res = {w[0]: [[] for _ in bins] for w in work}
+    for rep in range(REPS):
+        for name, args, key in work:
+            order = list(range(len(bins)))
+            if rep % 2:
+                order.reverse()   # alternate which binary goes first
+            for i in order:
+                out, _ = timed([bins[i][0], *args])
+                res[name][i].append(last_json(out)[key])
+    print(f"\n### The shared training loop (issue 17): before ({bins[0][1]}), after ({bins[1][1]}) and HEAD; "
+          f"{THREADS} threads, median of {REPS}, alternating\n")
+    print("| workload | before the loop | on sd_trainer_run | after / before | HEAD | HEAD / before |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, _, _ in work:
+        m = [med(r) for r in res[name]]
+        print(f"| {name} | {m[0]:,.0f} | {m[1]:,.0f} | {m[1] / m[0]:.3f} | {m[2]:,.0f} | {m[2] / m[0]:.3f} |")
+    print("\nruns:", {name: [[round(x) for x in r] for r in res[name]] for name, _, _ in work})
 
 
 # ---- Mixed precision and threads (issue 22).
@@ -614,6 +705,7 @@ WORKLOADS = {"mlp": bench_mlp}
 WORKLOADS["precision"] = bench_precision
 WORKLOADS["threads"] = bench_threads
 WORKLOADS["logging"] = bench_logging
+WORKLOADS["loop"] = bench_loop
 WORKLOADS["sgemm"] = bench_sgemm
 WORKLOADS["cnn"] = bench_cnn
 WORKLOADS["rl"] = bench_rl
