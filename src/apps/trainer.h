@@ -6,9 +6,9 @@
  * record. What is particular to a model comes through hooks: the step itself
  * (batch, forward, backward, the gradient's all-reduce, the update), the
  * checkpoint's contents, the evaluation and its summary line, the terminal's
- * progress line. The classifier and the GAN run on it; the language model and
- * DQN, whose loops are not epochs (evaluations every N steps; the agent's
- * loop in src/rl), use its parts: sd_trainer_step, sd_trainer_epoch,
+ * progress line. The classifier, the GAN, the language model (one epoch of
+ * --steps), diffusion and tabular Q-learning (one episode a step) run on it;
+ * DQN, whose loop is the agent's in src/rl, uses its parts: sd_trainer_step, sd_trainer_epoch,
  * sd_trainer_want_stop, sd_trainer_stopped, sd_trainer_finish.
  * With no log and no progress interval the parts cost nothing. */
 #ifndef SHENDU_TRAINER_H
