@@ -61,8 +61,12 @@ long=(rl dqn --env cartpole --steps 400000 --seed 5 --eval 1 --learning-starts 2
 "$BIN" "${long[@]}" --out "$TMP/long_full.safetensors" --json >"$TMP/long_full.log" 2>&1 || bad "long run failed"
 "$BIN" "${long[@]}" --checkpoint "$TMP/term.safetensors" --checkpoint-every 5000 >"$TMP/term.log" 2>&1 &
 pid=$!
-sleep 0.25
-kill -TERM $pid
+# the readiness sign: the first periodic checkpoint (step 5000) exists only once the
+# training loop runs, so the SIGTERM handler is installed (a fixed sleep raced with a
+# slow start under ASan and load); the run may also have ended by then (exit 0 below)
+for _ in $(seq 1 1200); do [ -e "$TMP/term.safetensors" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+[ -e "$TMP/term.safetensors" ] || ! kill -0 $pid 2>/dev/null || bad "no checkpoint after 60 s: $(cat "$TMP/term.log")"
+kill -TERM $pid 2>/dev/null
 wait $pid; rc=$?
 if [ $rc = 130 ]; then
     grep -q "resume with: shendu rl dqn --resume" "$TMP/term.log" && ok || bad "no resume hint: $(cat "$TMP/term.log")"

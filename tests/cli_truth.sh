@@ -14,6 +14,13 @@ expect 2 "--model: 'resnet' is neither a preset" "$BIN" explain shapes --model r
 expect 2 "unknown kernel 'emboss' \(expected sobel-x, sobel-y, blur, sharpen or lecture\)" \
     "$BIN" explain conv --image in.png --kernel emboss --out out.png
 expect 2 "unknown environment 'bogus'" "$BIN" rl play agent.st --env bogus
+# a float flag's value that a 32-bit float cannot hold is refused, never rounded (1e-50 -> 0
+# was silently "the default"; 1e-40 a denormal; 1e39 infinity)
+expect 2 "--lr: '1e-50' cannot be held by a 32-bit float .*range is \[0, 100\]" "$BIN" lm train --lr 1e-50 --steps 1
+expect 2 "--lr: '1e-40' cannot be held by a 32-bit float" "$BIN" train --lr 1e-40 --epochs 1
+expect 2 "--ema: '1e-45' cannot be held" "$BIN" gan --ema 1e-45
+expect 2 "--lr: '1e39' cannot be held" "$BIN" diffusion --lr 1e39
+expect 2 "--lr: '1e-400' is not a number in \(0, 1\]" "$BIN" rl dqn --lr 1e-400
 expect 2 "--hidden: unknown layer kind 'foo'" "$BIN" rl dqn --hidden "foo(3)"
 # presets still work, as do architecture strings
 expect 0 "conv1 +conv +\[32,26,26\]" "$BIN" explain shapes --model cnn

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -108,6 +109,19 @@ int cli_parse(const char *cmd, const char *usage, const char *about, int argc, c
         case F_FLOAT: {
             double v = strtod(val, &end);
             const float f = (float)v;   /* what the flag holds: the range is checked on it */
+            /* a value that a float cannot hold is refused, never rounded: 1e-50 would become 0 (for
+               most flags "the default"), 1e-40 a denormal, 1e39 infinity */
+            const int unrepresentable = *val && !*end && !errno && v == v &&
+                                        ((v != 0.0 && fabsf(f) < FLT_MIN) || (isfinite(v) && !isfinite(f)));
+            if (unrepresentable) {
+                fprintf(stderr, "shendu %s: --%s: '%s' cannot be held by a 32-bit float (it would become %g): give 0 "
+                        "or a magnitude in [%g, %g]", cmd, fl->name, val, (double)f, (double)FLT_MIN, (double)FLT_MAX);
+                if (fl->min != fl->max)
+                    fprintf(stderr, "; the flag's range is %c%.10g, %.10g%c", fl->open & OPEN_MIN ? '(' : '[', fl->min,
+                            fl->max, fl->open & OPEN_MAX ? ')' : ']');
+                fputc('\n', stderr);
+                return 2;
+            }
             if (!*val || *end || errno || v != v ||
                 (fl->min != fl->max && (f < fl->min || f > fl->max || ((fl->open & OPEN_MIN) && f <= fl->min) ||
                                         ((fl->open & OPEN_MAX) && f >= fl->max)))) {

@@ -8,6 +8,8 @@
 
 #include "base.h"
 
+#include <signal.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -116,6 +118,10 @@ typedef struct sd_text {
  * Empty and binary files (a NUL byte, or more than 1% control bytes other than
  * \t \n \v \f \r, backspace and escape) are errors naming the file. */
 int  sd_text_load(const char *path, sd_text *out);
+/* The same, checking *stop (a SIGINT/SIGTERM flag; NULL: none) between reads of
+ * at most 16 MiB: 1 (nothing kept) once it is set. A corpus over the 2 GiB
+ * limit is refused from its size before any of it is read. */
+int  sd_text_load_with(const char *path, volatile sig_atomic_t *stop, sd_text *out);
 void sd_text_free(sd_text *t);                 /* NULL-safe, leaves *t zeroed */
 
 /* Byte vocabulary: symbol i is the byte sym[i]; index[byte] is its index or -1. */

@@ -641,7 +641,14 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
                                      { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
         if (sd_app_check_paths(NULL, uses, 4)) goto done;
     }
-    if (sd_text_load(path, &text)) goto done;
+    {   /* one process honours a stop during the read (ranks would disagree on it: theirs comes at step 1) */
+        int loaded = sd_text_load_with(path, nranks == 1 ? o->stop : NULL, &text);
+        if (loaded > 0) {
+            fprintf(log, "stopped while reading %s: nothing trained, nothing saved\n", path);
+            rc = SD_STOPPED;
+        }
+        if (loaded) goto done;
+    }
     sd_vocab vocab;
     sd_vocab_build(&vocab, text.data, text.n);
     const size_t n_train = (size_t)((double)text.n * 0.95), n_val = text.n - n_train;

@@ -36,8 +36,11 @@ static int check_text(const char *path, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Append the whole file at path to t (grows t->data). */
-static int append_file(const char *path, sd_text *t)
+#define TEXT_CHUNK ((size_t)1 << 24)   /* 16 MiB per read: a stop is seen within a few milliseconds */
+
+/* Append the whole file at path to t (grows t->data). 1 if *stop is set
+ * between two reads (stop may be NULL). */
+static int append_file(const char *path, sd_text *t, volatile sig_atomic_t *stop)
 {
     uint64_t size;
     int fd = sd_file_open_read(path, &size);   /* a FIFO or device is refused, not waited on */
@@ -53,15 +56,19 @@ static int append_file(const char *path, sd_text *t)
         return sd_error("%s: %s", path, strerror(errno));
     }
     size_t start = t->n, cap = t->n;
-    for (;;) {
+    for (int first = 1;; first = 0) {
+        if (stop && *stop) { fclose(f); return 1; }
         if (t->n == cap) {
             if (cap >= TEXT_MAX_BYTES) { fclose(f); return sd_error("%s: the text is larger than 2 GiB", path); }
-            cap = cap ? 2 * cap : 65536;
+            /* the size known from the file at first (one allocation), doubling if it grows meanwhile */
+            cap = first ? t->n + (size_t)size + 1 : cap ? 2 * cap : 65536;
+            if (cap > TEXT_MAX_BYTES) cap = TEXT_MAX_BYTES;
             uint8_t *d = realloc(t->data, cap);
             if (!d) { fclose(f); return sd_error("%s: out of memory", path); }
             t->data = d;
         }
-        size_t got = fread(t->data + t->n, 1, cap - t->n, f);
+        size_t want = cap - t->n < TEXT_CHUNK ? cap - t->n : TEXT_CHUNK;
+        size_t got = fread(t->data + t->n, 1, want, f);
         if (!got) {
             if (ferror(f)) { fclose(f); return sd_error("%s: read error", path); }
             break;
@@ -81,7 +88,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-static int load_dir(const char *dir, sd_text *t)
+static int load_dir(const char *dir, sd_text *t, volatile sig_atomic_t *stop)
 {
     DIR *d = opendir(dir);
     if (!d) return sd_error("%s: %s", dir, strerror(errno));
@@ -119,7 +126,7 @@ static int load_dir(const char *dir, sd_text *t)
         if (!path) { rc = sd_error("%s: out of memory", dir); break; }
         snprintf(path, len, "%s/%s", dir, names[i]);
         struct stat st;
-        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) rc = append_file(path, t);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) rc = append_file(path, t, stop);
         free(path);
     }
     if (!rc && t->nfiles == 0) rc = sd_error("%s: no text files in this directory", dir);
@@ -130,7 +137,9 @@ done:
     return rc;
 }
 
-int sd_text_load(const char *path, sd_text *out)
+int sd_text_load(const char *path, sd_text *out) { return sd_text_load_with(path, NULL, out); }
+
+int sd_text_load_with(const char *path, volatile sig_atomic_t *stop, sd_text *out)
 {
     memset(out, 0, sizeof *out);
     struct stat st;
@@ -139,7 +148,7 @@ int sd_text_load(const char *path, sd_text *out)
             return sd_error("%s: no such directory (install the corpus: apt-get install fortunes)", path);
         return sd_error("%s: %s", path, strerror(errno));
     }
-    int rc = S_ISDIR(st.st_mode) ? load_dir(path, out) : append_file(path, out);
+    int rc = S_ISDIR(st.st_mode) ? load_dir(path, out, stop) : append_file(path, out, stop);
     if (rc) sd_text_free(out);
     return rc;
 }
