@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stop means stop (issue 15, point 6): SIGTERM is honoured promptly inside the
 # long loops of a trainer, not only between steps: between the updates of one
-# `rl dqn` env step (--gradient-steps 1000000 would take minutes), and during
-# an `lm train` validation pass. Each stop writes a checkpoint that loads. The
-# bound below is generous (a liveness check, not a timing): without the fix
+# `rl dqn` env step (--gradient-steps 1000000 would take minutes), during an
+# `lm train` validation pass, and during the scoring of a GAN's epoch. Each stop
+# writes a checkpoint that loads. The bound below is generous (a liveness check, not a timing): without the fix
 # these runs ignore the signal for minutes.
 . "$(dirname "$0")/lib_cli.sh"
 
@@ -43,5 +43,21 @@ wait $pid; rc=$?
 [ $rc = 130 ] && ok || bad "lm train stopped by SIGTERM exited $rc: $(cat "$TMP/lm.log")"
 grep -q "stopped at step 1 of 2; checkpoint written" "$TMP/lm.log" && ok || bad "no stop line: $(cat "$TMP/lm.log")"
 "$BIN" lm sample "$TMP/lm.st" --len 5 >/dev/null 2>&1 && ok || bad "the lm checkpoint does not load"
+
+# --- gan --classifier: the scoring of an epoch's samples (10000 DCGAN samples take many
+# seconds), stopped in the middle; the readiness sign is the epoch's grid, written just before
+"$BIN" train --model mlp --epochs 1 --limit 256 --limit-test 100 --threads 1 --out "$TMP/cls.st" >/dev/null 2>&1 \
+    || bad "classifier training failed"
+"$BIN" gan --arch dcgan --limit 64 --batch 32 --epochs 2 --classifier "$TMP/cls.st" --score-n 10000 --threads 1 \
+    --checkpoint "$TMP/gan.st" --out "$TMP/gan" >"$TMP/gan.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 2400); do [ -e "$TMP/gan/epoch_001.png" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+kill -TERM $pid
+ends_within 20 $pid && ok || bad "gan ignored SIGTERM while scoring an epoch: $(cat "$TMP/gan.log")"
+wait $pid; rc=$?
+[ $rc = 130 ] && ok || bad "gan stopped by SIGTERM exited $rc: $(cat "$TMP/gan.log")"
+grep -q "stopped at the end of epoch 1 (its score not taken); checkpoint written" "$TMP/gan.log" && ok \
+    || bad "no stop line: $(cat "$TMP/gan.log")"
+"$BIN" gan sample "$TMP/gan.st" --n 4 --out "$TMP/s.png" >/dev/null 2>&1 && ok || bad "the gan checkpoint does not load"
 
 done_tests

@@ -434,7 +434,7 @@ static int classify_pixels(sd_graph *g, sd_model *cls, const uint8_t *px, int b,
  * taken), turned into pixels and classified before the next, so memory stays
  * that of one batch whatever n is; only p(y|x) (n, classes) is kept. */
 static int score_images(sd_ctx *ctx, sd_model *G, sd_rng *rng, const uint8_t *px, sd_model *cls, int n,
-                        double *score)
+                        double *score, volatile sig_atomic_t *stop)
 {
     const size_t img = sd_shape_numel(sd_model_input_shape(cls));
     const int k = sd_model_output_shape(cls).d[0], nz = G ? sd_model_input_shape(G).d[0] : 0;
@@ -447,6 +447,7 @@ static int score_images(sd_ctx *ctx, sd_model *G, sd_rng *rng, const uint8_t *px
     sd_graph_set_grad(gc, 0);
     if (gg) sd_graph_set_grad(gg, 0);
     for (int i = 0; i < n; i += GEN_BATCH) {
+        if (stop && *stop) { rc = SD_STOPPED; goto done; }   /* a stop: checked every batch (milliseconds) */
         const int b = n - i < GEN_BATCH ? n - i : GEN_BATCH;
         const uint8_t *batch = px ? px + (size_t)i * img : own;
         if (G) {
@@ -471,13 +472,14 @@ done:
 
 int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
 {
-    return score_images(ctx, NULL, NULL, px, cls, n, score);
+    return score_images(ctx, NULL, NULL, px, cls, n, score, NULL);
 }
 
-/* Score of n samples of G (noise from rng). */
-static int score_generator(sd_ctx *ctx, sd_model *G, sd_model *cls, int n, sd_rng *rng, double *score)
+/* Score of n samples of G (noise from rng); SD_STOPPED if *stop is set meanwhile (stop may be NULL). */
+static int score_generator(sd_ctx *ctx, sd_model *G, sd_model *cls, int n, sd_rng *rng, double *score,
+                           volatile sig_atomic_t *stop)
 {
-    return score_images(ctx, G, rng, NULL, cls, n, score);
+    return score_images(ctx, G, rng, NULL, cls, n, score, stop);
 }
 
 /* ---- Files */
@@ -619,6 +621,7 @@ typedef struct gan_run {
     double t0, last_draw, train_time;
     int first;               /* p.step when this epoch began here (a resume starts inside one) */
     long images;
+    int stopped_scoring;     /* > 0: a stop came while the end of this epoch was scored */
 } gan_run;
 
 /* ---- The GAN's part of the training loop (sd_trainer_run's hooks) */
@@ -676,7 +679,8 @@ static int gan_live(void *user, const sd_trainer_io *io)
 static void gan_where(void *user, char *buf, size_t size)
 {
     gan_run *R = user;
-    snprintf(buf, size, "epoch %d step %d", R->p.epoch, R->p.step);
+    if (R->stopped_scoring) snprintf(buf, size, "the end of epoch %d (its score not taken)", R->stopped_scoring);
+    else snprintf(buf, size, "epoch %d step %d", R->p.epoch, R->p.step);
 }
 
 /* The epoch's end: the means of its steps; on rank 0 the fixed noise's
@@ -708,8 +712,20 @@ static int gan_epoch_end(void *user, int epoch, double *values)
         if (R->cls) {
             sd_rng srng;
             sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
-            if (score_generator(R->ctx, R->Gout, R->cls, R->nscore, &srng, &r->score)) return -1;
-            fprintf(R->log, "  score %.3f (%.1f%% of real)", r->score, 100.0 * r->score / r->real_score);
+            int sc = score_generator(R->ctx, R->Gout, R->cls, R->nscore, &srng, &r->score, o->stop);
+            if (sc == SD_STOPPED && sd_dist_size(o->dist) == 1) {   /* the run resumes at the next epoch */
+                fprintf(R->log, "\n");
+                R->stopped_scoring = epoch;
+                R->p.epoch = epoch + 1;
+                R->p.step = R->first = 0;
+                memset(R->p.sums, 0, sizeof R->p.sums);
+                return SD_STOPPED;
+            }
+            if (sc == SD_STOPPED) {   /* ranks: the others wait at the next step, where every rank agrees to stop */
+                r->score = NAN;
+                fprintf(R->log, "  score skipped (a stop came)");
+            } else if (sc) return -1;
+            else fprintf(R->log, "  score %.3f (%.1f%% of real)", r->score, 100.0 * r->score / r->real_score);
         }
         fprintf(R->log, "  -> %s\n", path);
         fflush(R->log);
@@ -841,7 +857,13 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     if (cls) {   /* the score of real test images, for reference; G's after every epoch */
         nscore = o->score_n > 0 ? o->score_n : 10000;
         if (nscore > test.n) nscore = test.n;
-        if (sd_app_score_pixels(ctx, cls, test.images, nscore, &r->real_score)) goto done;
+        /* one process honours a stop here (ranks would disagree on it: theirs comes at step 1) */
+        int sc = score_images(ctx, NULL, NULL, test.images, cls, nscore, &r->real_score, nranks == 1 ? o->stop : NULL);
+        if (sc == SD_STOPPED) {
+            fprintf(log, "stopped while scoring the real test images: nothing trained, nothing saved\n");
+            rc = SD_STOPPED;
+        }
+        if (sc) goto done;
         fprintf(log, "inception score of %d real test images (classifier %s): %.3f\n", nscore, o->classifier,
                 r->real_score);
     }
@@ -910,7 +932,9 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
     }
     r->train_images_per_s = R.train_time > 0 ? R.images / R.train_time : 0.0;
     fprintf(log, "saved %s\n", r->generator);
-    if (cls)
+    if (cls && isnan(r->score))
+        fprintf(log, "inception score (classifier %s): not taken (a stop came during the last scoring)\n", o->classifier);
+    else if (cls)
         fprintf(log, "inception score (classifier %s, %d samples): %.3f; real test images: %.3f (%.1f%%)\n",
                 o->classifier, nscore, r->score, r->real_score, 100.0 * r->score / r->real_score);
     rc = sd_trainer_finish(tr, log);
@@ -1004,7 +1028,7 @@ int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *dat
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
     sd_rng rng;
     sd_rng_seed(&rng, seed);
-    if (score_generator(ctx, G, cls, n, &rng, score)) goto done;
+    if (score_generator(ctx, G, cls, n, &rng, score, NULL)) goto done;
     if (sd_app_score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
     if (!isfinite(*score) || !isfinite(*real_score)) {
         sd_error("the inception score is not finite: %s gives non-finite class scores (a diverged classifier?)",
