@@ -117,6 +117,36 @@ expect 0 "iris.csv line 2: setosa" "$BIN" predict "$TMP/iris.st" "$TMP/iris.csv"
 [ "$(tail -n +2 "$TMP/pics.csv" | wc -l)" = "$(ls "$TMP/png/test/Trouser" | wc -l)" ] && ok || bad "one row per picture"
 grep -q "^$TMP/png/test/Trouser/[0-9]*.png,Trouser," "$TMP/pics.csv" && ok || bad "trousers predicted: $(head -3 "$TMP/pics.csv")"
 [ "$(ls "$TMP/seen" | wc -l)" = "$(ls "$TMP/png/test/Trouser" | wc -l)" ] && ok || bad "--show-input pictures"
+# --json (issue 15, point 5: it printed nothing for these models): valid JSON, one object per
+# row or picture, with the class names; the CSV's own lines go to stderr
+"$BIN" predict "$TMP/iris.st" "$TMP/rows.csv" --json --top 2 --csv "$TMP/pred2.csv" >"$TMP/rows.json" 2>/dev/null \
+    && ok || bad "predict rows --json"
+python3 - "$TMP/rows.json" <<'PY' && ok || bad "predict --json on a table: $(cat "$TMP/rows.json")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 5, rows
+for i, r in enumerate(rows):
+    assert r["table"].endswith("rows.csv") and r["line"] == i + 2 and len(r["top"]) == 2, r
+    assert r["top"][0]["class"] == "setosa" and r["top"][0]["p"] >= r["top"][1]["p"], r
+PY
+cmp -s "$TMP/pred.csv" "$TMP/pred2.csv" && ok || bad "--json changed the CSV"
+"$BIN" predict "$TMP/png.st" "$TMP/png/test/Trouser" --json >"$TMP/pics.json" 2>&1 && ok || bad "predict a folder --json"
+python3 - "$TMP/pics.json" "$(ls "$TMP/png/test/Trouser" | wc -l)" <<'PY' && ok || bad "predict --json on pictures: $(head -3 "$TMP/pics.json")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == int(sys.argv[2]), len(rows)
+assert all(r["image"].endswith(".png") and len(r["top"]) == 3 for r in rows), rows[0]
+assert sum(r["top"][0]["class"] == "Trouser" for r in rows) > len(rows) / 2, rows[0]
+PY
+# --csv is written by the shared atomic writer: a symlink is followed (its target replaced),
+# an input given as --csv is refused before any work
+ln -sf "$TMP/pred_target.csv" "$TMP/pred_link.csv"
+"$BIN" predict "$TMP/iris.st" "$TMP/rows.csv" --csv "$TMP/pred_link.csv" >/dev/null 2>&1 && [ -L "$TMP/pred_link.csv" ] &&
+    cmp -s "$TMP/pred.csv" "$TMP/pred_target.csv" && ok || bad "--csv through a symlink"
+cp "$TMP/rows.csv" "$TMP/rows_keep.csv"
+expect 1 "rows.csv" "$BIN" predict "$TMP/iris.st" "$TMP/rows.csv" --csv "$TMP/rows.csv"
+cmp -s "$TMP/rows.csv" "$TMP/rows_keep.csv" && ok || bad "--csv replaced its input"
+expect 1 "iris.st" "$BIN" predict "$TMP/iris.st" "$TMP/rows.csv" --csv "$TMP/iris.st"
 bagpic=$(ls "$TMP/col/test/Bag" | head -n 1)
 "$BIN" predict "$TMP/col.st" "$TMP/col/test/Bag/$bagpic" 2>&1 | grep -q "$bagpic: " && ok || bad "predict a colour JPEG at 20x20"
 # --- inputs that disagree (issue 15): refused before any work, both sides named

@@ -255,7 +255,7 @@ int cmd_predict(int argc, char **argv)
     const flag flags[] = {
         CLI_MAX_MEMORY_FLAG(&max_memory),
         { "top", F_INT, &top, "how many classes to show (default 3)", 1, 256 },
-        { "json", F_BOOL, &json, "one JSON object per image" },
+        { "json", F_BOOL, &json, "one JSON object per image (or table row): the --top classes with their probabilities" },
         { "csv", F_STR, &csv, "models trained on folders or tables: write one row per input to this CSV file" },
         { "show-input", F_STR, &show_input, "models trained on folders: write each picture as the model saw it into this folder" },
         { "threads", F_INT, &threads, "worker threads (default 1)", 0, 256 },
@@ -280,7 +280,7 @@ int cmd_predict(int argc, char **argv)
     sd_model_free(m);
     if (own) {
         sd_predict_opts o = { .model = pos[0], .inputs = pos + 1, .ninputs = npos - 1, .csv = csv,
-                              .show_input = show_input, .threads = threads, .max_memory = max_memory };
+                              .show_input = show_input, .json = json, .top = top, .threads = threads, .max_memory = max_memory };
         return sd_app_predict_data(&o, stdout) ? cli_fail("predict") : 0;
     }
     if (csv || show_input)

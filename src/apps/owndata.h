@@ -81,6 +81,8 @@ typedef struct sd_predict_opts {
     int ninputs;
     const char *csv;         /* NULL, or write one row per input there */
     const char *show_input;  /* NULL, or write each picture as the model saw it into this folder */
+    int json;                /* one JSON object per picture or row on f (unless csv); other lines go to stderr */
+    int top;                 /* --json: the most likely classes listed (< 1: all) */
     int threads;
     uint64_t max_memory;     /* the limit on planned activation memory (0: SD_MODEL_MAX_MEMORY) */
 } sd_predict_opts;

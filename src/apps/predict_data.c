@@ -6,6 +6,7 @@
  * saw them (--show-input). */
 #define _POSIX_C_SOURCE 200809L
 #include "apps.h"
+#include "io/json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -124,11 +125,36 @@ static int argmax(const float *p, int C, const char *model, const char *what)
     return best;
 }
 
-static int argmax_line(FILE *f, const char *what, const float *p, int C, char **names, FILE *csv, const char *model)
+/* One JSON object on a line: {"image":PATH,"top":[...]} or {"table":PATH,"line":N,"top":[...]},
+ * the `top` most likely classes (name, index, probability), most likely first. */
+static void json_line(FILE *f, const char *key, const char *what, int line, const float *p, int C, char **names, int top)
+{
+    int order[SD_MAX_CLASSES];
+    const int n = C < SD_MAX_CLASSES ? C : SD_MAX_CLASSES;
+    if (top < 1 || top > n) top = n;
+    for (int k = 0; k < n; k++) order[k] = k;
+    for (int a = 0; a < top; a++)   /* partial selection sort: the top ones, ties by index */
+        for (int b = a + 1; b < n; b++)
+            if (p[order[b]] > p[order[a]]) { int t = order[a]; order[a] = order[b]; order[b] = t; }
+    fprintf(f, "{\"%s\":", key);
+    sd_json_write_str(f, what);   /* paths and class names come from users and files: escaped */
+    if (line > 0) fprintf(f, ",\"line\":%d", line);
+    fputs(",\"top\":[", f);
+    for (int a = 0; a < top; a++) {
+        fprintf(f, "%s{\"class\":", a ? "," : "");
+        sd_json_write_str(f, names[order[a]]);
+        fprintf(f, ",\"index\":%d,\"p\":%.6f}", order[a], p[order[a]]);
+    }
+    fputs("]}\n", f);
+}
+
+static int argmax_line(FILE *f, const char *what, const float *p, int C, char **names, FILE *csv, const char *model,
+                       int json, int top)
 {
     int best = argmax(p, C, model, what);
     if (best < 0) return -1;
-    if (f) say(f, what, 0, names[best], p[best]);
+    if (f && json) json_line(f, "image", what, 0, p, C, names, top);
+    else if (f) say(f, what, 0, names[best], p[best]);
     if (csv) {
         csv_field(csv, what);
         fputc(',', csv);
@@ -139,31 +165,41 @@ static int argmax_line(FILE *f, const char *what, const float *p, int C, char **
     return 0;
 }
 
-/* Open the CSV output: a temporary next to it, renamed at the end (atomic). */
-static FILE *open_out(const char *path, char *tmp, size_t size)
+/* The CSV output is made in memory and written at the end by sd_write_atomic,
+ * as every output is (a device or FIFO written through, a symlink followed). */
+typedef struct csv_out { FILE *f; char *text; size_t n; } csv_out;
+
+static FILE *open_out(const char *path, csv_out *c)
 {
-    snprintf(tmp, size, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) sd_error("%s: %s", path, strerror(errno));
-    return f;
+    if (!(c->f = open_memstream(&c->text, &c->n))) sd_error("%s: out of memory", path);
+    return c->f;
 }
 
-static int close_out(FILE *f, const char *tmp, const char *path, int ok)
+static int close_out(csv_out *c, const char *path, int ok)
 {
-    int bad = ferror(f) | (fclose(f) != 0);
-    if (!ok || bad) {
-        remove(tmp);
-        return ok ? sd_error("%s: write error", path) : -1;
-    }
-    if (rename(tmp, path)) {
-        remove(tmp);
-        return sd_error("%s: %s", path, strerror(errno));
-    }
-    return 0;
+    int bad = ferror(c->f) | (fclose(c->f) != 0);
+    c->f = NULL;
+    if (ok && bad) sd_error("%s: out of memory", path);
+    if (ok && !bad && sd_write_atomic(path, &(sd_chunk){ c->text, c->n }, 1)) bad = 1;
+    free(c->text);
+    c->text = NULL;
+    return ok && !bad ? 0 : -1;
 }
 
 int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
 {
+    {   /* before any work: no output is the model or an input, and every output can be written */
+        sd_path_use *uses = malloc(((size_t)o->ninputs + 3) * sizeof *uses);
+        if (!uses) return sd_error("out of memory");
+        int n = 0;
+        uses[n++] = (sd_path_use){ o->model, SD_PATH_INPUT, "the model" };
+        for (int a = 0; a < o->ninputs; a++) uses[n++] = (sd_path_use){ o->inputs[a], SD_PATH_INPUT, "an input" };
+        uses[n++] = (sd_path_use){ o->csv, SD_PATH_OUTPUT, "--csv" };
+        uses[n++] = (sd_path_use){ o->show_input, SD_PATH_OUTPUT_DIR, "--show-input" };
+        int bad = sd_paths_check(uses, n);
+        free(uses);
+        if (bad) return -1;
+    }
     if (sd_file_expect_kind(o->model, SD_KINDS_CLASSIFIER, "a classifier")) return -1;
     sd_model *m = sd_model_load_with(o->model, o->max_memory);
     if (!m) return -1;
@@ -171,8 +207,8 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
     sd_graph *g = NULL;
     char **names = NULL;
     plist files = { 0 };
-    FILE *csv = NULL;
-    char tmp[4200];
+    FILE *csv = NULL, *info = o->json ? stderr : f;   /* with --json, stdout holds JSON lines only */
+    csv_out cout = { 0 };
     float *x = NULL;
     int rc = -1, C = 0;
     sd_shape in = sd_model_input_shape(m), out = sd_model_output_shape(m);
@@ -189,7 +225,7 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
     if (kind && !strcmp(kind, "table")) {
         /* each CSV given: its rows, with the model's target column optional */
         if (o->show_input) { sd_error("--show-input is for pictures; %s was trained on a table", o->model); goto done; }
-        if (o->csv && !(csv = open_out(o->csv, tmp, sizeof tmp))) goto done;
+        if (o->csv && !(csv = open_out(o->csv, &cout))) goto done;
         for (int a = 0; a < o->ninputs; a++) {
             sd_table t;
             sd_dataset rows;
@@ -213,11 +249,11 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
                     csv_field(csv, names[best]);
                     for (int k = 0; k < C; k++) fprintf(csv, ",%.6f", p->data[k]);
                     fputc('\n', csv);
-                } else {
-                    say(f, o->inputs[a], t.line[i + 1], names[best], p->data[best]);
                 }
+                if (o->json) json_line(f, "table", o->inputs[a], t.line[i + 1], p->data, C, names, o->top);
+                else if (!csv) say(f, o->inputs[a], t.line[i + 1], names[best], p->data[best]);
             }
-            if (csv) fprintf(f, "%s: %d rows predicted\n", o->inputs[a], rows.n);
+            if (csv) fprintf(info, "%s: %d rows predicted\n", o->inputs[a], rows.n);
             sd_dataset_free(&rows);
             sd_table_free(&t);
         }
@@ -241,7 +277,7 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
         uint8_t *px = malloc((size_t)c * h * w);
         x = malloc((size_t)c * h * w * sizeof *x);
         if (!px || !x) { free(px); sd_error("out of memory"); goto done; }
-        if (o->csv && !(csv = open_out(o->csv, tmp, sizeof tmp))) { free(px); goto done; }
+        if (o->csv && !(csv = open_out(o->csv, &cout))) { free(px); goto done; }
         if (csv) {
             fprintf(csv, "path,predicted");
             for (int k = 0; k < C; k++) { fputc(',', csv); csv_field(csv, names[k]); }
@@ -269,18 +305,18 @@ int sd_app_predict_data(const sd_predict_opts *o, FILE *f)
             sd_graph_reset(g);
             sd_tensor *p = sd_softmax(g, sd_model_forward(g, m, sd_input(g, x, SD_SHAPE(1, c, h, w))));
             if (!p) { free(px); goto done; }
-            if (argmax_line(csv ? NULL : f, files.v[i], p->data, C, names, csv, o->model)) { free(px); goto done; }
+            if (argmax_line(csv && !o->json ? NULL : f, files.v[i], p->data, C, names, csv, o->model, o->json, o->top)) { free(px); goto done; }
         }
         free(px);
-        if (csv) fprintf(f, "%d pictures predicted\n", files.n);
-        if (o->show_input) fprintf(f, "the pictures as the model saw them (%dx%d, %s): %s\n", w, h,
+        if (csv) fprintf(info, "%d pictures predicted\n", files.n);
+        if (o->show_input) fprintf(info, "the pictures as the model saw them (%dx%d, %s): %s\n", w, h,
                                    c == 1 ? "gray" : "colour", o->show_input);
     }
     rc = 0;
 done:
     if (csv) {
-        if (close_out(csv, tmp, o->csv, rc == 0)) rc = -1;
-        else if (!rc) fprintf(f, "wrote %s\n", o->csv);
+        if (close_out(&cout, o->csv, rc == 0)) rc = -1;
+        else if (!rc) fprintf(info, "wrote %s\n", o->csv);
     }
     for (int i = 0; i < files.n; i++) free(files.v[i]);
     free(files.v);
