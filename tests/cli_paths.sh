@@ -92,6 +92,40 @@ expect 0 "test accuracy" "${T[@]}" "$BIN" eval "$TMP/m.st" --logits "$TMP/link.b
 [ -L "$TMP/link.bin" ] && [ "$(stat -c %s "$TMP/real.bin")" = 800 ] && ok \
     || bad "--logits through a symlink: the link should stay and its target get 20 x 10 floats"
 
+# --- the metric log (--log, appended as the run goes) under the same rules: a device or a FIFO
+# with a reader written through, a FIFO without one refused, a symlink followed, an input or
+# another output refused before any work, a directory refused
+expect 0 "saved" "${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/l1.st" --log /dev/null
+[ -c /dev/null ] && ok || bad "--log /dev/null: no longer a character device"
+expect 1 "FIFO with no reader: the log cannot be written" "${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/l2.st" --log "$TMP/fifo"
+[ -p "$TMP/fifo" ] && ok || bad "--log: the FIFO was replaced"
+( timeout 60 cat "$TMP/fifo" > "$TMP/fifo.out" ) & reader=$!
+expect 0 "saved" "${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/l3.st" --log "$TMP/fifo"
+wait $reader
+grep -q '"kind":"epoch"' "$TMP/fifo.out" && ok || bad "--log FIFO: the reader got no records: $(cat "$TMP/fifo.out")"
+ln -s real.csv "$TMP/log-link.csv"
+expect 0 "saved" "${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/l4.st" --log "$TMP/log-link.csv"
+[ -L "$TMP/log-link.csv" ] && head -n 1 "$TMP/real.csv" | grep -q "^kind,step,epoch,time" && ok \
+    || bad "--log through a symlink: the link should stay and its target hold the CSV"
+out=$("${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/l5.st" --log "$TMP/l5.st" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q -- "--out and --log are the same file" <<<"$out" && ! grep -q "^training" <<<"$out" && ok \
+    || bad "train --out X --log X: exit $rc: $out"
+"$BIN" train "${quick[@]}" --epochs 2 --stop-after 2 --checkpoint "$TMP/lck.st" >/dev/null 2>&1
+cp "$TMP/lck.st" "$TMP/lck.orig"
+expect 1 "--log .*lck.st is the same file as --resume" "${T[@]}" "$BIN" train --resume "$TMP/lck.st" --log "$TMP/lck.st"
+cmp -s "$TMP/lck.st" "$TMP/lck.orig" && ok || bad "--resume X --log X changed the checkpoint"
+expect 1 "--log .*m.st is the same file as --classifier" "${T[@]}" "$BIN" gan --classifier "$TMP/m.st" --log "$TMP/m.st"
+unchanged "gan --classifier M --log M"
+expect 1 "--log .*t.txt is the same file as --text" "${T[@]}" "$BIN" lm train --text "$TMP/t.txt" --log "$TMP/t.txt" --steps 2
+expect 1 "--log $TMP is a directory" "${T[@]}" "$BIN" rl dqn --steps 50 --log "$TMP"
+chmod 444 "$TMP/real.csv"
+if ! ( : >>"$TMP/real.csv" ) 2>/dev/null; then   # (root writes anyway)
+    out=$("${T[@]}" "$BIN" train "${quick[@]}" --out "$TMP/l6.st" --log "$TMP/real.csv" 2>&1); rc=$?
+    [ $rc = 1 ] && grep -q "cannot write there" <<<"$out" && ! grep -q "^training" <<<"$out" && ok \
+        || bad "a read-only --log: exit $rc: $out"
+fi
+chmod 644 "$TMP/real.csv"
+
 # --- a FIFO or device where a file is expected: refused at once, never waited on
 expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" eval "$TMP/fifo" --limit 20
 expect 1 "a FIFO, not a regular file" "${T[@]}" "$BIN" predict "$TMP/m.st" "$TMP/fifo"

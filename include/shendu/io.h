@@ -49,7 +49,9 @@ typedef enum sd_path_role {
     SD_PATH_RESUME,       /* a checkpoint read, which the SD_PATH_CHECKPOINT output may replace */
     SD_PATH_OUTPUT,       /* a file written */
     SD_PATH_CHECKPOINT,   /* a checkpoint written */
-    SD_PATH_OUTPUT_DIR    /* a directory files are written into (created if missing) */
+    SD_PATH_OUTPUT_DIR,   /* a directory files are written into (created if missing) */
+    SD_PATH_APPEND        /* a file written in place as the run goes (the metric log): never an input;
+                             a regular file, or a character device or FIFO written through */
 } sd_path_role;
 typedef struct sd_path_use {
     const char *path;     /* NULL: not used this time (skipped) */

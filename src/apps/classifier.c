@@ -587,8 +587,9 @@ int sd_app_train_classifier(const sd_train_opts *o, sd_train_result *r, FILE *lo
     if (rank == 0) {   /* before any work: no output replaces an input, and every output can be written */
         const sd_path_use uses[] = { { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
                                      { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" },
-                                     { is_file(dir) ? dir : NULL, SD_PATH_INPUT, "--data" } };   /* a table */
-        if (sd_app_check_paths(dir, uses, 4)) goto done;
+                                     { is_file(dir) ? dir : NULL, SD_PATH_INPUT, "--data" },   /* a table */
+                                     { o->track.log, SD_PATH_APPEND, "--log" } };
+        if (sd_app_check_paths(dir, uses, 5)) goto done;
     }
     if (sd_data_load(dir, &o->data, o->seed, threads, NULL, &train, &test, &info)) goto done;
     sd_data_print(log, &info, &train, &test);

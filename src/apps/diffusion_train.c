@@ -422,8 +422,9 @@ int sd_app_diffusion_train(const sd_diffusion_train_opts *o, sd_diffusion_result
         const sd_path_use uses[] = { { o->classifier, SD_PATH_INPUT, "--classifier" },
                                      { o->resume, SD_PATH_RESUME, "--resume" }, { out, SD_PATH_OUTPUT_DIR, "--out" },
                                      { res->model, SD_PATH_OUTPUT, "the model (in --out)" },
-                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
-        if (sd_app_check_paths(R.data, uses, 5)) goto done;
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" },
+                                     { o->track.log, SD_PATH_APPEND, "--log" } };
+        if (sd_app_check_paths(R.data, uses, 6)) goto done;
     }
     if (o->classifier && (sd_file_expect_kind(o->classifier, SD_KINDS_CLASSIFIER, "an image classifier") ||
                           !(cls = sd_model_load(o->classifier)))) goto done;

@@ -773,8 +773,9 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         const sd_path_use uses[] = { { o->classifier, SD_PATH_INPUT, "--classifier" },
                                      { o->resume, SD_PATH_RESUME, "--resume" }, { out, SD_PATH_OUTPUT_DIR, "--out" },
                                      { r->generator, SD_PATH_OUTPUT, "the generator (in --out)" },
-                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
-        if (sd_app_check_paths(dir, uses, 5)) goto done;
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" },
+                                     { o->track.log, SD_PATH_APPEND, "--log" } };
+        if (sd_app_check_paths(dir, uses, 6)) goto done;
     }
     if (o->classifier) {   /* refuse a wrong classifier before hours of training */
         if (sd_file_expect_kind(o->classifier, SD_KINDS_CLASSIFIER, "an image classifier") ||

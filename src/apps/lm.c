@@ -638,8 +638,9 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     if (rank == 0) {   /* before any work: no output replaces an input (or joins the corpus), all can be written */
         const sd_path_use uses[] = { { path, sd_app_input_role(path), "--text" },
                                      { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
-                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
-        if (sd_app_check_paths(NULL, uses, 4)) goto done;
+                                     { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" },
+                                     { o->track.log, SD_PATH_APPEND, "--log" } };
+        if (sd_app_check_paths(NULL, uses, 5)) goto done;
     }
     {   /* one process honours a stop during the read (ranks would disagree on it: theirs comes at step 1) */
         int loaded = sd_text_load_with(path, nranks == 1 ? o->stop : NULL, &text);

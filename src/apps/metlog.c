@@ -6,15 +6,18 @@
 
 #include <errno.h>
 #include <float.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct sd_metlog {
     FILE *f;
     int csv, nkeys, failed, has_config;
+    int special;                   /* a character device or FIFO, written through (not read back) */
     char keys[SD_METLOG_MAX_KEYS][48];
     char path[4096];
     double t0, t_offset;           /* time = now - t0 + t_offset */
@@ -384,7 +387,26 @@ sd_metlog *sd_metlog_open(const sd_metlog_opts *o)
         snprintf(l->keys[l->nkeys], sizeof l->keys[0], "%s", o->keys[l->nkeys]);
     }
     int has_header = 0;
-    if (o->resume && access(l->path, F_OK) == 0) {
+    struct stat st;
+    if (stat(l->path, &st) == 0 && !S_ISREG(st.st_mode)) {   /* (a symlink is followed) */
+        /* the output rules of every file (sd_write_atomic): a device or a FIFO with a reader is
+         * written through, never replaced or waited on; anything else is refused */
+        if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+            sd_error("%s is %s: a log must be a regular file (or a character device or FIFO, written through)",
+                     l->path, sd_file_kind((unsigned)st.st_mode));
+            free(l);
+            return NULL;
+        }
+        int fd = open(l->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY), fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+        if (fd < 0 || fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 || !(l->f = fdopen(fd, "w"))) {
+            if (fd < 0 && errno == ENXIO) sd_error("%s: a FIFO with no reader: the log cannot be written", l->path);
+            else sd_error("%s: %s", l->path, strerror(errno));
+            if (fd >= 0) close(fd);
+            free(l);
+            return NULL;
+        }
+        l->special = 1;
+    } else if (o->resume && access(l->path, F_OK) == 0) {
         if (resume_log(l, o->resume_step, &has_header)) { free(l); return NULL; }
         l->f = fopen(l->path, "a");
     } else {
@@ -401,6 +423,8 @@ sd_metlog *sd_metlog_open(const sd_metlog_opts *o)
 }
 
 const char *sd_metlog_path(const sd_metlog *l) { return l->path; }
+
+int sd_metlog_special(const sd_metlog *l) { return l && l->special; }
 
 int sd_fmt_float(char *buf, size_t size, double v)
 {

@@ -52,6 +52,8 @@ const char *sd_metlog_path(const sd_metlog *l);
  * shortest of %.6g..%.9g that reads back (strtof) as the same float, i.e. a
  * float's precision (0.2f is "0.2", not 0.200000003). snprintf's return. */
 int sd_fmt_float(char *buf, size_t size, double v);
+/* 1 if the log is written through to a character device or a FIFO (it cannot be read back: no curves). */
+int sd_metlog_special(const sd_metlog *l);
 
 /* ---- Reading a log back: columns "kind" (0 step, 1 epoch), "step", "epoch",
  * "time", then every other key met, in order of appearance; NaN where a

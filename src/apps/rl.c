@@ -348,8 +348,9 @@ static void on_episode(const sd_dqn_progress *p, void *user)
 int sd_app_rl_dqn(const sd_rl_dqn_opts *o, sd_rl_dqn_result *r, FILE *f)
 {
     const sd_path_use uses[] = { { o->resume, SD_PATH_RESUME, "--resume" }, { o->out, SD_PATH_OUTPUT, "--out" },
-                                 { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" } };
-    if (sd_app_check_paths(NULL, uses, 3)) return -1;   /* before any work */
+                                 { o->checkpoint, SD_PATH_CHECKPOINT, "--checkpoint" },
+                                 { o->track.log, SD_PATH_APPEND, "--log" } };
+    if (sd_app_check_paths(NULL, uses, 4)) return -1;   /* before any work */
     int rc = -1;
     sd_env *env = sd_env_new(o->env, NULL), *eval_env = sd_env_new(o->env, NULL);
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = o->threads });

@@ -61,7 +61,7 @@ sd_trainer *sd_trainer_new(const sd_trainer_opts *o)
             ck[n] = o->config[i].key, cv[n] = vals[n - 2];
         }
         if (sd_metlog_config(t->log, ck, cv, n)) { sd_trainer_free(t); return NULL; }
-        if (!o->flags.no_plot) {   /* curves.svg in --out's directory (or in it), else beside the log */
+        if (!o->flags.no_plot && !sd_metlog_special(t->log)) {   /* curves.svg in --out's directory (or in it), else beside the log */
             const char *beside = o->out ? o->out : o->flags.log;
             if (o->out && o->out_is_dir) snprintf(t->curves, sizeof t->curves, "%s/curves.svg", o->out);
             else {

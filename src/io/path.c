@@ -213,7 +213,22 @@ static int check_out_dir(const char *path, const char *what)
     return 0;
 }
 
-static int is_output(sd_path_role r) { return r == SD_PATH_OUTPUT || r == SD_PATH_CHECKPOINT; }
+static int is_output(sd_path_role r) { return r == SD_PATH_OUTPUT || r == SD_PATH_CHECKPOINT || r == SD_PATH_APPEND; }
+
+/* A file appended to in place: an existing regular file must open for writing
+ * (opened and closed, not changed); a new one, a device or a FIFO as for any output. */
+static int check_appendable(const char *path, const char *what)
+{
+    char target[PATH_MAX];
+    struct stat st;
+    if (sd_path_target(path, target, sizeof target) == 0 && stat(target, &st) == 0 && S_ISREG(st.st_mode)) {
+        int fd = open(target, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) return sd_error("%s %s: cannot write there: %s", what, path, strerror(errno));
+        close(fd);
+        return 0;
+    }
+    return sd_path_check_writable(path, what);
+}
 
 /* 1 if path lies in an output directory that the command will create (its
  * parent is checked for it instead). */
@@ -265,7 +280,9 @@ int sd_paths_check(const sd_path_use *u, int n)
     for (int i = 0; i < n; i++) {
         if (!u[i].path) continue;
         const char *wi = u[i].what ? u[i].what : "output";
-        if (is_output(u[i].role) && !in_new_dir(u, n, u[i].path) && sd_path_check_writable(u[i].path, wi)) return -1;
+        if (is_output(u[i].role) && !in_new_dir(u, n, u[i].path) &&
+            (u[i].role == SD_PATH_APPEND ? check_appendable(u[i].path, wi) : sd_path_check_writable(u[i].path, wi)))
+            return -1;
         if (u[i].role == SD_PATH_OUTPUT_DIR && check_out_dir(u[i].path, wi)) return -1;
     }
     return 0;
