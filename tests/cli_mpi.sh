@@ -52,11 +52,11 @@ cmp_w "$TMP/u1.st" "$TMP/u2.st" 1e-5 "uneven shards (32 + 31), SGD"
 # ---- a rank killed mid-run: 30 steps, a checkpoint every 4; kill rank 1 after the first
 run=(--model cnn --recipe plain --epochs 3 --limit 640 --limit-test 100 --threads 1 --seed 7
      --optim sgd --momentum 0.9 --lr 0.01)
-kill_rank() {   # kill_rank R: SIGKILL this test's rank R
+kill_rank() {   # kill_rank R [SIGNAL]: send SIGNAL (default KILL) to this test's rank R
     local p
     for p in $(pgrep -x shendu); do
         tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SHENDU_TEST_TAG=$SHENDU_TEST_TAG" || continue
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" && kill -KILL "$p"
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" && kill -"${2:-KILL}" "$p"
     done
 }
 wait_for() { for _ in $(seq 1 400); do [ -e "$1" ] && return 0; sleep 0.05; done; return 1; }
@@ -110,6 +110,21 @@ else
     echo "note: the run finished before SIGINT reached it; the stop itself was not exercised" >&2
 fi
 "$BIN" eval "$TMP/int.st" --limit 50 >/dev/null 2>&1 && ok || bad "the checkpoint written on SIGINT does not load"
+
+# ---- SIGTERM to one rank only (rank 1, not mpirun): the stop travels with the next step's
+# all-reduce, every rank stops at the same step, no rank is left waiting in a collective
+mpi -np 2 "$BIN" train "${sig[@]}" --checkpoint "$TMP/one.st" >"$TMP/one.log" 2>&1 &
+job=$!
+for _ in $(seq 1 1200); do grep -q "^epoch 1/" "$TMP/one.log" && break; sleep 0.05; done
+kill_rank 1 TERM
+wait $job; rc=$?
+[ $rc != 124 ] && [ $rc != 137 ] && ok || bad "SIGTERM to rank 1 left the job hanging: $(cat "$TMP/one.log")"
+if grep -q "stopped at epoch" "$TMP/one.log"; then
+    grep -q "resume with: shendu train --resume" "$TMP/one.log" && ok || bad "no resume hint: $(cat "$TMP/one.log")"
+    "$BIN" eval "$TMP/one.st" --limit 50 >/dev/null 2>&1 && ok || bad "the checkpoint written on rank 1's SIGTERM does not load"
+else
+    echo "note: the run finished before SIGTERM reached rank 1; the stop itself was not exercised" >&2
+fi
 
 # ---- one rank's bad flag, or different settings, end every rank
 quick=(--model mlp --epochs 1 --limit 256 --limit-test 100 --threads 1)

@@ -1,8 +1,11 @@
 /* libFuzzer harness: checkpoints — the training configuration a resume reads
- * (classifier, GAN, DQN, lm), and the model with optimizer and RNG state
- * inside; the same for lm checkpoints. */
+ * (classifier, GAN, DQN, lm, diffusion), and the model with optimizer and RNG
+ * state inside; the same for lm checkpoints, and diffusion models and
+ * checkpoints (the U-Net and schedule `diffusion sample` loads, the optimizer,
+ * RNG and order a resume reads). */
 #include "fuzz_common.h"
 #include "apps/apps.h"
+#include "apps/diffusion_app.h"
 
 #include <stdlib.h>
 
@@ -34,6 +37,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (opt) sd_lm_checkpoint_restore(path, lm, opt, n, &st);
         sd_optim_free(opt);
         sd_lm_free(lm);
+    }
+    sd_diffusion_train_opts dop = { 0 };   /* `shendu diffusion --resume` */
+    sd_diffusion_config_load(path, &dop);
+    sd_diffusion_config_free(&dop);
+    sd_diffusion_model dm;                 /* `diffusion sample`/`score`: the U-Net from the file's metadata */
+    if (sd_diffusion_model_load(path, &dm) == 0) {
+        sd_optim *opt = sd_optim_new(sd_unet_params(dm.u), &(sd_optim_opts){ .kind = SD_OPTIM_ADAM });
+        sd_st_file *f = sd_st_open(path);
+        if (opt && f) {
+            sd_rng rng;
+            int32_t order[16];
+            sd_checkpoint_restore_optim(f, opt);
+            sd_checkpoint_read_rng(f, "shendu.diffusion.rng", &rng);
+            sd_checkpoint_read_i32(f, "shendu.diffusion.order", order, 16);
+        }
+        sd_st_close(f);
+        sd_optim_free(opt);
+        sd_diffusion_model_free(&dm);
     }
     sd_model *m = sd_model_load(path);
     if (m) {
