@@ -334,7 +334,7 @@ static void forward_kernels(sd_rng *rng)
         sd_conv_dims d = dims_of(k);
         size_t nx, nw, ny;
         sizes_of(k, &nx, &nw, &ny);
-        size_t ns = sd_conv2d_gemm_scratch(&d, 0), nsw = sd_conv2d_winograd_scratch(&d, 4);
+        size_t ns = sd_conv2d_gemm_scratch(&d, 0, 4), nsw = sd_conv2d_winograd_scratch(&d, 4);
         float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc((size_t)k.o * sizeof *b);
         float *y[3], *y0 = malloc(ny * sizeof *y0), *scratch = malloc((ns > nsw ? ns : nsw) * sizeof *scratch);
         fill(x, nx, rng);
@@ -348,7 +348,7 @@ static void forward_kernels(sd_rng *rng)
             for (int t = 0; t < 3; t++) {
                 y[t] = malloc(ny * sizeof *y[t]);
                 if (wino) sd_conv2d_winograd(ctx[t], &d, x, w, b, y[t], scratch);
-                else sd_conv2d_gemm(ctx[t], &d, x, w, b, y[t], scratch);
+                else sd_conv2d_gemm(ctx[t], &d, x, w, b, y[t], scratch, 0);
             }
             CHECK_CLOSE(y[0], y0, ny, "y");
             CHECK_MSG(!memcmp(y[0], y[1], ny * sizeof *y0) && !memcmp(y[0], y[2], ny * sizeof *y0),

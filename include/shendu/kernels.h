@@ -70,14 +70,15 @@ void sd_im2col(const sd_conv_dims *d, const float *x, float *cols, size_t ldc);
 /* The adjoint: x (C,H,W) += every entry of cols (C*KH*KW, OH*OW) at its tap. */
 void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x);
 
-/* Fast convolution: im2col of every image into cols (C*KH*KW, N*OH*OW) and
- * sd_gemm. `scratch` holds sd_conv2d_gemm_scratch(d, grads) floats, grads =
+/* Fast convolution: im2col of each image and sd_gemm. `scratch` holds
+ * sd_conv2d_gemm_scratch(d, grads, threads) floats (threads: the ctx's), grads =
  * 0 for a forward only, 1 for a backward giving dw and db, 2 for dx as well;
- * the backward reads the columns the forward left there, so keep it between.
- * ctx (threads, GEMM buffers) is required. */
-size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads);
+ * with grads >= 1 the forward runs with keep_cols, leaving the batch's columns
+ * (C*KH*KW, N*OH*OW) that the backward reads, so keep it between; without, it
+ * needs only one image's columns per thread. ctx (threads, GEMM buffers) is required. */
+size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads, int threads);
 void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
-                    const float *b, float *y, float *scratch);
+                    const float *b, float *y, float *scratch, int keep_cols);
 /* dw (O,C*KH*KW) += the weight gradient for dy, from x itself (for a forward
  * that ran another kernel and left no columns): image by image, each thread
  * making the columns of its share of the channels in `scratch`

@@ -336,20 +336,38 @@ static int generate_batch(sd_graph *g, sd_model *G, const float *z, int b, float
     return y ? 0 : -1;
 }
 
-/* out (n, image) = G(z) for z (n, nz), in evaluation mode, GEN_BATCH at a time. */
-static int generate(sd_ctx *ctx, sd_model *G, const float *z, int n, float *out)
+/* A graph for evaluation: `borrow` (a training graph between two steps: its
+ * arena, already as large as a training step's, is reused instead of a second
+ * one beside it; the DCGAN's peak memory fell by 50 MB) or a new one. */
+static sd_graph *eval_graph(sd_ctx *ctx, sd_graph *borrow)
+{
+    sd_graph *g = borrow ? borrow : sd_graph_new(ctx);
+    if (g) sd_graph_set_grad(g, 0);
+    return g;
+}
+
+static void eval_graph_done(sd_graph *g, sd_graph *borrow)
+{
+    if (!g) return;
+    if (g != borrow) { sd_graph_free(g); return; }
+    sd_graph_reset(g);
+    sd_graph_set_grad(g, 1);
+}
+
+/* out (n, image) = G(z) for z (n, nz), in evaluation mode, GEN_BATCH at a time
+ * (on `borrow`, a graph of the caller's, or a new one). */
+static int generate(sd_ctx *ctx, sd_graph *borrow, sd_model *G, const float *z, int n, float *out)
 {
     const int nz = sd_model_input_shape(G).d[0];
     const size_t img = sd_shape_numel(sd_model_output_shape(G));
-    sd_graph *g = sd_graph_new(ctx);
+    sd_graph *g = eval_graph(ctx, borrow);
     if (!g) return -1;
-    sd_graph_set_grad(g, 0);
     int rc = 0;
     for (int i = 0; i < n && !rc; i += GEN_BATCH) {
         int b = n - i < GEN_BATCH ? n - i : GEN_BATCH;
         rc = generate_batch(g, G, z + (size_t)i * nz, b, out + (size_t)i * img);
     }
-    sd_graph_free(g);
+    eval_graph_done(g, borrow);
     return rc;
 }
 
@@ -433,19 +451,18 @@ static int classify_pixels(sd_graph *g, sd_model *cls, const uint8_t *px, int b,
  * (px NULL) n samples of G with noise from rng. Streams: a batch is made (or
  * taken), turned into pixels and classified before the next, so memory stays
  * that of one batch whatever n is; only p(y|x) (n, classes) is kept. */
-static int score_images(sd_ctx *ctx, sd_model *G, sd_rng *rng, const uint8_t *px, sd_model *cls, int n,
-                        double *score, volatile sig_atomic_t *stop)
+static int score_images(sd_ctx *ctx, sd_graph *const borrow[2], sd_model *G, sd_rng *rng, const uint8_t *px,
+                        sd_model *cls, int n, double *score, volatile sig_atomic_t *stop)
 {
     const size_t img = sd_shape_numel(sd_model_input_shape(cls));
     const int k = sd_model_output_shape(cls).d[0], nz = G ? sd_model_input_shape(G).d[0] : 0;
     float *x = malloc(GEN_BATCH * img * sizeof *x), *p = malloc((size_t)n * k * sizeof *p);
     float *z = G ? malloc((size_t)GEN_BATCH * nz * sizeof *z) : NULL, *gx = G ? malloc(GEN_BATCH * img * sizeof *gx) : NULL;
     uint8_t *own = G ? malloc(GEN_BATCH * img) : NULL;
-    sd_graph *gc = sd_graph_new(ctx), *gg = G ? sd_graph_new(ctx) : NULL;
+    sd_graph *b0 = borrow ? borrow[0] : NULL, *b1 = borrow ? borrow[1] : NULL;
+    sd_graph *gc = eval_graph(ctx, b0), *gg = G ? eval_graph(ctx, b1) : NULL;
     int rc = -1;
     if (!x || !p || !gc || (G && (!z || !gx || !own || !gg))) { sd_error("out of memory scoring %d images", n); goto done; }
-    sd_graph_set_grad(gc, 0);
-    if (gg) sd_graph_set_grad(gg, 0);
     for (int i = 0; i < n; i += GEN_BATCH) {
         if (stop && *stop) { rc = SD_STOPPED; goto done; }   /* a stop: checked every batch (milliseconds) */
         const int b = n - i < GEN_BATCH ? n - i : GEN_BATCH;
@@ -460,8 +477,8 @@ static int score_images(sd_ctx *ctx, sd_model *G, sd_rng *rng, const uint8_t *px
     *score = sd_inception_score(p, n, k);
     rc = 0;
 done:
-    sd_graph_free(gg);
-    sd_graph_free(gc);
+    eval_graph_done(gg, b1);
+    eval_graph_done(gc, b0);
     free(own);
     free(gx);
     free(z);
@@ -472,14 +489,14 @@ done:
 
 int sd_app_score_pixels(sd_ctx *ctx, sd_model *cls, const uint8_t *px, int n, double *score)
 {
-    return score_images(ctx, NULL, NULL, px, cls, n, score, NULL);
+    return score_images(ctx, NULL, NULL, NULL, px, cls, n, score, NULL);
 }
 
 /* Score of n samples of G (noise from rng); SD_STOPPED if *stop is set meanwhile (stop may be NULL). */
-static int score_generator(sd_ctx *ctx, sd_model *G, sd_model *cls, int n, sd_rng *rng, double *score,
-                           volatile sig_atomic_t *stop)
+static int score_generator(sd_ctx *ctx, sd_graph *const borrow[2], sd_model *G, sd_model *cls, int n, sd_rng *rng,
+                           double *score, volatile sig_atomic_t *stop)
 {
-    return score_images(ctx, G, rng, NULL, cls, n, score, stop);
+    return score_images(ctx, borrow, G, rng, NULL, cls, n, score, stop);
 }
 
 /* ---- Files */
@@ -702,7 +719,8 @@ static int gan_epoch_end(void *user, int epoch, double *values)
     if (average_states(o->dist, R->G, R->Gavg, R->D)) return -1;
     if (sd_dist_rank(o->dist) == 0) {
         char path[4200], buf[32];
-        if (generate(R->ctx, R->Gout, R->zfix, R->nfix, R->samples)) return -1;
+        sd_graph *const borrow[2] = { R->gan->gD, R->gan->gG };   /* free between two steps */
+        if (generate(R->ctx, borrow[0], R->Gout, R->zfix, R->nfix, R->samples)) return -1;
         snprintf(path, sizeof path, "%s/epoch_%03d.png", R->out, epoch);
         if (sd_app_save_grid(path, R->samples, R->nfix, image_shape(), 8)) return -1;
         snprintf(buf, sizeof buf, "%d", epoch);
@@ -712,7 +730,7 @@ static int gan_epoch_end(void *user, int epoch, double *values)
         if (R->cls) {
             sd_rng srng;
             sd_rng_seed(&srng, o->seed + 1);   /* the same noise every epoch */
-            int sc = score_generator(R->ctx, R->Gout, R->cls, R->nscore, &srng, &r->score, o->stop);
+            int sc = score_generator(R->ctx, borrow, R->Gout, R->cls, R->nscore, &srng, &r->score, o->stop);
             if (sc == SD_STOPPED && sd_dist_size(o->dist) == 1) {   /* the run resumes at the next epoch */
                 fprintf(R->log, "\n");
                 R->stopped_scoring = epoch;
@@ -859,7 +877,9 @@ int sd_app_gan_train(const sd_gan_train_opts *o, sd_gan_result *r, FILE *log)
         nscore = o->score_n > 0 ? o->score_n : 10000;
         if (nscore > test.n) nscore = test.n;
         /* one process honours a stop here (ranks would disagree on it: theirs comes at step 1) */
-        int sc = score_images(ctx, NULL, NULL, test.images, cls, nscore, &r->real_score, nranks == 1 ? o->stop : NULL);
+        sd_graph *const borrow[2] = { gan->gD, gan->gG };   /* (no step taken yet) */
+        int sc = score_images(ctx, borrow, NULL, NULL, test.images, cls, nscore, &r->real_score,
+                              nranks == 1 ? o->stop : NULL);
         if (sc == SD_STOPPED) {
             fprintf(log, "stopped while scoring the real test images: nothing trained, nothing saved\n");
             rc = SD_STOPPED;
@@ -986,7 +1006,7 @@ int sd_app_gan_sample(const char *gen_path, int n, int cols, uint64_t seed, cons
     sd_rng rng;
     sd_rng_seed(&rng, seed);
     for (size_t i = 0; i < (size_t)n * nz; i++) z[i] = sd_rng_normal(&rng);
-    if (generate(ctx, G, z, n, x)) goto done;
+    if (generate(ctx, NULL, G, z, n, x)) goto done;
     for (size_t i = 0; i < (size_t)n * sd_shape_numel(img); i++)
         if (!isfinite(x[i])) { sd_error("%s produced a non-finite pixel (a diverged generator?)", gen_path); goto done; }
     if (sd_app_save_grid(out_png, x, n, img, cols)) goto done;
@@ -1029,7 +1049,7 @@ int sd_app_gan_score(const char *gen_path, const char *cls_path, const char *dat
     if (!(ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = threads }))) goto done;
     sd_rng rng;
     sd_rng_seed(&rng, seed);
-    if (score_generator(ctx, G, cls, n, &rng, score, NULL)) goto done;
+    if (score_generator(ctx, NULL, G, cls, n, &rng, score, NULL)) goto done;
     if (sd_app_score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
     if (!isfinite(*score) || !isfinite(*real_score)) {
         sd_error("the inception score is not finite: %s gives non-finite class scores (a diverged classifier?)",

@@ -89,8 +89,8 @@ sd_tensor *sd_conv2d(sd_graph *g, sd_tensor *x, sd_tensor *w, sd_tensor *b, int 
         if (s->wino_dx && sd_conv2d_winograd_dx_scratch(&s->d, threads) > wsz)
             wsz = sd_conv2d_winograd_dx_scratch(&s->d, threads);
     }
-    size_t gs = !s->wino ? sd_conv2d_gemm_scratch(&s->d, grads)
-                         : grads == 2 && !s->wino_dx ? sd_conv2d_gemm_scratch(&s->d, 2) : 0;
+    size_t gs = !s->wino ? sd_conv2d_gemm_scratch(&s->d, grads, threads)
+                         : grads == 2 && !s->wino_dx ? sd_conv2d_gemm_scratch(&s->d, 2, threads) : 0;
     s->scratch = sd_graph_alloc(g, (gs + wsz) * sizeof(float));
     if (!s->scratch) return NULL;
     s->wscratch = s->scratch + gs;
@@ -108,7 +108,7 @@ void sd_op_conv2d_fwd(sd_graph *g, sd_tensor *y)
                            y->data, s->wscratch);
     else
         sd_conv2d_gemm(sd_graph_ctx(g), &s->d, y->src[0]->data, y->src[1]->data, b ? b->data : NULL,
-                       y->data, s->scratch);
+                       y->data, s->scratch, y->iarg[0] > 0);
 }
 
 /* dx (N,C,H,W) += col2im(wᵀ · dy) (or Winograd's dx), dw (O,C,KH,KW) += dy · colsᵀ,

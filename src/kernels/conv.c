@@ -207,20 +207,38 @@ void sd_col2im(const sd_conv_dims *d, const float *cols, size_t ldc, float *x)
 /* ------------------------------------------------------------------------- */
 /* Fast convolution                                                          */
 
-/* Floats of scratch: cols (CKK, N*P); with grads >= 1 also dyt (O, N*P); with
- * grads == 2 also dcols (CKK, N*P). */
-size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads)
+/* The backward's dx: images in chunks of about 1 MiB of columns (at least one image). */
+static int dx_chunk(const sd_conv_dims *d)
 {
-    size_t np = (size_t)d->n * d->oh * d->ow, ckk = (size_t)d->c * d->kh * d->kw;
-    return ckk * np + (grads >= 1 ? (size_t)d->o * np : 0) + (grads >= 2 ? ckk * np : 0);
+    const size_t per = (size_t)d->c * d->kh * d->kw * d->oh * d->ow;
+    const size_t chunk = (1024 * 1024 / sizeof(float)) / per;
+    return chunk < 1 ? 1 : chunk > (size_t)d->n ? d->n : (int)chunk;
 }
 
-/* x (N,C,H,W), w (O,C*KH*KW), b (O) or NULL -> y (N,O,OH,OW); leaves cols in scratch.
- * Image by image: cols[:, n*P : n*P+P] = im2col(x_n), y_n (O,P) = w · those columns + b.
+/* Floats of scratch. A forward only (grads 0): one image's columns (CKK, P)
+ * per thread. With grads >= 1 the batch's columns (CKK, N*P), kept for the
+ * weight gradient, and dyt (O, N*P); with grads == 2 also one chunk's dcols
+ * (CKK, chunk*P) per thread. (The columns of the whole batch were made for
+ * every forward, and dcols for the whole batch: a DCGAN step held 116 MB of
+ * them for its last 32 -> 1 convolution alone.) */
+size_t sd_conv2d_gemm_scratch(const sd_conv_dims *d, int grads, int threads)
+{
+    const size_t P = (size_t)d->oh * d->ow, np = (size_t)d->n * P, ckk = (size_t)d->c * d->kh * d->kw;
+    if (threads < 1) threads = 1;
+    if (grads <= 0) return (size_t)(threads < d->n ? threads : d->n) * ckk * P;
+    const int chunk = dx_chunk(d), nchunks = (d->n + chunk - 1) / chunk;
+    return ckk * np + (size_t)d->o * np +
+           (grads >= 2 ? (size_t)(threads < nchunks ? threads : nchunks) * ckk * chunk * P : 0);
+}
+
+/* x (N,C,H,W), w (O,C*KH*KW), b (O) or NULL -> y (N,O,OH,OW); with keep_cols
+ * leaves the batch's columns in scratch for the backward.
+ * Image by image: cols[:, n*P : n*P+P] = im2col(x_n), y_n (O,P) = w · those columns + b;
+ * without keep_cols each thread's image goes to its own (CKK, P) buffer instead.
  * With at least as many images as threads, each thread takes whole images (and
  * runs its GEMMs serially); otherwise the images go in turn, each GEMM threaded. */
 void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const float *w,
-                    const float *b, float *y, float *scratch)
+                    const float *b, float *y, float *scratch, int keep_cols)
 {
     const int N = d->n, O = d->o, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
     const size_t chw = (size_t)d->c * d->h * d->w;
@@ -234,10 +252,12 @@ void sd_conv2d_gemm(sd_ctx *ctx, const sd_conv_dims *d, const float *x, const fl
     const int gemm_threads = 2.0 * O * CKK * (double)NP < SERIAL_CONV_FLOPS ? 1 : 0;
     #pragma omp parallel for num_threads(t) if (t > 1 && N >= t) schedule(static)
     for (int n = 0; n < N; n++) {
-        float *cn = cols + (size_t)n * P, *yn = y + (size_t)n * O * P;
-        sd_im2col(d, x + n * chw, cn, (size_t)NP);
+        const int ld = keep_cols ? NP : P;   /* (the same products either way) */
+        float *cn = keep_cols ? cols + (size_t)n * P : cols + (size_t)omp_get_thread_num() * CKK * P;
+        float *yn = y + (size_t)n * O * P;
+        sd_im2col(d, x + n * chw, cn, (size_t)ld);
         /* y_n (O, P) = w (O, CKK) · cols_n (CKK, P) */
-        sd_gemm_on(ctx, gemm_threads, 0, 0, O, P, CKK, 1.0f, w, CKK, cn, NP, 0.0f, yn, P);
+        sd_gemm_on(ctx, gemm_threads, 0, 0, O, P, CKK, 1.0f, w, CKK, cn, ld, 0.0f, yn, P);
         if (b)
             for (int o = 0; o < O; o++) {
                 float *r = yn + (size_t)o * P, bo = b[o];
@@ -303,7 +323,7 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
     const int N = d->n, O = d->o, P = d->oh * d->ow, NP = N * P, CKK = d->c * d->kh * d->kw;
     const size_t chw = (size_t)d->c * d->h * d->w;
     float *cols = scratch, *dyt = dw || dx ? cols + (size_t)CKK * NP : NULL;
-    float *dcols = dx ? dyt + (size_t)O * NP : NULL;
+    float *dcols = dx ? dyt + (size_t)O * NP : NULL;   /* one chunk's (CKK, chunk*P) per thread */
 
     int t = nthreads(ctx, (size_t)O * NP);
     #pragma omp parallel for num_threads(t) schedule(static)
@@ -323,17 +343,15 @@ void sd_conv2d_gemm_bwd(sd_ctx *ctx, const sd_conv_dims *d, const float *w, cons
     /* In chunks of images small enough to stay in cache, one chunk per thread:
      * dcols[:, chunk] (CKK, n*P) = wᵀ (CKK, O) · dyt[:, chunk] (O, n*P),
      * then dx_n += col2im(dcols[:, n*P : n*P+P]) for each image n of the chunk. */
-    int chunk = (int)((1024 * 1024 / sizeof(float)) / ((size_t)CKK * P));
-    if (chunk < 1) chunk = 1;
-    const int nchunks = (N + chunk - 1) / chunk;
+    const int chunk = dx_chunk(d), nchunks = (N + chunk - 1) / chunk;
     t = nthreads(ctx, (size_t)CKK * NP);
     if (nchunks < t) t = 1;
     #pragma omp parallel for num_threads(t) schedule(static)
     for (int c = 0; c < nchunks; c++) {
-        const int n0 = c * chunk, n1 = n0 + chunk < N ? n0 + chunk : N;
-        float *dc = dcols + (size_t)n0 * P;
-        sd_gemm(ctx, 1, 0, CKK, (n1 - n0) * P, O, 1.0f, w, CKK, dyt + (size_t)n0 * P, NP, 0.0f, dc, NP);
-        for (int n = n0; n < n1; n++) sd_col2im(d, dcols + (size_t)n * P, (size_t)NP, dx + n * chw);
+        const int n0 = c * chunk, n1 = n0 + chunk < N ? n0 + chunk : N, ld = (n1 - n0) * P;
+        float *dc = dcols + (size_t)omp_get_thread_num() * CKK * chunk * P;
+        sd_gemm(ctx, 1, 0, CKK, ld, O, 1.0f, w, CKK, dyt + (size_t)n0 * P, NP, 0.0f, dc, ld);
+        for (int n = n0; n < n1; n++) sd_col2im(d, dc + (size_t)(n - n0) * P, (size_t)ld, dx + n * chw);
     }
 }
 
