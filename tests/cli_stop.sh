@@ -2,9 +2,10 @@
 # Stop means stop (issue 15, point 6): SIGTERM is honoured promptly inside the
 # long loops of a trainer, not only between steps: between the updates of one
 # `rl dqn` env step (--gradient-steps 1000000 would take minutes), during an
-# `lm train` validation pass, and during the scoring of a GAN's epoch. Each stop
-# writes a checkpoint that loads. The bound below is generous (a liveness check, not a timing): without the fix
-# these runs ignore the signal for minutes.
+# `lm train` validation pass, and during the scoring of a GAN's or a diffusion
+# model's epoch. Each stop writes a checkpoint that loads. The bound below is
+# generous (a liveness check, not a timing): without the fix these runs ignore
+# the signal for minutes.
 . "$(dirname "$0")/lib_cli.sh"
 
 # ends_within SECONDS PID: 0 if the process has ended by then (else it is killed)
@@ -59,5 +60,21 @@ wait $pid; rc=$?
 grep -q "stopped at the end of epoch 1 (its score not taken); checkpoint written" "$TMP/gan.log" && ok \
     || bad "no stop line: $(cat "$TMP/gan.log")"
 "$BIN" gan sample "$TMP/gan.st" --n 4 --out "$TMP/s.png" >/dev/null 2>&1 && ok || bad "the gan checkpoint does not load"
+
+# --- diffusion --classifier: the same for the DDIM samples of its per-epoch score (a tiny
+# U-Net, 20000 samples: far longer than the wait), checked between two U-Net passes
+"$BIN" diffusion --channels 4 --groups 2 --steps 10 --sample-steps 10 --limit 64 --batch 32 --epochs 2 \
+    --classifier "$TMP/cls.st" --score-n 20000 --threads 1 --no-plot --checkpoint "$TMP/dif.st" --out "$TMP/dif" \
+    >"$TMP/dif.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 2400); do [ -e "$TMP/dif/epoch_001.png" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+kill -TERM $pid
+ends_within 20 $pid && ok || bad "diffusion ignored SIGTERM while scoring an epoch: $(cat "$TMP/dif.log")"
+wait $pid; rc=$?
+[ $rc = 130 ] && ok || bad "diffusion stopped by SIGTERM exited $rc: $(cat "$TMP/dif.log")"
+grep -q "stopped at the end of epoch 1 (its score not taken); checkpoint written" "$TMP/dif.log" && ok \
+    || bad "no stop line: $(cat "$TMP/dif.log")"
+"$BIN" diffusion sample "$TMP/dif.st" --n 4 --sample-steps 2 --out "$TMP/d.png" >/dev/null 2>&1 && ok \
+    || bad "the diffusion checkpoint does not load"
 
 done_tests

@@ -21,6 +21,17 @@ expect 2 "--lr: '1e-40' cannot be held by a 32-bit float" "$BIN" train --lr 1e-4
 expect 2 "--ema: '1e-45' cannot be held" "$BIN" gan --ema 1e-45
 expect 2 "--lr: '1e39' cannot be held" "$BIN" diffusion --lr 1e39
 expect 2 "--lr: '1e-400' is not a number in \(0, 1\]" "$BIN" rl dqn --lr 1e-400
+# ... and so is such a value stored in a checkpoint's settings (read as the flag would be)
+"$BIN" lm train --steps 2 --hidden 8 --emb 4 --seq 8 --batch 2 --sample-len 0 --threads 1 \
+    --checkpoint "$TMP/lmck.st" >/dev/null 2>&1 || bad "lm train for the checkpoint failed"
+python3 - "$TMP/lmck.st" "$TMP/lmck-tiny.st" <<'PY' || bad "could not rewrite the checkpoint"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n]); h["__metadata__"]["shendu.lm.lr"] = "1e-50"
+j = json.dumps(h).encode(); j += b" " * (-len(j) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PY
+expect 2 "1e-50" "$BIN" lm train --resume "$TMP/lmck-tiny.st" --steps 4
 expect 2 "--hidden: unknown layer kind 'foo'" "$BIN" rl dqn --hidden "foo(3)"
 # presets still work, as do architecture strings
 expect 0 "conv1 +conv +\[32,26,26\]" "$BIN" explain shapes --model cnn

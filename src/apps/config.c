@@ -6,6 +6,8 @@
 #include "apps.h"
 
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,15 +75,17 @@ int sd_config_set(const sd_config_field *f, void *opts, const char *v, char **ow
         if (!bad) *(long *)p = x;
         break;
     }
-    case SD_CFG_DOUBLE: {
+    case SD_CFG_DOUBLE: {   /* (a value that underflows or overflows is refused, as by the flags) */
+        errno = 0;
         double x = strtod(v, &end);
-        bad |= *end || !(x >= f->min && x <= f->max);
+        bad |= *end || errno == ERANGE || (x != 0.0 && !(fabs(x) >= DBL_MIN)) || !(x >= f->min && x <= f->max);
         if (!bad) *(double *)p = x;
         break;
     }
     case SD_CFG_FLOAT: {
+        errno = 0;
         float x = strtof(v, &end);
-        bad |= *end || !(x >= f->min && x <= f->max);
+        bad |= *end || errno == ERANGE || (x != 0.0f && !(fabsf(x) >= FLT_MIN)) || !(x >= f->min && x <= f->max);
         if (!bad) *(float *)p = x;
         break;
     }

@@ -99,7 +99,8 @@ done:
 /* ---- Sampling */
 
 /* In batches of 64; the path's 8 points: x_T first, the picture last. */
-int sd_diffusion_draw(sd_ctx *ctx, sd_diffusion_model *m, int n, int ddim, int steps, sd_rng *rng, float *out, int ntraj, float *traj)
+int sd_diffusion_draw(sd_ctx *ctx, sd_diffusion_model *m, int n, int ddim, int steps, sd_rng *rng, float *out, int ntraj, float *traj,
+                      volatile sig_atomic_t *stop)
 {
     const size_t img = sd_shape_numel(m->img);
     const int T = m->T, nsteps = ddim ? steps : T;
@@ -113,6 +114,7 @@ int sd_diffusion_draw(sd_ctx *ctx, sd_diffusion_model *m, int n, int ddim, int s
         float *x = out + (size_t)i * img;
         for (size_t k = 0; k < (size_t)b * img; k++) x[k] = sd_rng_normal(rng);
         for (int k = 0; k < nsteps && !rc; k++) {
+            if (stop && *stop) { rc = SD_STOPPED; break; }   /* between two U-Net passes */
             /* DDIM visits t_k = round((nsteps - k) T / nsteps), from T down to its last step > 0 */
             const int tt = ddim ? (int)(((int64_t)(nsteps - k) * T) / nsteps) : T - k;
             const int prev = ddim ? (int)(((int64_t)(nsteps - k - 1) * T) / nsteps) : tt - 1;
@@ -145,7 +147,8 @@ static void to_pixels(const float *x, size_t n, uint8_t *px)
 }
 
 /* Drawn a batch at a time, classified all at once. */
-int sd_diffusion_score(sd_ctx *ctx, sd_diffusion_model *m, sd_model *cls, int n, int steps, sd_rng *rng, double *score)
+int sd_diffusion_score(sd_ctx *ctx, sd_diffusion_model *m, sd_model *cls, int n, int steps, sd_rng *rng, double *score,
+                       volatile sig_atomic_t *stop)
 {
     const size_t img = sd_shape_numel(m->img);
     float *x = malloc((size_t)MAX_SAMPLE_BATCH * img * sizeof *x);
@@ -154,7 +157,10 @@ int sd_diffusion_score(sd_ctx *ctx, sd_diffusion_model *m, sd_model *cls, int n,
     if (!x || !px) { sd_error("out of memory drawing %d samples", n); goto done; }
     for (int i = 0; i < n; i += MAX_SAMPLE_BATCH) {
         const int b = n - i < MAX_SAMPLE_BATCH ? n - i : MAX_SAMPLE_BATCH;
-        if (sd_diffusion_draw(ctx, m, b, 1, steps, rng, x, 0, NULL)) goto done;
+        if ((rc = sd_diffusion_draw(ctx, m, b, 1, steps, rng, x, 0, NULL, stop))) {
+            if (rc != SD_STOPPED) rc = -1;
+            goto done;
+        }
         to_pixels(x, (size_t)b * img, px + (size_t)i * img);
     }
     rc = sd_app_score_pixels(ctx, cls, px, n, score);
@@ -195,7 +201,7 @@ int sd_app_diffusion_sample(const char *model, const char *out_png, const sd_dif
     sd_rng rng;
     sd_rng_seed(&rng, o->seed);
     const double t0 = sd_time_now();
-    if (sd_diffusion_draw(ctx, &m, o->n, o->ddim, o->steps, &rng, x, ntraj, traj)) goto done;
+    if (sd_diffusion_draw(ctx, &m, o->n, o->ddim, o->steps, &rng, x, ntraj, traj, NULL)) goto done;
     const double secs = sd_time_now() - t0;
     int cols = 1;
     while (cols * cols < o->n) cols++;
@@ -245,7 +251,7 @@ int sd_app_diffusion_score(const char *model, const char *cls_path, const char *
     }
     sd_rng rng;
     sd_rng_seed(&rng, seed);
-    if (sd_diffusion_score(ctx, &m, cls, n, steps, &rng, score) ||
+    if (sd_diffusion_score(ctx, &m, cls, n, steps, &rng, score, NULL) ||
         sd_app_score_pixels(ctx, cls, test.images, n < test.n ? n : test.n, real_score)) goto done;
     if (!isfinite(*score) || !isfinite(*real_score)) {
         sd_error("the inception score is not finite: %s gives non-finite class scores (a diverged classifier?)",

@@ -85,10 +85,12 @@ int  sd_diffusion_save_onnx(const sd_diffusion_model *m, const char *path);
  * `steps` evenly spaced steps (ddim) or DDPM ancestral over all T; traj (or
  * NULL): the first ntraj pictures at 8 points of the path, (8, ntraj, img). */
 int sd_diffusion_draw(sd_ctx *ctx, sd_diffusion_model *m, int n, int ddim, int steps, sd_rng *rng, float *out,
-                      int ntraj, float *traj);
-/* The score of n DDIM samples with the classifier (sd_app_score_pixels). */
+                      int ntraj, float *traj, volatile sig_atomic_t *stop);
+/* The score of n DDIM samples with the classifier (sd_app_score_pixels).
+ * stop (or NULL): checked between two U-Net passes; SD_STOPPED once set
+ * (sd_diffusion_draw likewise). */
 int sd_diffusion_score(sd_ctx *ctx, sd_diffusion_model *m, sd_model *cls, int n, int steps, sd_rng *rng,
-                       double *score);
+                       double *score, volatile sig_atomic_t *stop);
 
 /* 1 if the file's metadata says it is a diffusion model or checkpoint (for other
  * commands' messages). */

@@ -106,6 +106,7 @@ typedef struct run {
     float *grid;                   /* GRID pictures */
     int spe;                       /* steps an epoch */
     double images, train_secs, last_draw;
+    int stopped_scoring;           /* > 0: a stop came while this epoch was scored */
 } run;
 
 /* The model's metadata (written into model files and checkpoints alike). */
@@ -342,7 +343,7 @@ static int diffusion_epoch_end(void *user, int epoch, double *values)
     sd_rng fixed;
     sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);
     sd_diffusion_model dm = { R->avg, R->s, img, o->T };
-    if (sd_diffusion_draw(R->ctx, &dm, GRID, 1, o->sample_steps, &fixed, R->grid, 0, NULL)) return -1;
+    if (sd_diffusion_draw(R->ctx, &dm, GRID, 1, o->sample_steps, &fixed, R->grid, 0, NULL, NULL)) return -1;
     snprintf(path, sizeof path, "%s/epoch_%03d.png", R->out, epoch);
     if (sd_app_save_grid(path, R->grid, GRID, img, 8)) return -1;
     if (save_file(R, res->model, "diffusion", NULL, 0, NULL, 0)) return -1;
@@ -353,7 +354,13 @@ static int diffusion_epoch_end(void *user, int epoch, double *values)
         sd_rng srng;
         sd_rng_seed(&srng, o->seed + 1);
         const int n = o->score_n > 0 ? o->score_n : 1000;
-        if (sd_diffusion_score(R->ctx, &dm, R->cls, n, o->sample_steps, &srng, &res->score)) return -1;
+        int sc = sd_diffusion_score(R->ctx, &dm, R->cls, n, o->sample_steps, &srng, &res->score, o->stop);
+        if (sc == SD_STOPPED) {   /* the epoch's files are written: the run resumes at the next epoch */
+            fputc('\n', R->log);
+            R->stopped_scoring = epoch;
+            return SD_STOPPED;
+        }
+        if (sc) return -1;
         fprintf(R->log, "  score %.3f (%.1f %% of the real images')", res->score, 100.0 * res->score / res->real_score);
         values[3] = res->score;
     }
@@ -381,7 +388,8 @@ static int diffusion_after(void *user, const sd_trainer_io *io)
 static void diffusion_where(void *user, char *buf, size_t size)
 {
     const run *R = user;
-    snprintf(buf, size, "epoch %d, step %ld", R->epoch + 1, R->step);
+    if (R->stopped_scoring) snprintf(buf, size, "the end of epoch %d (its score not taken)", R->stopped_scoring);
+    else snprintf(buf, size, "epoch %d, step %ld", R->epoch + 1, R->step);
 }
 
 /* Every rank must run the same configuration and make the same collective calls. */
