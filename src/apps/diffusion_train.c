@@ -355,14 +355,21 @@ static int diffusion_epoch_end(void *user, int epoch, double *values)
         sd_rng_seed(&srng, o->seed + 1);
         const int n = o->score_n > 0 ? o->score_n : 1000;
         int sc = sd_diffusion_score(R->ctx, &dm, R->cls, n, o->sample_steps, &srng, &res->score, o->stop);
-        if (sc == SD_STOPPED) {   /* the epoch's files are written: the run resumes at the next epoch */
-            fputc('\n', R->log);
+        if (sc == SD_STOPPED && sd_dist_size(o->dist) == 1) {   /* the epoch's files are written: */
+            fputc('\n', R->log);                                  /* the run resumes at the next epoch */
             R->stopped_scoring = epoch;
             return SD_STOPPED;
         }
-        if (sc) return -1;
-        fprintf(R->log, "  score %.3f (%.1f %% of the real images')", res->score, 100.0 * res->score / res->real_score);
-        values[3] = res->score;
+        if (sc == SD_STOPPED) {   /* ranks: the others wait at the next step, where every rank agrees to stop */
+            res->score = NAN;
+            fprintf(R->log, "  score skipped (a stop came)");
+        } else if (sc) {
+            return -1;
+        } else {
+            fprintf(R->log, "  score %.3f (%.1f %% of the real images')", res->score,
+                    100.0 * res->score / res->real_score);
+            values[3] = res->score;
+        }
     }
     fputc('\n', R->log);
     fflush(R->log);
