@@ -214,8 +214,8 @@ static void qlearn_where(void *user, char *buf, size_t size)
 
 int sd_app_rl_qlearn(const sd_rl_qlearn_opts *o, sd_rl_qlearn_result *r, FILE *f)
 {
-    const sd_path_use uses[] = { { o->out, SD_PATH_OUTPUT, "--out" } };
-    if (sd_app_check_paths(NULL, uses, 1)) return -1;   /* before any work */
+    const sd_path_use uses[] = { { o->out, SD_PATH_OUTPUT, "--out" }, { o->track.log, SD_PATH_APPEND, "--log" } };
+    if (sd_app_check_paths(NULL, uses, 2)) return -1;   /* before any work */
     sd_env *env = tabular_env(o->env, o->slippery);
     if (!env) return -1;
     const sd_env_info *in = sd_env_get_info(env);
