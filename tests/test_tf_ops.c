@@ -6,6 +6,7 @@
  * the output layer tied to the embedding, and AdamW with no decay on vectors,
  * global-norm clipping and warm-up + cosine against torch.optim. */
 #include "gradcheck.h"
+#include "shendu/kernels.h"
 
 #include <string.h>
 
@@ -169,7 +170,7 @@ static void golden_adamw(void)
 
 typedef struct { int op, T, heads; float p; uint64_t seed; } gc_case;
 enum { GC_LN, GC_GELU, GC_BMM, GC_BMMT, GC_ATTN, GC_ATTN_COMPOSED, GC_DROPOUT, GC_TIED, GC_ATTN_QKV, GC_FULL,
-       GC_FULL_QKV, GC_FULL_COMPOSED };
+       GC_FULL_QKV, GC_FULL_COMPOSED, GC_MATMUL_BIAS };
 
 static const int32_t tokens[12] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8 };
 static const int32_t positions[12] = { 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5 };   /* T = 6, B = 2 time-major */
@@ -190,6 +191,7 @@ static sd_tensor *build(sd_graph *g, sd_params *P, void *user)
     case GC_FULL: return weighted_sum(g, sd_full_attention(g, p0, p1, p2, c->T, c->heads));
     case GC_FULL_QKV: return weighted_sum(g, sd_full_attention_qkv(g, p0, c->T, c->heads));
     case GC_FULL_COMPOSED: return weighted_sum(g, sd_full_attention_composed(g, p0, p1, p2, c->T, c->heads));
+    case GC_MATMUL_BIAS: return weighted_sum(g, sd_matmul_bias(g, p0, p1, p2, SD_TRANS_B));
     case GC_DROPOUT: {   /* the same mask every evaluation: the rng restarts */
         sd_rng rng;
         sd_rng_seed(&rng, c->seed);
@@ -231,6 +233,8 @@ static void gradients(sd_ctx *ctx)
     check_grad(ctx, "full_attention", (gc_case){ GC_FULL, 5, 2 }, qkv, 3, 2e-3);
     check_grad(ctx, "full_attention_qkv", (gc_case){ GC_FULL_QKV, 5, 2 }, (sd_shape[]){ SD_SHAPE(15, 24) }, 1, 2e-3);
     check_grad(ctx, "full_attention_composed", (gc_case){ GC_FULL_COMPOSED, 5, 2 }, qkv, 3, 2e-3);
+    check_grad(ctx, "matmul_bias", (gc_case){ GC_MATMUL_BIAS },
+               (sd_shape[]){ SD_SHAPE(5, 4), SD_SHAPE(3, 4), SD_SHAPE(3) }, 3, 2e-3);
     check_grad(ctx, "dropout", (gc_case){ GC_DROPOUT, .p = 0.3f, .seed = 5 }, (sd_shape[]){ SD_SHAPE(6, 8) }, 1, 2e-3);
     check_grad(ctx, "tied_embedding", (gc_case){ GC_TIED }, (sd_shape[]){ SD_SHAPE(10, 8), SD_SHAPE(6, 8) }, 2, 2e-3);
 }
@@ -284,6 +288,75 @@ static void fused_vs_composed(int full)
         free(out[0][i]);
         free(out[1][i]);
     }
+}
+
+/* ---- The fast attention kernels against the naive ones (src/kernels/attention.c),
+ * causal and full, packed rows (ld_in 3D), 1 and 3 threads: values, lse and the
+ * three gradients within 1e-5; and matmul_bias against matmul + bias_add. */
+static void kernels_vs_naive(void)
+{
+    const int T = 137, B = 3, H = 2, D = 48, R = T * B, dh = D / H;   /* T: three query blocks */
+    sd_rng rng;
+    sd_rng_seed(&rng, 5);
+    float *x = malloc((size_t)R * 3 * D * sizeof *x), *dout = malloc((size_t)R * D * sizeof *dout);
+    float *o[2], *lse[2], *dx[2];
+    for (int i = 0; i < R * 3 * D; i++) x[i] = 2.0f * sd_rng_uniform(&rng) - 1.0f;
+    for (int i = 0; i < R * D; i++) dout[i] = 2.0f * sd_rng_uniform(&rng) - 1.0f;
+    float *scratch = malloc(3 * sd_attention_scratch_floats(T, dh) * sizeof *scratch);
+    sd_ctx *ctx3 = sd_ctx_new(&(sd_ctx_opts){ .threads = 3 });
+    for (int path = 0; path < 4; path++)   /* vector loops, GEMMs; causal, full */
+        for (int th = 1; th <= 3; th += 2) {
+            const int full = path & 1;
+            const sd_attn_dims d = { .t = T, .b = B, .heads = H, .dim = D, .scale = 0.3f, .threads = th,
+                                     .ld_in = 3 * D, .full = full, .ctx = path < 2 ? NULL : ctx3 };
+            for (int k = 0; k < 2; k++) {
+                o[k] = malloc((size_t)R * D * sizeof(float));
+                lse[k] = malloc((size_t)B * H * T * sizeof(float));
+                dx[k] = calloc((size_t)R * 3 * D, sizeof(float));
+                (k ? sd_attention_fwd : sd_attention_fwd_naive)(&d, x, x + D, x + 2 * D, o[k], lse[k], scratch);
+                (k ? sd_attention_bwd : sd_attention_bwd_naive)(&d, x, x + D, x + 2 * D, o[k], lse[k], dout, dx[k],
+                                                                dx[k] + D, dx[k] + 2 * D, scratch);
+            }
+            double e[3] = { max_rel(o[1], o[0], (size_t)R * D), max_rel(lse[1], lse[0], (size_t)B * H * T),
+                            max_rel(dx[1], dx[0], (size_t)R * 3 * D) };
+            CHECK_MSG(e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5,
+                      "attention kernels (%s, %s, %d threads) differ from the naive ones: o %.3g, lse %.3g, dqkv %.3g",
+                      d.ctx ? "GEMMs" : "loops", full ? "full" : "causal", th, e[0], e[1], e[2]);
+            for (int k = 0; k < 2; k++) { free(o[k]); free(lse[k]); free(dx[k]); }
+        }
+    sd_ctx_free(ctx3);
+    free(scratch);
+    free(x);
+    free(dout);
+    /* matmul_bias = matmul + bias_add, values and gradients (2 threads: the column sums' blocks) */
+    sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 2 });
+    float *got[2][4];
+    for (int k = 0; k < 2; k++) {
+        sd_graph *g = sd_graph_new(ctx);
+        sd_params *P = sd_params_new();
+        sd_rng_seed(&rng, 9);
+        int a = sd_params_add(P, "a", SD_SHAPE(120, 40)), w = sd_params_add(P, "w", SD_SHAPE(130, 40));
+        int b = sd_params_add(P, "b", SD_SHAPE(130));
+        for (int i = 0; i < 3; i++) gc_fill(P, i, &rng, 1.0f, 0.0f);
+        sd_tensor *y = k ? sd_matmul_bias(g, sd_param(g, P, a), sd_param(g, P, w), sd_param(g, P, b), SD_TRANS_B)
+                         : sd_bias_add(g, sd_matmul(g, sd_param(g, P, a), sd_param(g, P, w), SD_TRANS_B),
+                                       sd_param(g, P, b));
+        CHECK(y && !sd_backward(g, weighted_sum(g, y)));
+        const float *src[4] = { y->data, sd_params_grad(P, a), sd_params_grad(P, w), sd_params_grad(P, b) };
+        const size_t n[4] = { 120 * 130, 120 * 40, 130 * 40, 130 };
+        for (int i = 0; i < 4; i++) {
+            got[k][i] = malloc(n[i] * sizeof(float));
+            memcpy(got[k][i], src[i], n[i] * sizeof(float));
+        }
+        for (int i = 0; k && i < 4; i++) {
+            double e = max_rel(got[1][i], got[0][i], n[i]);
+            CHECK_MSG(e < 1e-5, "matmul_bias: output %d differs from matmul + bias_add by %.3g", i, e);
+        }
+        sd_params_free(P);
+        sd_graph_free(g);
+    }
+    for (int k = 0; k < 2; k++) for (int i = 0; i < 4; i++) free(got[k][i]);
+    sd_ctx_free(ctx);
 }
 
 /* ---- Dropout: the fraction dropped, the scale of the rest, evaluation, seeding */
@@ -359,6 +432,7 @@ int main(void)
     sd_ctx_free(ctx);
     fused_vs_composed(0);
     fused_vs_composed(1);
+    kernels_vs_naive();
     sd_st_close(gold);
     return check_done("test_tf_ops");
 }

@@ -139,17 +139,26 @@ void sd_maxpool2d_bwd(sd_ctx *ctx, const sd_conv_dims *d, const int32_t *argmax,
  * o_t = Σ_{u<=t} softmax_u(scale q_t·k_u) v_u per sequence and head (causal), or
  * the sums over every u < T when `full` is set (no mask). The
  * forward keeps lse (B·H·T: each row's log-sum-exp) for the backward, which
- * recomputes the probabilities: no T×T matrix is stored. scratch: threads·T
- * floats. The backward ADDS into dq, dk, dv (each may be NULL). Results do not
+ * recomputes the probabilities: no T×T matrix is stored. scratch: threads ·
+ * sd_attention_scratch_floats(T, dim / heads) floats. The backward ADDS into dq, dk, dv (each may be NULL). Results do not
  * depend on the thread count. The composed oracles: sd_causal_attention_composed,
  * sd_full_attention_composed.
  * ld_in: floats from one row of q (k, v, dq, dk, dv) to the next; 0 means dim
  * (3·dim: q, k, v are the column blocks of one packed projection). */
-typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; int ld_in; int full; } sd_attn_dims;
+/* ctx: products by sd_gemm on ctx's buffers, blocks of queries at a time (threads
+ * at most ctx's); NULL: vector loops, one query at a time (no ctx needed). */
+typedef struct sd_attn_dims { int t, b, heads, dim; float scale; int threads; int ld_in; int full; sd_ctx *ctx; } sd_attn_dims;
 void sd_attention_fwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, float *o,
                       float *lse, float *scratch);
 void sd_attention_bwd(const sd_attn_dims *d, const float *q, const float *k, const float *v, const float *o,
                       const float *lse, const float *dout, float *dq, float *dk, float *dv, float *scratch);
+size_t sd_attention_scratch_floats(int t, int dh);
+/* The naive kernels (scalar dot products, libm's expf; scratch: threads·T
+ * floats), kept as the reference of the two above. */
+void sd_attention_fwd_naive(const sd_attn_dims *d, const float *q, const float *k, const float *v, float *o,
+                            float *lse, float *scratch);
+void sd_attention_bwd_naive(const sd_attn_dims *d, const float *q, const float *k, const float *v, const float *o,
+                            const float *lse, const float *dout, float *dq, float *dk, float *dv, float *scratch);
 /* One query q (D) against n cached keys and values kc, vc (n, D) -> o (D): the
  * sampling step with a key/value cache, O(n·D). scratch: n floats. */
 void sd_attention_step(int n, int heads, int dim, float scale, const float *q, const float *kc, const float *vc,

@@ -122,6 +122,9 @@ sd_tensor *sd_param(sd_graph *g, sd_params *P, int id);
 enum { SD_TRANS_A = 1, SD_TRANS_B = 2 };
 /* a (M,K) · b (K,N) -> (M,N); flags transpose a (K,M) and/or b (N,K). */
 sd_tensor *sd_matmul(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags);
+/* The same plus bias (N) on every row: one node, no (M,N) intermediate (a dense
+ * layer's x·Wᵀ + b is sd_matmul_bias(g, x, W, b, SD_TRANS_B)). */
+sd_tensor *sd_matmul_bias(sd_graph *g, sd_tensor *a, sd_tensor *b, sd_tensor *bias, int flags);
 /* x (N,C) or (N,C,H,W) + b (C) broadcast over N and H,W. */
 sd_tensor *sd_bias_add(sd_graph *g, sd_tensor *x, sd_tensor *b);
 sd_tensor *sd_add(sd_graph *g, sd_tensor *a, sd_tensor *b);          /* same shapes */

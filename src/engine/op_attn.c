@@ -91,7 +91,8 @@ static sd_tensor *attn_node(sd_graph *g, sd_tensor *q, sd_tensor *k, sd_tensor *
     if (!y) return NULL;
     y->iarg[0] = T; y->iarg[1] = B; y->iarg[2] = heads; y->iarg[3] = D; y->iarg[4] = packed; y->iarg[5] = full;
     y->farg[0] = 1.0f / sqrtf((float)(D / heads));
-    if (!(y->saved = sd_graph_alloc(g, ((size_t)B * heads * T + (size_t)SD_THREADS(g) * T) * sizeof(float))))
+    const size_t scratch = (size_t)SD_THREADS(g) * sd_attention_scratch_floats(T, D / heads);
+    if (!(y->saved = sd_graph_alloc(g, ((size_t)B * heads * T + scratch) * sizeof(float))))
         return NULL;
     return sd_node_forward(g, y);
 }
@@ -143,7 +144,7 @@ static sd_attn_dims attn_dims(sd_graph *g, const sd_tensor *y)
     if (th > B * H) th = B * H;
     if ((long)T * T * D < 65536) th = 1;   /* too little work to share */
     return (sd_attn_dims){ .t = T, .b = B, .heads = H, .dim = D, .scale = y->farg[0], .threads = th,
-                           .ld_in = y->iarg[4] ? 3 * D : D, .full = y->iarg[5] };
+                           .ld_in = y->iarg[4] ? 3 * D : D, .full = y->iarg[5], .ctx = sd_graph_ctx(g) };
 }
 
 /* q, k, v and their gradients (NULL where there is none) */

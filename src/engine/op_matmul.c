@@ -2,10 +2,16 @@
 #include "engine/ops.h"
 #include "engine/internal.h"
 #include "shendu/kernels.h"
+#include "engine/parallel.h"
 
-/* matmul: y (M,N) = op(a) (M,K) · op(b) (K,N); iarg[0] = SD_TRANS_A|SD_TRANS_B.
- * Stored: a is (M,K), or (K,M) if transposed; b is (K,N), or (N,K) if transposed. */
-sd_tensor *sd_matmul(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags)
+#include <string.h>
+
+/* matmul: y (M,N) = op(a) (M,K) · op(b) (K,N) [+ bias (N) on every row];
+ * iarg[0] = SD_TRANS_A|SD_TRANS_B; src[2] = bias or NULL.
+ * Stored: a is (M,K), or (K,M) if transposed; b is (K,N), or (N,K) if transposed.
+ * With a bias the forward starts y's rows at it and lets the GEMM add the
+ * product (beta 1); the backward adds dbias += Σ_rows dy. */
+static sd_tensor *matmul(sd_graph *g, sd_tensor *a, sd_tensor *b, sd_tensor *bias, int flags)
 {
     if (!a || !b) return NULL;
     if (a->shape.ndim != 2 || b->shape.ndim != 2) return sd_op_error("matmul", a, b, "both inputs must be 2-D");
@@ -13,20 +19,50 @@ sd_tensor *sd_matmul(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags)
     int M = ta ? a->shape.d[1] : a->shape.d[0], K = ta ? a->shape.d[0] : a->shape.d[1];
     int Kb = tb ? b->shape.d[1] : b->shape.d[0], N = tb ? b->shape.d[0] : b->shape.d[1];
     if (K != Kb) return sd_op_error("matmul", a, b, "inner dimensions differ");
-    sd_tensor *y = sd_node(g, SD_OP_MATMUL, SD_SHAPE(M, N), a, b, NULL);
+    if (bias && (bias->shape.ndim != 1 || bias->shape.d[0] != N))
+        return sd_op_error("matmul_bias", b, bias, "the bias must be (N), N the product's columns");
+    sd_tensor *y = sd_node(g, SD_OP_MATMUL, SD_SHAPE(M, N), a, b, bias);
     if (!y) return NULL;
     y->iarg[0] = flags;
     y->iarg[1] = M; y->iarg[2] = N; y->iarg[3] = K;
     return sd_node_forward(g, y);
 }
 
+sd_tensor *sd_matmul(sd_graph *g, sd_tensor *a, sd_tensor *b, int flags) { return matmul(g, a, b, NULL, flags); }
+
+sd_tensor *sd_matmul_bias(sd_graph *g, sd_tensor *a, sd_tensor *b, sd_tensor *bias, int flags)
+{
+    if (!bias) return NULL;
+    return matmul(g, a, b, bias, flags);
+}
+
 void sd_op_matmul_fwd(sd_graph *g, sd_tensor *y)
 {
     int ta = (y->iarg[0] & SD_TRANS_A) != 0, tb = (y->iarg[0] & SD_TRANS_B) != 0;
     int M = y->iarg[1], N = y->iarg[2], K = y->iarg[3];
-    const sd_tensor *a = y->src[0], *b = y->src[1];
+    const sd_tensor *a = y->src[0], *b = y->src[1], *bias = y->src[2];
+    if (bias)
+        for (int i = 0; i < M; i++) memcpy(y->data + (size_t)i * N, bias->data, (size_t)N * sizeof(float));
     sd_gemm(sd_graph_ctx(g), ta, tb, M, N, K, 1.0f, a->data, ta ? M : K, b->data, tb ? K : N,
-            0.0f, y->data, N);
+            bias ? 1.0f : 0.0f, y->data, N);
+}
+
+/* db (N) += Σ_rows dy (M,N): threads take blocks of 64 columns and walk the
+ * rows in order, so every column's sum has one order whatever the threads. */
+static void column_sums(sd_graph *g, int M, int N, const float *dy, float *db)
+{
+    const int nblk = (N + 63) / 64;
+    #pragma omp parallel for num_threads(SD_THREADS(g)) if ((size_t)M * N > SD_PAR_MIN && nblk > 1) schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        const int c0 = blk * 64, w = N - c0 < 64 ? N - c0 : 64;
+        float acc[64] = { 0 };
+        for (int i = 0; i < M; i++) {
+            const float *d = dy + (size_t)i * N + c0;
+            #pragma omp simd
+            for (int c = 0; c < w; c++) acc[c] += d[c];
+        }
+        for (int c = 0; c < w; c++) db[c0 + c] += acc[c];
+    }
 }
 
 void sd_op_matmul_bwd(sd_graph *g, sd_tensor *y)
@@ -48,6 +84,7 @@ void sd_op_matmul_bwd(sd_graph *g, sd_tensor *y)
         else       /* dB (N,K) += dYᵀ (N,M) · op(a) */
             sd_gemm(ctx, 1, ta, N, K, M, 1.0f, dy, N, a->data, ta ? M : K, 1.0f, b->grad, K);
     }
+    if (y->src[2] && y->src[2]->grad) column_sums(g, M, N, dy, y->src[2]->grad);
 }
 
 /* bias_add: y (N,C,*) = x + b (C) broadcast; iarg[0] = N, iarg[1] = C, iarg[2] = inner size. */

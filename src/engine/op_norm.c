@@ -2,6 +2,7 @@
  * normalisation, GELU and dropout. */
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "kernels/vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -94,7 +95,8 @@ void sd_op_layer_norm_bwd(sd_graph *g, sd_tensor *y)
 }
 
 /* ---- gelu (the exact, erf form: PyTorch's F.gelu with approximate='none'):
- *   y = x Φ(x) = ½ x (1 + erf(x/√2));  dx = dy (Φ(x) + x φ(x)),  φ(x) = e^{−x²/2}/√(2π) */
+ *   y = x Φ(x) = ½ x (1 + erf(x/√2));  dx = dy (Φ(x) + x φ(x)),  φ(x) = e^{−x²/2}/√(2π)
+ * Φ and e^x from kernels/vmath.h: vector code, no libm calls. */
 sd_tensor *sd_gelu(sd_graph *g, sd_tensor *x)
 {
     if (!x) return NULL;
@@ -106,8 +108,9 @@ void sd_op_gelu_fwd(sd_graph *g, sd_tensor *y)
 {
     const float *x = y->src[0]->data;
     const long n = (long)y->n;
-    #pragma omp parallel for num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)
-    for (long i = 0; i < n; i++) y->data[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    float *out = y->data;
+    #pragma omp parallel for simd num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)
+    for (long i = 0; i < n; i++) out[i] = x[i] * sd_vphif(x[i]);
 }
 
 void sd_op_gelu_bwd(sd_graph *g, sd_tensor *y)
@@ -115,11 +118,11 @@ void sd_op_gelu_bwd(sd_graph *g, sd_tensor *y)
     const float *x = y->src[0]->data;
     float *dx = y->src[0]->grad;
     const long n = (long)y->n;
-    #pragma omp parallel for num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)
+    const float *dy = y->grad;
+    #pragma omp parallel for simd num_threads(SD_THREADS(g)) if (n > SD_PAR_MIN) schedule(static)
     for (long i = 0; i < n; i++) {
-        float cdf = 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
-        dx[i] += y->grad[i] * (cdf + x[i] * pdf);
+        const float pdf = 0.39894228040143268f * sd_vexpf(-0.5f * x[i] * x[i]);
+        dx[i] += dy[i] * (sd_vphif(x[i]) + x[i] * pdf);
     }
 }
 

@@ -112,7 +112,7 @@ sd_transformer *sd_transformer_new(sd_params *P, const sd_transformer_opts *o, s
 /* x (N, in) · W (out, in)ᵀ + b */
 static sd_tensor *linear(sd_graph *g, sd_params *P, sd_tensor *x, int w, int b)
 {
-    return sd_bias_add(g, sd_matmul(g, x, sd_param(g, P, w), SD_TRANS_B), sd_param(g, P, b));
+    return sd_matmul_bias(g, x, sd_param(g, P, w), sd_param(g, P, b), SD_TRANS_B);
 }
 
 sd_tensor *sd_transformer_forward(sd_graph *g, sd_transformer *m, const int32_t *idx, int T, int B,
