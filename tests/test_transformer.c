@@ -32,6 +32,38 @@ static void gradients(sd_ctx *ctx)
     sd_params_free(P);
 }
 
+/* Gradient reuse (sd_graph_set_grad_reuse): the same parameter gradients to the
+ * bit, a smaller arena, and the ops' outputs without a gradient afterwards. */
+static void grad_reuse(sd_ctx *ctx)
+{
+    sd_rng rng;
+    sd_rng_seed(&rng, 6);
+    sd_params *P = sd_params_new();
+    sd_transformer *m = sd_transformer_new(P, &tiny, &rng);
+    for (int id = 0; id < sd_params_count(P); id++) gc_fill(P, id, &rng, 0.5f, 0.0f);
+    const size_t n = sd_params_size(P);
+    float *grad[2];
+    size_t arena[2];
+    for (int reuse = 0; reuse < 2; reuse++) {
+        sd_graph *g = sd_graph_new(ctx);
+        sd_graph_set_grad_reuse(g, reuse);
+        sd_params_zero_grad(P);
+        sd_tensor *y = sd_transformer_forward(g, m, seq, 8, 3, NULL);
+        CHECK(y && !sd_backward(g, sd_cross_entropy(g, y, seq + 3)));
+        CHECK_MSG(reuse ? y->grad == NULL : y->grad != NULL, "grad reuse %d: the logits' gradient", reuse);
+        grad[reuse] = malloc(n * sizeof(float));
+        memcpy(grad[reuse], sd_params_grads(P), n * sizeof(float));
+        arena[reuse] = sd_graph_arena_bytes(g);
+        sd_graph_free(g);
+    }
+    CHECK_MSG(!memcmp(grad[0], grad[1], n * sizeof(float)), "gradient reuse changed the parameters' gradients");
+    CHECK_MSG(arena[1] < arena[0] * 3 / 4, "gradient reuse: arena %zu bytes, without %zu", arena[1], arena[0]);
+    free(grad[0]);
+    free(grad[1]);
+    sd_transformer_free(m);
+    sd_params_free(P);
+}
+
 static void cache_vs_forward(sd_ctx *ctx)
 {
     sd_rng rng;
@@ -175,6 +207,7 @@ int main(void)
     for (int i = 0; i < 27; i++) seq[i] = (int32_t)sd_rng_below(&rng, 11);
     sd_ctx *ctx = sd_ctx_new(&(sd_ctx_opts){ .threads = 2 });
     gradients(ctx);
+    grad_reuse(ctx);
     cache_vs_forward(ctx);
     lm(ctx);
     sd_ctx_free(ctx);

@@ -57,6 +57,12 @@ sd_ctx   *sd_graph_ctx(const sd_graph *g);
  * backward step the gradients it wrote, for NaN/Inf; the first one found
  * fails the op (NULL / -1) with a message naming the op and the element. */
 void      sd_graph_set_anomaly(sd_graph *g, int enabled);
+/* Gradient reuse (off by default): once an op's backward has run, its output's
+ * gradient is dead, and sd_backward hands that buffer to the next tensor whose
+ * gradient has the same size, so backward needs about one layer's gradients,
+ * not every tensor's. Then only leaves and parameters keep a readable gradient
+ * after sd_backward (the ops' outputs' grad becomes NULL). */
+void      sd_graph_set_grad_reuse(sd_graph *g, int enabled);
 size_t    sd_graph_arena_bytes(const sd_graph *g);     /* high-water mark */
 /* Bytes the last reset had to malloc (0 once the graph has reached its size). */
 size_t    sd_graph_grow_count(const sd_graph *g);

@@ -711,6 +711,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     if (!(opt = sd_optim_new(P, &oo))) goto done;
     if (!(sync = sd_dist_sync_new(dist, P, &(sd_dist_sync_opts){ .overlap = o->overlap }))) goto done;
     if (!(g = sd_graph_new(ctx))) goto done;
+    sd_graph_set_grad_reuse(g, 1);   /* backward holds about one layer's gradients, not all */
     if (o->resume) {
         if (sd_lm_checkpoint_restore(o->resume, m, opt, text.n, &st)) goto done;
         if (st.step > o->steps) {

@@ -54,6 +54,8 @@ static int shape_valid(sd_shape s)
  * replaces them with a single block of their total size, so from the second
  * step on every step fits in one block and nothing is allocated. */
 
+#define SPARE_MAX 64
+
 typedef struct arena_block {
     struct arena_block *next;
     size_t size, used;
@@ -70,6 +72,9 @@ struct sd_graph {
     int anomaly;              /* check every op's output and gradients for NaN/Inf */
     sd_backward_hook hook;    /* called after each op's backward (NULL: none) */
     void *hook_arg;
+    int reuse;                /* sd_graph_set_grad_reuse */
+    int nspare;               /* dead gradient buffers (arena memory), for sd_grad to hand out again */
+    struct { float *p; size_t n; } spare[SPARE_MAX];
 };
 
 #define ARENA_MIN_BLOCK ((size_t)1 << 20)
@@ -135,6 +140,7 @@ void sd_graph_reset(sd_graph *g)
         g->blocks->used = 0;
     }
     g->ntape = 0;
+    g->nspare = 0;
 }
 
 void sd_graph_set_grad(sd_graph *g, int enabled) { g->grad_enabled = enabled != 0; }
@@ -234,6 +240,18 @@ sd_tensor *sd_node_forward(sd_graph *g, sd_tensor *y)
 }
 
 void sd_graph_set_anomaly(sd_graph *g, int enabled) { g->anomaly = enabled != 0; }
+void sd_graph_set_grad_reuse(sd_graph *g, int enabled) { g->reuse = enabled != 0; }
+
+/* y's gradient is dead (its backward has run): keep the buffer for the next
+ * sd_grad of that size (the list full: it stays unused until the reset). */
+static void release_grad(sd_graph *g, sd_tensor *y)
+{
+    if (g->nspare < SPARE_MAX) {
+        g->spare[g->nspare].p = y->grad;
+        g->spare[g->nspare++].n = y->n;
+    }
+    y->grad = NULL;
+}
 
 void sd_graph_set_backward_hook(sd_graph *g, sd_backward_hook fn, void *arg)
 {
@@ -245,6 +263,13 @@ float *sd_grad(sd_graph *g, sd_tensor *t)
 {
     if (!t->requires_grad) return NULL;
     if (!t->grad) {
+        for (int i = g->nspare - 1; i >= 0; i--)   /* the latest dead buffer of this size */
+            if (g->spare[i].n == t->n) {
+                t->grad = g->spare[i].p;
+                g->spare[i] = g->spare[--g->nspare];
+                memset(t->grad, 0, t->n * sizeof(float));
+                return t->grad;
+            }
         t->grad = sd_graph_alloc(g, t->n * sizeof(float));
         if (t->grad) memset(t->grad, 0, t->n * sizeof(float));
     }
@@ -285,6 +310,7 @@ int sd_backward(sd_graph *g, sd_tensor *loss)
             }
         }
         if (g->hook) g->hook(g->hook_arg, y);
+        if (g->reuse) release_grad(g, y);
     }
     return 0;
 }
