@@ -416,7 +416,7 @@ static void print_sample(FILE *f, const uint8_t *s, int n, const char *indent)
 /* ---- Validation: mean cross-entropy over windows of T + 1 (stride T) in bits.
  * With several ranks each scores a contiguous share of the windows and the sums
  * travel in one reduction (every rank must call this at the same steps). */
-static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, size_t nval, int T, int vb, int32_t *in,
+static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const uint8_t *val, size_t nval, int T, int vb, int32_t *in,
                     int32_t *tgt, volatile sig_atomic_t *stop, double *bpc)
 {
     const size_t nwin = (nval - 1) / (size_t)T;
@@ -429,7 +429,7 @@ static int validate(sd_graph *g, sd_lm *m, sd_dist *dist, const int32_t *val, si
         int B = (int)(left < (size_t)vb ? left : (size_t)vb);
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++) {
-                const int32_t *s = val + (w0 + (size_t)b) * T + t;
+                const uint8_t *s = val + (w0 + (size_t)b) * T + t;
                 in[t * B + b] = s[0];
                 tgt[t * B + b] = s[1];
             }
@@ -474,7 +474,7 @@ typedef struct lm_run {
     sd_dist_sync *sync;
     sd_ctx *ctx;
     const sd_vocab *vocab;
-    const int32_t *tok;            /* the text's tokens: n_train for training, n_val held out after them */
+    const uint8_t *tok;            /* the text's tokens: n_train for training, n_val held out after them */
     size_t n_train, n_val, text_n;
     int T, B, first, count;        /* this rank's windows of every step: [first, first + count) of B */
     int vb;                        /* validation windows per batch */
@@ -631,7 +631,7 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
     sd_graph *g = NULL;   /* training and validation share one arena (it grows to the larger) */
     sd_dist_sync *sync = NULL;
     sd_trainer *tr = NULL;
-    int32_t *tok = NULL, *in = NULL, *tgt = NULL;
+    int32_t *in = NULL, *tgt = NULL;
     uint32_t *offs = NULL;
     uint8_t *sample = NULL;
     int rc = -1;
@@ -683,13 +683,15 @@ int sd_app_lm_train(const sd_lm_opts *o, sd_lm_result *r, FILE *log)
             goto done;
         }
     }
-    tok = malloc(text.n * sizeof *tok);
     in = malloc((size_t)T * maxB * sizeof *in);
     tgt = malloc((size_t)T * maxB * sizeof *tgt);
     offs = malloc((size_t)B * sizeof *offs);
     sample = malloc((size_t)(o->sample_len > 0 ? o->sample_len : 1));
-    if (!tok || !in || !tgt || !offs || !sample) { sd_error("out of memory"); goto done; }
-    sd_vocab_encode(&vocab, text.data, text.n, tok);
+    if (!in || !tgt || !offs || !sample) { sd_error("out of memory"); goto done; }
+    /* the tokens replace the bytes in place (a vocabulary has at most 256 symbols):
+     * no second copy of the corpus, four times its size */
+    uint8_t *tok = text.data;
+    for (size_t i = 0; i < text.n; i++) tok[i] = (uint8_t)vocab.index[tok[i]];
 
     sd_lm_train_state st = { 0 };
     sd_rng_seed(&st.rng, o->seed);
@@ -806,7 +808,6 @@ done:
     r->wall_s = sd_time_now() - t_start;
     if (sync) r->sync_wait_s = sd_dist_sync_get_stats(sync).wait_s;
     sd_dist_sync_free(sync);
-    free(tok);
     free(in);
     free(tgt);
     free(offs);
