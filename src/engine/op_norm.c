@@ -39,16 +39,23 @@ void sd_op_layer_norm_fwd(sd_graph *g, sd_tensor *y)
         const float *xi = x->data + (size_t)i * C;
         float *yi = y->data + (size_t)i * C;
         float s = 0.0f, v = 0.0f;
+        #pragma omp simd reduction(+:s)
         for (int c = 0; c < C; c++) s += xi[c];
         const float m = s / C;
+        #pragma omp simd reduction(+:v)
         for (int c = 0; c < C; c++) v += (xi[c] - m) * (xi[c] - m);
         const float r = 1.0f / sqrtf(v / C + eps);
         mu[i] = m;
         rs[i] = r;
-        for (int c = 0; c < C; c++) {
-            float h = (xi[c] - m) * r;
-            yi[c] = (ga ? ga->data[c] : 1.0f) * h + (be ? be->data[c] : 0.0f);
-        }
+        if (ga && be) {
+            const float *gd = ga->data, *bd = be->data;
+            #pragma omp simd
+            for (int c = 0; c < C; c++) yi[c] = gd[c] * ((xi[c] - m) * r) + bd[c];
+        } else
+            for (int c = 0; c < C; c++) {
+                float h = (xi[c] - m) * r;
+                yi[c] = (ga ? ga->data[c] : 1.0f) * h + (be ? be->data[c] : 0.0f);
+            }
     }
 }
 
@@ -64,6 +71,7 @@ void sd_op_layer_norm_bwd(sd_graph *g, sd_tensor *y)
             float *dx = x->grad + (size_t)i * C;
             const float m = mu[i], r = rs[i];
             float sg = 0.0f, sgh = 0.0f;
+            #pragma omp simd reduction(+:sg, sgh)
             for (int c = 0; c < C; c++) {
                 float gc = dy[c] * (ga ? ga->data[c] : 1.0f);
                 sg += gc;
@@ -71,6 +79,7 @@ void sd_op_layer_norm_bwd(sd_graph *g, sd_tensor *y)
             }
             sg /= C;
             sgh /= C;
+            #pragma omp simd
             for (int c = 0; c < C; c++) {
                 float gc = dy[c] * (ga ? ga->data[c] : 1.0f);
                 dx[c] += r * (gc - sg - (xi[c] - m) * r * sgh);
@@ -86,9 +95,14 @@ void sd_op_layer_norm_bwd(sd_graph *g, sd_tensor *y)
         const int c0 = (int)((long)C * p / np), c1 = (int)((long)C * (p + 1) / np);
         for (int i = 0; i < N; i++) {
             const float *xi = x->data + (size_t)i * C, *dy = y->grad + (size_t)i * C;
-            for (int c = c0; c < c1; c++) {
-                if (dga) dga[c] += dy[c] * (xi[c] - mu[i]) * rs[i];
-                if (dbe) dbe[c] += dy[c];
+            const float m = mu[i], r = rs[i];
+            if (dga) {
+                #pragma omp simd
+                for (int c = c0; c < c1; c++) dga[c] += dy[c] * (xi[c] - m) * r;
+            }
+            if (dbe) {
+                #pragma omp simd
+                for (int c = c0; c < c1; c++) dbe[c] += dy[c];
             }
         }
     }

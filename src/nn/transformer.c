@@ -3,6 +3,7 @@
  * key/value cache for sampling, in plain loops over the same weights. */
 #include "shendu/transformer.h"
 #include "shendu/kernels.h"
+#include "kernels/vmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -198,11 +199,28 @@ void sd_kv_cache_free(sd_kv_cache *c)
 void sd_kv_cache_reset(sd_kv_cache *c) { c->n = 0; }
 int sd_kv_cache_len(const sd_kv_cache *c) { return c->n; }
 
-/* y (out) = W (out, in) x (in) + b (b may be NULL) */
+/* y (out) = W (out, in) x (in) + b (b may be NULL); four rows at a time, so one
+ * pass over x feeds four sums (the step is bound by these products) */
 static void matvec(int out, int in, const float *restrict W, const float *restrict x, const float *restrict b,
                    float *restrict y)
 {
-    for (int o = 0; o < out; o++) {
+    int o = 0;
+    for (; o + 4 <= out; o += 4) {
+        const float *w0 = W + (size_t)o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        #pragma omp simd reduction(+:s0, s1, s2, s3)
+        for (int i = 0; i < in; i++) {
+            s0 += w0[i] * x[i];
+            s1 += w1[i] * x[i];
+            s2 += w2[i] * x[i];
+            s3 += w3[i] * x[i];
+        }
+        y[o] = s0 + (b ? b[o] : 0.0f);
+        y[o + 1] = s1 + (b ? b[o + 1] : 0.0f);
+        y[o + 2] = s2 + (b ? b[o + 2] : 0.0f);
+        y[o + 3] = s3 + (b ? b[o + 3] : 0.0f);
+    }
+    for (; o < out; o++) {
         const float *w = W + (size_t)o * in;
         float s = 0.0f;
         #pragma omp simd reduction(+:s)
@@ -261,7 +279,8 @@ static int step(sd_transformer *m, sd_kv_cache *c, int32_t token, float *logits,
         for (int i = 0; i < D; i++) c->x[i] += c->h[i];
         layer_norm(D, c->x, sd_params_data(P, b->ln2_w), sd_params_data(P, b->ln2_b), c->h);
         matvec(4 * D, D, sd_params_data(P, b->fc_w), c->h, sd_params_data(P, b->fc_b), c->f);
-        for (int i = 0; i < 4 * D; i++) c->f[i] = 0.5f * c->f[i] * (1.0f + erff(c->f[i] * 0.70710678118654752f));
+        #pragma omp simd
+        for (int i = 0; i < 4 * D; i++) c->f[i] *= sd_vphif(c->f[i]);   /* GELU, as the op computes it */
         matvec(D, 4 * D, sd_params_data(P, b->fc2_w), c->f, sd_params_data(P, b->fc2_b), c->h);
         for (int i = 0; i < D; i++) c->x[i] += c->h[i];
     }
