@@ -104,8 +104,9 @@ int sd_diffusion_draw(sd_ctx *ctx, sd_diffusion_model *m, int n, int ddim, int s
 {
     const size_t img = sd_shape_numel(m->img);
     const int T = m->T, nsteps = ddim ? steps : T;
-    sd_graph *g = sd_graph_new(ctx);
+    sd_graph *g = m->g ? m->g : sd_graph_new(ctx);
     if (!g) return -1;
+    const int grad = sd_graph_grad(g);
     sd_graph_set_grad(g, 0);
     int32_t t[MAX_SAMPLE_BATCH];
     int rc = 0;
@@ -133,7 +134,12 @@ int sd_diffusion_draw(sd_ctx *ctx, sd_diffusion_model *m, int n, int ddim, int s
         }
         if (traj && i == 0) memcpy(traj + (size_t)7 * ntraj * img, x, (size_t)ntraj * img * sizeof(float));
     }
-    sd_graph_free(g);
+    if (m->g) {
+        sd_graph_reset(g);
+        sd_graph_set_grad(g, grad);
+    } else {
+        sd_graph_free(g);
+    }
     return rc;
 }
 

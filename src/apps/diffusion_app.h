@@ -72,8 +72,10 @@ int sd_app_diffusion_sample(const char *model, const char *out_png, const sd_dif
 int sd_app_diffusion_score(const char *model, const char *cls_path, const char *data_dir, int n, int steps,
                            uint64_t seed, int threads, double *score, double *real_score);
 
-/* A trained model: its U-Net (borrowed or owned by the caller) and schedule. */
-typedef struct sd_diffusion_model { sd_unet *u; sd_ddpm *s; sd_shape img; int T; } sd_diffusion_model;
+/* A trained model: its U-Net (borrowed or owned by the caller) and schedule;
+ * g (or NULL: a graph of its own each call) is the graph to draw in, so that a
+ * trainer draws in its training graph's memory instead of a second arena. */
+typedef struct sd_diffusion_model { sd_unet *u; sd_ddpm *s; sd_shape img; int T; sd_graph *g; } sd_diffusion_model;
 /* The averaged weights of a model or checkpoint file and its schedule (the
  * file's kind, settings and values checked); sd_diffusion_model_free after. */
 int  sd_diffusion_model_load(const char *path, sd_diffusion_model *m);

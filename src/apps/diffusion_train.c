@@ -342,7 +342,7 @@ static int diffusion_epoch_end(void *user, int epoch, double *values)
     if (R->rank != 0) return 0;   /* rank 0 draws, writes and scores */
     sd_rng fixed;
     sd_rng_seed(&fixed, o->seed ^ 0x9e3779b97f4a7c15ull);
-    sd_diffusion_model dm = { R->avg, R->s, img, o->T };
+    sd_diffusion_model dm = { R->avg, R->s, img, o->T, R->g };   /* in the training graph's memory */
     if (sd_diffusion_draw(R->ctx, &dm, GRID, 1, o->sample_steps, &fixed, R->grid, 0, NULL, NULL)) return -1;
     snprintf(path, sizeof path, "%s/epoch_%03d.png", R->out, epoch);
     if (sd_app_save_grid(path, R->grid, GRID, img, 8)) return -1;
