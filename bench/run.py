@@ -499,19 +499,22 @@ def bench_sgemm():
 # schedule, Adam 2e-4, batch 64), 100 steps each; DDIM sampling of 64 pictures in 50 steps.
 # diffusion-quality trains for DIFF_MINUTES (default: the DCGAN's 20 epochs, 101 min) and
 # scores the EMA weights' DDIM samples with a shendu CNN.
+DIFF_STEPS = int(os.environ.get("DIFF_STEPS", "100"))   # training steps of batch 64 per run
+
+
 def bench_diffusion():
     s_runs, t_runs, samp = [], [], []
     for i in range(REPS):
-        out, rss = timed([BIN, "diffusion", "--epochs", "1", "--limit", "6400", "--threads", str(THREADS),
+        out, rss = timed([BIN, "diffusion", "--epochs", "1", "--limit", str(64 * DIFF_STEPS), "--threads", str(THREADS),
                           "--seed", str(i + 1), "--out", "/tmp/bench-diffusion", "--json"])
         s_runs.append(dict(last_json(out), rss=rss))
-        out, rss = timed(["/usr/bin/python3", os.path.join(ROOT, "bench", "diffusion.py"), "--steps", "100",
-                          "--threads", str(THREADS), "--seed", str(i)])
+        out, rss = timed([os.path.join(REF, "ref_env.sh"), "/usr/bin/python3", os.path.join(ROOT, "bench", "diffusion.py"),
+                          "--steps", str(DIFF_STEPS), "--threads", str(THREADS), "--seed", str(i)])
         t_runs.append(dict(last_json(out), rss=rss))
         out, _ = timed([BIN, "diffusion", "sample", "/tmp/bench-diffusion/model.safetensors", "--out",
                         "/tmp/bench-diffusion/grid.png", "--threads", str(THREADS)])
         samp.append(float(re.search(r"in ([0-9.]+) s", out).group(1)))
-    print(f"\n### Diffusion U-Net (c = 32, batch 64), 100 steps, {THREADS} threads, {REPS} runs each\n")
+    print(f"\n### Diffusion U-Net (c = 32, batch 64), {DIFF_STEPS} steps, {THREADS} threads, {REPS} runs each\n")
     print("| figure | shendu | PyTorch bench/diffusion.py | ratio |\n| --- | --- | --- | --- |")
     row("train images/s (median)", med([r["train_images_per_s"] for r in s_runs]),
         med([r["images_per_s"] for r in t_runs]), "img/s")
