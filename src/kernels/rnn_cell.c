@@ -13,9 +13,9 @@ static void lstm_fwd_row(int H, const float *restrict xi, const float *restrict 
                          float *restrict af, float *restrict ag, float *restrict ao, float *restrict tc)
 {
     for (int j = 0; j < H; j++) {
-        float i = sd_fast_sigmoidf(xi[j] + bi[j] + gi[j]), f = sd_fast_sigmoidf(xf[j] + bf[j] + gf[j]);
-        float g = sd_fast_tanhf(xg[j] + bg[j] + gg[j]), o = sd_fast_sigmoidf(xo[j] + bo[j] + go[j]);
-        float cn = f * cp[j] + i * g, t = sd_fast_tanhf(cn);
+        float i = sd_vsigmoidf(xi[j] + bi[j] + gi[j]), f = sd_vsigmoidf(xf[j] + bf[j] + gf[j]);
+        float g = sd_vtanhf(xg[j] + bg[j] + gg[j]), o = sd_vsigmoidf(xo[j] + bo[j] + go[j]);
+        float cn = f * cp[j] + i * g, t = sd_vtanhf(cn);
         c[j] = cn;
         h[j] = o * t;
         ai[j] = i; af[j] = f; ag[j] = g; ao[j] = o;
@@ -26,7 +26,7 @@ static void lstm_fwd_row(int H, const float *restrict xi, const float *restrict 
 static void rnn_fwd_row(int H, const float *restrict xp, const float *restrict bias, const float *restrict gp,
                         float *restrict h)
 {
-    for (int j = 0; j < H; j++) h[j] = sd_fast_tanhf(xp[j] + bias[j] + gp[j]);
+    for (int j = 0; j < H; j++) h[j] = sd_vtanhf(xp[j] + bias[j] + gp[j]);
 }
 
 /* xp, bias, gp (B,G·H) -> h, c (B,H) for rows [b0,b1). */

@@ -12,38 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* e^x for float, vectorisable (no calls, no branches): Cody-Waite reduction
- * x = k ln2 + r, |r| <= ln2/2, a degree-6 Taylor polynomial for e^r (relative
- * error < 3e-7), and 2^k put straight into the exponent bits. Inputs are
- * clamped to [-86, 88] (the result stays a normal float); NaN stays NaN. */
-static inline float sd_fast_expf(float x)
-{
-    x = x < -86.0f ? -86.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    const float shifter = 12582912.0f;                /* 1.5 * 2^23 */
-    float t = x * 1.44269504088896341f + shifter;     /* k = round(x / ln2) in the low mantissa bits */
-    float k = t - shifter;
-    float r = x - k * 0.693145751953125f;             /* ln2, high part (k * hi is exact) */
-    r = r - k * 1.428606765330187e-06f;               /* ln2, low part */
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    uint32_t ti, pi;
-    memcpy(&ti, &t, 4);
-    memcpy(&pi, &p, 4);
-    pi += ti << 23;                                   /* multiply by 2^k */
-    memcpy(&p, &pi, 4);
-    return p;
-}
-
-/* σ(x) = 1 / (1 + e^-x): never overflows thanks to the clamp above. */
-static inline float sd_fast_sigmoidf(float x) { return 1.0f / (1.0f + sd_fast_expf(-x)); }
-/* tanh x = 1 − 2 / (1 + e^2x): absolute error below 3e-7, exactly ±1 far out. */
-static inline float sd_fast_tanhf(float x) { return 1.0f - 2.0f / (1.0f + sd_fast_expf(2.0f * x)); }
+#include "kernels/vmath.h"   /* sd_vsigmoidf, sd_vtanhf: vector code */
 
 /* One step forward for rows [b0, b1):
  *   pre_k(b, j) = xp[b·ldx + k·H + j] + bias[k·H + j] + gp[b·G·H + k·H + j]
